@@ -1,0 +1,491 @@
+//! Code generation: the annotated function keeps its signature; its body
+//! becomes a short retry loop around one attempt of the original body.
+//!
+//! Generated code reaches the runtime only through `#krate::__private`, and
+//! its locals are `Span::mixed_site()` idents the body cannot see or shadow.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident};
+
+use crate::args::{BackoffKind, JitterKind, RatePeriod};
+use crate::function::Function;
+use crate::validate::{Breaker, Budget, Classify, Config, Limit, RateLimit};
+
+/// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
+/// Output: ```ignore
+///         async fn f(x: &str) -> Result<T, E> {
+///             static POLICY: Policy = ...;            // + BUDGET, BREAKER, ... when inline
+///             deposit(&BUDGET);
+///             let mut call = Call::start(&POLICY);
+///             loop {
+///                 <admit: breaker, rate token, bulkhead permit>
+///                 let outcome: Result<T, E> = <timeout>(async { body }).await;
+///                 let delay = {
+///                     let error = match outcome { Ok(v) => return Ok(v), Err(e) => e };
+///                     match call.after_error(<retry_on>(&error), <retry_after>, <budget>) {
+///                         Retry(delay) => { <on_retry>; delay }
+///                         GiveUp(_) => return <fallback>(error),
+///                     }
+///                 };                                  // the error is dropped before sleeping
+///                 call.backoff(delay).await;
+///             }
+///         }
+///         ```
+///         A plain `fn` is the same with the body in an immediately called
+///         closure (so `return` and `?` end one attempt) and blocking sleeps.
+pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
+    let item = &function.item;
+    let (attrs, vis, sig) = (&item.attrs, &item.vis, &item.sig);
+    let body = Body::new(function, config);
+    let statics = body.statics();
+    let start = body.start();
+    let attempt = body.attempt();
+    let after_error = body.after_error();
+    let backoff = body.backoff();
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #statics
+            #start
+            loop {
+                #attempt
+                #after_error
+                #backoff
+            }
+        }
+    }
+}
+
+struct Body<'a> {
+    function: &'a Function,
+    config: &'a Config,
+    krate: &'a syn::Path,
+    call: Ident,
+    outcome: Ident,
+    timed_out: Ident,
+    error: Ident,
+    delay: Ident,
+    breaker_permit: Ident,
+}
+
+fn local(name: &str) -> Ident {
+    format_ident!("__resilient_{}", name, span = Span::mixed_site())
+}
+
+impl<'a> Body<'a> {
+    fn new(function: &'a Function, config: &'a Config) -> Self {
+        Body {
+            function,
+            config,
+            krate: &config.krate,
+            call: local("call"),
+            outcome: local("outcome"),
+            timed_out: local("timed_out"),
+            error: local("error"),
+            delay: local("delay"),
+            breaker_permit: local("breaker_permit"),
+        }
+    }
+
+    fn is_async(&self) -> bool {
+        self.function.is_async()
+    }
+
+    /// One `static` per annotated function for the policy and for every
+    /// inline primitive, shared by all callers.
+    fn statics(&self) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let name = match &config.name {
+            Some(name) => quote!(#name),
+            None => {
+                let ident = self.function.item.sig.ident.to_string();
+                quote!(::core::concat!(::core::module_path!(), "::", #ident))
+            }
+        };
+        let max_attempts = config.max_attempts;
+        let backoff = self.backoff_schedule();
+        let timeout = config.timeout.map(|t| {
+            let t = duration(krate, t.value);
+            quote!(.timeout(#t))
+        });
+        let deadline = config.deadline.map(|d| {
+            let d = duration(krate, d.value);
+            quote!(.deadline(#d))
+        });
+        let reports_elapsed = config.on_retry.as_ref().map(|_| quote!(.reports_elapsed()));
+        let budget = matches!(config.budget, Budget::PerFunction).then(|| {
+            quote! {
+                static __RESILIENT_BUDGET: #krate::__private::RetryBudget =
+                    #krate::__private::RetryBudget::new();
+            }
+        });
+        let bulkhead = match &config.concurrency {
+            Some(Limit::Inline(n)) => {
+                let n = *n as usize;
+                Some(quote! {
+                    static __RESILIENT_BULKHEAD: #krate::__private::Bulkhead =
+                        #krate::__private::Bulkhead::new(#n);
+                })
+            }
+            _ => None,
+        };
+        let rate_limiter = match &config.rate_limit {
+            Some(RateLimit::Inline { count, per, burst }) => {
+                let constructor = match per {
+                    RatePeriod::Second => quote!(per_second),
+                    RatePeriod::Minute => quote!(per_minute),
+                    RatePeriod::Hour => quote!(per_hour),
+                };
+                let burst = burst.map(|b| quote!(.burst(#b)));
+                Some(quote! {
+                    static __RESILIENT_RATE_LIMITER: #krate::__private::RateLimiter =
+                        #krate::__private::RateLimiter::#constructor(#count) #burst;
+                })
+            }
+            _ => None,
+        };
+        let breaker = match &config.circuit_breaker {
+            Some(Breaker::Inline(inline)) => {
+                let threshold = inline.failure_threshold.map(|n| quote!(.failure_threshold(#n)));
+                let rate = inline
+                    .failure_rate
+                    .map(|(rate, window)| quote!(.failure_rate(#rate, #window)));
+                let min_calls = inline.min_calls.map(|n| quote!(.min_calls(#n)));
+                let open_for = inline.open_for.map(|d| {
+                    let d = duration(krate, d);
+                    quote!(.open_for(#d))
+                });
+                let probes = inline.half_open_probes.map(|n| quote!(.half_open_probes(#n)));
+                Some(quote! {
+                    static __RESILIENT_BREAKER: #krate::__private::CircuitBreaker =
+                        #krate::__private::CircuitBreaker::new()
+                            #threshold #rate #min_calls #open_for #probes;
+                })
+            }
+            _ => None,
+        };
+        quote! {
+            static __RESILIENT_POLICY: #krate::__private::Policy = #krate::__private::Policy::new(
+                #name, #max_attempts, #backoff,
+            ) #timeout #deadline #reports_elapsed;
+            #budget
+            #bulkhead
+            #rate_limiter
+            #breaker
+        }
+    }
+
+    fn backoff_schedule(&self) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let base = duration(krate, config.base_delay);
+        let constructor = match config.backoff {
+            BackoffKind::Exponential => quote!(exponential(#base)),
+            BackoffKind::Fixed => quote!(fixed(#base)),
+            BackoffKind::Linear => quote!(linear(#base)),
+            BackoffKind::Fibonacci => quote!(fibonacci(#base)),
+            BackoffKind::None => quote!(none()),
+        };
+        let max = duration(krate, config.max_delay);
+        let multiplier = config.multiplier;
+        let jitter = match config.jitter {
+            JitterKind::None => quote!(None),
+            JitterKind::Full => quote!(Full),
+            JitterKind::Equal => quote!(Equal),
+            JitterKind::Decorrelated => quote!(Decorrelated),
+            JitterKind::Proportional(f) => quote!(Proportional(#f)),
+        };
+        quote! {
+            #krate::__private::Backoff::#constructor
+                .max_delay(#max)
+                .multiplier(#multiplier)
+                .jitter(#krate::__private::Jitter::#jitter)
+        }
+    }
+
+    fn budget_ref(&self) -> Option<TokenStream> {
+        let krate = self.krate;
+        match &self.config.budget {
+            Budget::PerFunction => Some(quote!(&__RESILIENT_BUDGET)),
+            Budget::Off => None,
+            Budget::Shared(expr) => Some(typed(krate, "budget", expr)),
+        }
+    }
+
+    fn start(&self) -> TokenStream {
+        let krate = self.krate;
+        let call = &self.call;
+        let deposit = self
+            .budget_ref()
+            .map(|budget| quote!(#krate::__private::deposit(#budget);));
+        quote! {
+            #deposit
+            let mut #call = #krate::__private::Call::start(&__RESILIENT_POLICY);
+        }
+    }
+
+    /// Input:  the body `{ ... }`.
+    /// Output: `let (outcome, timed_out): (Result<T, E>, bool) = ...;`, with
+    ///         the breaker, rate limiter and bulkhead admitting the attempt
+    ///         first (composition order: breaker, rate limit, concurrency,
+    ///         timeout, body) and the bulkhead permit released at its end.
+    fn attempt(&self) -> TokenStream {
+        let krate = self.krate;
+        let (outcome, timed_out, call) = (&self.outcome, &self.timed_out, &self.call);
+        let result = self.function.result.as_ref().expect("validated: returns a Result");
+        let block = &self.function.item.block;
+        let breaker = self.admit_breaker();
+        let rate = self.admit_rate();
+        let permit = self.admit_bulkhead();
+        let run = if self.is_async() {
+            let timeout_span = self
+                .config
+                .timeout
+                .or(self.config.deadline)
+                .map(|d| d.span);
+            match timeout_span {
+                Some(span) => {
+                    let elapsed = local("elapsed");
+                    let timed_out_error = quote_spanned!(span=> #krate::__private::timed_out(#elapsed));
+                    quote! {
+                        match #krate::__private::with_deadline(#call.attempt_deadline(), async #block).await {
+                            ::core::result::Result::Ok(#outcome) => (#outcome, false),
+                            ::core::result::Result::Err(#elapsed) => (#timed_out_error, true),
+                        }
+                    }
+                }
+                None => quote!((async #block.await, false)),
+            }
+        } else {
+            quote! {
+                (
+                    #[allow(clippy::redundant_closure_call)]
+                    (|| -> #result #block)(),
+                    false,
+                )
+            }
+        };
+        quote! {
+            #breaker
+            #[allow(unreachable_code)]
+            let (#outcome, #timed_out): (#result, bool) = {
+                #rate
+                #permit
+                #run
+            };
+        }
+    }
+
+    fn admit_breaker(&self) -> Option<TokenStream> {
+        let krate = self.krate;
+        let breaker = self.breaker_ref()?;
+        let span = match &self.config.circuit_breaker {
+            Some(Breaker::Shared(expr)) => expr.span(),
+            _ => Span::call_site(),
+        };
+        let permit = &self.breaker_permit;
+        let open = self.give_up(quote_spanned!(span=> #krate::__private::circuit_open()));
+        Some(quote! {
+            let #permit = match #krate::__private::CircuitBreaker::try_acquire(#breaker) {
+                ::core::result::Result::Ok(#permit) => #permit,
+                ::core::result::Result::Err(_) => return #open,
+            };
+        })
+    }
+
+    fn breaker_ref(&self) -> Option<TokenStream> {
+        match self.config.circuit_breaker.as_ref()? {
+            Breaker::Inline(_) => Some(quote!(&__RESILIENT_BREAKER)),
+            Breaker::Shared(expr) => Some(typed(self.krate, "circuit_breaker", expr)),
+        }
+    }
+
+    /// The error a permit or token wait ends with: `Rejected` past
+    /// `max_wait`, `Elapsed` at the deadline.
+    fn wait_error(&self) -> TokenStream {
+        let krate = self.krate;
+        let call = &self.call;
+        let rejected = self
+            .config
+            .max_wait
+            .map(|w| quote_spanned!(w.span=> #krate::__private::rejected()));
+        let elapsed = self
+            .config
+            .deadline
+            .map(|d| quote_spanned!(d.span=> #krate::__private::deadline_elapsed()));
+        match (rejected, elapsed) {
+            (Some(rejected), Some(elapsed)) => {
+                quote!(if #call.past_deadline() { #elapsed } else { #rejected })
+            }
+            (Some(rejected), None) => rejected,
+            (None, Some(elapsed)) => elapsed,
+            // Unbounded waits always succeed; this arm is never taken.
+            (None, None) => quote!(#krate::__private::rejected()),
+        }
+    }
+
+    fn wait_limit(&self) -> TokenStream {
+        let krate = self.krate;
+        let call = &self.call;
+        let max_wait = match self.config.max_wait {
+            Some(w) => {
+                let w = duration(krate, w.value);
+                quote!(::core::option::Option::Some(#w))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#call.wait_limit(#max_wait))
+    }
+
+    fn admit_rate(&self) -> Option<TokenStream> {
+        let krate = self.krate;
+        let limiter = match self.config.rate_limit.as_ref()? {
+            RateLimit::Inline { .. } => quote!(&__RESILIENT_RATE_LIMITER),
+            RateLimit::Shared(expr) => typed(krate, "rate_limiter", expr),
+        };
+        let limit = self.wait_limit();
+        let refused = self.give_up(self.wait_error());
+        let wait = if self.is_async() {
+            quote!(#krate::__private::rate_token(#limiter, #limit).await)
+        } else {
+            quote!(#krate::__private::rate_token_blocking(#limiter, #limit))
+        };
+        Some(quote! {
+            if !#wait {
+                return #refused;
+            }
+        })
+    }
+
+    fn admit_bulkhead(&self) -> Option<TokenStream> {
+        let krate = self.krate;
+        let bulkhead = match self.config.concurrency.as_ref()? {
+            Limit::Inline(_) => quote!(&__RESILIENT_BULKHEAD),
+            Limit::Shared(expr) => typed(krate, "bulkhead", expr),
+        };
+        let limit = self.wait_limit();
+        let refused = self.give_up(self.wait_error());
+        let permit = local("bulkhead_permit");
+        let wait = if self.is_async() {
+            quote!(#krate::__private::bulkhead_permit(#bulkhead, #limit).await)
+        } else {
+            quote!(#krate::__private::bulkhead_permit_blocking(#bulkhead, #limit))
+        };
+        Some(quote! {
+            let #permit = match #wait {
+                ::core::option::Option::Some(#permit) => #permit,
+                ::core::option::Option::None => return #refused,
+            };
+        })
+    }
+
+    /// Input:  the attempt's outcome.
+    /// Output: `let delay = { ... };`: return on success or when giving up,
+    ///         else the delay before the next attempt. The error lives only
+    ///         inside the block, so it is never held across the sleep (the
+    ///         future stays `Send` even for a non-`Send` error).
+    fn after_error(&self) -> TokenStream {
+        let krate = self.krate;
+        let (outcome, error, delay, call) = (&self.outcome, &self.error, &self.delay, &self.call);
+        let retryable_ident = local("retryable");
+        let retryable = self.classify();
+        let retry_after = match &self.config.retry_after {
+            Some(expr) => quote_spanned! {expr.span()=>
+                #krate::__private::retry_after(&#error, #expr)
+            },
+            None => quote!(::core::option::Option::None),
+        };
+        let budget = match self.budget_ref() {
+            Some(budget) => quote!(::core::option::Option::Some(#budget)),
+            None => quote!(::core::option::Option::None),
+        };
+        let on_retry = self.config.on_retry.as_ref().map(|hook| {
+            quote_spanned! {hook.span()=>
+                #krate::__private::on_retry(&#call.event(&#error, #delay), #hook);
+            }
+        });
+        let give_up = self.give_up(quote!(#error));
+        let (record_success, record_outcome) = match self.breaker_ref() {
+            Some(_) => {
+                let permit = &self.breaker_permit;
+                let timed_out = &self.timed_out;
+                (
+                    Some(quote!(#permit.success();)),
+                    Some(quote! {
+                        if #retryable_ident || #timed_out { #permit.failure(); } else { #permit.success(); }
+                    }),
+                )
+            }
+            None => (None, None),
+        };
+        quote! {
+            #[allow(unreachable_code)]
+            let #delay = {
+                let #error = match #outcome {
+                    ::core::result::Result::Ok(#outcome) => {
+                        #record_success
+                        return ::core::result::Result::Ok(#outcome);
+                    }
+                    ::core::result::Result::Err(#error) => #error,
+                };
+                let #retryable_ident: bool = #retryable;
+                #record_outcome
+                match #call.after_error(#retryable_ident, #retry_after, #budget) {
+                    #krate::__private::Decision::Retry(#delay) => {
+                        #on_retry
+                        #delay
+                    }
+                    #krate::__private::Decision::GiveUp(_) => return #give_up,
+                }
+            };
+        }
+    }
+
+    fn classify(&self) -> TokenStream {
+        let krate = self.krate;
+        let error = &self.error;
+        match &self.config.classify {
+            Classify::Every => quote!(true),
+            Classify::Only(patterns) => quote!(::core::matches!(#error, #(#patterns)|*)),
+            Classify::Except(patterns) => quote!(!::core::matches!(#error, #(#patterns)|*)),
+            Classify::Predicate(expr) => quote_spanned! {expr.span()=>
+                #krate::__private::retry_if(&#error, #expr)
+            },
+        }
+    }
+
+    /// `return`s the final error, through `fallback` when there is one.
+    fn give_up(&self, error: TokenStream) -> TokenStream {
+        let krate = self.krate;
+        match &self.config.fallback {
+            Some(fallback) => quote_spanned! {fallback.span()=>
+                #krate::__private::fallback(#error, #fallback)
+            },
+            None => quote!(::core::result::Result::Err(#error)),
+        }
+    }
+
+    fn backoff(&self) -> TokenStream {
+        let (call, delay) = (&self.call, &self.delay);
+        if self.is_async() {
+            quote!(#call.backoff(#delay).await;)
+        } else {
+            quote!(#call.backoff_blocking(#delay);)
+        }
+    }
+}
+
+/// A user expression passed through an identity function of the expected
+/// type, spanned at the expression so a type error points there.
+fn typed(krate: &syn::Path, check: &str, expr: &Expr) -> TokenStream {
+    let check = Ident::new(check, Span::call_site());
+    quote_spanned!(expr.span()=> #krate::__private::#check(#expr))
+}
+
+fn duration(krate: &syn::Path, d: std::time::Duration) -> TokenStream {
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    quote!(#krate::__private::duration(#secs, #nanos))
+}

@@ -1,0 +1,189 @@
+//! The `#[resilient]` attribute of [steadfast](https://docs.rs/steadfast).
+//! Use it through the `steadfast` crate, which re-exports it together with
+//! the runtime the expansion calls.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod args;
+mod entry;
+mod expand;
+mod function;
+mod validate;
+
+/// Makes a function resilient: retries with backoff and jitter, a retry
+/// budget, timeouts, a deadline, and (with the protection keys) a circuit
+/// breaker, a bulkhead and a rate limit.
+///
+/// ```
+/// use steadfast::{Elapsed, resilient};
+///
+/// #[derive(Debug)]
+/// enum FetchError { Io(std::io::Error), Timeout(Elapsed), NotFound }
+/// impl From<Elapsed> for FetchError {
+///     fn from(e: Elapsed) -> Self { FetchError::Timeout(e) }
+/// }
+///
+/// #[resilient(max_attempts = 5, backoff = "exponential", jitter = "full",
+///             timeout = "2s", retry_on = [Io, Timeout])]
+/// async fn fetch(url: &str) -> Result<String, FetchError> {
+///     // one attempt: `?` and `return` end this attempt, not the call
+///     Err(FetchError::NotFound)
+/// }
+/// ```
+///
+/// The function must return `Result<T, E>` (or an alias such as
+/// `io::Result<T>`). One attempt is one run of the body as written; each
+/// attempt borrows the arguments, so a body that moves a non-`Copy`
+/// argument out cannot be retried and fails to compile ("value moved here,
+/// in previous iteration of loop"): borrow or clone it instead. The
+/// signature, attributes and visibility are kept exactly.
+///
+/// # Keys
+///
+/// All keys are optional. Values are checked at compile time; every mistake
+/// is reported at once, on the offending token.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `max_attempts` | integer >= 1, the first attempt included | `3` |
+/// | `backoff` | `"exponential"` `"fixed"` `"linear"` `"fibonacci"` `"none"` | `"exponential"` |
+/// | `base_delay` | duration: the first retry's delay before jitter | `"100ms"` |
+/// | `max_delay` | duration: cap on one delay, before jitter | `"20s"` |
+/// | `multiplier` | float >= 1.0 (exponential only) | `2.0` |
+/// | `jitter` | `"full"` `"equal"` `"decorrelated"` `"none"`, or a factor in (0, 1] | `"full"` |
+/// | `timeout` | duration per attempt (`async fn` only) | none |
+/// | `deadline` | duration for the whole call | none |
+/// | `retry_on` | `[Variant, ...]`: retry only these errors | every error |
+/// | `no_retry_on` | `[Variant, ...]`: retry all but these | — |
+/// | `retry_if` | `Fn(&E) -> bool` | — |
+/// | `retry_after` | `Fn(&E) -> Option<Duration>`: a server-suggested delay | — |
+/// | `budget` | `"off"`, or `&RetryBudget` | one budget per function |
+/// | `concurrency` | integer >= 1, or `&Bulkhead` | unlimited |
+/// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, or `&RateLimiter` | unlimited |
+/// | `burst` | integer >= 1, with an inline `rate_limit` | N |
+/// | `max_wait` | duration: longest wait for a permit or token | unbounded |
+/// | `circuit_breaker` | bare word, `circuit_breaker(...)`, or `&CircuitBreaker` | off |
+/// | `on_retry` | `Fn(&RetryEvent<'_, E>)`, called before each backoff sleep | — |
+/// | `fallback` | `FnOnce(E) -> Result<T, E>`, applied to the final error | — |
+/// | `name` | string: the call site's name in events | `module_path::fn_name` |
+/// | `crate` | string path to the facade | `"::steadfast"` |
+///
+/// Durations are strings with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
+///
+/// ## Backoff and jitter
+///
+/// The delay before retry n (n = 1, 2, ...) is `base·multiplier^(n-1)`
+/// (exponential), `base` (fixed), `base·n` (linear), `base·fib(n)` with
+/// fib = 1, 1, 2, 3, 5, ... (fibonacci) or 0 (none), capped at `max_delay`;
+/// jitter then spreads it without ever exceeding the cap: `full` draws from
+/// `U(0, d)`, `equal` from `d/2 + U(0, d/2)`, `decorrelated` from
+/// `min(cap, U(base, prev·3))`, a factor `f` from `d·U(1-f, 1+f)`.
+///
+/// ```
+/// # use steadfast::resilient;
+/// # #[derive(Debug)] struct Busy;
+/// #[resilient(max_attempts = 4, backoff = "linear", base_delay = "50ms",
+///             max_delay = "1s", jitter = 0.1)]
+/// fn reserve_seat(seat: u32) -> Result<u32, Busy> { Ok(seat) }
+/// # assert_eq!(reserve_seat(7).unwrap(), 7);
+/// ```
+///
+/// ## Which errors are retried
+///
+/// By default every error. A bare name in `retry_on` / `no_retry_on` is a
+/// variant of the declared error type (`Io` means `FetchError::Io`, of any
+/// variant kind); a path with `::` is used as written. `retry_if` takes any
+/// predicate; it may use the function's arguments.
+///
+/// ```
+/// # use steadfast::resilient;
+/// #[derive(Debug)]
+/// enum DbError { Deadlock, Conflict { table: String }, Syntax(String) }
+///
+/// #[resilient(no_retry_on = [Syntax])]
+/// fn transfer() -> Result<(), DbError> { Err(DbError::Syntax("SELEKT".into())) }
+///
+/// #[resilient(retry_if = |e: &std::io::Error| e.kind() == std::io::ErrorKind::Interrupted)]
+/// fn read_config() -> std::io::Result<String> { Ok(String::new()) }
+/// # assert!(transfer().is_err());
+/// ```
+///
+/// ## Time limits
+///
+/// `timeout` cancels an attempt that runs too long (its future is dropped,
+/// so `Drop` cleanup in the body runs) and fails it with `E::from(Elapsed)`.
+/// `deadline` bounds the whole call from its start: no sleep or attempt
+/// starts that would end after it, and in an `async fn` an attempt still
+/// running at the deadline is cancelled with `E::from(Elapsed)`; a plain
+/// `fn` checks it between attempts. `retry_after` replaces the computed
+/// delay with the server's and gives up if that would pass the deadline.
+///
+/// ```
+/// # use steadfast::{resilient, Elapsed};
+/// # use std::time::Duration;
+/// #[derive(Debug)]
+/// enum ApiError { Timeout(Elapsed), Throttled { retry_in: Duration } }
+/// impl From<Elapsed> for ApiError { fn from(e: Elapsed) -> Self { ApiError::Timeout(e) } }
+///
+/// #[resilient(timeout = "500ms", deadline = "5s", retry_after = |e: &ApiError| match e {
+///     ApiError::Throttled { retry_in } => Some(*retry_in),
+///     _ => None,
+/// })]
+/// async fn quote() -> Result<u64, ApiError> { Ok(42) }
+/// ```
+///
+/// ## Budget
+///
+/// Each call deposits into a token bucket and each retry withdraws; an
+/// empty bucket ends the call with its last error. The default is one
+/// `RetryBudget::new()` per function (20% of calls plus 10 retries a second
+/// over 10 s). Share one across functions with `budget = &MY_BUDGET`, or
+/// turn it off with `budget = "off"`.
+///
+/// ```
+/// # use steadfast::{resilient, RetryBudget};
+/// static PAYMENTS: RetryBudget = RetryBudget::new().ratio(0.1);
+///
+/// #[resilient(budget = &PAYMENTS)]
+/// fn charge(cents: u64) -> Result<u64, String> { Ok(cents) }
+///
+/// #[resilient(budget = &PAYMENTS)]
+/// fn refund(cents: u64) -> Result<u64, String> { Ok(cents) }
+/// # assert_eq!(charge(5), Ok(5));
+/// ```
+///
+/// ## Hooks and fallback
+///
+/// ```
+/// # use steadfast::resilient;
+/// #[resilient(
+///     on_retry = |event| eprintln!("attempt {} failed: {}", event.attempt(), event.error()),
+///     fallback = |_err| Ok(Vec::new()),
+///     name = "recommendations",
+/// )]
+/// fn recommendations(user: u64) -> Result<Vec<u64>, String> {
+///     Err(format!("no recommendations for {user} today"))
+/// }
+/// # let _fast = steadfast::testing::no_delays();
+/// assert_eq!(recommendations(7), Ok(vec![]));
+/// ```
+///
+/// ## Expressions
+///
+/// Expression values (`retry_if`, `retry_after`, `budget`, `on_retry`,
+/// `fallback`, and the shared protection primitives) are placed inside the
+/// function, so they may use its arguments and `self`; each is evaluated
+/// where it is needed (e.g. `retry_if` once per failed attempt).
+///
+/// ## Renamed dependency
+///
+/// If the facade is renamed in `Cargo.toml` (`resilience = { package =
+/// "steadfast", .. }`), say so: `#[resilient(crate = "resilience")]`.
+#[proc_macro_attribute]
+pub fn resilient(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    entry::resilient(args.into(), item.into()).into()
+}

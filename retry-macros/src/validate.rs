@@ -1,0 +1,554 @@
+//! The rules that relate keys to each other and to the function. Each rule
+//! is one `check_*` function; all of them run, so every mistake is reported
+//! in one compile.
+
+use std::time::Duration;
+
+use darling::Error;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, Type};
+
+use crate::args::{
+    Args, BackoffKind, BreakerArg, BreakerArgs, BudgetArg, DurationArg, Float, Int, JitterKind,
+    LimitArg, RateArg, RatePeriod, VariantList,
+};
+use crate::function::Function;
+
+/// A configuration the expansion can trust: defaults filled in, every value
+/// in range.
+pub(crate) struct Config {
+    pub(crate) krate: syn::Path,
+    pub(crate) name: Option<String>,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: BackoffKind,
+    pub(crate) base_delay: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) jitter: JitterKind,
+    pub(crate) timeout: Option<DurationArg>,
+    pub(crate) deadline: Option<DurationArg>,
+    pub(crate) classify: Classify,
+    pub(crate) retry_after: Option<Expr>,
+    pub(crate) budget: Budget,
+    pub(crate) concurrency: Option<Limit>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) max_wait: Option<DurationArg>,
+    pub(crate) circuit_breaker: Option<Breaker>,
+    pub(crate) on_retry: Option<Expr>,
+    pub(crate) fallback: Option<Expr>,
+}
+
+/// Which errors are retried.
+pub(crate) enum Classify {
+    Every,
+    /// `retry_on`: patterns such as `FetchError::Io { .. }`.
+    Only(Vec<TokenStream>),
+    /// `no_retry_on`.
+    Except(Vec<TokenStream>),
+    /// `retry_if`.
+    Predicate(Expr),
+}
+
+pub(crate) enum Budget {
+    PerFunction,
+    Off,
+    Shared(Expr),
+}
+
+pub(crate) enum Limit {
+    Inline(u32),
+    Shared(Expr),
+}
+
+pub(crate) enum RateLimit {
+    Inline {
+        count: u32,
+        per: RatePeriod,
+        burst: Option<u32>,
+    },
+    Shared(Expr),
+}
+
+pub(crate) enum Breaker {
+    Inline(InlineBreaker),
+    Shared(Expr),
+}
+
+#[derive(Default)]
+pub(crate) struct InlineBreaker {
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) failure_rate: Option<(f64, u32)>,
+    pub(crate) min_calls: Option<u32>,
+    pub(crate) open_for: Option<Duration>,
+    pub(crate) half_open_probes: Option<u32>,
+}
+
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(100);
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(20);
+const DEFAULT_MULTIPLIER: f64 = 2.0;
+
+/// Input:  the parsed arguments and the function.
+/// Output: a complete configuration, or every rule broken.
+pub(crate) fn validate(args: Args, function: &Function) -> darling::Result<Config> {
+    let mut errors = Error::accumulator();
+    check_function(function, &mut errors);
+    check_timing(&args, function, &mut errors);
+    check_backoff(&args, &mut errors);
+    check_classification(&args, &mut errors);
+    check_protection(&args, &mut errors);
+
+    let max_attempts = args
+        .max_attempts
+        .map(|n| positive_u32(n, "max_attempts", "1 means no retries", &mut errors))
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    let classify = classification(&args, function, &mut errors);
+    let concurrency = args.concurrency.map(|limit| match limit {
+        LimitArg::Inline(n) => Limit::Inline(positive_u32(
+            n,
+            "concurrency",
+            "it is the number of attempts allowed in flight at once",
+            &mut errors,
+        )),
+        LimitArg::Shared(expr) => Limit::Shared(expr),
+    });
+    let rate_limit = args.rate_limit.map(|rate| match rate {
+        RateArg::Inline(rate) => RateLimit::Inline {
+            count: rate_count(rate.count, rate.span, &mut errors),
+            per: rate.per,
+            burst: args.burst.map(|b| {
+                positive_u32(b, "burst", "it is the number of tokens the bucket holds", &mut errors)
+            }),
+        },
+        RateArg::Shared(expr) => RateLimit::Shared(expr),
+    });
+    let circuit_breaker = args.circuit_breaker.map(|breaker| match breaker {
+        BreakerArg::Inline(inline) => Breaker::Inline(inline_breaker(*inline, &mut errors)),
+        BreakerArg::Shared(expr) => Breaker::Shared(expr),
+    });
+
+    errors.finish_with(Config {
+        krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::steadfast)),
+        name: args.name.map(|name| (*name).clone()),
+        max_attempts,
+        backoff: args.backoff.map_or(BackoffKind::Exponential, |b| *b),
+        base_delay: args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value),
+        max_delay: args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value),
+        multiplier: args.multiplier.map_or(DEFAULT_MULTIPLIER, |m| m.value),
+        jitter: args.jitter.map_or(JitterKind::Full, |j| j.kind),
+        timeout: args.timeout,
+        deadline: args.deadline,
+        classify,
+        retry_after: args.retry_after.map(|e| e.0),
+        budget: match args.budget {
+            None => Budget::PerFunction,
+            Some(BudgetArg::Off) => Budget::Off,
+            Some(BudgetArg::Shared(expr)) => Budget::Shared(expr),
+        },
+        concurrency,
+        rate_limit,
+        max_wait: args.max_wait,
+        circuit_breaker,
+        on_retry: args.on_retry.map(|e| e.0),
+        fallback: args.fallback.map(|e| e.0),
+    })
+}
+
+/// The function must return a `Result` and be something a loop can repeat.
+fn check_function(function: &Function, errors: &mut darling::error::Accumulator) {
+    let sig = &function.item.sig;
+    if let Some(constness) = &sig.constness {
+        errors.push(
+            Error::custom(
+                "`#[resilient]` cannot be applied to a `const fn`: retrying sleeps and reads the clock; remove `const`",
+            )
+            .with_span(constness),
+        );
+    }
+    if function.result.is_none() {
+        errors.push(spanned(
+            function.return_span(),
+            "`#[resilient]` needs a function that returns `Result<T, E>`: only an error can be retried",
+        ));
+    }
+}
+
+/// Durations must be positive, ordered, and `timeout` needs an `async fn`.
+fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::Accumulator) {
+    for (key, value) in [
+        ("base_delay", &args.base_delay),
+        ("max_delay", &args.max_delay),
+        ("timeout", &args.timeout),
+        ("deadline", &args.deadline),
+        ("max_wait", &args.max_wait),
+    ] {
+        if let Some(d) = value.filter(|d| d.value.is_zero()) {
+            let fix = match key {
+                "base_delay" | "max_delay" => "; use `backoff = \"none\"` to retry at once",
+                _ => "; remove the key for no limit",
+            };
+            errors.push(spanned(d.span, format!("`{key}` must be greater than zero{fix}")));
+        }
+    }
+    let base = args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value);
+    let max = args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value);
+    if base > max {
+        let span = args
+            .base_delay
+            .map(|d| d.span)
+            .or(args.max_delay.map(|d| d.span))
+            .unwrap_or_else(Span::call_site);
+        errors.push(spanned(
+            span,
+            format!(
+                "`base_delay` ({}) is longer than `max_delay` ({}); lower `base_delay` or raise `max_delay`",
+                humantime::format_duration(base),
+                humantime::format_duration(max),
+            ),
+        ));
+    }
+    if let Some(timeout) = args.timeout.filter(|_| !function.is_async()) {
+        errors.push(spanned(
+            timeout.span,
+            "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts",
+        ));
+    }
+}
+
+/// `multiplier` and decorrelated jitter only mean something for
+/// exponential backoff; the jitter factor is a fraction.
+fn check_backoff(args: &Args, errors: &mut darling::error::Accumulator) {
+    let exponential = args
+        .backoff
+        .as_ref()
+        .is_none_or(|b| **b == BackoffKind::Exponential);
+    if let Some(Float { value, span }) = args.multiplier {
+        if !(value >= 1.0 && value.is_finite()) {
+            errors.push(spanned(
+                span,
+                format!("`multiplier` must be at least 1.0 (got {value}); a smaller factor would shrink delays"),
+            ));
+        } else if !exponential {
+            errors.push(spanned(
+                span,
+                "`multiplier` only applies to `backoff = \"exponential\"`; remove it or switch the backoff",
+            ));
+        }
+    }
+    if let Some(jitter) = args.jitter {
+        match jitter.kind {
+            JitterKind::Decorrelated if !exponential => errors.push(spanned(
+                jitter.span,
+                "`jitter = \"decorrelated\"` needs `backoff = \"exponential\"`: it grows from the previous delay itself",
+            )),
+            JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => errors.push(spanned(
+                jitter.span,
+                format!("a jitter factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"),
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// At most one way of choosing which errors are retried.
+fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
+    if let (Some(retry_if), true) = (
+        &args.retry_if,
+        args.retry_on.is_some() || args.no_retry_on.is_some(),
+    ) {
+        let other = if args.retry_on.is_some() { "retry_on" } else { "no_retry_on" };
+        errors.push(
+            Error::custom(format!(
+                "`retry_if` cannot be combined with `{other}`: both choose which errors are retried; keep one"
+            ))
+            .with_span(&retry_if.0),
+        );
+    }
+    if let (Some(_), Some(no_retry_on)) = (&args.retry_on, &args.no_retry_on) {
+        errors.push(spanned(
+            no_retry_on.span,
+            "`no_retry_on` cannot be combined with `retry_on`: list only the errors to retry, or only those not to",
+        ));
+    }
+}
+
+/// Keys that refine a limit need the limit.
+fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
+    if let Some(burst) = args.burst {
+        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) {
+            errors.push(spanned(
+                burst.span,
+                "`burst` needs an inline `rate_limit` such as `rate_limit = \"10/s\"`; a shared `RateLimiter` sets its own with `.burst(n)`",
+            ));
+        }
+    }
+    if let Some(max_wait) = args.max_wait {
+        if args.concurrency.is_none() && args.rate_limit.is_none() {
+            errors.push(spanned(
+                max_wait.span,
+                "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
+            ));
+        }
+    }
+}
+
+fn classification(
+    args: &Args,
+    function: &Function,
+    errors: &mut darling::error::Accumulator,
+) -> Classify {
+    if let Some(predicate) = &args.retry_if {
+        return Classify::Predicate(predicate.0.clone());
+    }
+    if let Some(list) = &args.retry_on {
+        return Classify::Only(patterns(list, "retry_on", function, errors));
+    }
+    if let Some(list) = &args.no_retry_on {
+        return Classify::Except(patterns(list, "no_retry_on", function, errors));
+    }
+    Classify::Every
+}
+
+/// Input:  `[Io, other::Error::Timeout]` and `-> Result<T, FetchError>`.
+/// Output: `FetchError::Io { .. }`, `other::Error::Timeout { .. }`. The
+///         brace pattern matches unit, tuple and struct variants alike; the
+///         variant keeps the user's span so rustc's "no variant named" error
+///         points at it.
+fn patterns(
+    list: &VariantList,
+    key: &str,
+    function: &Function,
+    errors: &mut darling::error::Accumulator,
+) -> Vec<TokenStream> {
+    list.variants
+        .iter()
+        .filter_map(|variant| {
+            if variant.leading_colon.is_some() || variant.segments.len() > 1 {
+                return Some(quote_spanned!(variant.span()=> #variant { .. }));
+            }
+            match &function.error {
+                Some(error) => Some(variant_of(error, variant)),
+                None => {
+                    errors.push(
+                        Error::custom(format!(
+                            "cannot tell which error type `{}` belongs to: the return type does not spell `Result<T, E>`; write the full path, e.g. `{key} = [MyError::{}]`",
+                            variant.to_token_stream(),
+                            variant.to_token_stream(),
+                        ))
+                        .with_span(variant),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn variant_of(error: &Type, variant: &syn::Path) -> TokenStream {
+    match error {
+        Type::Path(path) if path.qself.is_none() => {
+            // A type path in pattern position needs a turbofish for generics.
+            let mut path = path.path.clone();
+            for segment in &mut path.segments {
+                if let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    args.colon2_token.get_or_insert_with(Default::default);
+                }
+            }
+            quote!(#path::#variant { .. })
+        }
+        other => quote!(<#other>::#variant { .. }),
+    }
+}
+
+fn inline_breaker(args: BreakerArgs, errors: &mut darling::error::Accumulator) -> InlineBreaker {
+    if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
+        errors.push(spanned(
+            rate.span,
+            "`failure_threshold` and `failure_rate` are two ways to trip the breaker; keep one",
+        ));
+    }
+    for key in [&args.window, &args.min_calls] {
+        if let Some(n) = key.filter(|_| args.failure_rate.is_none()) {
+            errors.push(spanned(
+                n.span,
+                "`window` and `min_calls` apply to `failure_rate`; add `failure_rate = 0.5` or remove them",
+            ));
+        }
+    }
+    let failure_rate = args.failure_rate.map(|Float { value, span }| {
+        if !(value > 0.0 && value <= 1.0) {
+            errors.push(spanned(
+                span,
+                format!("`failure_rate` must be in (0, 1] (got {value}), e.g. `failure_rate = 0.5` for half the calls"),
+            ));
+        }
+        let window = args.window.map_or(20, |w| {
+            positive_u32(w, "window", "it is the number of recent calls the rate is computed over", errors)
+        });
+        (value, window)
+    });
+    InlineBreaker {
+        failure_threshold: args.failure_threshold.map(|n| {
+            positive_u32(n, "failure_threshold", "it is the number of consecutive failures that opens the breaker", errors)
+        }),
+        min_calls: args.min_calls.map(|n| {
+            positive_u32(n, "min_calls", "it is the number of calls needed before the rate counts", errors)
+        }),
+        open_for: args.open_for.map(|d| {
+            if d.value.is_zero() {
+                errors.push(spanned(d.span, "`open_for` must be greater than zero"));
+            }
+            d.value
+        }),
+        half_open_probes: args.half_open_probes.map(|n| {
+            positive_u32(n, "half_open_probes", "it is the number of trial calls that decide whether to close", errors)
+        }),
+        failure_rate,
+    }
+}
+
+/// A count that must be at least 1 and fit the runtime's `u32`.
+fn positive_u32(n: Int, key: &str, why: &str, errors: &mut darling::error::Accumulator) -> u32 {
+    match u32::try_from(n.value) {
+        Ok(value) if value >= 1 => value,
+        Ok(_) | Err(_) if n.value < 1 => {
+            errors.push(spanned(n.span, format!("`{key}` must be at least 1 (got {}); {why}", n.value)));
+            1
+        }
+        _ => {
+            errors.push(spanned(n.span, format!("`{key}` is too large (at most {})", u32::MAX)));
+            u32::MAX
+        }
+    }
+}
+
+fn rate_count(count: u64, span: Span, errors: &mut darling::error::Accumulator) -> u32 {
+    match u32::try_from(count) {
+        Ok(0) => {
+            errors.push(spanned(span, "a rate of 0 admits nothing; use at least `\"1/h\"`, or remove `rate_limit`"));
+            1
+        }
+        Ok(n) => n,
+        Err(_) => {
+            errors.push(spanned(span, format!("rate too large (at most {} per period)", u32::MAX)));
+            u32::MAX
+        }
+    }
+}
+
+fn spanned(span: Span, message: impl std::fmt::Display) -> Error {
+    Error::from(syn::Error::new(span, message.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::Function;
+    use syn::parse_quote;
+
+    fn check(args: TokenStream, item: syn::ItemFn) -> Result<Config, Vec<String>> {
+        let function = Function::read(item);
+        let args = Args::parse(args).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        validate(args, &function).map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    fn errors(args: TokenStream, item: syn::ItemFn) -> Vec<String> {
+        check(args, item).err().unwrap_or_default()
+    }
+
+    fn fallible() -> syn::ItemFn {
+        parse_quote!(async fn f() -> Result<(), FetchError> { Ok(()) })
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let config = check(quote!(), fallible()).ok().unwrap();
+        assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.backoff, BackoffKind::Exponential);
+        assert_eq!(config.base_delay, Duration::from_millis(100));
+        assert_eq!(config.max_delay, Duration::from_secs(20));
+        assert_eq!(config.multiplier, 2.0);
+        assert_eq!(config.jitter, JitterKind::Full);
+        assert!(matches!(config.budget, Budget::PerFunction));
+        assert!(matches!(config.classify, Classify::Every));
+        assert!(config.krate.is_ident("steadfast") || config.krate.leading_colon.is_some());
+    }
+
+    #[test]
+    fn all_rule_violations_are_reported_together() {
+        let found = errors(
+            quote!(max_attempts = 0, multiplier = 0.5, base_delay = "30s", max_delay = "1s"),
+            parse_quote!(const fn f() -> u8 { 1 }),
+        );
+        // const fn, not a Result, max_attempts 0, multiplier < 1, base > max
+        assert_eq!(found.len(), 5, "{found:?}");
+    }
+
+    #[test]
+    fn multiplier_and_decorrelated_need_exponential() {
+        let found = errors(quote!(backoff = "fixed", multiplier = 3.0, jitter = "decorrelated"), fallible());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().any(|e| e.contains("`multiplier` only applies")));
+        assert!(found.iter().any(|e| e.contains("decorrelated")));
+    }
+
+    #[test]
+    fn timeout_needs_async() {
+        let found = errors(quote!(timeout = "1s"), parse_quote!(fn f() -> Result<(), E> { Ok(()) }));
+        assert!(found[0].contains("needs an `async fn`"), "{found:?}");
+        assert!(errors(quote!(deadline = "1s"), parse_quote!(fn f() -> Result<(), E> { Ok(()) })).is_empty());
+    }
+
+    #[test]
+    fn classification_keys_exclude_each_other() {
+        let found = errors(quote!(retry_on = [Io], retry_if = |e| true), fallible());
+        assert!(found[0].contains("`retry_if` cannot be combined with `retry_on`"), "{found:?}");
+        assert_eq!(errors(quote!(retry_on = [Io], no_retry_on = [Fatal]), fallible()).len(), 1);
+    }
+
+    #[test]
+    fn bare_variants_need_a_readable_error_type() {
+        let io = parse_quote!(fn f() -> std::io::Result<()> { Ok(()) });
+        let found = errors(quote!(retry_on = [TimedOut]), io);
+        assert!(found[0].contains("cannot tell which error type `TimedOut` belongs to"), "{found:?}");
+        let io = parse_quote!(fn f() -> std::io::Result<()> { Ok(()) });
+        assert!(errors(quote!(retry_on = [MyError::TimedOut]), io).is_empty());
+    }
+
+    #[test]
+    fn bare_variants_resolve_against_the_error_type() {
+        let item = parse_quote!(fn f() -> Result<(), Wrapper<u8>> { Ok(()) });
+        let Ok(Config { classify: Classify::Only(patterns), .. }) = check(quote!(retry_on = [Io]), item) else {
+            panic!("expected patterns");
+        };
+        assert_eq!(patterns[0].to_string(), "Wrapper :: < u8 > :: Io { .. }");
+    }
+
+    #[test]
+    fn zero_durations_and_limits_are_rejected() {
+        let found = errors(
+            quote!(timeout = "0s", concurrency = 0, rate_limit = "0/s", max_wait = "0ms"),
+            fallible(),
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+    }
+
+    #[test]
+    fn protection_refinements_need_their_limit() {
+        assert!(errors(quote!(burst = 5), fallible())[0].contains("`burst` needs an inline `rate_limit`"));
+        assert!(errors(quote!(max_wait = "1s"), fallible())[0].contains("`max_wait` bounds the wait"));
+        assert!(errors(quote!(rate_limit = "5/s", burst = 10, max_wait = "1s"), fallible()).is_empty());
+    }
+
+    #[test]
+    fn breaker_keys_are_checked() {
+        let found = errors(
+            quote!(circuit_breaker(failure_threshold = 3, failure_rate = 1.5, window = 0, half_open_probes = 0)),
+            fallible(),
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(errors(quote!(circuit_breaker(window = 10)), fallible())[0].contains("apply to `failure_rate`"));
+    }
+}

@@ -1,0 +1,113 @@
+//! The errors the library itself produces.
+//!
+//! An annotated function keeps its own error type `E`; these reach the caller
+//! as `E::from(Elapsed)`, `E::from(CircuitOpen)` or `E::from(Rejected)`, so `E`
+//! needs the matching `From` impl only for the keys that can produce them.
+//! Each converts into `std::io::Error`, so `io::Result` functions work as is.
+
+use std::fmt;
+use std::io;
+
+/// An attempt ran past its `timeout`, or the call ran past its `deadline`.
+///
+/// Converts into [`io::Error`] with [`io::ErrorKind::TimedOut`].
+///
+/// ```
+/// use retry_runtime::Elapsed;
+///
+/// let err = std::io::Error::from(Elapsed::new());
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Elapsed(());
+
+impl Elapsed {
+    /// Creates the error, e.g. to test an `impl From<Elapsed> for MyError`.
+    pub const fn new() -> Self {
+        Elapsed(())
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(err: Elapsed) -> Self {
+        io::Error::new(io::ErrorKind::TimedOut, err)
+    }
+}
+
+/// A circuit breaker was open and refused the attempt without running it.
+///
+/// Converts into [`io::Error`] with [`io::ErrorKind::Other`].
+///
+/// ```
+/// use retry_runtime::CircuitOpen;
+///
+/// let err = std::io::Error::from(CircuitOpen::new());
+/// assert_eq!(err.to_string(), "circuit breaker is open");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CircuitOpen(());
+
+impl CircuitOpen {
+    /// Creates the error, e.g. to test an `impl From<CircuitOpen> for MyError`.
+    pub const fn new() -> Self {
+        CircuitOpen(())
+    }
+}
+
+impl fmt::Display for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("circuit breaker is open")
+    }
+}
+
+impl std::error::Error for CircuitOpen {}
+
+impl From<CircuitOpen> for io::Error {
+    fn from(err: CircuitOpen) -> Self {
+        io::Error::other(err)
+    }
+}
+
+/// A concurrency permit or a rate-limit token was not available within
+/// `max_wait`, so the attempt was refused without running.
+///
+/// Converts into [`io::Error`] with [`io::ErrorKind::WouldBlock`]: the caller
+/// may try again later, as with a full non-blocking queue.
+///
+/// ```
+/// use retry_runtime::Rejected;
+///
+/// let err = std::io::Error::from(Rejected::new());
+/// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Rejected(());
+
+impl Rejected {
+    /// Creates the error, e.g. to test an `impl From<Rejected> for MyError`.
+    pub const fn new() -> Self {
+        Rejected(())
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rejected: no permit or token within `max_wait`")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl From<Rejected> for io::Error {
+    fn from(err: Rejected) -> Self {
+        io::Error::new(io::ErrorKind::WouldBlock, err)
+    }
+}

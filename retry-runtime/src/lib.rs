@@ -1,0 +1,40 @@
+//! The runtime of [steadfast](https://docs.rs/steadfast): everything that runs
+//! when a `#[resilient]` function is called, usable without the macro.
+//!
+//! - [`Backoff`] and [`Jitter`]: delay schedules, an `Iterator<Item = Duration>`
+//!   you can preview and seed.
+//! - [`RetryBudget`]: a token bucket that stops retry storms.
+//! - [`Elapsed`], [`CircuitOpen`], [`Rejected`]: the errors the library itself
+//!   produces, each convertible into `std::io::Error`.
+//! - [`RetryEvent`]: what an `on_retry` hook sees.
+//! - [`testing`]: seeded jitter and skipped sleeps for tests.
+//!
+//! Time is read through `tokio::time::Instant` and async sleeps go through
+//! `tokio::time::sleep`, so `#[tokio::test(start_paused = true)]` drives every
+//! delay and deadline deterministically.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backoff;
+mod budget;
+mod bulkhead;
+mod circuit_breaker;
+mod error;
+mod event;
+mod jitter;
+mod rate_limiter;
+mod rng;
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use backoff::Backoff;
+pub use budget::RetryBudget;
+pub use bulkhead::Bulkhead;
+pub use circuit_breaker::{CircuitBreaker, CircuitState};
+pub use error::{CircuitOpen, Elapsed, Rejected};
+pub use event::RetryEvent;
+pub use jitter::Jitter;
+pub use rate_limiter::RateLimiter;

@@ -1,0 +1,250 @@
+//! Behaviour of `RetryBudget` on tokio's paused clock (and without a runtime).
+
+use std::time::Duration;
+
+use retry_runtime::RetryBudget;
+use tokio::time::advance;
+
+/// Withdraws until refused (bounded, so a broken budget fails the test
+/// instead of hanging it) and returns how many were allowed.
+fn drain(budget: &RetryBudget) -> u32 {
+    let mut allowed = 0;
+    while allowed < 1_000_000 && budget.withdraw() {
+        allowed += 1;
+    }
+    allowed
+}
+
+fn deposit_n(budget: &RetryBudget, n: u32) {
+    for _ in 0..n {
+        budget.deposit();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_default_budget_allows_the_reserve_then_refuses() {
+    let budget = RetryBudget::new();
+    // min_per_second 10 × ttl 10 s.
+    assert_eq!(drain(&budget), 100);
+    assert!(!budget.withdraw());
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_is_new() {
+    let budget = RetryBudget::default();
+    assert_eq!(drain(&budget), 100);
+    deposit_n(&budget, 50);
+    // 20% of 50 calls.
+    assert_eq!(drain(&budget), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deposits_fund_a_ratio_of_retries() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(0.5);
+    deposit_n(&budget, 10);
+    assert_eq!(drain(&budget), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_budget_without_reserve_refuses() {
+    let budget = RetryBudget::new().min_per_second(0);
+    assert!(!budget.withdraw());
+    // Four calls at 20% are less than one retry.
+    deposit_n(&budget, 4);
+    assert!(!budget.withdraw());
+    budget.deposit();
+    assert!(budget.withdraw());
+    assert!(!budget.withdraw());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ratios_are_not_rounded_to_whole_deposits_per_retry() {
+    // tower's integer scheme would charge 3 deposits per retry (33 retries).
+    let budget = RetryBudget::new().min_per_second(0).ratio(0.3);
+    deposit_n(&budget, 100);
+    assert_eq!(drain(&budget), 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ratio_above_one_allows_several_retries_per_call() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(2.5);
+    deposit_n(&budget, 4);
+    assert_eq!(drain(&budget), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ratio_is_clamped_and_nan_means_zero() {
+    let huge = RetryBudget::new().min_per_second(0).ratio(1e12);
+    huge.deposit();
+    assert_eq!(drain(&huge), 1000);
+
+    let infinite = RetryBudget::new().min_per_second(0).ratio(f64::INFINITY);
+    infinite.deposit();
+    assert_eq!(drain(&infinite), 1000);
+
+    for r in [f64::NAN, -0.5, f64::NEG_INFINITY] {
+        let budget = RetryBudget::new().min_per_second(0).ratio(r);
+        deposit_n(&budget, 1000);
+        assert_eq!(drain(&budget), 0, "ratio {r}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ratio_zero_leaves_only_the_reserve() {
+    let budget = RetryBudget::new().ratio(0.0).min_per_second(2);
+    deposit_n(&budget, 10_000);
+    assert_eq!(drain(&budget), 20);
+    deposit_n(&budget, 10_000);
+    assert!(!budget.withdraw());
+}
+
+#[tokio::test(start_paused = true)]
+async fn withdrawals_expire_after_ttl() {
+    let budget = RetryBudget::new();
+    assert_eq!(drain(&budget), 100);
+
+    advance(Duration::from_millis(9_999)).await;
+    assert!(!budget.withdraw(), "still inside the window");
+
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(drain(&budget), 100, "the reserve is back after ttl");
+}
+
+#[tokio::test(start_paused = true)]
+async fn withdrawals_expire_slot_by_slot() {
+    // Reserve of 10 per second: spend 10 in each of the first two seconds.
+    let budget = RetryBudget::new().ratio(0.0).min_per_second(2);
+    assert_eq!(drain(&budget), 20);
+    advance(Duration::from_secs(1)).await;
+    assert!(!budget.withdraw());
+
+    // At 10 s the withdrawals of second 0 leave the window, not those of
+    // later ones.
+    advance(Duration::from_secs(9)).await;
+    assert_eq!(drain(&budget), 20);
+    advance(Duration::from_secs(5)).await;
+    assert!(!budget.withdraw());
+    advance(Duration::from_secs(5)).await;
+    assert_eq!(drain(&budget), 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deposits_expire_after_ttl() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    deposit_n(&budget, 4);
+    assert!(budget.withdraw());
+
+    advance(Duration::from_secs(9)).await;
+    assert!(budget.withdraw(), "3 retries left inside the window");
+
+    // Had the deposits stayed while the withdrawals expired, 4 would be left.
+    advance(Duration::from_secs(1)).await;
+    assert!(!budget.withdraw());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deposits_since_the_last_withdrawal_are_spread_over_the_gap() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    assert!(!budget.withdraw()); // starts the clock
+
+    advance(Duration::from_secs(5)).await;
+    deposit_n(&budget, 100);
+    advance(Duration::from_secs(5)).await;
+    // The 100 deposits are assumed to span 0..10 s, so those in second 0
+    // expire now; the other 90 count.
+    assert_eq!(drain(&budget), 90);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_quiet_period_credits_only_the_window_share() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    assert!(!budget.withdraw()); // starts the clock
+
+    // An hour of healthy traffic, 100 calls/s, without a single retry...
+    deposit_n(&budget, 360_000);
+    advance(Duration::from_secs(3_600)).await;
+    // ...funds retries like the last ttl of it (about 1 000 calls), not like
+    // the whole hour.
+    let allowed = drain(&budget);
+    assert!((900..=1_000).contains(&allowed), "allowed {allowed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ttl_sets_the_window_and_the_reserve() {
+    let budget = RetryBudget::new()
+        .ttl(Duration::from_secs(2))
+        .min_per_second(5);
+    assert_eq!(drain(&budget), 10);
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(drain(&budget), 10);
+
+    let zero = RetryBudget::new().ttl(Duration::ZERO);
+    zero.deposit();
+    assert!(!zero.withdraw());
+}
+
+static SHARED: RetryBudget = RetryBudget::new().ratio(0.1).min_per_second(5);
+
+#[tokio::test(start_paused = true)]
+async fn a_static_budget_works() {
+    assert_eq!(drain(&SHARED), 50);
+    deposit_n(&SHARED, 30);
+    assert_eq!(drain(&SHARED), 3);
+    advance(Duration::from_secs(10)).await;
+    assert_eq!(drain(&SHARED), 50);
+}
+
+#[test]
+fn concurrent_deposits_are_not_lost() {
+    let budget = RetryBudget::new().min_per_second(0).ratio(0.01);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| deposit_n(&budget, 100_000));
+        }
+    });
+    // 1% of 200 000 calls. Runs on the real clock, which cannot expire
+    // anything within the 10 s window in the time this takes.
+    assert_eq!(drain(&budget), 2_000);
+}
+
+#[test]
+fn works_outside_a_tokio_runtime() {
+    let budget = RetryBudget::new();
+    assert_eq!(drain(&budget), 100);
+    deposit_n(&budget, 10);
+    assert_eq!(drain(&budget), 2);
+    assert!(format!("{budget:?}").starts_with("RetryBudget"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn steady_failure_is_capped_at_ratio_plus_min_per_second() {
+    // 100 calls/s for 200 s, every attempt fails, and each call wants two
+    // retries (max_attempts = 3): 200 retries/s are wanted.
+    const CALLS_PER_SECOND: u32 = 100;
+    const SECONDS: u32 = 200;
+    let budget = RetryBudget::new();
+    let mut retries = 0u32;
+    for _ in 0..CALLS_PER_SECOND * SECONDS {
+        budget.deposit();
+        for _ in 0..2 {
+            if !budget.withdraw() {
+                break;
+            }
+            retries += 1;
+        }
+        advance(Duration::from_secs(1) / CALLS_PER_SECOND).await;
+    }
+    // 20% of 100 calls/s + 10/s = 30/s.
+    let expected = 30 * SECONDS;
+    let tolerance = expected / 100; // 1%
+    assert!(
+        retries.abs_diff(expected) <= tolerance,
+        "retries {retries}, expected {expected} ± {tolerance}"
+    );
+}
+
+#[test]
+fn is_send_and_sync() {
+    fn check<T: Send + Sync + std::fmt::Debug + Default>() {}
+    check::<RetryBudget>();
+}
