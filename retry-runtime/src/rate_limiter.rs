@@ -1,0 +1,433 @@
+//! Rate limiter: a lock-free GCRA token bucket.
+//!
+//! A [`RateLimiter`] admits `n` tokens per period with bursts of up to
+//! `burst` tokens. It implements GCRA, the generic cell rate algorithm: the
+//! whole state is one `AtomicU64` holding the *theoretical arrival time*
+//! (TAT), the instant at which the bucket would be full again, in nanoseconds
+//! since a per-instance epoch. Taking `k` tokens at time `t` moves the TAT to
+//! `max(TAT, t) + k * interval` and is allowed when that lands no further than
+//! `burst * interval` ahead of `t`; one compare-and-swap publishes it. No
+//! background refill, no lock, no allocation.
+//!
+//! # Why not `governor`
+//!
+//! [`governor`](https://docs.rs/governor) is the usual choice and uses the
+//! same algorithm, but it does not fit this crate's contract:
+//!
+//! - **`static`s.** Shared limiters are declared as
+//!   `static LIMIT: RateLimiter = RateLimiter::per_second(10);`. A governor
+//!   limiter is built at run time (`RateLimiter::direct(quota)` creates its
+//!   clock and state), so it would need a `LazyLock` and a different API.
+//! - **Paused clock.** Every delay in this crate follows tokio's clock so that
+//!   `#[tokio::test(start_paused = true)]` tests are deterministic. governor
+//!   reads its own clocks (quanta or `std::time::Instant`) and its async waits
+//!   use their own timer, so virtual time would not move it.
+//! - **Weighted, bounded waits.** `acquire_timeout` must refuse at once when
+//!   the wait it would need exceeds `max_wait`, instead of sleeping in vain,
+//!   and a cancelled wait must not consume a token.
+//!
+//! A benchmark against governor's direct limiter is planned (see
+//! `BENCHMARKS.md` once it exists); if the hand-written version loses
+//! measurably, it will be revisited.
+//!
+//! How waits behave (no reservation, hence cancel safety but no queue) and
+//! which clock they follow is documented on [`RateLimiter`] itself, since
+//! users see that page and not this module's.
+//!
+//! ```
+//! use retry_runtime::RateLimiter;
+//!
+//! // 10 calls a second on average, up to 20 at once after a quiet spell.
+//! static API: RateLimiter = RateLimiter::per_second(10).burst(20);
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! API.acquire().await;
+//! assert!(API.try_acquire());
+//! # }
+//! ```
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Rejected;
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// Admits at most `n` tokens per period, in bursts of at most `burst`.
+///
+/// Each attempt takes one token ([`try_acquire`](RateLimiter::try_acquire),
+/// [`acquire`](RateLimiter::acquire), ...); heavier operations can take
+/// several at once ([`try_acquire_n`](RateLimiter::try_acquire_n),
+/// [`acquire_n`](RateLimiter::acquire_n)). The bucket starts full and refills
+/// continuously, one token every `period / n`.
+///
+/// All constructors are `const fn`, so a limiter can be a `static` shared by
+/// several functions, e.g. through `#[resilient(rate_limit = &API)]`. The
+/// limiter is lock-free and usable from async and sync code alike.
+///
+/// ```
+/// use retry_runtime::RateLimiter;
+///
+/// static SEARCH: RateLimiter = RateLimiter::per_minute(30).burst(5);
+///
+/// for _ in 0..5 {
+///     assert!(SEARCH.try_acquire());
+/// }
+/// assert!(!SEARCH.try_acquire()); // the burst is spent; one token every 2s
+/// ```
+///
+/// # Waiting and fairness
+///
+/// Waits reserve nothing: a waiter computes how long until enough tokens are
+/// available, sleeps that long, and then competes for them again with one
+/// compare-and-swap. That is what makes every wait cancel-safe (a dropped
+/// future has taken nothing, so it has nothing to give back). The price is
+/// fairness: there is no queue, so a caller arriving just as tokens become
+/// available can take them ahead of a waiter that has slept longer, and
+/// under sustained contention a waiter may sleep more than once. `max_wait`
+/// still bounds the total wait.
+///
+/// # Time
+///
+/// The clock is read through [`tokio::time::Instant`], so tests on tokio's
+/// paused clock drive refills; async waits sleep with [`tokio::time::sleep`]
+/// and blocking waits sleep the thread. Outside a paused runtime tokio's
+/// clock is the monotonic wall clock, so async and blocking callers can share
+/// one limiter. (Blocking callers and a *paused* test clock should not share a
+/// limiter: the paused clock does not follow the wall clock.)
+///
+/// Async waits end on tokio's 1ms timer tick, never early. GCRA gives no
+/// credit for arriving late, so with `burst(1)` and an interval that is not a
+/// whole number of milliseconds a paced waiter runs up to 1ms per token below
+/// the configured rate; a larger burst absorbs the rounding.
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// Nanoseconds per token, at least 1.
+    interval_ns: u64,
+    /// Bucket size in tokens, at least 1.
+    burst: u32,
+    /// Theoretical arrival time, in nanoseconds since `epoch`.
+    tat: AtomicU64,
+    /// Set on first use, because `const fn` cannot read a clock; a per-instance
+    /// epoch also keeps the nanosecond counter small enough for a `u64`
+    /// (584 years).
+    epoch: OnceLock<Instant>,
+}
+
+impl RateLimiter {
+    /// `n` tokens per second; the burst defaults to `n`.
+    ///
+    /// `n = 0` is treated as `1`: a limiter that never admits anything would
+    /// make every caller wait forever (the `#[resilient]` attribute rejects a
+    /// zero rate at compile time). Tokens are accounted in whole nanoseconds,
+    /// so rates above 10⁹ per second behave as 10⁹ per second.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static PINGS: RateLimiter = RateLimiter::per_second(2);
+    ///
+    /// assert!(PINGS.try_acquire());
+    /// assert!(PINGS.try_acquire());
+    /// assert!(!PINGS.try_acquire());
+    /// ```
+    pub const fn per_second(n: u32) -> Self {
+        Self::per_period(n, NANOS_PER_SECOND)
+    }
+
+    /// `n` tokens per minute; the burst defaults to `n`.
+    ///
+    /// `n = 0` is treated as `1`, as for [`per_second`](RateLimiter::per_second).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// // One token every 2 seconds, at most 5 at once.
+    /// static SEARCH: RateLimiter = RateLimiter::per_minute(30).burst(5);
+    /// assert!(SEARCH.try_acquire());
+    /// ```
+    pub const fn per_minute(n: u32) -> Self {
+        Self::per_period(n, 60 * NANOS_PER_SECOND)
+    }
+
+    /// `n` tokens per hour; the burst defaults to `n`.
+    ///
+    /// `n = 0` is treated as `1`, as for [`per_second`](RateLimiter::per_second).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// // A quota of 1000 calls an hour, all usable at once.
+    /// static QUOTA: RateLimiter = RateLimiter::per_hour(1000);
+    /// assert!(QUOTA.try_acquire_n(1000));
+    /// assert!(!QUOTA.try_acquire());
+    /// ```
+    pub const fn per_hour(n: u32) -> Self {
+        Self::per_period(n, 3600 * NANOS_PER_SECOND)
+    }
+
+    const fn per_period(n: u32, period_ns: u64) -> Self {
+        let n = if n == 0 { 1 } else { n };
+        RateLimiter {
+            // Rounding the interval up errs on the side of admitting slightly
+            // less than the configured rate, never more.
+            interval_ns: period_ns.div_ceil(n as u64),
+            burst: n,
+            tat: AtomicU64::new(0),
+            epoch: OnceLock::new(),
+        }
+    }
+
+    /// Sets the bucket size: how many tokens can be taken at once after a
+    /// quiet spell. The average rate is unchanged.
+    ///
+    /// `n = 0` is treated as `1`. A burst of `1` spaces every token evenly.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// // 100 a second on average, but never two within 10ms.
+    /// static EVEN: RateLimiter = RateLimiter::per_second(100).burst(1);
+    ///
+    /// assert!(EVEN.try_acquire());
+    /// assert!(!EVEN.try_acquire());
+    /// ```
+    pub const fn burst(mut self, n: u32) -> Self {
+        self.burst = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// Takes one token if one is available now, without waiting.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::per_second(1);
+    /// assert!(limiter.try_acquire());
+    /// assert!(!limiter.try_acquire());
+    /// ```
+    pub fn try_acquire(&self) -> bool {
+        self.try_acquire_n(1)
+    }
+
+    /// Takes `n` tokens at once if they are all available now, without
+    /// waiting; takes nothing otherwise.
+    ///
+    /// `n = 0` always succeeds. `n` greater than the burst never does.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::per_second(10);
+    /// assert!(limiter.try_acquire_n(6));
+    /// assert!(!limiter.try_acquire_n(6)); // only 4 left
+    /// assert!(limiter.try_acquire_n(4));
+    /// ```
+    pub fn try_acquire_n(&self, n: u32) -> bool {
+        match self.check_n(n) {
+            Err(()) => false,
+            Ok(false) => true,
+            Ok(true) => self.take(n, Instant::now()).is_ok(),
+        }
+    }
+
+    /// Waits until a token is available and takes it.
+    ///
+    /// Sleeps with [`tokio::time::sleep`] (a tokio runtime with the time
+    /// driver is needed when the limiter is exhausted). Cancel-safe: a dropped
+    /// future has taken nothing. See [waiting and fairness](RateLimiter#waiting-and-fairness).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static API: RateLimiter = RateLimiter::per_second(10).burst(1);
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// API.acquire().await; // at once
+    /// API.acquire().await; // 100ms later
+    /// assert!(start.elapsed() >= std::time::Duration::from_millis(100));
+    /// # }
+    /// ```
+    pub async fn acquire(&self) {
+        // Only `n > burst` can fail, and the burst is at least 1.
+        let _always_ok: Result<(), Rejected> = self.wait_async(1, None).await;
+    }
+
+    /// Waits until `n` tokens are available and takes them all at once.
+    ///
+    /// Returns [`Rejected`] at once, without waiting, when `n` exceeds the
+    /// burst: such a request could never be admitted. `n = 0` returns `Ok` at
+    /// once. Cancel-safe, like [`acquire`](RateLimiter::acquire).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static BYTES: RateLimiter = RateLimiter::per_second(1000);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert!(BYTES.acquire_n(512).await.is_ok());
+    /// assert!(BYTES.acquire_n(5000).await.is_err()); // larger than the burst
+    /// # }
+    /// ```
+    pub async fn acquire_n(&self, n: u32) -> Result<(), Rejected> {
+        self.wait_async(n, None).await
+    }
+
+    /// Waits up to `max_wait` for a token; fails with [`Rejected`] otherwise.
+    ///
+    /// When the wait needed already exceeds `max_wait`, this returns
+    /// `Err(Rejected)` at once instead of sleeping in vain. If other callers
+    /// take the token first, it waits again as long as `max_wait` allows.
+    /// Time is tokio's clock, so a paused test clock drives it. Cancel-safe.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static API: RateLimiter = RateLimiter::per_second(1);
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// API.acquire().await;
+    /// // The next token is 1s away: refused at once, without sleeping.
+    /// assert!(API.acquire_timeout(Duration::from_millis(100)).await.is_err());
+    /// // Within the allowed wait: sleeps 1s, then succeeds.
+    /// assert!(API.acquire_timeout(Duration::from_secs(2)).await.is_ok());
+    /// # }
+    /// ```
+    pub async fn acquire_timeout(&self, max_wait: Duration) -> Result<(), Rejected> {
+        self.wait_async(1, Some(max_wait)).await
+    }
+
+    /// Blocks the current thread until a token is available and takes it; for
+    /// sync functions.
+    ///
+    /// Sleeps the thread with [`std::thread::sleep`]; do not call it from
+    /// inside an async task (use [`acquire`](RateLimiter::acquire) there).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static DISK: RateLimiter = RateLimiter::per_second(1000).burst(1);
+    ///
+    /// let start = std::time::Instant::now();
+    /// DISK.acquire_blocking();
+    /// DISK.acquire_blocking(); // about 1ms later
+    /// assert!(start.elapsed() >= std::time::Duration::from_micros(900));
+    /// ```
+    pub fn acquire_blocking(&self) {
+        // Only `n > burst` can fail, and the burst is at least 1.
+        let _always_ok: Result<(), Rejected> = self.wait_blocking(1, None);
+    }
+
+    /// Blocks the current thread for up to `max_wait` waiting for a token;
+    /// fails with [`Rejected`] otherwise.
+    ///
+    /// As with [`acquire_timeout`](RateLimiter::acquire_timeout), a wait that
+    /// would exceed `max_wait` is refused at once. `max_wait` is measured on
+    /// the wall clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static REPORTS: RateLimiter = RateLimiter::per_hour(1);
+    ///
+    /// assert!(REPORTS.acquire_blocking_timeout(Duration::from_secs(1)).is_ok());
+    /// // The next token is an hour away: refused at once.
+    /// assert!(REPORTS.acquire_blocking_timeout(Duration::from_secs(1)).is_err());
+    /// ```
+    pub fn acquire_blocking_timeout(&self, max_wait: Duration) -> Result<(), Rejected> {
+        self.wait_blocking(1, Some(max_wait))
+    }
+
+    /// `Err` if `n` can never be admitted, `Ok(false)` if it is trivially
+    /// admitted (zero tokens), `Ok(true)` if the bucket must be consulted.
+    fn check_n(&self, n: u32) -> Result<bool, ()> {
+        if n > self.burst { Err(()) } else { Ok(n != 0) }
+    }
+
+    fn nanos_since_epoch(&self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_init(|| now);
+        // Saturates instead of wrapping: 584 years after the epoch, or a
+        // clock reading from before it (another thread set the epoch first).
+        u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The GCRA step: takes `n` tokens at `now`, or says how long until they
+    /// would be available if nobody else takes them first.
+    fn take(&self, n: u32, now: Instant) -> Result<(), Duration> {
+        let now = self.nanos_since_epoch(now);
+        let cost = self.interval_ns.saturating_mul(u64::from(n));
+        let capacity = self.interval_ns.saturating_mul(u64::from(self.burst));
+        // Relaxed is enough: the TAT is the only shared state and publishes
+        // no other memory, and read-modify-writes of one atomic are totally
+        // ordered, so no two callers can spend the same tokens.
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let new_tat = tat.max(now).saturating_add(cost);
+            let ahead = new_tat.saturating_sub(now);
+            if ahead > capacity {
+                return Err(Duration::from_nanos(ahead - capacity));
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, new_tat, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(current) => tat = current,
+            }
+        }
+    }
+
+    async fn wait_async(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
+        if !self.check_n(n).map_err(|()| Rejected::new())? {
+            return Ok(());
+        }
+        let mut now = Instant::now();
+        // A `max_wait` too large to represent as an instant is no limit.
+        let deadline = max_wait.and_then(|max_wait| now.checked_add(max_wait));
+        loop {
+            let wait = match self.take(n, now) {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            };
+            if let Some(deadline) = deadline {
+                if now.checked_add(wait).is_none_or(|ready| ready > deadline) {
+                    return Err(Rejected::new());
+                }
+            }
+            // Sleep without holding a reservation (cancel safety, see the
+            // module docs), then compete for the tokens again.
+            tokio::time::sleep(wait).await;
+            now = Instant::now();
+        }
+    }
+
+    fn wait_blocking(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
+        if !self.check_n(n).map_err(|()| Rejected::new())? {
+            return Ok(());
+        }
+        // A blocked thread is not on tokio's (possibly paused) clock, so the
+        // caller's `max_wait` is measured on the wall clock; the bucket itself
+        // still reads tokio's clock, the time base all callers share.
+        let deadline =
+            max_wait.and_then(|max_wait| std::time::Instant::now().checked_add(max_wait));
+        loop {
+            let wait = match self.take(n, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            };
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if wait > left {
+                    return Err(Rejected::new());
+                }
+            }
+            std::thread::sleep(wait);
+        }
+    }
+}
