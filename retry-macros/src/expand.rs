@@ -237,6 +237,14 @@ impl<'a> Body<'a> {
         let (outcome, timed_out, call) = (&self.outcome, &self.timed_out, &self.call);
         let result = self.function.result.as_ref().expect("validated: returns a Result");
         let block = &self.function.item.block;
+        // Spanned at the body, so a borrow error ("value moved here, in
+        // previous iteration of loop") points into the user's code.
+        let body_span = block.span();
+        let attempt_block = if self.is_async() {
+            quote_spanned!(body_span=> async #block)
+        } else {
+            quote_spanned!(body_span=> || -> #result #block)
+        };
         let breaker = self.admit_breaker();
         let rate = self.admit_rate();
         let permit = self.admit_bulkhead();
@@ -251,19 +259,19 @@ impl<'a> Body<'a> {
                     let elapsed = local("elapsed");
                     let timed_out_error = quote_spanned!(span=> #krate::__private::timed_out(#elapsed));
                     quote! {
-                        match #krate::__private::with_deadline(#call.attempt_deadline(), async #block).await {
+                        match #krate::__private::with_deadline(#call.attempt_deadline(), #attempt_block).await {
                             ::core::result::Result::Ok(#outcome) => (#outcome, false),
                             ::core::result::Result::Err(#elapsed) => (#timed_out_error, true),
                         }
                     }
                 }
-                None => quote!((async #block.await, false)),
+                None => quote!((#attempt_block.await, false)),
             }
         } else {
             quote! {
                 (
                     #[allow(clippy::redundant_closure_call)]
-                    (|| -> #result #block)(),
+                    (#attempt_block)(),
                     false,
                 )
             }
