@@ -4,6 +4,8 @@
 //! - [`Backoff`] and [`Jitter`]: delay schedules, an `Iterator<Item = Duration>`
 //!   you can preview and seed.
 //! - [`RetryBudget`]: a token bucket that stops retry storms.
+//! - [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`]: protection shared by
+//!   the callers of one function, or across functions via a `static`.
 //! - [`Elapsed`], [`CircuitOpen`], [`Rejected`]: the errors the library itself
 //!   produces, each convertible into `std::io::Error`.
 //! - [`RetryEvent`]: what an `on_retry` hook sees.
@@ -32,8 +34,8 @@ pub mod __private;
 
 pub use backoff::Backoff;
 pub use budget::RetryBudget;
-pub use bulkhead::Bulkhead;
-pub use circuit_breaker::{CircuitBreaker, CircuitState};
+pub use bulkhead::{Bulkhead, BulkheadPermit};
+pub use circuit_breaker::{BreakerPermit, CircuitBreaker, CircuitState};
 pub use error::{CircuitOpen, Elapsed, Rejected};
 pub use event::RetryEvent;
 pub use jitter::Jitter;
