@@ -3,8 +3,10 @@
 //! are rejected here by darling, all at once; rules that relate several keys
 //! or the function live in `validate.rs`.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use darling::error::Accumulator;
 use darling::{Error, FromMeta, ast::NestedMeta, util::SpannedValue};
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
@@ -36,16 +38,89 @@ pub(crate) struct Args {
     pub(crate) name: Option<SpannedValue<String>>,
     #[darling(rename = "crate")]
     pub(crate) krate: Option<syn::Path>,
+    /// Keys whose value failed to parse: rules involving them are skipped,
+    /// so one typo does not cause a cascade of wrong errors.
+    #[darling(skip)]
+    pub(crate) failed: BTreeSet<String>,
 }
 
 impl Args {
     /// Input:  the tokens inside `#[resilient(...)]`.
-    /// Output: the typed arguments, or every parse error at once.
-    pub(crate) fn parse(tokens: TokenStream) -> darling::Result<Self> {
-        let items = NestedMeta::parse_meta_list(tokens)?;
-        Args::from_list(&items)
+    /// Output: the arguments that parsed; every parse error goes to
+    ///         `errors`. darling rejects the whole list if one key is bad,
+    ///         so the good keys are then parsed again on their own, letting
+    ///         validation report their mistakes in the same compile.
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Accumulator) -> Self {
+        let Some(items) = errors.handle(NestedMeta::parse_meta_list(tokens).map_err(Error::from))
+        else {
+            return Args::default();
+        };
+        let Some(error) = Args::from_list(&items).err() else {
+            return Args::from_list(&items).unwrap_or_default();
+        };
+        errors.push(error);
+        let mut failed = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let good: Vec<NestedMeta> = items
+            .into_iter()
+            .filter(|item| {
+                let key = key_of(item);
+                let parses = Args::from_list(std::slice::from_ref(item)).is_ok();
+                if !parses {
+                    failed.insert(key.clone());
+                }
+                parses && seen.insert(key)
+            })
+            .collect();
+        Args {
+            failed,
+            ..Args::from_list(&good).unwrap_or_default()
+        }
     }
 }
+
+fn key_of(item: &NestedMeta) -> String {
+    match item {
+        NestedMeta::Meta(meta) => meta
+            .path()
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        NestedMeta::Lit(_) => String::new(),
+    }
+}
+
+/// Every key, top-level and nested, for reading darling's error locations.
+pub(crate) const KEYS: &[&str] = &[
+    "max_attempts",
+    "backoff",
+    "base_delay",
+    "max_delay",
+    "multiplier",
+    "jitter",
+    "timeout",
+    "deadline",
+    "retry_on",
+    "no_retry_on",
+    "retry_if",
+    "retry_after",
+    "budget",
+    "concurrency",
+    "rate_limit",
+    "burst",
+    "max_wait",
+    "circuit_breaker",
+    "on_retry",
+    "fallback",
+    "name",
+    "crate",
+    "failure_threshold",
+    "failure_rate",
+    "window",
+    "min_calls",
+    "open_for",
+    "half_open_probes",
+];
 
 /// The inline `circuit_breaker(...)` keys.
 #[derive(Debug, Default, FromMeta)]
@@ -71,9 +146,9 @@ impl FromMeta for Int {
         let (negative, lit) = unwrap_negation(expr);
         match lit {
             Some(Lit::Int(int)) => {
-                let value: i128 = int.base10_parse().map_err(|_| {
-                    Error::custom("integer too large for this key").with_span(expr)
-                })?;
+                let value: i128 = int
+                    .base10_parse()
+                    .map_err(|_| Error::custom("integer too large for this key").with_span(expr))?;
                 Ok(Int {
                     value: if negative { -value } else { value },
                     span: expr.span(),
@@ -165,11 +240,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(format!(
-            "duration `{text}` has no unit; write e.g. `\"{trimmed}ms\"` or `\"{trimmed}s\"`"
+            "duration `\"{text}\"` has no unit; write e.g. `\"{trimmed}ms\"` or `\"{trimmed}s\"`"
         ));
     }
-    humantime::parse_duration(trimmed).map_err(|err| {
-        format!("invalid duration `{text}` ({err}); write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`")
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!("`\"{text}\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`")
     })
 }
 
@@ -208,9 +283,13 @@ impl FromMeta for BackoffKind {
             .map(|(_, kind)| *kind)
             .ok_or_else(|| {
                 Error::custom(format!(
-                    "unknown backoff `{name}`{}; expected one of {}",
-                    did_you_mean(&name, Self::NAMES.iter().map(|(n, _)| *n)),
-                    quoted_list(Self::NAMES.iter().map(|(n, _)| *n)),
+                    "unknown backoff `\"{name}\"`; {}",
+                    did_you_mean(&name, Self::NAMES.iter().map(|(n, _)| *n)).unwrap_or_else(
+                        || format!(
+                            "expected one of {}",
+                            quoted_list(Self::NAMES.iter().map(|(n, _)| *n))
+                        )
+                    ),
                 ))
                 .with_span(text)
             })
@@ -255,9 +334,12 @@ impl FromMeta for JitterArg {
                 })
                 .ok_or_else(|| {
                     Error::custom(format!(
-                        "unknown jitter `{name}`{}; expected one of {}, or a factor in (0, 1] such as `0.2`",
-                        did_you_mean(&name, JitterKind::NAMES.iter().map(|(n, _)| *n)),
-                        quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n)),
+                        "unknown jitter `\"{name}\"`; {}",
+                        did_you_mean(&name, JitterKind::NAMES.iter().map(|(n, _)| *n))
+                            .unwrap_or_else(|| format!(
+                                "expected one of {}, or a factor in (0, 1] such as `0.2`",
+                                quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n))
+                            )),
                     ))
                     .with_span(text)
                 });
@@ -307,12 +389,6 @@ impl FromMeta for VariantList {
                 }
             })
             .collect::<Vec<_>>();
-        if variants.is_empty() && array.elems.is_empty() {
-            errors.push(
-                Error::custom("the list is empty, so no error would be retried; name at least one variant, or remove the key")
-                    .with_span(expr),
-            );
-        }
         errors.finish_with(VariantList {
             variants,
             span: expr.span(),
@@ -417,7 +493,7 @@ impl FromMeta for RateArg {
                 span: text.span(),
             })),
             None => Err(Error::custom(format!(
-                "invalid rate `{value}`; write a count per period: `\"10/s\"`, `\"600/min\"` or `\"1000/h\"`"
+                "`\"{value}\"` is not a rate; write a count per period (`\"10/s\"`, `\"600/min\"`, `\"1000/h\"`) or a `&RateLimiter`"
             ))
             .with_span(text)),
         }
@@ -427,35 +503,33 @@ impl FromMeta for RateArg {
 /// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
 #[derive(Debug)]
 pub(crate) enum BreakerArg {
-    Inline(Box<BreakerArgs>),
+    Inline(Box<BreakerArgs>, Span),
     Shared(Expr),
 }
 
 impl FromMeta for BreakerArg {
     fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
         match item {
-            syn::Meta::Path(_) => Ok(BreakerArg::Inline(Box::default())),
+            syn::Meta::Path(path) => Ok(BreakerArg::Inline(Box::default(), path.span())),
             syn::Meta::List(list) => {
                 let items = NestedMeta::parse_meta_list(list.tokens.clone())?;
                 BreakerArgs::from_list(&items)
-                    .map(|args| BreakerArg::Inline(Box::new(args)))
-                    .map_err(|err| err.at("circuit_breaker"))
+                    .map(|args| BreakerArg::Inline(Box::new(args), list.path.span()))
             }
             syn::Meta::NameValue(nv) => Ok(BreakerArg::Shared(nv.value.clone())),
         }
     }
 }
 
-/// ` (did you mean `"x"`?)` when a close name exists, else nothing. Uses
+/// `did you mean `"x"`?` when a close name exists. Uses
 /// the same measure as darling's key suggestions (`strsim`, already in its
 /// dependency tree).
-fn did_you_mean<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> String {
+fn did_you_mean<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
     known
         .map(|candidate| (strsim::jaro_winkler(given, candidate), candidate))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| format!(" (did you mean `\"{candidate}\"`?)"))
-        .unwrap_or_default()
+        .map(|(_, candidate)| format!("did you mean `\"{candidate}\"`?"))
 }
 
 fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -471,7 +545,9 @@ mod tests {
     use quote::quote;
 
     fn parse(tokens: TokenStream) -> darling::Result<Args> {
-        Args::parse(tokens)
+        let mut errors = Error::accumulator();
+        let args = Args::parse(tokens, &mut errors);
+        errors.finish_with(args)
     }
 
     fn messages(tokens: TokenStream) -> Vec<String> {
@@ -490,15 +566,22 @@ mod tests {
     #[test]
     fn design_card_example_parses() {
         let args = parse(quote!(
-            max_attempts = 5, backoff = "exponential", jitter = "full",
-            timeout = "2s", concurrency = 3, retry_on = [Io, Timeout]
+            max_attempts = 5,
+            backoff = "exponential",
+            jitter = "full",
+            timeout = "2s",
+            concurrency = 3,
+            retry_on = [Io, Timeout]
         ))
         .unwrap();
         assert_eq!(args.max_attempts.unwrap().value, 5);
         assert_eq!(*args.backoff.unwrap(), BackoffKind::Exponential);
         assert_eq!(args.jitter.unwrap().kind, JitterKind::Full);
         assert_eq!(args.timeout.unwrap().value, Duration::from_secs(2));
-        assert!(matches!(args.concurrency, Some(LimitArg::Inline(Int { value: 3, .. }))));
+        assert!(matches!(
+            args.concurrency,
+            Some(LimitArg::Inline(Int { value: 3, .. }))
+        ));
         assert_eq!(args.retry_on.unwrap().variants.len(), 2);
     }
 
@@ -507,22 +590,46 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("100").unwrap_err().contains("has no unit"));
-        assert!(parse_duration("soon").unwrap_err().contains("invalid duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
     }
 
     #[test]
     fn unknown_key_suggests_the_close_one() {
         let errors = messages(quote!(max_attemps = 3));
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].contains("max_attemps") && errors[0].contains("max_attempts"), "{errors:?}");
+        assert!(
+            errors[0].contains("max_attemps") && errors[0].contains("max_attempts"),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
         let errors = messages(quote!(
-            backoff = "expo", jitter = "fulll", timeout = "2", max_attempts = "three", bogus = 1
+            backoff = "expo",
+            jitter = "fulll",
+            timeout = "2",
+            max_attempts = "three",
+            bogus = 1
         ));
         assert_eq!(errors.len(), 5, "{errors:?}");
+    }
+
+    #[test]
+    fn good_keys_survive_a_bad_one() {
+        let mut errors = Error::accumulator();
+        let args = Args::parse(
+            quote!(max_attempts = 4, rate_limit = "ten/s", burst = 3),
+            &mut errors,
+        );
+        assert_eq!(errors.into_inner().len(), 1);
+        assert_eq!(args.max_attempts.unwrap().value, 4);
+        assert_eq!(args.burst.unwrap().value, 3);
+        assert!(args.failed.contains("rate_limit"));
     }
 
     #[test]
@@ -535,7 +642,10 @@ mod tests {
     #[test]
     fn unknown_backoff_suggests_a_name() {
         let errors = messages(quote!(backoff = "exponental"));
-        assert!(errors[0].contains("did you mean `\"exponential\"`?"), "{errors:?}");
+        assert!(
+            errors[0].contains("; did you mean `\"exponential\"`?"),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -553,17 +663,25 @@ mod tests {
 
     #[test]
     fn retry_on_takes_bare_names_and_paths() {
-        let list = parse(quote!(retry_on = [Io, crate::Error::Timeout])).unwrap().retry_on.unwrap();
+        let list = parse(quote!(retry_on = [Io, crate::Error::Timeout]))
+            .unwrap()
+            .retry_on
+            .unwrap();
         assert_eq!(list.variants[0].segments.len(), 1);
         assert_eq!(list.variants[1].segments.len(), 3);
         assert_eq!(messages(quote!(retry_on = Io)).len(), 1);
-        assert_eq!(messages(quote!(retry_on = [])).len(), 1);
     }
 
     #[test]
     fn budget_is_off_or_an_expression() {
-        assert!(matches!(parse(quote!(budget = "off")).unwrap().budget, Some(BudgetArg::Off)));
-        assert!(matches!(parse(quote!(budget = &BUDGET)).unwrap().budget, Some(BudgetArg::Shared(_))));
+        assert!(matches!(
+            parse(quote!(budget = "off")).unwrap().budget,
+            Some(BudgetArg::Off)
+        ));
+        assert!(matches!(
+            parse(quote!(budget = &BUDGET)).unwrap().budget,
+            Some(BudgetArg::Shared(_))
+        ));
         assert_eq!(messages(quote!(budget = "none")).len(), 1);
     }
 
@@ -574,19 +692,26 @@ mod tests {
             panic!("expected an inline rate");
         };
         assert_eq!((rate.count, rate.per), (600, RatePeriod::Minute));
-        assert!(messages(quote!(rate_limit = "ten per second"))[0].contains("invalid rate"));
+        assert!(messages(quote!(rate_limit = "ten per second"))[0].contains("is not a rate"));
     }
 
     #[test]
     fn circuit_breaker_word_list_and_expression() {
         let word = parse(quote!(circuit_breaker)).unwrap().circuit_breaker;
         assert!(matches!(word, Some(BreakerArg::Inline(..))));
-        let list = parse(quote!(circuit_breaker(failure_threshold = 3, open_for = "10s")))
+        let list = parse(quote!(circuit_breaker(
+            failure_threshold = 3,
+            open_for = "10s"
+        )))
+        .unwrap()
+        .circuit_breaker;
+        let Some(BreakerArg::Inline(args, _)) = list else {
+            panic!("expected inline")
+        };
+        assert_eq!(args.failure_threshold.unwrap().value, 3);
+        let shared = parse(quote!(circuit_breaker = &BREAKER))
             .unwrap()
             .circuit_breaker;
-        let Some(BreakerArg::Inline(args)) = list else { panic!("expected inline") };
-        assert_eq!(args.failure_threshold.unwrap().value, 3);
-        let shared = parse(quote!(circuit_breaker = &BREAKER)).unwrap().circuit_breaker;
         assert!(matches!(shared, Some(BreakerArg::Shared(_))));
         let errors = messages(quote!(circuit_breaker(failure_treshold = 3)));
         assert!(errors[0].contains("failure_threshold"), "{errors:?}");
@@ -601,7 +726,11 @@ mod tests {
     #[test]
     fn suggestions_only_for_close_names() {
         let names = ["full", "equal", "decorrelated", "none"];
-        assert!(did_you_mean("fulll", names.into_iter()).contains("full"));
-        assert_eq!(did_you_mean("xyz", names.into_iter()), "");
+        assert!(
+            did_you_mean("fulll", names.into_iter())
+                .unwrap()
+                .contains("full")
+        );
+        assert_eq!(did_you_mean("xyz", names.into_iter()), None);
     }
 }

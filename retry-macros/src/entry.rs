@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ItemFn;
 
-use crate::args::Args;
+use crate::args::{Args, KEYS};
 use crate::expand::expand;
 use crate::function::Function;
 use crate::validate::validate;
@@ -26,7 +26,7 @@ pub(crate) fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let function = Function::read(item_fn);
     let mut errors = darling::Error::accumulator();
-    let args = errors.handle(Args::parse(args)).unwrap_or_default();
+    let args = Args::parse(args, &mut errors);
     let config = errors.handle(validate(args, &function));
     match (errors.finish(), config) {
         (Ok(()), Some(config)) => expand(&function, &config),
@@ -39,28 +39,68 @@ fn with_errors(item: TokenStream, errors: TokenStream) -> TokenStream {
     quote!(#item #errors)
 }
 
-/// darling words its own messages ("Unknown field: `x`. Did you mean `y`?");
-/// rustc's style is lowercase with no trailing period.
+/// darling words its own messages ("Unknown field: `x`. Did you mean `y`?")
+/// and appends where the error is (" at max_attempts"); rustc's style is
+/// lowercase, names the key up front and has no trailing period.
 fn rustc_style(errors: darling::Error) -> TokenStream {
     errors
         .flatten()
         .into_iter()
         .map(|error| {
             let span = error.span();
-            let message = error
-                .to_string()
-                .replace("Unknown field:", "unknown key")
-                .replace("Duplicate field", "duplicate key")
-                .replace(". Did you mean", "; did you mean")
-                .replace(" at circuit_breaker", " in `circuit_breaker(...)`");
-            let mut chars = message.chars();
-            let message: String = match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => message,
-            };
-            syn::Error::new(span, message.trim_end_matches('.')).to_compile_error()
+            let message = reword(&error.to_string());
+            syn::Error::new(span, message).to_compile_error()
         })
         .collect()
+}
+
+fn reword(message: &str) -> String {
+    let (message, location) = split_location(message);
+    let mut message = message
+        .replace("Unknown field:", "unknown key")
+        .replace("Duplicate field", "duplicate key")
+        .replace(". Did you mean", "; did you mean");
+    if let Some(first) = message.get(..1) {
+        message = first.to_lowercase() + &message[1..];
+    }
+    let message = message.trim_end_matches('.').to_owned();
+    let Some(location) = location else {
+        return message;
+    };
+    // `circuit_breaker/window`: the key is the last part, nested in the first.
+    let (key, within) = match location.rsplit_once('/') {
+        Some((outer, key)) => (key, format!(" in `{outer}(...)`")),
+        None => (location, String::new()),
+    };
+    if let Some(rest) = message.strip_prefix("unknown key ") {
+        // darling's location of an unknown nested key is the enclosing key.
+        let (name, hint) = rest.split_once(';').unwrap_or((rest, ""));
+        return format!("unknown key {name} in `{location}(...)`;{hint}")
+            .trim_end_matches(';')
+            .to_owned();
+    }
+    if message.starts_with("unexpected meta-item format `word`") {
+        return format!("`{key}`{within} needs a value, e.g. `{key} = ...`");
+    }
+    if message.starts_with("unexpected type") || message.starts_with("unexpected literal type") {
+        return format!(
+            "`{key}`{within} expects a string literal, e.g. `{key} = \"billing.charge\"`"
+        );
+    }
+    if message.contains(&format!("`{key}`")) || message.starts_with(&format!("unknown {key}")) {
+        return message;
+    }
+    format!("invalid `{key}`{within}: {message}")
+}
+
+/// Splits darling's trailing " at key/nested_key" off a message.
+fn split_location(message: &str) -> (&str, Option<&str>) {
+    match message.rsplit_once(" at ") {
+        Some((text, location)) if location.split('/').all(|key| KEYS.contains(&key)) => {
+            (text, Some(location))
+        }
+        _ => (message, None),
+    }
 }
 
 #[cfg(test)]
@@ -71,7 +111,13 @@ mod tests {
         let output = resilient(args, item).to_string();
         output
             .match_indices("compile_error")
-            .map(|(at, _)| output[at..].split(')').next().unwrap_or_default().to_owned())
+            .map(|(at, _)| {
+                output[at..]
+                    .split(')')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -79,7 +125,11 @@ mod tests {
     fn the_function_survives_every_error() {
         let output = resilient(
             quote!(max_attemps = 3),
-            quote!(pub async fn fetch() -> Result<u8, E> { Ok(1) }),
+            quote!(
+                pub async fn fetch() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
         )
         .to_string();
         assert!(output.contains("pub async fn fetch"), "{output}");
@@ -88,30 +138,93 @@ mod tests {
 
     #[test]
     fn messages_are_in_rustc_style() {
-        let errors = errors_of(quote!(max_attemps = 3, timeout = "1s", timeout = "2s"), quote!(
-            async fn f() -> Result<(), E> { Ok(()) }
-        ));
+        let errors = errors_of(
+            quote!(max_attemps = 3, timeout = "1s", timeout = "2s"),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].contains("unknown key `max_attemps`; did you mean `max_attempts`?"), "{errors:?}");
+        assert!(
+            errors[0].contains("unknown key `max_attemps`; did you mean `max_attempts`?"),
+            "{errors:?}"
+        );
         assert!(errors[1].contains("duplicate key `timeout`"), "{errors:?}");
     }
 
     #[test]
     fn parse_and_rule_errors_are_reported_together() {
-        let errors = errors_of(quote!(bogus = 1), quote!(const fn f() -> u8 { 1 }));
+        let errors = errors_of(
+            quote!(bogus = 1),
+            quote!(
+                const fn f() -> u8 {
+                    1
+                }
+            ),
+        );
         assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
     #[test]
+    fn darling_locations_become_key_names() {
+        assert_eq!(
+            reword("expected an integer, e.g. `3` at max_attempts"),
+            "invalid `max_attempts`: expected an integer, e.g. `3`"
+        );
+        assert_eq!(
+            reword(
+                "Unknown field: `failure_treshold`. Did you mean `failure_threshold`? at circuit_breaker"
+            ),
+            "unknown key `failure_treshold` in `circuit_breaker(...)`; did you mean `failure_threshold`?"
+        );
+        assert_eq!(
+            reword("Unexpected meta-item format `word` at circuit_breaker/window"),
+            "`window` in `circuit_breaker(...)` needs a value, e.g. `window = ...`"
+        );
+        assert_eq!(
+            reword("unknown backoff `\"expo\"`; expected one of `\"fixed\"` at backoff"),
+            "unknown backoff `\"expo\"`; expected one of `\"fixed\"`"
+        );
+        assert_eq!(
+            reword("`max_attempts` must be at least 1 (got 0)"),
+            "`max_attempts` must be at least 1 (got 0)"
+        );
+        assert_eq!(
+            reword("allowed in flight at once"),
+            "allowed in flight at once",
+            "not a location"
+        );
+    }
+
+    #[test]
     fn non_functions_are_rejected_and_kept() {
-        let output = resilient(quote!(), quote!(struct S;)).to_string();
+        let output = resilient(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
         assert!(output.contains("struct S"), "{output}");
-        assert!(output.contains("applies to a function with a body"), "{output}");
+        assert!(
+            output.contains("applies to a function with a body"),
+            "{output}"
+        );
     }
 
     #[test]
     fn a_valid_function_expands_into_a_loop() {
-        let output = resilient(quote!(), quote!(async fn f() -> Result<(), E> { Ok(()) })).to_string();
+        let output = resilient(
+            quote!(),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        )
+        .to_string();
         assert!(output.contains("loop"), "{output}");
         assert!(!output.contains("compile_error"), "{output}");
     }

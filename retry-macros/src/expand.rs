@@ -4,7 +4,7 @@
 //! Generated code reaches the runtime only through `#krate::__private`, and
 //! its locals are `Span::mixed_site()` idents the body cannot see or shadow.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
@@ -42,19 +42,33 @@ pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
     let statics = body.statics();
     let start = body.start();
     let attempt = body.attempt();
-    let after_error = body.after_error();
+    let decide = body.decide();
+    let delay = &body.delay;
     let backoff = body.backoff();
-    quote! {
-        #(#attrs)*
-        #vis #sig {
+    // The braces keep the span of the user's body: with call-site braces
+    // rustc would stop reporting the function as dead code.
+    let mut block = Group::new(
+        Delimiter::Brace,
+        quote! {
             #statics
             #start
             loop {
-                #attempt
-                #after_error
+                // Everything of one attempt (its result, error, permits)
+                // lives in this block, so nothing of it is held across the
+                // backoff sleep: the future stays `Send` for a `!Send` error.
+                #[allow(unreachable_code)]
+                let #delay = {
+                    #attempt
+                    #decide
+                };
                 #backoff
             }
-        }
+        },
+    );
+    block.set_span(item.block.brace_token.span.join());
+    quote! {
+        #(#attrs)*
+        #vis #sig #block
     }
 }
 
@@ -149,7 +163,9 @@ impl<'a> Body<'a> {
         };
         let breaker = match &config.circuit_breaker {
             Some(Breaker::Inline(inline)) => {
-                let threshold = inline.failure_threshold.map(|n| quote!(.failure_threshold(#n)));
+                let threshold = inline
+                    .failure_threshold
+                    .map(|n| quote!(.failure_threshold(#n)));
                 let rate = inline
                     .failure_rate
                     .map(|(rate, window)| quote!(.failure_rate(#rate, #window)));
@@ -158,7 +174,9 @@ impl<'a> Body<'a> {
                     let d = duration(krate, d);
                     quote!(.open_for(#d))
                 });
-                let probes = inline.half_open_probes.map(|n| quote!(.half_open_probes(#n)));
+                let probes = inline
+                    .half_open_probes
+                    .map(|n| quote!(.half_open_probes(#n)));
                 Some(quote! {
                     static __RESILIENT_BREAKER: #krate::__private::CircuitBreaker =
                         #krate::__private::CircuitBreaker::new()
@@ -228,14 +246,18 @@ impl<'a> Body<'a> {
     }
 
     /// Input:  the body `{ ... }`.
-    /// Output: `let (outcome, timed_out): (Result<T, E>, bool) = ...;`, with
+    /// Output: `let outcome: Result<T, E> = ...;`, with
     ///         the breaker, rate limiter and bulkhead admitting the attempt
     ///         first (composition order: breaker, rate limit, concurrency,
     ///         timeout, body) and the bulkhead permit released at its end.
     fn attempt(&self) -> TokenStream {
         let krate = self.krate;
         let (outcome, timed_out, call) = (&self.outcome, &self.timed_out, &self.call);
-        let result = self.function.result.as_ref().expect("validated: returns a Result");
+        let result = self
+            .function
+            .result
+            .as_ref()
+            .expect("validated: returns a Result");
         let block = &self.function.item.block;
         // Spanned at the body, so a borrow error ("value moved here, in
         // previous iteration of loop") points into the user's code.
@@ -248,38 +270,48 @@ impl<'a> Body<'a> {
         let breaker = self.admit_breaker();
         let rate = self.admit_rate();
         let permit = self.admit_bulkhead();
+        // Whether the attempt timed out matters only to a breaker, which
+        // counts timeouts as failures whatever the error classification.
+        let track_timeout = self.config.circuit_breaker.is_some();
         let run = if self.is_async() {
-            let timeout_span = self
-                .config
-                .timeout
-                .or(self.config.deadline)
-                .map(|d| d.span);
+            let timeout_span = self.config.timeout.or(self.config.deadline).map(|d| d.span);
             match timeout_span {
                 Some(span) => {
                     let elapsed = local("elapsed");
-                    let timed_out_error = quote_spanned!(span=> #krate::__private::timed_out(#elapsed));
+                    let at = krate_at(krate, span);
+                    let timed_out_error =
+                        quote_spanned!(span=> #at::__private::timed_out(#elapsed));
+                    let flag = track_timeout.then(|| quote!(#timed_out = true;));
                     quote! {
                         match #krate::__private::with_deadline(#call.attempt_deadline(), #attempt_block).await {
-                            ::core::result::Result::Ok(#outcome) => (#outcome, false),
-                            ::core::result::Result::Err(#elapsed) => (#timed_out_error, true),
+                            ::core::result::Result::Ok(#outcome) => #outcome,
+                            ::core::result::Result::Err(#elapsed) => {
+                                #flag
+                                #timed_out_error
+                            }
                         }
                     }
                 }
-                None => quote!((#attempt_block.await, false)),
+                None => quote!(#attempt_block.await),
             }
         } else {
             quote! {
-                (
-                    #[allow(clippy::redundant_closure_call)]
-                    (#attempt_block)(),
-                    false,
-                )
+                #[allow(clippy::redundant_closure_call)]
+                (#attempt_block)()
             }
+        };
+        let can_time_out =
+            self.is_async() && (self.config.timeout.is_some() || self.config.deadline.is_some());
+        let flag = match (track_timeout, can_time_out) {
+            (true, true) => Some(quote!(let mut #timed_out = false;)),
+            (true, false) => Some(quote!(let #timed_out = false;)),
+            (false, _) => None,
         };
         quote! {
             #breaker
+            #flag
             #[allow(unreachable_code)]
-            let (#outcome, #timed_out): (#result, bool) = {
+            let #outcome: #result = {
                 #rate
                 #permit
                 #run
@@ -292,10 +324,12 @@ impl<'a> Body<'a> {
         let breaker = self.breaker_ref()?;
         let span = match &self.config.circuit_breaker {
             Some(Breaker::Shared(expr)) => expr.span(),
-            _ => Span::call_site(),
+            Some(Breaker::Inline(inline)) => inline.span,
+            None => Span::call_site(),
         };
         let permit = &self.breaker_permit;
-        let open = self.give_up(quote_spanned!(span=> #krate::__private::circuit_open()));
+        let at = krate_at(krate, span);
+        let open = self.give_up(quote_spanned!(span=> #at::__private::circuit_open()));
         Some(quote! {
             let #permit = match #krate::__private::CircuitBreaker::try_acquire(#breaker) {
                 ::core::result::Result::Ok(#permit) => #permit,
@@ -311,27 +345,25 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// The error a permit or token wait ends with: `Rejected` past
-    /// `max_wait`, `Elapsed` at the deadline.
-    fn wait_error(&self) -> TokenStream {
+    /// The error a bounded permit or token wait ends with: `Rejected` past
+    /// `max_wait`, `Elapsed` at the deadline; `None` when the wait is
+    /// unbounded (and so cannot fail, nor require a `From` impl).
+    fn wait_error(&self) -> Option<TokenStream> {
         let krate = self.krate;
         let call = &self.call;
-        let rejected = self
-            .config
-            .max_wait
-            .map(|w| quote_spanned!(w.span=> #krate::__private::rejected()));
-        let elapsed = self
-            .config
-            .deadline
-            .map(|d| quote_spanned!(d.span=> #krate::__private::deadline_elapsed()));
+        let rejected = self.config.max_wait.map(|w| {
+            let at = krate_at(krate, w.span);
+            quote_spanned!(w.span=> #at::__private::rejected())
+        });
+        let elapsed = self.config.deadline.map(|d| {
+            let at = krate_at(krate, d.span);
+            quote_spanned!(d.span=> #at::__private::deadline_elapsed())
+        });
         match (rejected, elapsed) {
             (Some(rejected), Some(elapsed)) => {
-                quote!(if #call.past_deadline() { #elapsed } else { #rejected })
+                Some(quote!(if #call.past_deadline() { #elapsed } else { #rejected }))
             }
-            (Some(rejected), None) => rejected,
-            (None, Some(elapsed)) => elapsed,
-            // Unbounded waits always succeed; this arm is never taken.
-            (None, None) => quote!(#krate::__private::rejected()),
+            (rejected, elapsed) => rejected.or(elapsed),
         }
     }
 
@@ -354,8 +386,15 @@ impl<'a> Body<'a> {
             RateLimit::Inline { .. } => quote!(&__RESILIENT_RATE_LIMITER),
             RateLimit::Shared(expr) => typed(krate, "rate_limiter", expr),
         };
+        let Some(error) = self.wait_error() else {
+            return Some(if self.is_async() {
+                quote!(#krate::__private::RateLimiter::acquire(#limiter).await;)
+            } else {
+                quote!(#krate::__private::RateLimiter::acquire_blocking(#limiter);)
+            });
+        };
         let limit = self.wait_limit();
-        let refused = self.give_up(self.wait_error());
+        let refused = self.give_up(error);
         let wait = if self.is_async() {
             quote!(#krate::__private::rate_token(#limiter, #limit).await)
         } else {
@@ -374,9 +413,16 @@ impl<'a> Body<'a> {
             Limit::Inline(_) => quote!(&__RESILIENT_BULKHEAD),
             Limit::Shared(expr) => typed(krate, "bulkhead", expr),
         };
-        let limit = self.wait_limit();
-        let refused = self.give_up(self.wait_error());
         let permit = local("bulkhead_permit");
+        let Some(error) = self.wait_error() else {
+            return Some(if self.is_async() {
+                quote!(let #permit = #krate::__private::Bulkhead::acquire(#bulkhead).await;)
+            } else {
+                quote!(let #permit = #krate::__private::Bulkhead::acquire_blocking(#bulkhead);)
+            });
+        };
+        let limit = self.wait_limit();
+        let refused = self.give_up(error);
         let wait = if self.is_async() {
             quote!(#krate::__private::bulkhead_permit(#bulkhead, #limit).await)
         } else {
@@ -391,19 +437,18 @@ impl<'a> Body<'a> {
     }
 
     /// Input:  the attempt's outcome.
-    /// Output: `let delay = { ... };`: return on success or when giving up,
-    ///         else the delay before the next attempt. The error lives only
-    ///         inside the block, so it is never held across the sleep (the
-    ///         future stays `Send` even for a non-`Send` error).
-    fn after_error(&self) -> TokenStream {
+    /// Output: statements that return on success or when giving up, ending
+    ///         in the delay before the next attempt.
+    fn decide(&self) -> TokenStream {
         let krate = self.krate;
         let (outcome, error, delay, call) = (&self.outcome, &self.error, &self.delay, &self.call);
         let retryable_ident = local("retryable");
         let retryable = self.classify();
         let retry_after = match &self.config.retry_after {
-            Some(expr) => quote_spanned! {expr.span()=>
-                #krate::__private::retry_after(&#error, #expr)
-            },
+            Some(expr) => {
+                let at = krate_at(krate, expr.span());
+                quote_spanned! {expr.span()=> #at::__private::retry_after(&#error, #expr) }
+            }
             None => quote!(::core::option::Option::None),
         };
         let budget = match self.budget_ref() {
@@ -411,8 +456,9 @@ impl<'a> Body<'a> {
             None => quote!(::core::option::Option::None),
         };
         let on_retry = self.config.on_retry.as_ref().map(|hook| {
+            let at = krate_at(krate, hook.span());
             quote_spanned! {hook.span()=>
-                #krate::__private::on_retry(&#call.event(&#error, #delay), #hook);
+                #at::__private::on_retry(&#call.event(&#error, #delay), #hook);
             }
         });
         let give_up = self.give_up(quote!(#error));
@@ -430,8 +476,6 @@ impl<'a> Body<'a> {
             None => (None, None),
         };
         quote! {
-            #[allow(unreachable_code)]
-            let #delay = {
                 let #error = match #outcome {
                     ::core::result::Result::Ok(#outcome) => {
                         #record_success
@@ -448,7 +492,6 @@ impl<'a> Body<'a> {
                     }
                     #krate::__private::Decision::GiveUp(_) => return #give_up,
                 }
-            };
         }
     }
 
@@ -459,9 +502,10 @@ impl<'a> Body<'a> {
             Classify::Every => quote!(true),
             Classify::Only(patterns) => quote!(::core::matches!(#error, #(#patterns)|*)),
             Classify::Except(patterns) => quote!(!::core::matches!(#error, #(#patterns)|*)),
-            Classify::Predicate(expr) => quote_spanned! {expr.span()=>
-                #krate::__private::retry_if(&#error, #expr)
-            },
+            Classify::Predicate(expr) => {
+                let at = krate_at(krate, expr.span());
+                quote_spanned! {expr.span()=> #at::__private::retry_if(&#error, #expr) }
+            }
         }
     }
 
@@ -469,9 +513,10 @@ impl<'a> Body<'a> {
     fn give_up(&self, error: TokenStream) -> TokenStream {
         let krate = self.krate;
         match &self.config.fallback {
-            Some(fallback) => quote_spanned! {fallback.span()=>
-                #krate::__private::fallback(#error, #fallback)
-            },
+            Some(fallback) => {
+                let at = krate_at(krate, fallback.span());
+                quote_spanned! {fallback.span()=> #at::__private::fallback(#error, #fallback) }
+            }
             None => quote!(::core::result::Result::Err(#error)),
         }
     }
@@ -490,7 +535,32 @@ impl<'a> Body<'a> {
 /// type, spanned at the expression so a type error points there.
 fn typed(krate: &syn::Path, check: &str, expr: &Expr) -> TokenStream {
     let check = Ident::new(check, Span::call_site());
+    let krate = krate_at(krate, expr.span());
     quote_spanned!(expr.span()=> #krate::__private::#check(#expr))
+}
+
+/// The runtime path, located at `span`: rustc underlines a whole call path,
+/// so with call-site tokens an error about a key's value would cover the
+/// entire attribute instead of the value.
+fn krate_at(krate: &syn::Path, span: Span) -> TokenStream {
+    let located = Span::call_site().located_at(span);
+    respan(quote!(#krate), located)
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 fn duration(krate: &syn::Path, d: std::time::Duration) -> TokenStream {

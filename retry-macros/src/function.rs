@@ -123,28 +123,59 @@ mod tests {
 
     #[test]
     fn reads_the_error_type_of_a_full_result() {
-        let (result, error) = read(parse_quote!(fn f() -> Result<u8, FetchError> { todo!() }));
+        let (result, error) = read(parse_quote!(
+            fn f() -> Result<u8, FetchError> {
+                todo!()
+            }
+        ));
         assert_eq!(result.as_deref(), Some("Result < u8 , FetchError >"));
         assert_eq!(error.as_deref(), Some("FetchError"));
     }
 
     #[test]
     fn io_result_is_a_result_without_a_readable_error() {
-        let (result, error) = read(parse_quote!(fn f() -> std::io::Result<u8> { todo!() }));
+        let (result, error) = read(parse_quote!(
+            fn f() -> std::io::Result<u8> {
+                todo!()
+            }
+        ));
         assert!(result.is_some());
         assert!(error.is_none());
     }
 
     #[test]
     fn non_results_are_not_recognised() {
-        assert_eq!(read(parse_quote!(fn f() -> u8 { 1 })), (None, None));
-        assert_eq!(read(parse_quote!(fn f() {})), (None, None));
-        assert_eq!(read(parse_quote!(fn f() -> Option<u8> { None })), (None, None));
+        assert_eq!(
+            read(parse_quote!(
+                fn f() -> u8 {
+                    1
+                }
+            )),
+            (None, None)
+        );
+        assert_eq!(
+            read(parse_quote!(
+                fn f() {}
+            )),
+            (None, None)
+        );
+        assert_eq!(
+            read(parse_quote!(
+                fn f() -> Option<u8> {
+                    None
+                }
+            )),
+            (None, None)
+        );
     }
 
     #[test]
     fn impl_trait_is_erased_for_annotations() {
-        let (result, _) = read(parse_quote!(fn f() -> Result<impl Display, E> { todo!() }));
+        let (result, _) = read(parse_quote!(
+            fn f() -> Result<impl Display, E> {
+                todo!()
+            }
+        ));
         assert_eq!(result.as_deref(), Some("Result < _ , E >"));
     }
 }

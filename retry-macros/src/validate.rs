@@ -76,8 +76,9 @@ pub(crate) enum Breaker {
     Shared(Expr),
 }
 
-#[derive(Default)]
 pub(crate) struct InlineBreaker {
+    /// The `circuit_breaker` key, where a missing `From<CircuitOpen>` is reported.
+    pub(crate) span: Span,
     pub(crate) failure_threshold: Option<u32>,
     pub(crate) failure_rate: Option<(f64, u32)>,
     pub(crate) min_calls: Option<u32>,
@@ -119,13 +120,20 @@ pub(crate) fn validate(args: Args, function: &Function) -> darling::Result<Confi
             count: rate_count(rate.count, rate.span, &mut errors),
             per: rate.per,
             burst: args.burst.map(|b| {
-                positive_u32(b, "burst", "it is the number of tokens the bucket holds", &mut errors)
+                positive_u32(
+                    b,
+                    "burst",
+                    "it is the number of tokens the bucket holds",
+                    &mut errors,
+                )
             }),
         },
         RateArg::Shared(expr) => RateLimit::Shared(expr),
     });
     let circuit_breaker = args.circuit_breaker.map(|breaker| match breaker {
-        BreakerArg::Inline(inline) => Breaker::Inline(inline_breaker(*inline, &mut errors)),
+        BreakerArg::Inline(inline, span) => {
+            Breaker::Inline(inline_breaker(*inline, span, &mut errors))
+        }
         BreakerArg::Shared(expr) => Breaker::Shared(expr),
     });
 
@@ -189,12 +197,15 @@ fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::A
                 "base_delay" | "max_delay" => "; use `backoff = \"none\"` to retry at once",
                 _ => "; remove the key for no limit",
             };
-            errors.push(spanned(d.span, format!("`{key}` must be greater than zero{fix}")));
+            errors.push(spanned(
+                d.span,
+                format!("`{key}` must be greater than zero{fix}"),
+            ));
         }
     }
     let base = args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value);
     let max = args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value);
-    if base > max {
+    if base > max && !failed(args, &["base_delay", "max_delay"]) {
         let span = args
             .base_delay
             .map(|d| d.span)
@@ -220,10 +231,12 @@ fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::A
 /// `multiplier` and decorrelated jitter only mean something for
 /// exponential backoff; the jitter factor is a fraction.
 fn check_backoff(args: &Args, errors: &mut darling::error::Accumulator) {
-    let exponential = args
-        .backoff
-        .as_ref()
-        .is_none_or(|b| **b == BackoffKind::Exponential);
+    // With an unparsable `backoff` it is unknown whether these keys fit it.
+    let exponential = failed(args, &["backoff"])
+        || args
+            .backoff
+            .as_ref()
+            .is_none_or(|b| **b == BackoffKind::Exponential);
     if let Some(Float { value, span }) = args.multiplier {
         if !(value >= 1.0 && value.is_finite()) {
             errors.push(spanned(
@@ -245,7 +258,7 @@ fn check_backoff(args: &Args, errors: &mut darling::error::Accumulator) {
             )),
             JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => errors.push(spanned(
                 jitter.span,
-                format!("a jitter factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"),
+                format!("`jitter` factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"),
             )),
             _ => {}
         }
@@ -258,7 +271,11 @@ fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
         &args.retry_if,
         args.retry_on.is_some() || args.no_retry_on.is_some(),
     ) {
-        let other = if args.retry_on.is_some() { "retry_on" } else { "no_retry_on" };
+        let other = if args.retry_on.is_some() {
+            "retry_on"
+        } else {
+            "no_retry_on"
+        };
         errors.push(
             Error::custom(format!(
                 "`retry_if` cannot be combined with `{other}`: both choose which errors are retried; keep one"
@@ -277,7 +294,7 @@ fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
 /// Keys that refine a limit need the limit.
 fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
     if let Some(burst) = args.burst {
-        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) {
+        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) && !failed(args, &["rate_limit"]) {
             errors.push(spanned(
                 burst.span,
                 "`burst` needs an inline `rate_limit` such as `rate_limit = \"10/s\"`; a shared `RateLimiter` sets its own with `.burst(n)`",
@@ -285,7 +302,10 @@ fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
         }
     }
     if let Some(max_wait) = args.max_wait {
-        if args.concurrency.is_none() && args.rate_limit.is_none() {
+        if args.concurrency.is_none()
+            && args.rate_limit.is_none()
+            && !failed(args, &["concurrency", "rate_limit"])
+        {
             errors.push(spanned(
                 max_wait.span,
                 "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
@@ -322,6 +342,14 @@ fn patterns(
     function: &Function,
     errors: &mut darling::error::Accumulator,
 ) -> Vec<TokenStream> {
+    if list.variants.is_empty() {
+        let meaning = if key == "retry_on" {
+            "retries no error; name at least one variant, or remove `retry_on`"
+        } else {
+            "excludes no error; remove `no_retry_on`"
+        };
+        errors.push(spanned(list.span, format!("`{key} = []` {meaning}")));
+    }
     list.variants
         .iter()
         .filter_map(|variant| {
@@ -362,7 +390,11 @@ fn variant_of(error: &Type, variant: &syn::Path) -> TokenStream {
     }
 }
 
-fn inline_breaker(args: BreakerArgs, errors: &mut darling::error::Accumulator) -> InlineBreaker {
+fn inline_breaker(
+    args: BreakerArgs,
+    span: Span,
+    errors: &mut darling::error::Accumulator,
+) -> InlineBreaker {
     if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
         errors.push(spanned(
             rate.span,
@@ -390,6 +422,7 @@ fn inline_breaker(args: BreakerArgs, errors: &mut darling::error::Accumulator) -
         (value, window)
     });
     InlineBreaker {
+        span,
         failure_threshold: args.failure_threshold.map(|n| {
             positive_u32(n, "failure_threshold", "it is the number of consecutive failures that opens the breaker", errors)
         }),
@@ -398,7 +431,10 @@ fn inline_breaker(args: BreakerArgs, errors: &mut darling::error::Accumulator) -
         }),
         open_for: args.open_for.map(|d| {
             if d.value.is_zero() {
-                errors.push(spanned(d.span, "`open_for` must be greater than zero"));
+                errors.push(spanned(
+                    d.span,
+                    "`open_for` must be greater than zero; it is how long the breaker stays open, e.g. `open_for = \"30s\"`",
+                ));
             }
             d.value
         }),
@@ -414,11 +450,17 @@ fn positive_u32(n: Int, key: &str, why: &str, errors: &mut darling::error::Accum
     match u32::try_from(n.value) {
         Ok(value) if value >= 1 => value,
         Ok(_) | Err(_) if n.value < 1 => {
-            errors.push(spanned(n.span, format!("`{key}` must be at least 1 (got {}); {why}", n.value)));
+            errors.push(spanned(
+                n.span,
+                format!("`{key}` must be at least 1 (got {}); {why}", n.value),
+            ));
             1
         }
         _ => {
-            errors.push(spanned(n.span, format!("`{key}` is too large (at most {})", u32::MAX)));
+            errors.push(spanned(
+                n.span,
+                format!("`{key}` is too large (at most {})", u32::MAX),
+            ));
             u32::MAX
         }
     }
@@ -427,15 +469,26 @@ fn positive_u32(n: Int, key: &str, why: &str, errors: &mut darling::error::Accum
 fn rate_count(count: u64, span: Span, errors: &mut darling::error::Accumulator) -> u32 {
     match u32::try_from(count) {
         Ok(0) => {
-            errors.push(spanned(span, "a rate of 0 admits nothing; use at least `\"1/h\"`, or remove `rate_limit`"));
+            errors.push(spanned(
+                span,
+                "a rate of 0 admits nothing; use at least `\"1/h\"`, or remove `rate_limit`",
+            ));
             1
         }
         Ok(n) => n,
         Err(_) => {
-            errors.push(spanned(span, format!("rate too large (at most {} per period)", u32::MAX)));
+            errors.push(spanned(
+                span,
+                format!("rate too large (at most {} per period)", u32::MAX),
+            ));
             u32::MAX
         }
     }
+}
+
+/// Whether one of `keys` was written but failed to parse.
+fn failed(args: &Args, keys: &[&str]) -> bool {
+    keys.iter().any(|key| args.failed.contains(*key))
 }
 
 fn spanned(span: Span, message: impl std::fmt::Display) -> Error {
@@ -450,8 +503,13 @@ mod tests {
 
     fn check(args: TokenStream, item: syn::ItemFn) -> Result<Config, Vec<String>> {
         let function = Function::read(item);
-        let args = Args::parse(args).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-        validate(args, &function).map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+        let mut errors = Error::accumulator();
+        let args = Args::parse(args, &mut errors);
+        let config = errors.handle(validate(args, &function));
+        errors
+            .finish_with(config)
+            .map(Option::unwrap)
+            .map_err(|e| e.flatten().into_iter().map(|e| e.to_string()).collect())
     }
 
     fn errors(args: TokenStream, item: syn::ItemFn) -> Vec<String> {
@@ -459,7 +517,11 @@ mod tests {
     }
 
     fn fallible() -> syn::ItemFn {
-        parse_quote!(async fn f() -> Result<(), FetchError> { Ok(()) })
+        parse_quote!(
+            async fn f() -> Result<(), FetchError> {
+                Ok(())
+            }
+        )
     }
 
     #[test]
@@ -479,8 +541,17 @@ mod tests {
     #[test]
     fn all_rule_violations_are_reported_together() {
         let found = errors(
-            quote!(max_attempts = 0, multiplier = 0.5, base_delay = "30s", max_delay = "1s"),
-            parse_quote!(const fn f() -> u8 { 1 }),
+            quote!(
+                max_attempts = 0,
+                multiplier = 0.5,
+                base_delay = "30s",
+                max_delay = "1s"
+            ),
+            parse_quote!(
+                const fn f() -> u8 {
+                    1
+                }
+            ),
         );
         // const fn, not a Result, max_attempts 0, multiplier < 1, base > max
         assert_eq!(found.len(), 5, "{found:?}");
@@ -488,39 +559,88 @@ mod tests {
 
     #[test]
     fn multiplier_and_decorrelated_need_exponential() {
-        let found = errors(quote!(backoff = "fixed", multiplier = 3.0, jitter = "decorrelated"), fallible());
+        let found = errors(
+            quote!(backoff = "fixed", multiplier = 3.0, jitter = "decorrelated"),
+            fallible(),
+        );
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found.iter().any(|e| e.contains("`multiplier` only applies")));
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("`multiplier` only applies"))
+        );
         assert!(found.iter().any(|e| e.contains("decorrelated")));
     }
 
     #[test]
     fn timeout_needs_async() {
-        let found = errors(quote!(timeout = "1s"), parse_quote!(fn f() -> Result<(), E> { Ok(()) }));
+        let found = errors(
+            quote!(timeout = "1s"),
+            parse_quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
         assert!(found[0].contains("needs an `async fn`"), "{found:?}");
-        assert!(errors(quote!(deadline = "1s"), parse_quote!(fn f() -> Result<(), E> { Ok(()) })).is_empty());
+        assert!(
+            errors(
+                quote!(deadline = "1s"),
+                parse_quote!(
+                    fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                )
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn classification_keys_exclude_each_other() {
         let found = errors(quote!(retry_on = [Io], retry_if = |e| true), fallible());
-        assert!(found[0].contains("`retry_if` cannot be combined with `retry_on`"), "{found:?}");
-        assert_eq!(errors(quote!(retry_on = [Io], no_retry_on = [Fatal]), fallible()).len(), 1);
+        assert!(
+            found[0].contains("`retry_if` cannot be combined with `retry_on`"),
+            "{found:?}"
+        );
+        assert_eq!(
+            errors(quote!(retry_on = [Io], no_retry_on = [Fatal]), fallible()).len(),
+            1
+        );
     }
 
     #[test]
     fn bare_variants_need_a_readable_error_type() {
-        let io = parse_quote!(fn f() -> std::io::Result<()> { Ok(()) });
+        let io = parse_quote!(
+            fn f() -> std::io::Result<()> {
+                Ok(())
+            }
+        );
         let found = errors(quote!(retry_on = [TimedOut]), io);
-        assert!(found[0].contains("cannot tell which error type `TimedOut` belongs to"), "{found:?}");
-        let io = parse_quote!(fn f() -> std::io::Result<()> { Ok(()) });
+        assert!(
+            found[0].contains("cannot tell which error type `TimedOut` belongs to"),
+            "{found:?}"
+        );
+        let io = parse_quote!(
+            fn f() -> std::io::Result<()> {
+                Ok(())
+            }
+        );
         assert!(errors(quote!(retry_on = [MyError::TimedOut]), io).is_empty());
     }
 
     #[test]
     fn bare_variants_resolve_against_the_error_type() {
-        let item = parse_quote!(fn f() -> Result<(), Wrapper<u8>> { Ok(()) });
-        let Ok(Config { classify: Classify::Only(patterns), .. }) = check(quote!(retry_on = [Io]), item) else {
+        let item = parse_quote!(
+            fn f() -> Result<(), Wrapper<u8>> {
+                Ok(())
+            }
+        );
+        let Ok(Config {
+            classify: Classify::Only(patterns),
+            ..
+        }) = check(quote!(retry_on = [Io]), item)
+        else {
             panic!("expected patterns");
         };
         assert_eq!(patterns[0].to_string(), "Wrapper :: < u8 > :: Io { .. }");
@@ -529,7 +649,12 @@ mod tests {
     #[test]
     fn zero_durations_and_limits_are_rejected() {
         let found = errors(
-            quote!(timeout = "0s", concurrency = 0, rate_limit = "0/s", max_wait = "0ms"),
+            quote!(
+                timeout = "0s",
+                concurrency = 0,
+                rate_limit = "0/s",
+                max_wait = "0ms"
+            ),
             fallible(),
         );
         assert_eq!(found.len(), 4, "{found:?}");
@@ -537,18 +662,66 @@ mod tests {
 
     #[test]
     fn protection_refinements_need_their_limit() {
-        assert!(errors(quote!(burst = 5), fallible())[0].contains("`burst` needs an inline `rate_limit`"));
-        assert!(errors(quote!(max_wait = "1s"), fallible())[0].contains("`max_wait` bounds the wait"));
-        assert!(errors(quote!(rate_limit = "5/s", burst = 10, max_wait = "1s"), fallible()).is_empty());
+        assert!(
+            errors(quote!(burst = 5), fallible())[0]
+                .contains("`burst` needs an inline `rate_limit`")
+        );
+        assert!(
+            errors(quote!(max_wait = "1s"), fallible())[0].contains("`max_wait` bounds the wait")
+        );
+        assert!(
+            errors(
+                quote!(rate_limit = "5/s", burst = 10, max_wait = "1s"),
+                fallible()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_bad_key_does_not_hide_other_mistakes_nor_invent_some() {
+        let found = errors(
+            quote!(
+                backoff = "fixd",
+                multiplier = 0.5,
+                rate_limit = "ten/s",
+                burst = 3,
+                max_attempts = 0
+            ),
+            fallible(),
+        );
+        // backoff, rate_limit (parse); multiplier < 1, max_attempts (rules);
+        // nothing about `burst` or `multiplier` needing exponential.
+        assert_eq!(found.len(), 4, "{found:?}");
+    }
+
+    #[test]
+    fn empty_variant_lists_say_what_they_mean() {
+        assert!(
+            errors(quote!(retry_on = []), fallible())[0]
+                .contains("`retry_on = []` retries no error")
+        );
+        assert!(
+            errors(quote!(no_retry_on = []), fallible())[0]
+                .contains("`no_retry_on = []` excludes no error")
+        );
     }
 
     #[test]
     fn breaker_keys_are_checked() {
         let found = errors(
-            quote!(circuit_breaker(failure_threshold = 3, failure_rate = 1.5, window = 0, half_open_probes = 0)),
+            quote!(circuit_breaker(
+                failure_threshold = 3,
+                failure_rate = 1.5,
+                window = 0,
+                half_open_probes = 0
+            )),
             fallible(),
         );
         assert_eq!(found.len(), 4, "{found:?}");
-        assert!(errors(quote!(circuit_breaker(window = 10)), fallible())[0].contains("apply to `failure_rate`"));
+        assert!(
+            errors(quote!(circuit_breaker(window = 10)), fallible())[0]
+                .contains("apply to `failure_rate`")
+        );
     }
 }

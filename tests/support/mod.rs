@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use steadfast::Elapsed;
+use steadfast::{CircuitOpen, Elapsed, Rejected};
 
 /// The error type most tests use: one variant per kind of failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +13,20 @@ pub enum TestError {
     Busy { retry_in: Option<Duration> },
     Timeout(Elapsed),
     Fatal(&'static str),
+    Open(CircuitOpen),
+    Rejected(Rejected),
+}
+
+impl From<CircuitOpen> for TestError {
+    fn from(open: CircuitOpen) -> Self {
+        TestError::Open(open)
+    }
+}
+
+impl From<Rejected> for TestError {
+    fn from(rejected: Rejected) -> Self {
+        TestError::Rejected(rejected)
+    }
 }
 
 impl From<Elapsed> for TestError {
@@ -41,4 +55,38 @@ impl Delays {
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// Tracks how many bodies run at once and the most seen.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl InFlight {
+    pub const fn new() -> Self {
+        InFlight {
+            now: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a body in until the guard drops.
+    pub fn enter(&self) -> impl Drop + '_ {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        Leave(&self.now)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

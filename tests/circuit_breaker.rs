@@ -1,0 +1,122 @@
+//! `circuit_breaker`: fail fast while a dependency is down.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use steadfast::{CircuitBreaker, CircuitOpen, CircuitState, resilient};
+use support::{TestError, ms};
+use tokio::time::{advance, sleep};
+
+static BREAKER: CircuitBreaker = CircuitBreaker::new()
+    .failure_threshold(3)
+    .open_for(Duration::from_secs(10));
+
+#[resilient(circuit_breaker = &BREAKER, max_attempts = 1, retry_on = [Io, Timeout])]
+async fn dependency(fail_with: Option<TestError>, bodies: &AtomicU32) -> Result<(), TestError> {
+    bodies.fetch_add(1, Ordering::SeqCst);
+    fail_with.clone().map_or(Ok(()), Err)
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_rejects_and_recovers() {
+    let bodies = AtomicU32::new(0);
+    for _ in 0..2 {
+        assert_eq!(
+            dependency(Some(TestError::Io), &bodies).await,
+            Err(TestError::Io)
+        );
+    }
+    assert_eq!(BREAKER.state(), CircuitState::Closed);
+    // errors not retried by the classification show the dependency answered
+    assert!(
+        dependency(Some(TestError::Fatal("bad input")), &bodies)
+            .await
+            .is_err()
+    );
+    assert_eq!(BREAKER.state(), CircuitState::Closed);
+    for _ in 0..3 {
+        let _ = dependency(Some(TestError::Io), &bodies).await;
+    }
+    assert_eq!(BREAKER.state(), CircuitState::Open);
+
+    let before = bodies.load(Ordering::SeqCst);
+    assert_eq!(
+        dependency(None, &bodies).await,
+        Err(TestError::Open(CircuitOpen::new()))
+    );
+    assert_eq!(
+        bodies.load(Ordering::SeqCst),
+        before,
+        "rejected without running the body"
+    );
+
+    advance(Duration::from_secs(10)).await;
+    assert_eq!(
+        dependency(None, &bodies).await,
+        Ok(()),
+        "the half-open probe runs"
+    );
+    assert_eq!(BREAKER.state(), CircuitState::Closed);
+}
+
+#[resilient(
+    circuit_breaker(failure_threshold = 2, open_for = "1s"),
+    max_attempts = 5,
+    backoff = "none",
+    budget = "off"
+)]
+async fn retried_into_an_open_breaker(bodies: &AtomicU32) -> Result<(), TestError> {
+    bodies.fetch_add(1, Ordering::SeqCst);
+    Err(TestError::Io)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_ends_the_call_at_once() {
+    let bodies = AtomicU32::new(0);
+    assert_eq!(
+        retried_into_an_open_breaker(&bodies).await,
+        Err(TestError::Open(CircuitOpen::new())),
+        "the rejection is not retried"
+    );
+    assert_eq!(bodies.load(Ordering::SeqCst), 2);
+}
+
+#[resilient(circuit_breaker(failure_threshold = 1, open_for = "1m"), timeout = "100ms",
+            max_attempts = 1, retry_on = [Io])]
+async fn slow_dependency() -> Result<(), TestError> {
+    sleep(ms(1_000)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_count_as_failures() {
+    assert!(matches!(
+        slow_dependency().await,
+        Err(TestError::Timeout(_))
+    ));
+    assert_eq!(
+        slow_dependency().await,
+        Err(TestError::Open(CircuitOpen::new()))
+    );
+}
+
+#[resilient(circuit_breaker, max_attempts = 1, fallback = |e| match e {
+    TestError::Open(_) => Ok("served from cache"),
+    other => Err(other),
+})]
+fn with_fallback(bodies: &AtomicU32) -> Result<&'static str, TestError> {
+    bodies.fetch_add(1, Ordering::SeqCst);
+    Err(TestError::Io)
+}
+
+#[test]
+fn the_default_breaker_opens_after_five_failures_and_feeds_the_fallback() {
+    let bodies = AtomicU32::new(0);
+    for _ in 0..5 {
+        assert_eq!(with_fallback(&bodies), Err(TestError::Io));
+    }
+    assert_eq!(with_fallback(&bodies), Ok("served from cache"));
+    assert_eq!(bodies.load(Ordering::SeqCst), 5);
+}

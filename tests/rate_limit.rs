@@ -1,0 +1,92 @@
+//! `rate_limit`, `burst` and `max_wait`: each attempt takes a token.
+
+mod support;
+
+use steadfast::{RateLimiter, Rejected, resilient};
+use support::{TestError, ms};
+use tokio::time::Instant;
+
+#[resilient(rate_limit = "10/s", burst = 1)]
+async fn paced() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_are_paced_to_the_rate() {
+    let start = Instant::now();
+    for _ in 0..20 {
+        paced().await.unwrap();
+    }
+    // the first token is there; the other 19 come every 100 ms
+    assert_eq!(start.elapsed(), ms(1_900));
+}
+
+#[resilient(rate_limit = "5/s")]
+async fn bursty() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_burst_defaults_to_the_rate() {
+    let start = Instant::now();
+    for _ in 0..5 {
+        bursty().await.unwrap();
+    }
+    assert_eq!(start.elapsed(), ms(0));
+    bursty().await.unwrap();
+    assert_eq!(start.elapsed(), ms(200));
+}
+
+#[resilient(rate_limit = "1/s", max_wait = "100ms")]
+async fn impatient() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_longer_than_max_wait_is_rejected_at_once() {
+    let start = Instant::now();
+    assert_eq!(impatient().await, Ok(()));
+    assert_eq!(impatient().await, Err(TestError::Rejected(Rejected::new())));
+    assert_eq!(
+        start.elapsed(),
+        ms(0),
+        "no point sleeping for a token that cannot come in time"
+    );
+}
+
+static SHARED: RateLimiter = RateLimiter::per_second(2).burst(2);
+
+#[resilient(rate_limit = &SHARED, backoff = "none", max_attempts = 3)]
+async fn retried(calls: &mut u32) -> Result<(), TestError> {
+    *calls += 1;
+    if *calls < 3 {
+        Err(TestError::Io)
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_takes_a_token() {
+    let start = Instant::now();
+    let mut calls = 0;
+    retried(&mut calls).await.unwrap();
+    // two tokens in the bucket, the third attempt waits 500 ms for one
+    assert_eq!(start.elapsed(), ms(500));
+}
+
+#[resilient(rate_limit = "10/s", burst = 1)]
+fn paced_sync() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[test]
+fn plain_functions_wait_for_tokens_too() {
+    let start = std::time::Instant::now();
+    paced_sync().unwrap();
+    paced_sync().unwrap();
+    assert!(
+        start.elapsed() >= ms(99),
+        "the second call waited for a token"
+    );
+}
