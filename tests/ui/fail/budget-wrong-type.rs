@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(budget = 5u32)]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

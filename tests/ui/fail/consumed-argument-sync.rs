@@ -1,0 +1,12 @@
+use steadfast::resilient;
+
+fn send(_body: String) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[resilient(max_attempts = 3)]
+fn post(body: String) -> std::io::Result<()> {
+    send(body)
+}
+
+fn main() {}

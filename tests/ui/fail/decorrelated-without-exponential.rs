@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(backoff = "linear", jitter = "decorrelated")]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

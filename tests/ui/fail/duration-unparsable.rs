@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(max_delay = "soon")]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(jitter = 1.5)]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

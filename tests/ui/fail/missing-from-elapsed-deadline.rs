@@ -1,0 +1,11 @@
+use steadfast::resilient;
+
+#[derive(Debug)]
+struct FetchError;
+
+#[resilient(deadline = "10s")]
+async fn fetch() -> Result<(), FetchError> {
+    Err(FetchError)
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(name = 5)]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use steadfast::resilient;
+
+#[derive(Debug)]
+enum FetchError {
+    Io,
+}
+
+#[resilient(retry_on = [])]
+fn fetch() -> Result<(), FetchError> {
+    Err(FetchError::Io)
+}
+
+fn main() {}

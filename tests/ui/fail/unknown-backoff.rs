@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(backoff = "exponental")]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(budget = "none")]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

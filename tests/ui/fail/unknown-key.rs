@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(max_attemps = 3)]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(max_attempts = "three")]
+fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use steadfast::resilient;
+
+#[resilient(timeout = "0s")]
+async fn fetch() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}
