@@ -21,7 +21,11 @@ async fn three_attempts_by_default() {
 #[resilient(max_attempts = 5, jitter = "none")]
 async fn succeeds_on(attempt: u32, calls: &mut u32) -> Result<u32, TestError> {
     *calls += 1;
-    if *calls < attempt { Err(TestError::Io) } else { Ok(*calls) }
+    if *calls < attempt {
+        Err(TestError::Io)
+    } else {
+        Ok(*calls)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -63,7 +67,10 @@ fn last_error_wins(calls: &mut u32) -> Result<(), TestError> {
 fn the_call_returns_the_last_error() {
     let _fast = testing::no_delays();
     let mut calls = 0;
-    assert_eq!(last_error_wins(&mut calls), Err(TestError::Fatal("the last one")));
+    assert_eq!(
+        last_error_wins(&mut calls),
+        Err(TestError::Fatal("the last one"))
+    );
     assert_eq!(calls, 4);
 }
 
@@ -73,7 +80,9 @@ async fn early_exits(calls: &mut u32, input: &str) -> Result<u32, TestError> {
     if *calls == 1 {
         return Err(TestError::Io); // `return` ends this attempt only
     }
-    let parsed: u32 = input.parse().map_err(|_| TestError::Fatal("not a number"))?;
+    let parsed: u32 = input
+        .parse()
+        .map_err(|_| TestError::Fatal("not a number"))?;
     Ok(parsed)
 }
 
@@ -83,6 +92,9 @@ async fn return_and_question_mark_end_one_attempt() {
     assert_eq!(early_exits(&mut calls, "42").await, Ok(42));
     assert_eq!(calls, 2);
     let mut calls = 0;
-    assert_eq!(early_exits(&mut calls, "x").await, Err(TestError::Fatal("not a number")));
+    assert_eq!(
+        early_exits(&mut calls, "x").await,
+        Err(TestError::Fatal("not a number"))
+    );
     assert_eq!(calls, 3);
 }

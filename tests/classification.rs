@@ -40,15 +40,27 @@ fn attempts(f: fn(&TestError, &mut u32) -> Result<(), TestError>, error: TestErr
 #[test]
 fn retry_on_matches_unit_tuple_and_struct_variants() {
     assert_eq!(attempts(only_io_or_timeout, TestError::Io), 3);
-    assert_eq!(attempts(only_io_or_timeout, TestError::Timeout(steadfast::Elapsed::new())), 3);
-    assert_eq!(attempts(only_io_or_timeout, TestError::Busy { retry_in: None }), 1);
+    assert_eq!(
+        attempts(
+            only_io_or_timeout,
+            TestError::Timeout(steadfast::Elapsed::new())
+        ),
+        3
+    );
+    assert_eq!(
+        attempts(only_io_or_timeout, TestError::Busy { retry_in: None }),
+        1
+    );
     assert_eq!(attempts(only_io_or_timeout, TestError::Fatal("x")), 1);
 }
 
 #[test]
 fn no_retry_on_excludes_variants() {
     assert_eq!(attempts(all_but_fatal, TestError::Io), 3);
-    assert_eq!(attempts(all_but_fatal, TestError::Busy { retry_in: None }), 3);
+    assert_eq!(
+        attempts(all_but_fatal, TestError::Busy { retry_in: None }),
+        3
+    );
     assert_eq!(attempts(all_but_fatal, TestError::Fatal("x")), 1);
 }
 

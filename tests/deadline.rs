@@ -19,9 +19,17 @@ async fn no_sleep_starts_that_would_end_after_the_deadline() {
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
     // attempts at 0, 100 and 300 ms; the next sleep (400 ms) would end at 700 ms
-    assert_eq!(failing_fast(&attempts).await, Err(TestError::Io), "the last error, not Elapsed");
+    assert_eq!(
+        failing_fast(&attempts).await,
+        Err(TestError::Io),
+        "the last error, not Elapsed"
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    assert_eq!(start.elapsed(), ms(300), "gave up at once instead of sleeping");
+    assert_eq!(
+        start.elapsed(),
+        ms(300),
+        "gave up at once instead of sleeping"
+    );
 }
 
 #[resilient(deadline = "1s", jitter = "none")]
@@ -35,12 +43,25 @@ async fn hanging(attempts: &AtomicU32) -> Result<(), TestError> {
 async fn an_attempt_running_at_the_deadline_is_cancelled() {
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
-    assert_eq!(hanging(&attempts).await, Err(TestError::Timeout(Elapsed::new())));
+    assert_eq!(
+        hanging(&attempts).await,
+        Err(TestError::Timeout(Elapsed::new()))
+    );
     assert_eq!(start.elapsed(), ms(1_000));
-    assert_eq!(attempts.load(Ordering::SeqCst), 1, "no attempt after the deadline");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        1,
+        "no attempt after the deadline"
+    );
 }
 
-#[resilient(deadline = "1s", timeout = "300ms", max_attempts = 10, jitter = "none", budget = "off")]
+#[resilient(
+    deadline = "1s",
+    timeout = "300ms",
+    max_attempts = 10,
+    jitter = "none",
+    budget = "off"
+)]
 async fn timeout_within_deadline(attempts: &AtomicU32) -> Result<(), TestError> {
     attempts.fetch_add(1, Ordering::SeqCst);
     sleep(ms(60_000)).await;
@@ -52,7 +73,10 @@ async fn the_deadline_cuts_the_last_timeout_short() {
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
     // 0–300 timeout, sleep 100, 400–700 timeout, sleep 200, 900–1000 cut by the deadline
-    assert!(matches!(timeout_within_deadline(&attempts).await, Err(TestError::Timeout(_))));
+    assert!(matches!(
+        timeout_within_deadline(&attempts).await,
+        Err(TestError::Timeout(_))
+    ));
     assert_eq!(start.elapsed(), ms(1_000));
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
 }

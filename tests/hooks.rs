@@ -31,7 +31,11 @@ static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 async fn observed(fail: u32, calls: &mut u32) -> Result<u32, TestError> {
     *calls += 1;
     tokio::time::sleep(ms(10)).await;
-    if *calls <= fail { Err(TestError::Fatal("down")) } else { Ok(*calls) }
+    if *calls <= fail {
+        Err(TestError::Fatal("down"))
+    } else {
+        Ok(*calls)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -43,8 +47,20 @@ async fn on_retry_sees_each_retry_before_its_sleep() {
     assert_eq!(
         seen,
         [
-            Seen { name, attempt: 1, error: TestError::Fatal("down"), delay: ms(100), elapsed: ms(10) },
-            Seen { name, attempt: 2, error: TestError::Fatal("down"), delay: ms(200), elapsed: ms(120) },
+            Seen {
+                name,
+                attempt: 1,
+                error: TestError::Fatal("down"),
+                delay: ms(100),
+                elapsed: ms(10)
+            },
+            Seen {
+                name,
+                attempt: 2,
+                error: TestError::Fatal("down"),
+                delay: ms(200),
+                elapsed: ms(120)
+            },
         ],
         "no event for the final failure: it is not retried"
     );
@@ -91,9 +107,15 @@ fn fallback_gets_the_final_error_once() {
     let _fast = testing::no_delays();
     let mut calls = 0;
     assert_eq!(with_fallback(TestError::Io, &mut calls), Ok("cached"));
-    assert_eq!(calls, 2, "fallback runs after the retries, not instead of them");
+    assert_eq!(
+        calls, 2,
+        "fallback runs after the retries, not instead of them"
+    );
     let mut calls = 0;
-    assert_eq!(with_fallback(TestError::Fatal("no"), &mut calls), Err(TestError::Fatal("no")));
+    assert_eq!(
+        with_fallback(TestError::Fatal("no"), &mut calls),
+        Err(TestError::Fatal("no"))
+    );
     assert_eq!(calls, 1, "not retryable: straight to the fallback");
 }
 

@@ -69,7 +69,11 @@ fn equal_jitter_keeps_at_least_half() {
 fn decorrelated_jitter_stays_between_base_and_cap() {
     let by_retry = sample(decorrelated, &decorrelated::DELAYS);
     for delays in &by_retry {
-        assert!(delays.iter().all(|delay| *delay >= ms(100) && *delay <= ms(500)));
+        assert!(
+            delays
+                .iter()
+                .all(|delay| *delay >= ms(100) && *delay <= ms(500))
+        );
     }
     // The first draw is U(base, 3·base).
     assert!(by_retry[0].iter().all(|delay| *delay <= ms(300)));
@@ -77,8 +81,15 @@ fn decorrelated_jitter_stays_between_base_and_cap() {
 
 #[test]
 fn proportional_jitter_spreads_around_the_delay_under_the_cap() {
-    for (delays, d) in sample(proportional, &proportional::DELAYS).iter().zip(CAPPED.map(ms)) {
-        assert!(delays.iter().all(|delay| *delay >= d / 2 && *delay <= (d * 3 / 2).min(ms(500))));
+    for (delays, d) in sample(proportional, &proportional::DELAYS)
+        .iter()
+        .zip(CAPPED.map(ms))
+    {
+        assert!(
+            delays
+                .iter()
+                .all(|delay| *delay >= d / 2 && *delay <= (d * 3 / 2).min(ms(500)))
+        );
     }
 }
 

@@ -20,7 +20,7 @@ fn suggested(error: &TestError) -> Option<Duration> {
 macro_rules! throttled {
     ($name:ident) => {
         #[resilient(max_attempts = 3, budget = "off", retry_after = suggested,
-                    on_retry = |event| $name::DELAYS.push(event.delay()))]
+                                            on_retry = |event| $name::DELAYS.push(event.delay()))]
         async fn $name(attempts: &AtomicU32, retry_in: Option<Duration>) -> Result<(), TestError> {
             if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
                 Err(TestError::Busy { retry_in })
@@ -51,20 +51,28 @@ async fn without_a_suggestion_the_backoff_applies() {
     let attempts = AtomicU32::new(0);
     assert_eq!(not_suggesting(&attempts, None).await, Ok(()));
     let delays = not_suggesting::DELAYS.take();
-    assert!(delays.len() == 1 && delays[0] <= ms(100), "full jitter of the 100ms base: {delays:?}");
+    assert!(
+        delays.len() == 1 && delays[0] <= ms(100),
+        "full jitter of the 100ms base: {delays:?}"
+    );
 }
 
 #[resilient(deadline = "3s", budget = "off", retry_after = suggested)]
 async fn throttled_with_deadline(attempts: &AtomicU32) -> Result<(), TestError> {
     attempts.fetch_add(1, Ordering::SeqCst);
-    Err(TestError::Busy { retry_in: Some(ms(5_000)) })
+    Err(TestError::Busy {
+        retry_in: Some(ms(5_000)),
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_suggestion_past_the_deadline_gives_up_at_once() {
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
-    assert!(matches!(throttled_with_deadline(&attempts).await, Err(TestError::Busy { .. })));
+    assert!(matches!(
+        throttled_with_deadline(&attempts).await,
+        Err(TestError::Busy { .. })
+    ));
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
     assert_eq!(start.elapsed(), Duration::ZERO);
 }

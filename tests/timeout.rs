@@ -35,7 +35,11 @@ async fn slow_attempts_are_cancelled_and_retried() {
         Err(TestError::Timeout(Elapsed::new()))
     );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    assert_eq!(cleanups.load(Ordering::SeqCst), 3, "every cancelled attempt was dropped");
+    assert_eq!(
+        cleanups.load(Ordering::SeqCst),
+        3,
+        "every cancelled attempt was dropped"
+    );
     // three 1s attempts, with 100ms and 200ms backoff between them
     assert_eq!(start.elapsed(), ms(3_300));
 }
@@ -71,6 +75,9 @@ async fn timeouts_not_retried(attempts: &AtomicU32) -> Result<(), TestError> {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_is_retried_only_if_classified_so() {
     let attempts = AtomicU32::new(0);
-    assert!(matches!(timeouts_not_retried(&attempts).await, Err(TestError::Timeout(_))));
+    assert!(matches!(
+        timeouts_not_retried(&attempts).await,
+        Err(TestError::Timeout(_))
+    ));
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }

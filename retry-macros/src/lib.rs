@@ -39,6 +39,13 @@ mod validate;
 /// in previous iteration of loop"): borrow or clone it instead. The
 /// signature, attributes and visibility are kept exactly.
 ///
+/// Two shapes cannot be retried: a method returning a mutable borrow of
+/// `self` (`&'a mut self -> Result<&'a mut T, E>`), which the borrow checker
+/// rejects because one attempt's borrow would escape the loop; and
+/// `#[track_caller]` on a plain `fn`, rejected with an explanation because
+/// its body runs in a closure per attempt, which `#[track_caller]` does not
+/// reach on stable Rust.
+///
 /// # Keys
 ///
 /// All keys are optional. Values are checked at compile time; every mistake

@@ -175,6 +175,20 @@ fn check_function(function: &Function, errors: &mut darling::error::Accumulator)
             .with_span(constness),
         );
     }
+    if let Some(track_caller) = function
+        .item
+        .attrs
+        .iter()
+        .find(|attr| attr.path().is_ident("track_caller"))
+        .filter(|_| !function.is_async())
+    {
+        errors.push(
+            Error::custom(
+                "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
+            )
+            .with_span(track_caller.path()),
+        );
+    }
     if function.result.is_none() {
         errors.push(spanned(
             function.return_span(),
@@ -570,6 +584,17 @@ mod tests {
                 .any(|e| e.contains("`multiplier` only applies"))
         );
         assert!(found.iter().any(|e| e.contains("decorrelated")));
+    }
+
+    #[test]
+    fn track_caller_is_rejected_on_plain_fns() {
+        let item = parse_quote!(
+            #[track_caller]
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(errors(quote!(), item)[0].contains("`#[track_caller]` cannot reach through"));
     }
 
     #[test]

@@ -133,7 +133,11 @@ impl Call {
     fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
         let deadline = self.policy.deadline?;
-        Some((start + deadline).checked_sub(self.skipped).unwrap_or(start))
+        Some(
+            (start + deadline)
+                .checked_sub(self.skipped)
+                .unwrap_or(start),
+        )
     }
 
     /// When the running attempt must be cancelled: the earlier of its
@@ -247,7 +251,10 @@ pub async fn with_deadline<F: Future>(deadline: Instant, attempt: F) -> Result<F
 
 /// Takes a bulkhead permit, waiting until `limit` at most (`None`: as long
 /// as it takes). `None` when the limit passed first.
-pub async fn bulkhead_permit(bulkhead: &Bulkhead, limit: Option<Instant>) -> Option<BulkheadPermit<'_>> {
+pub async fn bulkhead_permit(
+    bulkhead: &Bulkhead,
+    limit: Option<Instant>,
+) -> Option<BulkheadPermit<'_>> {
     match limit {
         None => Some(bulkhead.acquire().await),
         Some(limit) => bulkhead
@@ -258,7 +265,10 @@ pub async fn bulkhead_permit(bulkhead: &Bulkhead, limit: Option<Instant>) -> Opt
 }
 
 /// [`bulkhead_permit`] for plain functions: parks the thread.
-pub fn bulkhead_permit_blocking(bulkhead: &Bulkhead, limit: Option<Instant>) -> Option<BulkheadPermit<'_>> {
+pub fn bulkhead_permit_blocking(
+    bulkhead: &Bulkhead,
+    limit: Option<Instant>,
+) -> Option<BulkheadPermit<'_>> {
     match limit {
         None => Some(bulkhead.acquire_blocking()),
         Some(limit) => bulkhead
@@ -320,7 +330,7 @@ pub fn circuit_breaker(breaker: &CircuitBreaker) -> &CircuitBreaker {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent a timeout, which `timeout` and `deadline` produce",
     label = "`{Self}` needs `From<Elapsed>` for this key",
-    note = "add `impl From<steadfast::Elapsed> for {Self}` (e.g. a `Timeout(Elapsed)` variant), or remove `timeout` and `deadline`"
+    note = "add `impl From<Elapsed> for {Self}` (e.g. a `Timeout(Elapsed)` variant), or remove `timeout` and `deadline`"
 )]
 pub trait FromElapsed {
     /// `Self::from(Elapsed)`.
@@ -347,7 +357,7 @@ pub fn deadline_elapsed<E: FromElapsed>() -> E {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent an open circuit breaker, which `circuit_breaker` produces",
     label = "`{Self}` needs `From<CircuitOpen>` for this key",
-    note = "add `impl From<steadfast::CircuitOpen> for {Self}` (e.g. an `Unavailable(CircuitOpen)` variant), or remove `circuit_breaker`"
+    note = "add `impl From<CircuitOpen> for {Self}` (e.g. an `Unavailable(CircuitOpen)` variant), or remove `circuit_breaker`"
 )]
 pub trait FromCircuitOpen {
     /// `Self::from(CircuitOpen)`.
@@ -369,7 +379,7 @@ pub fn circuit_open<E: FromCircuitOpen>() -> E {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent a rejection, which `max_wait` produces when no permit or token comes in time",
     label = "`{Self}` needs `From<Rejected>` for this key",
-    note = "add `impl From<steadfast::Rejected> for {Self}` (e.g. an `Overloaded(Rejected)` variant), or remove `max_wait`"
+    note = "add `impl From<Rejected> for {Self}` (e.g. an `Overloaded(Rejected)` variant), or remove `max_wait`"
 )]
 pub trait FromRejected {
     /// `Self::from(Rejected)`.
