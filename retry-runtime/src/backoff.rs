@@ -282,9 +282,9 @@ impl Backoff {
     /// `seed`, instead of the per-thread one, so the schedule it yields is the
     /// same on every run and thread.
     ///
-    /// Setting a seed restarts the random stream; it does not affect
-    /// [`delay_for_call`](Self::delay_for_call), which the attribute's
-    /// expansion uses (seed that with
+    /// Setting a seed restarts the random stream; it does not affect the
+    /// delays `#[resilient]` functions draw, which come from the per-thread
+    /// generator (seed that with
     /// [`testing::seed_jitter`](crate::testing::seed_jitter)).
     ///
     /// ```
