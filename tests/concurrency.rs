@@ -163,3 +163,72 @@ fn a_panicking_body_returns_its_permit() {
     assert!(std::panic::catch_unwind(panics).is_err());
     assert_eq!(PANICKY.available(), 1);
 }
+
+static SWEPT_POOL: Bulkhead = Bulkhead::new(1);
+static SWEPT_BREAKER: steadfast::CircuitBreaker = steadfast::CircuitBreaker::new()
+    .failure_threshold(1)
+    .half_open_probes(1)
+    .open_for(std::time::Duration::from_secs(1));
+
+/// Awaits at several points while holding a permit (and, half-open, the
+/// breaker's only probe slot).
+#[resilient(concurrency = &SWEPT_POOL, circuit_breaker = &SWEPT_BREAKER, rate_limit = "1000/s",
+            timeout = "1s", max_attempts = 3, backoff = "fixed", base_delay = "10ms", jitter = "none")]
+async fn many_awaits(fail_first: bool, attempts: &AtomicU32) -> Result<(), TestError> {
+    let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+    for _ in 0..3 {
+        sleep(ms(5)).await;
+    }
+    if fail_first && attempt == 0 {
+        Err(TestError::Io)
+    } else {
+        Ok(())
+    }
+}
+
+/// Polls `future` up to `polls` times (advancing the paused clock in
+/// between), then drops it unfinished; `false` if it finished first.
+async fn poll_then_drop(future: impl std::future::Future, polls: usize) -> bool {
+    let mut future = std::pin::pin!(future);
+    for _ in 0..polls {
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx).is_ready()))
+                .await;
+        if ready {
+            return false;
+        }
+        tokio::time::advance(ms(3)).await;
+    }
+    true
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_call_at_any_await_returns_every_permit_and_probe() {
+    let mut cancelled = 0;
+    for polls in 1..=12 {
+        // Closed breaker, a retry in the middle: permits across attempts and sleeps.
+        let attempts = AtomicU32::new(0);
+        cancelled += u32::from(poll_then_drop(many_awaits(true, &attempts), polls).await);
+        assert_eq!(
+            SWEPT_POOL.available(),
+            1,
+            "permit leaked after {polls} polls"
+        );
+
+        // Half-open breaker: the cancelled probe frees its slot.
+        SWEPT_BREAKER.force_open();
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        poll_then_drop(many_awaits(false, &attempts), polls).await;
+        assert_eq!(
+            many_awaits(false, &attempts).await,
+            Ok(()),
+            "probe slot leaked after {polls} polls"
+        );
+        assert_eq!(SWEPT_BREAKER.state(), steadfast::CircuitState::Closed);
+        assert_eq!(SWEPT_POOL.available(), 1);
+    }
+    assert!(
+        cancelled >= 8,
+        "the sweep must cut calls at many points, not just finish them: {cancelled}"
+    );
+}

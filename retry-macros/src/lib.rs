@@ -160,6 +160,55 @@ mod validate;
 /// # assert_eq!(charge(5), Ok(5));
 /// ```
 ///
+/// ## Protection: circuit breaker, bulkhead, rate limit
+///
+/// Each attempt passes, in this order, a circuit breaker, a rate limiter
+/// and a bulkhead before its `timeout` starts. A permit is held for one
+/// attempt only, never during backoff sleeps. An inline value is one
+/// `static` per function, shared by all its callers; an expression shares
+/// one instance across functions. The library's own refusals end the call
+/// at once (they are not retried) and go through `fallback`: an open
+/// breaker fails with `E::from(CircuitOpen)`, a permit or token that does
+/// not come within `max_wait` with `E::from(Rejected)`. A missing `From`
+/// impl is a compile error naming the key that needs it.
+///
+/// An attempt counts as a breaker failure when it timed out or when its
+/// error is one the retry classification would retry; other errors show the
+/// dependency answered, and count as successes.
+///
+/// ```
+/// # use steadfast::{resilient, Bulkhead, CircuitBreaker, CircuitOpen, RateLimiter, Rejected};
+/// # use std::time::Duration;
+/// #[derive(Debug)]
+/// enum DbError { Down, Busy(Rejected), Open(CircuitOpen) }
+/// impl From<Rejected> for DbError { fn from(e: Rejected) -> Self { DbError::Busy(e) } }
+/// impl From<CircuitOpen> for DbError { fn from(e: CircuitOpen) -> Self { DbError::Open(e) } }
+///
+/// // inline: at most 8 attempts in flight, 100 a second in bursts of 20, and
+/// // a breaker that opens after 5 consecutive failures, for 30 s
+/// #[resilient(concurrency = 8, rate_limit = "100/s", burst = 20, max_wait = "50ms",
+///             circuit_breaker)]
+/// async fn query(sql: &str) -> Result<u64, DbError> { Ok(sql.len() as u64) }
+///
+/// // a failure-rate breaker
+/// #[resilient(circuit_breaker(failure_rate = 0.5, window = 20, min_calls = 10,
+///                             open_for = "10s", half_open_probes = 2))]
+/// async fn replicate(rows: u64) -> Result<u64, DbError> { Ok(rows) }
+///
+/// // shared by several functions
+/// static POOL: Bulkhead = Bulkhead::new(4);
+/// static QUOTA: RateLimiter = RateLimiter::per_minute(600);
+/// static DB: CircuitBreaker = CircuitBreaker::new().failure_threshold(3)
+///     .open_for(Duration::from_secs(15));
+///
+/// #[resilient(concurrency = &POOL, rate_limit = &QUOTA, circuit_breaker = &DB)]
+/// fn read(key: &str) -> Result<String, DbError> { Ok(key.to_owned()) }
+///
+/// #[resilient(concurrency = &POOL, rate_limit = &QUOTA, circuit_breaker = &DB)]
+/// fn write(key: &str) -> Result<(), DbError> { Ok(()) }
+/// # assert_eq!(read("k").unwrap(), "k");
+/// ```
+///
 /// ## Hooks and fallback
 ///
 /// ```
