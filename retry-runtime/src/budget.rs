@@ -45,7 +45,7 @@
 //! a whole number of deposits per retry.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 

@@ -27,6 +27,7 @@ mod event;
 mod jitter;
 mod rate_limiter;
 mod rng;
+mod sync;
 pub mod testing;
 
 #[doc(hidden)]
