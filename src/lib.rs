@@ -38,11 +38,35 @@
 //!
 //! # Testing code that uses it
 //!
-//! Run async tests on tokio's paused clock
-//! (`#[tokio::test(start_paused = true)]`): backoff sleeps, timeouts and
-//! deadlines advance virtual time. For plain functions hold a
-//! [`testing::no_delays`] guard. Call [`testing::seed_jitter`] for exact
-//! schedules.
+//! Tests should not wait for backoff, and should see exactly what a user
+//! would.
+//!
+//! - `async fn`: run the test on tokio's paused clock. Backoff sleeps,
+//!   timeouts and deadlines then advance virtual time at once, and the
+//!   elapsed time is exact:
+//!
+//! ```
+//! use steadfast::resilient;
+//! use std::time::Duration;
+//!
+//! #[resilient(max_attempts = 3, base_delay = "1s", jitter = "none")]
+//! async fn flaky(calls: &mut u32) -> Result<u32, String> {
+//!     *calls += 1;
+//!     if *calls < 3 { Err("busy".into()) } else { Ok(*calls) }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! // in a test: #[tokio::test(start_paused = true)]
+//! let start = tokio::time::Instant::now();
+//! let mut calls = 0;
+//! assert_eq!(flaky(&mut calls).await, Ok(3));
+//! assert_eq!(start.elapsed(), Duration::from_secs(3)); // slept 1 s, then 2 s
+//! # }
+//! ```
+//!
+//! - plain `fn`: hold a [`testing::no_delays`] guard. Sleeps are skipped on
+//!   this thread; attempts, budgets and deadlines count as if they had
+//!   passed, and hooks still see the delays:
 //!
 //! ```
 //! use steadfast::{resilient, testing};
@@ -57,6 +81,37 @@
 //! let mut calls = 0;
 //! assert_eq!(flaky(&mut calls), Ok(3));
 //! ```
+//!
+//! - exact jittered schedules: call [`testing::seed_jitter`] first; the
+//!   same seed gives the same delays on this thread.
+//!
+//! # Features
+//!
+//! All are off by default, and with none of them an annotated function's
+//! happy path does nothing for observability: no atomic, no clock read.
+//!
+//! - `tracing`: events on the `steadfast` target. A retry is scheduled
+//!   (`WARN`: `site`, `attempt`, `error`, `delay_ms`, `elapsed_ms`); a call
+//!   gives up (`WARN`: `site`, `reason` = `exhausted` | `deadline` | `budget`
+//!   | `not_retryable`, `attempts`, `error`, `elapsed_ms`); a breaker changes
+//!   state (`WARN`: `breaker`, `from`, `to`); an attempt is rejected
+//!   (`DEBUG`: `site`, `kind` = `bulkhead` | `rate_limit` | `circuit_open`).
+//!   No event on a first-attempt success. `error` is the error's `Display`,
+//!   or its `Debug` when it has no `Display`.
+//! - `metrics`, through the `metrics` facade: counters
+//!   `steadfast_calls_total{site, outcome}` (`success` | `failure` |
+//!   `rejected`), `steadfast_attempts_total{site}`,
+//!   `steadfast_retries_total{site}`, `steadfast_giveups_total{site, reason}`;
+//!   histogram `steadfast_call_duration_seconds{site}`; gauge
+//!   `steadfast_circuit_state{site}` (0 closed, 1 half-open, 2 open), where
+//!   `site` is the breaker's [`name`](CircuitBreaker::name) (an inline
+//!   breaker is named after its function).
+//! - `stats`: `steadfast::stats::snapshot()` lists every annotated function
+//!   that has finished a call, with its calls, successes, failures,
+//!   attempts, retries, rejections and how many calls succeeded on each
+//!   attempt; `examples/stats.rs` prints them as a table.
+//!
+//! `site` is the function's `name` key, or `module_path::fn_name`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -112,13 +112,7 @@ impl<'a> Body<'a> {
     fn statics(&self) -> TokenStream {
         let krate = self.krate;
         let config = self.config;
-        let name = match &config.name {
-            Some(name) => quote!(#name),
-            None => {
-                let ident = self.function.item.sig.ident.to_string();
-                quote!(::core::concat!(::core::module_path!(), "::", #ident))
-            }
-        };
+        let name = self.site_name();
         let max_attempts = config.max_attempts;
         let backoff = self.backoff_schedule();
         let timeout = config.timeout.map(|t| {
@@ -193,6 +187,17 @@ impl<'a> Body<'a> {
             #bulkhead
             #rate_limiter
             #breaker
+        }
+    }
+
+    /// The `name` key, or `module_path::fn_name`: a `&'static str` constant.
+    fn site_name(&self) -> TokenStream {
+        match &self.config.name {
+            Some(name) => quote!(#name),
+            None => {
+                let ident = self.function.item.sig.ident.to_string();
+                quote!(::core::concat!(::core::module_path!(), "::", #ident))
+            }
         }
     }
 
@@ -328,12 +333,16 @@ impl<'a> Body<'a> {
             None => Span::call_site(),
         };
         let permit = &self.breaker_permit;
+        let call = &self.call;
         let at = krate_at(krate, span);
         let open = self.give_up(quote_spanned!(span=> #at::__private::circuit_open()));
         Some(quote! {
             let #permit = match #krate::__private::CircuitBreaker::try_acquire(#breaker) {
                 ::core::result::Result::Ok(#permit) => #permit,
-                ::core::result::Result::Err(_) => return #open,
+                ::core::result::Result::Err(_) => {
+                    #call.rejected(#krate::__private::Rejection::CircuitOpen);
+                    return #open;
+                }
             };
         })
     }
@@ -400,8 +409,10 @@ impl<'a> Body<'a> {
         } else {
             quote!(#krate::__private::rate_token_blocking(#limiter, #limit))
         };
+        let call = &self.call;
         Some(quote! {
             if !#wait {
+                #call.wait_refused(#krate::__private::Rejection::RateLimit);
                 return #refused;
             }
         })
@@ -428,10 +439,14 @@ impl<'a> Body<'a> {
         } else {
             quote!(#krate::__private::bulkhead_permit_blocking(#bulkhead, #limit))
         };
+        let call = &self.call;
         Some(quote! {
             let #permit = match #wait {
                 ::core::option::Option::Some(#permit) => #permit,
-                ::core::option::Option::None => return #refused,
+                ::core::option::Option::None => {
+                    #call.wait_refused(#krate::__private::Rejection::Bulkhead);
+                    return #refused;
+                }
             };
         })
     }
@@ -443,6 +458,7 @@ impl<'a> Body<'a> {
         let krate = self.krate;
         let (outcome, error, delay, call) = (&self.outcome, &self.error, &self.delay, &self.call);
         let retryable_ident = local("retryable");
+        let description = local("description");
         let retryable = self.classify();
         let retry_after = match &self.config.retry_after {
             Some(expr) => {
@@ -479,13 +495,18 @@ impl<'a> Body<'a> {
                 let #error = match #outcome {
                     ::core::result::Result::Ok(#outcome) => {
                         #record_success
+                        #call.succeeded();
                         return ::core::result::Result::Ok(#outcome);
                     }
                     ::core::result::Result::Err(#error) => #error,
                 };
                 let #retryable_ident: bool = #retryable;
                 #record_outcome
-                match #call.after_error(#retryable_ident, #retry_after, #budget) {
+                let #description = {
+                    use #krate::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOpaque as _};
+                    (&&&#krate::__private::ErrorRef(&#error)).describe()
+                };
+                match #call.after_error(#retryable_ident, #retry_after, #budget, #description) {
                     #krate::__private::Decision::Retry(#delay) => {
                         #on_retry
                         #delay

@@ -13,7 +13,12 @@ use tokio::time::Instant;
 
 use crate::error::{CircuitOpen, Elapsed, Rejected};
 use crate::event::RetryEvent;
+use crate::observe::{self, Site};
 use crate::testing;
+
+pub use crate::observe::{
+    DescribeDebug, DescribeDisplay, DescribeOpaque, Description, ErrorRef, GiveUp, Rejection,
+};
 
 pub use crate::backoff::Backoff;
 pub use crate::budget::RetryBudget;
@@ -25,7 +30,7 @@ pub use crate::rate_limiter::RateLimiter;
 /// The retry configuration of one annotated function, built in a `static`.
 #[derive(Debug)]
 pub struct Policy {
-    name: &'static str,
+    site: Site,
     max_attempts: u32,
     backoff: Backoff,
     timeout: Option<Duration>,
@@ -37,7 +42,7 @@ impl Policy {
     /// `max_attempts` is validated (>= 1) by the macro; 0 is treated as 1.
     pub const fn new(name: &'static str, max_attempts: u32, backoff: Backoff) -> Self {
         Policy {
-            name,
+            site: Site::new(name),
             max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
             backoff,
             timeout: None,
@@ -67,21 +72,8 @@ impl Policy {
 
     /// The call site's name.
     pub const fn name(&self) -> &'static str {
-        self.name
+        self.site.name
     }
-}
-
-/// Why a call stopped retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
-    /// The error is not one the classification retries.
-    NotRetryable,
-    /// `max_attempts` attempts were made.
-    Exhausted,
-    /// The next sleep (or the attempt) would end after the deadline.
-    Deadline,
-    /// The retry budget is empty.
-    Budget,
 }
 
 /// What to do after a failed attempt.
@@ -115,7 +107,7 @@ impl Call {
             policy,
             attempts: 1,
             decorrelated_prev: Duration::ZERO,
-            start: policy.reads_clock.then(Instant::now),
+            start: (policy.reads_clock || observe::NEEDS_START).then(Instant::now),
             skipped: Duration::ZERO,
         }
     }
@@ -153,6 +145,30 @@ impl Call {
         }
     }
 
+    /// The call returns `Ok`: reported to the enabled observers (nothing
+    /// happens without the `tracing`, `metrics` or `stats` features).
+    #[inline]
+    pub fn succeeded(&self) {
+        observe::succeeded(&self.policy.site, self.attempts, self.elapsed());
+    }
+
+    /// A protection refused the attempt: the call ends.
+    pub fn rejected(&self, kind: Rejection) {
+        observe::rejected(&self.policy.site, kind, self.attempts, self.elapsed());
+    }
+
+    /// A bounded wait for a permit or token ended without one: past the
+    /// deadline the call gives up, otherwise it was rejected.
+    pub fn wait_refused(&self, kind: Rejection) {
+        if self.past_deadline() {
+            let waited = "the deadline passed while waiting for a permit or token";
+            let attempts = self.attempts.saturating_sub(1);
+            observe::gave_up(&self.policy.site, GiveUp::Deadline, attempts, &waited, self.elapsed());
+        } else {
+            self.rejected(kind);
+        }
+    }
+
     /// Whether the call's deadline has passed.
     pub fn past_deadline(&self) -> bool {
         self.deadline_at().is_some_and(|d| Instant::now() >= d)
@@ -169,12 +185,33 @@ impl Call {
         }
     }
 
-    /// Decides what follows a failed attempt.
+    /// Decides what follows a failed attempt, and reports the retry or the
+    /// give-up with `error` as events show it.
     ///
     /// `retryable` is the classification of the error; `retry_after` the
     /// server's suggested delay, which replaces the computed one. The budget
     /// is asked last, so a retry that would not happen anyway costs no token.
     pub fn after_error(
+        &mut self,
+        retryable: bool,
+        retry_after: Option<Duration>,
+        budget: Option<&RetryBudget>,
+        error: Description<'_>,
+    ) -> Decision {
+        let decision = self.decide(retryable, retry_after, budget);
+        let site = &self.policy.site;
+        match decision {
+            Decision::Retry(delay) => {
+                observe::retrying(site, self.attempts, &error, delay, self.elapsed());
+            }
+            Decision::GiveUp(reason) => {
+                observe::gave_up(site, reason, self.attempts, &error, self.elapsed());
+            }
+        }
+        decision
+    }
+
+    fn decide(
         &mut self,
         retryable: bool,
         retry_after: Option<Duration>,
@@ -207,7 +244,7 @@ impl Call {
     /// The event an `on_retry` hook sees for the attempt that just failed.
     pub fn event<'e, E>(&self, error: &'e E, delay: Duration) -> RetryEvent<'e, E> {
         RetryEvent {
-            name: self.policy.name,
+            name: self.policy.site.name,
             attempt: self.attempts,
             error,
             delay,

@@ -153,6 +153,7 @@ struct Config {
     open_for_nanos: u64,
     half_open_probes: u32,
     on_state_change: Option<fn(CircuitState, CircuitState)>,
+    name: &'static str,
 }
 
 impl Config {
@@ -323,6 +324,7 @@ impl CircuitBreaker {
     /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.state(), CircuitState::Open);
     /// ```
+    #[cfg(not(steadfast_loom))]
     pub const fn new() -> Self {
         CircuitBreaker {
             state: AtomicU64::new(
@@ -345,6 +347,36 @@ impl CircuitBreaker {
                 open_for_nanos: DEFAULT_OPEN_FOR.as_nanos() as u64,
                 half_open_probes: 1,
                 on_state_change: None,
+                name: "circuit_breaker",
+            },
+        }
+    }
+
+    /// The `--cfg steadfast_loom` build of [`new`](Self::new): loom's atomics
+    /// cannot be built in a `const fn`. Keep it in step with the one above.
+    #[cfg(steadfast_loom)]
+    pub fn new() -> Self {
+        CircuitBreaker {
+            state: AtomicU64::new(
+                State::Closed {
+                    generation: 0,
+                    count: 0,
+                }
+                .encode(),
+            ),
+            next_generation: AtomicU32::new(1),
+            ring: std::array::from_fn(|_| AtomicU64::new(0)),
+            epoch: OnceLock::new(),
+            config: Config {
+                mode: Mode::Consecutive,
+                failure_threshold: DEFAULT_THRESHOLD,
+                failure_rate: 0.5,
+                window: MAX_WINDOW,
+                min_calls: None,
+                open_for_nanos: DEFAULT_OPEN_FOR.as_nanos() as u64,
+                half_open_probes: 1,
+                on_state_change: None,
+                name: "circuit_breaker",
             },
         }
     }
@@ -516,6 +548,21 @@ impl CircuitBreaker {
     #[must_use]
     pub const fn on_state_change(mut self, hook: fn(CircuitState, CircuitState)) -> Self {
         self.config.on_state_change = Some(hook);
+        self
+    }
+
+    /// Names the breaker in events and metrics (the `tracing` and `metrics`
+    /// features); an inline `circuit_breaker` is named after its function.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// static PAYMENTS: CircuitBreaker = CircuitBreaker::new().name("payments-api");
+    /// # let _ = &PAYMENTS;
+    /// ```
+    #[must_use]
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.config.name = name;
         self
     }
 
@@ -940,6 +987,7 @@ impl CircuitBreaker {
 
     fn notify(&self, from: CircuitState, to: CircuitState) {
         if from != to {
+            crate::observe::breaker_transition(self.config.name, from, to);
             if let Some(hook) = self.config.on_state_change {
                 hook(from, to);
             }

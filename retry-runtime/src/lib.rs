@@ -11,6 +11,9 @@
 //! - [`RetryEvent`]: what an `on_retry` hook sees.
 //! - [`testing`]: seeded jitter and skipped sleeps for tests.
 //!
+//! Cargo features `tracing`, `metrics` and `stats` report what calls do;
+//! the `steadfast` crate's docs list the events, series and statistics.
+//!
 //! Time is read through `tokio::time::Instant` and async sleeps go through
 //! `tokio::time::sleep`, so `#[tokio::test(start_paused = true)]` drives every
 //! delay and deadline deterministically.
@@ -25,9 +28,12 @@ mod circuit_breaker;
 mod error;
 mod event;
 mod jitter;
+mod observe;
 mod rate_limiter;
 mod rng;
 mod sync;
+#[cfg(feature = "stats")]
+pub mod stats;
 pub mod testing;
 
 #[doc(hidden)]

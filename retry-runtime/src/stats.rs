@@ -1,0 +1,164 @@
+//! In-process statistics per annotated function (the `stats` feature).
+//!
+//! Each annotated function counts its calls in relaxed atomics kept in its
+//! own `static`; on its first call it links itself into a global list
+//! without taking a lock, and [`snapshot`] walks that list.
+//!
+//! `examples/stats.rs` in the steadfast repository prints a table of these
+//! after driving a flaky service; the `steadfast` crate's docs show a test.
+
+use std::sync::OnceLock;
+
+use crate::observe::Site;
+// std atomics, not `crate::sync`: statistics are not part of the loom models.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// Calls that succeeded on attempt `n` are counted in slot `n - 1`; the last
+/// slot also takes every later attempt.
+const SUCCESS_SLOTS: usize = 16;
+
+/// The counters of one annotated function.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    calls: AtomicU64,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    rejected: AtomicU64,
+    successes_at: [AtomicU64; SUCCESS_SLOTS],
+    registered: AtomicBool,
+    next: OnceLock<&'static Site>,
+}
+
+/// The first site to have run; each site links to the one registered after it.
+static FIRST: OnceLock<&'static Site> = OnceLock::new();
+
+impl Counters {
+    pub(crate) const fn new() -> Self {
+        Counters {
+            calls: AtomicU64::new(0),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            successes_at: [const { AtomicU64::new(0) }; SUCCESS_SLOTS],
+            registered: AtomicBool::new(false),
+            next: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn succeeded(&self, site: &'static Site, attempts: u32) {
+        self.finished(site, attempts);
+        self.successes.fetch_add(1, Relaxed);
+        let slot = (attempts.max(1) as usize - 1).min(SUCCESS_SLOTS - 1);
+        self.successes_at[slot].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn failed(&self, site: &'static Site, attempts: u32) {
+        self.finished(site, attempts);
+        self.failures.fetch_add(1, Relaxed);
+    }
+
+    /// `attempt` was refused before running, so it is not counted.
+    pub(crate) fn rejected(&self, site: &'static Site, attempt: u32) {
+        self.finished(site, attempt.saturating_sub(1));
+        self.rejected.fetch_add(1, Relaxed);
+    }
+
+    fn finished(&self, site: &'static Site, attempts: u32) {
+        if !self.registered.load(Relaxed) && !self.registered.swap(true, Relaxed) {
+            register(site);
+        }
+        self.calls.fetch_add(1, Relaxed);
+        self.attempts.fetch_add(u64::from(attempts), Relaxed);
+        self.retries
+            .fetch_add(u64::from(attempts.saturating_sub(1)), Relaxed);
+    }
+}
+
+/// Appends `site` to the list. Each link is a `OnceLock` set at most once, so
+/// a thread only ever waits for another that is setting the same link at
+/// that instant, and it then moves on to the next link.
+fn register(site: &'static Site) {
+    let mut link = &FIRST;
+    loop {
+        if link.set(site).is_ok() {
+            return;
+        }
+        if let Some(taken) = link.get() {
+            link = &taken.stats.next;
+        }
+    }
+}
+
+/// What one annotated function has done since the process started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteStats {
+    /// The call site's name: the `name` key, or `module_path::fn_name`.
+    pub name: &'static str,
+    /// Calls that finished.
+    pub calls: u64,
+    /// Calls that returned `Ok`.
+    pub successes: u64,
+    /// Calls that returned the body's error (after retrying, or not).
+    pub failures: u64,
+    /// Attempts made, the first of each call included.
+    pub attempts: u64,
+    /// Attempts after the first of each call.
+    pub retries: u64,
+    /// Calls refused by the library itself (open breaker, no permit or token).
+    pub rejected: u64,
+    /// `successes_at_attempt[n - 1]` calls succeeded on attempt `n`; the last
+    /// entry also counts later attempts when there are more than 16. Trailing
+    /// zeros are trimmed.
+    pub successes_at_attempt: Vec<u64>,
+}
+
+impl SiteStats {
+    /// Successes per finished call, from 0.0 to 1.0 (1.0 before any call).
+    pub fn success_rate(&self) -> f64 {
+        if self.calls == 0 {
+            1.0
+        } else {
+            self.successes as f64 / self.calls as f64
+        }
+    }
+
+    /// Attempts per finished call (0.0 before any call).
+    pub fn mean_attempts(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.attempts as f64 / self.calls as f64
+        }
+    }
+}
+
+/// One entry per annotated function that has finished at least one call,
+/// in the order they first did.
+pub fn snapshot() -> Vec<SiteStats> {
+    let mut sites = Vec::new();
+    let mut link = &FIRST;
+    while let Some(site) = link.get() {
+        let stats = &site.stats;
+        let mut successes_at_attempt: Vec<u64> =
+            stats.successes_at.iter().map(|n| n.load(Relaxed)).collect();
+        while successes_at_attempt.last() == Some(&0) {
+            successes_at_attempt.pop();
+        }
+        sites.push(SiteStats {
+            name: site.name,
+            calls: stats.calls.load(Relaxed),
+            successes: stats.successes.load(Relaxed),
+            failures: stats.failures.load(Relaxed),
+            attempts: stats.attempts.load(Relaxed),
+            retries: stats.retries.load(Relaxed),
+            rejected: stats.rejected.load(Relaxed),
+            successes_at_attempt,
+        });
+        link = &stats.next;
+    }
+    sites
+}

@@ -1,0 +1,139 @@
+//! The `metrics` feature: the series a recorder sees.
+#![cfg(feature = "metrics")]
+
+mod support;
+
+use metrics_util::CompositeKey;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use steadfast::{CircuitBreaker, resilient, testing};
+use support::TestError;
+
+/// One snapshot of every series (a snapshot drains histogram samples, so
+/// a test takes one and queries it).
+type Series = Vec<(
+    CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    DebugValue,
+)>;
+
+/// The value of one series, by name and labels.
+fn value<'a>(series: &'a Series, name: &str, labels: &[(&str, &str)]) -> Option<&'a DebugValue> {
+    series.iter().find_map(|(key, _, _, value)| {
+        let key = key.key();
+        let matches = key.name() == name
+            && labels
+                .iter()
+                .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v));
+        matches.then_some(value)
+    })
+}
+
+fn counter(series: &Series, name: &str, labels: &[(&str, &str)]) -> u64 {
+    match value(series, name, labels) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{name}{labels:?}: {other:?}"),
+    }
+}
+
+#[resilient(name = "orders.fetch", max_attempts = 3, budget = "off")]
+fn fetch(fail: u32, calls: &mut u32) -> Result<u32, TestError> {
+    *calls += 1;
+    if *calls <= fail {
+        Err(TestError::Io)
+    } else {
+        Ok(*calls)
+    }
+}
+
+#[test]
+fn calls_attempts_retries_give_ups_and_durations_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let _fast = testing::no_delays();
+        for fail in [0, 1, 2, 5] {
+            let mut calls = 0;
+            let _ = fetch(fail, &mut calls);
+        }
+    });
+    let snapshotter = snapshotter.snapshot().into_vec();
+    let site = ("site", "orders.fetch");
+    assert_eq!(
+        counter(
+            &snapshotter,
+            "steadfast_calls_total",
+            &[site, ("outcome", "success")]
+        ),
+        3
+    );
+    assert_eq!(
+        counter(
+            &snapshotter,
+            "steadfast_calls_total",
+            &[site, ("outcome", "failure")]
+        ),
+        1
+    );
+    // 1 + 2 + 3 + 3 attempts; 0 + 1 + 2 + 2 retries
+    assert_eq!(
+        counter(&snapshotter, "steadfast_attempts_total", &[site]),
+        9
+    );
+    assert_eq!(counter(&snapshotter, "steadfast_retries_total", &[site]), 5);
+    assert_eq!(
+        counter(
+            &snapshotter,
+            "steadfast_giveups_total",
+            &[site, ("reason", "exhausted")]
+        ),
+        1
+    );
+    match value(&snapshotter, "steadfast_call_duration_seconds", &[site]) {
+        Some(DebugValue::Histogram(samples)) => assert_eq!(samples.len(), 4),
+        other => panic!("duration histogram: {other:?}"),
+    }
+}
+
+static BREAKER: CircuitBreaker = CircuitBreaker::new().failure_threshold(1).name("ledger");
+
+#[resilient(name = "ledger.append", circuit_breaker = &BREAKER, max_attempts = 1)]
+fn append() -> Result<(), TestError> {
+    Err(TestError::Io)
+}
+
+#[test]
+fn rejections_and_the_breaker_state_are_exported() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let _ = append();
+        let _ = append();
+    });
+    let snapshotter = snapshotter.snapshot().into_vec();
+    let site = ("site", "ledger.append");
+    assert_eq!(
+        counter(
+            &snapshotter,
+            "steadfast_calls_total",
+            &[site, ("outcome", "failure")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &snapshotter,
+            "steadfast_calls_total",
+            &[site, ("outcome", "rejected")]
+        ),
+        1
+    );
+    match value(
+        &snapshotter,
+        "steadfast_circuit_state",
+        &[("site", "ledger")],
+    ) {
+        Some(DebugValue::Gauge(state)) => assert_eq!(state.into_inner(), 2.0, "open"),
+        other => panic!("breaker gauge: {other:?}"),
+    }
+}
