@@ -20,15 +20,15 @@ use crate::validate::{Breaker, Budget, Classify, Config, Limit, RateLimit};
 ///             deposit(&BUDGET);
 ///             let mut call = Call::start(&POLICY);
 ///             loop {
-///                 <admit: breaker, rate token, bulkhead permit>
-///                 let outcome: Result<T, E> = <timeout>(async { body }).await;
-///                 let delay = {
-///                     let error = match outcome { Ok(v) => return Ok(v), Err(e) => e };
-///                     match call.after_error(<retry_on>(&error), <retry_after>, <budget>) {
+///                 let delay = {                       // one attempt: nothing in here
+///                     <admit: breaker, rate token, bulkhead permit>   // outlives the sleep
+///                     let outcome: Result<T, E> = <timeout>(async { body }).await;
+///                     let error = match outcome { Ok(v) => { call.succeeded(); return Ok(v) }, Err(e) => e };
+///                     match call.after_error(<retry_on>(&error), <retry_after>, <budget>, <describe>(&error)) {
 ///                         Retry(delay) => { <on_retry>; delay }
 ///                         GiveUp(_) => return <fallback>(error),
 ///                     }
-///                 };                                  // the error is dropped before sleeping
+///                 };
 ///                 call.backoff(delay).await;
 ///             }
 ///         }
