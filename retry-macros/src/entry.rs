@@ -25,6 +25,13 @@ pub(crate) fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let function = Function::read(item_fn);
+    if let Some(too_deep) = nested_too_deeply(args.clone(), MAX_NESTING) {
+        let error = syn::Error::new(
+            too_deep,
+            "`#[resilient]` arguments nest too deeply; no key needs more than a few levels",
+        );
+        return with_errors(item, error.to_compile_error());
+    }
     let mut errors = darling::Error::accumulator();
     let args = Args::parse(args, &mut errors);
     let config = errors.handle(validate(args, &function));
@@ -33,6 +40,20 @@ pub(crate) fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
         (Err(errors), _) => with_errors(item, rustc_style(errors)),
         (Ok(()), None) => item,
     }
+}
+
+/// syn parses nested groups recursively; hundreds of levels would overflow
+/// rustc's stack instead of reporting an error. Real arguments nest two or
+/// three levels (`circuit_breaker(...)`, a closure's block).
+const MAX_NESTING: usize = 64;
+
+/// The span of a group nested deeper than `limit`, if any.
+fn nested_too_deeply(tokens: TokenStream, limit: usize) -> Option<proc_macro2::Span> {
+    tokens.into_iter().find_map(|token| match token {
+        proc_macro2::TokenTree::Group(group) if limit == 0 => Some(group.span()),
+        proc_macro2::TokenTree::Group(group) => nested_too_deeply(group.stream(), limit - 1),
+        _ => None,
+    })
 }
 
 fn with_errors(item: TokenStream, errors: TokenStream) -> TokenStream {
@@ -196,6 +217,24 @@ mod tests {
             "allowed in flight at once",
             "not a location"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let mut value = quote!(1);
+        for _ in 0..(MAX_NESTING + 1) {
+            value = quote!([#value]);
+        }
+        let errors = errors_of(
+            quote!(retry_on = #value),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("nest too deeply"), "{errors:?}");
     }
 
     #[test]

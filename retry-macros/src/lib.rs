@@ -9,6 +9,8 @@ mod args;
 mod entry;
 mod expand;
 mod function;
+#[cfg(test)]
+mod fuzz;
 mod validate;
 
 /// Makes a function resilient: retries with backoff and jitter, a retry

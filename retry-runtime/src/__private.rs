@@ -163,7 +163,13 @@ impl Call {
         if self.past_deadline() {
             let waited = "the deadline passed while waiting for a permit or token";
             let attempts = self.attempts.saturating_sub(1);
-            observe::gave_up(&self.policy.site, GiveUp::Deadline, attempts, &waited, self.elapsed());
+            observe::gave_up(
+                &self.policy.site,
+                GiveUp::Deadline,
+                attempts,
+                &waited,
+                self.elapsed(),
+            );
         } else {
             self.rejected(kind);
         }

@@ -374,7 +374,9 @@ impl Backoff {
                     if nanos.is_nan() || nanos >= cap as f64 {
                         return cap;
                     }
-                    nanos.round() as u128
+                    // Above 2^53 ns an f64 cannot hold the base exactly, and
+                    // rounding could make this delay shorter than the first.
+                    (nanos.round() as u128).max(base)
                 }
             }
             Strategy::Fibonacci => {

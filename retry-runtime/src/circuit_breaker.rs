@@ -84,9 +84,9 @@
 //! by that one call until the slot is reused. Trading that for a lock on
 //! every call is not worth it.
 
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::fmt;
 use std::sync::OnceLock;
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;

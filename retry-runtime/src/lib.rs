@@ -31,9 +31,9 @@ mod jitter;
 mod observe;
 mod rate_limiter;
 mod rng;
-mod sync;
 #[cfg(feature = "stats")]
 pub mod stats;
+mod sync;
 pub mod testing;
 
 #[doc(hidden)]

@@ -271,6 +271,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // The references are the point: they select the impl, as in expansions.
+    #[allow(clippy::needless_borrow)]
     fn display_is_preferred_then_debug_then_nothing() {
         #[derive(Debug)]
         struct OnlyDebug;

@@ -46,8 +46,8 @@
 //! # }
 //! ```
 
-use std::sync::OnceLock;
 use crate::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -134,7 +134,14 @@ impl RateLimiter {
     /// assert!(PINGS.try_acquire());
     /// assert!(!PINGS.try_acquire());
     /// ```
+    #[cfg(not(steadfast_loom))]
     pub const fn per_second(n: u32) -> Self {
+        Self::per_period(n, NANOS_PER_SECOND)
+    }
+
+    /// The `--cfg steadfast_loom` build of [`per_second`](Self::per_second).
+    #[cfg(steadfast_loom)]
+    pub fn per_second(n: u32) -> Self {
         Self::per_period(n, NANOS_PER_SECOND)
     }
 
@@ -149,7 +156,14 @@ impl RateLimiter {
     /// static SEARCH: RateLimiter = RateLimiter::per_minute(30).burst(5);
     /// assert!(SEARCH.try_acquire());
     /// ```
+    #[cfg(not(steadfast_loom))]
     pub const fn per_minute(n: u32) -> Self {
+        Self::per_period(n, 60 * NANOS_PER_SECOND)
+    }
+
+    /// The `--cfg steadfast_loom` build of [`per_minute`](Self::per_minute).
+    #[cfg(steadfast_loom)]
+    pub fn per_minute(n: u32) -> Self {
         Self::per_period(n, 60 * NANOS_PER_SECOND)
     }
 
@@ -165,11 +179,33 @@ impl RateLimiter {
     /// assert!(QUOTA.try_acquire_n(1000));
     /// assert!(!QUOTA.try_acquire());
     /// ```
+    #[cfg(not(steadfast_loom))]
     pub const fn per_hour(n: u32) -> Self {
         Self::per_period(n, 3600 * NANOS_PER_SECOND)
     }
 
+    /// The `--cfg steadfast_loom` build of [`per_hour`](Self::per_hour).
+    #[cfg(steadfast_loom)]
+    pub fn per_hour(n: u32) -> Self {
+        Self::per_period(n, 3600 * NANOS_PER_SECOND)
+    }
+
+    #[cfg(not(steadfast_loom))]
     const fn per_period(n: u32, period_ns: u64) -> Self {
+        let n = if n == 0 { 1 } else { n };
+        RateLimiter {
+            // Rounding the interval up errs on the side of admitting slightly
+            // less than the configured rate, never more.
+            interval_ns: period_ns.div_ceil(n as u64),
+            burst: n,
+            tat: AtomicU64::new(0),
+            epoch: OnceLock::new(),
+        }
+    }
+
+    // loom's atomics cannot be built in a `const fn`; keep in step with the one above.
+    #[cfg(steadfast_loom)]
+    fn per_period(n: u32, period_ns: u64) -> Self {
         let n = if n == 0 { 1 } else { n };
         RateLimiter {
             // Rounding the interval up errs on the side of admitting slightly
