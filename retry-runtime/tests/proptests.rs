@@ -3,22 +3,25 @@
 //! multipliers including NaN, infinity and values below 1, attempt numbers
 //! over all of `u32`), each checked against the contract in DESIGN.md.
 //!
-//! | property | figure asserted |
-//! |---|---|
-//! | `every_delay_is_within_zero_and_the_cap` | 0 <= delay <= `max_delay` for 64 draws of each config, and inside the jitter's own range around `d` |
-//! | `the_schedule_is_the_documented_formula` | `delay_before_jitter(n)` == min(cap, base·m^(n-1) / base / base·n / base·fib(n) / 0), any `n` in `u32`; exact but for exponential (1e-6 relative, exponent stopped at 2^31 - 1 accepted) |
-//! | `no_attempt_number_overflows_or_panics` | `delay_before_jitter` at the edges of `u32` (and `i32`) returns a delay <= cap |
-//! | `delays_never_decrease_without_jitter` | d(n) <= d(n+1) for random `n`, and along the first 200 delays (exponential bases <= 2^53 ns: see the known bug below) |
-//! | `seeded_schedules_are_reproducible` | same seed, same 64 delays; a clone continues the same; `seed_jitter` repeats unseeded ones |
-//! | `jitter_means_match_d_over_2_and_3d_over_4` | mean of 4000 draws, 40 random d: full 0.5·d ± 0.02·d, equal 0.75·d ± 0.01·d, proportional(f) d ± 0.04·f·d |
-//! | `iterating_past_u32_max_saturates` (ignored: 2^32 steps) | the iterator's retry counter saturates: no overflow panic, delays stay at the cap |
-//! | `exponential_base_above_2_pow_53_does_not_decrease` | regression: exponential d(2) < d(1) for a base above 2^53 ns, found by the property above |
+//! | property | cases | figure asserted |
+//! |---|---|---|
+//! | `every_delay_is_within_zero_and_the_cap` | 5000 | 0 <= delay <= `max_delay` for 64 draws of each config, and inside the jitter's own range around `d` |
+//! | `the_schedule_is_the_documented_formula` | 10000 | `delay_before_jitter(n)` == min(cap, base·m^(n-1) / base / base·n / base·fib(n) / 0), any `n` in `u32`; exact but for exponential (1e-6 relative, exponent stopped at 2^31 - 1 accepted) |
+//! | `no_attempt_number_overflows_or_panics` | 2000 | `delay_before_jitter` at the edges of `u32` (and `i32`) returns a delay <= cap |
+//! | `delays_never_decrease_without_jitter` | 10000 | d(n) <= d(n+1) for random `n`, and along the first 200 delays (exponential bases above 2^53 ns included: see the regression below) |
+//! | `seeded_schedules_are_reproducible` | 2000 | same seed, same 64 delays; a clone continues the same; `seed_jitter` repeats unseeded ones |
+//! | `jitter_means_match_d_over_2_and_3d_over_4` | 40, fixed | mean of 4000 draws, 40 random d: full 0.5·d ± 0.02·d, equal 0.75·d ± 0.01·d, proportional(f) d ± 0.04·f·d |
+//! | `iterating_past_u32_max_saturates` (ignored: 2^32 steps) | 1 | the iterator's retry counter saturates: no overflow panic, delays stay at the cap |
+//! | `exponential_base_above_2_pow_53_does_not_decrease` | 1 | regression: exponential d(2) < d(1) for a base above 2^53 ns, found by the property above |
 //!
-//! The harness is a small seeded one (the `proptest` crate is not a
-//! dependency of this crate): case `i` draws its inputs from
-//! `SmallRng::seed_from_u64(SEED + i)`, and a failure prints the inputs and
-//! the seed. `PROPTEST_CASES=100000` runs a longer pass, `PROPTEST_SEED=n`
-//! another sequence:
+//! The first five are `proptest!` properties. Each run draws fresh inputs;
+//! a failure is shrunk to a minimal input, which is printed and saved to
+//! `tests/proptests.proptest-regressions` next to this file: commit that
+//! file, and every later run replays the saved cases first.
+//! `PROPTEST_CASES=n` runs `n` cases of each property (a longer pass),
+//! `PROPTEST_RNG_SEED=n` repeats one sequence of inputs. The mean test is a
+//! plain test with a fixed seed and case count: a statistical bound checked
+//! on ever-new inputs would be exceeded by chance now and then.
 //!
 //! ```text
 //! PROPTEST_CASES=100000 cargo test --release -p retry-runtime --test proptests
@@ -26,81 +29,47 @@
 //!     cargo test --release -p retry-runtime --test proptests -- --ignored iterating
 //! ```
 
-use std::fmt::Debug;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{FailurePersistence, FileFailurePersistence, TestCaseError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use retry_runtime::{Backoff, Jitter};
 
+/// The fixed seed of the mean test: case `i` draws from `SEED + i`.
 const SEED: u64 = 0x5EED_F457;
 
-/// How many cases each property runs: `PROPTEST_CASES`, or `default`.
-fn cases(default: u64) -> u64 {
-    std::env::var("PROPTEST_CASES")
+/// `cases` cases (`PROPTEST_CASES` overrides it), failures saved to
+/// `proptests.proptest-regressions` beside this file.
+///
+/// proptest's default, `SourceParallel`, looks for a `lib.rs` above the test
+/// file, finds none for `tests/`, and falls back to the same file with a
+/// warning; naming it here avoids the detour.
+/// `PROPTEST_DISABLE_FAILURE_PERSISTENCE` still turns it off.
+fn proptest_config(cases: u32) -> ProptestConfig {
+    let defaults = ProptestConfig::default();
+    let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
-fn base_seed() -> u64 {
-    std::env::var("PROPTEST_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(SEED)
-}
-
-/// Runs `property` on `cases(default)` inputs drawn by `generate`; panics
-/// with the input and its seed on the first failure (or panic).
-fn check<T: Debug>(
-    default: u64,
-    generate: impl Fn(&mut SmallRng) -> T,
-    property: impl Fn(&T) -> Result<(), String>,
-) {
-    check_n(cases(default), generate, property);
-}
-
-/// [`check`] with exactly `n` cases, whatever `PROPTEST_CASES` says.
-fn check_n<T: Debug>(
-    n: u64,
-    generate: impl Fn(&mut SmallRng) -> T,
-    property: impl Fn(&T) -> Result<(), String>,
-) {
-    let base = base_seed();
-    for case in 0..n {
-        let seed = base.wrapping_add(case);
-        let input = generate(&mut SmallRng::seed_from_u64(seed));
-        let outcome = catch_unwind(AssertUnwindSafe(|| property(&input)));
-        let failure = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(message)) => message,
-            Err(panic) => format!(
-                "panicked: {}",
-                panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("?")
-            ),
-        };
-        panic!("case {case} (PROPTEST_SEED={base}) failed: {failure}\ninput: {input:#?}");
+        .unwrap_or(cases);
+    let persistence: Option<Box<dyn FailurePersistence>> = defaults
+        .failure_persistence
+        .is_some()
+        .then(|| Box::new(FileFailurePersistence::WithSource("proptest-regressions")) as _);
+    ProptestConfig {
+        cases,
+        failure_persistence: persistence,
+        ..defaults
     }
-}
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {{
-        let holds: bool = $cond;
-        if !holds {
-            return Err(format!($($fmt)+));
-        }
-    }};
 }
 
 // ---------------------------------------------------------------- inputs
 
+/// The growth strategy (named `Kind`: `Strategy` is proptest's trait).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Strategy {
+enum Kind {
     Exponential,
     Fixed,
     Linear,
@@ -108,17 +77,9 @@ enum Strategy {
     None,
 }
 
-const STRATEGIES: [Strategy; 5] = [
-    Strategy::Exponential,
-    Strategy::Fixed,
-    Strategy::Linear,
-    Strategy::Fibonacci,
-    Strategy::None,
-];
-
 #[derive(Debug, Clone, Copy)]
 struct Config {
-    strategy: Strategy,
+    kind: Kind,
     base: Duration,
     cap: Duration,
     multiplier: f64,
@@ -128,12 +89,12 @@ struct Config {
 
 impl Config {
     fn backoff(&self) -> Backoff {
-        let backoff = match self.strategy {
-            Strategy::Exponential => Backoff::exponential(self.base),
-            Strategy::Fixed => Backoff::fixed(self.base),
-            Strategy::Linear => Backoff::linear(self.base),
-            Strategy::Fibonacci => Backoff::fibonacci(self.base),
-            Strategy::None => Backoff::none(),
+        let backoff = match self.kind {
+            Kind::Exponential => Backoff::exponential(self.base),
+            Kind::Fixed => Backoff::fixed(self.base),
+            Kind::Linear => Backoff::linear(self.base),
+            Kind::Fibonacci => Backoff::fibonacci(self.base),
+            Kind::None => Backoff::none(),
         };
         backoff
             .max_delay(self.cap)
@@ -151,20 +112,27 @@ impl Config {
     }
 
     fn base(&self) -> Duration {
-        match self.strategy {
-            Strategy::None => Duration::ZERO,
+        match self.kind {
+            Kind::None => Duration::ZERO,
             _ => self.base,
         }
     }
 }
 
-fn pick<T: Copy>(rng: &mut SmallRng, values: &[T]) -> T {
-    values[rng.random_range(0..values.len())]
+fn kinds() -> impl Strategy<Value = Kind> {
+    const KINDS: [Kind; 5] = [
+        Kind::Exponential,
+        Kind::Fixed,
+        Kind::Linear,
+        Kind::Fibonacci,
+        Kind::None,
+    ];
+    select(&KINDS[..])
 }
 
 /// Durations from zero to `Duration::MAX`: edge values, or a random count
 /// of nanoseconds of random magnitude.
-fn duration(rng: &mut SmallRng) -> Duration {
+fn durations() -> impl Strategy<Value = Duration> {
     const EDGES: [Duration; 10] = [
         Duration::ZERO,
         Duration::from_nanos(1),
@@ -177,22 +145,19 @@ fn duration(rng: &mut SmallRng) -> Duration {
         Duration::new(u64::MAX, 0),
         Duration::MAX,
     ];
-    match rng.random_range(0..4) {
-        0 => pick(rng, &EDGES),
-        1 => Duration::new(rng.random(), rng.random_range(0..1_000_000_000)),
-        _ => {
-            let bits = rng.random_range(0..=64);
-            let nanos = if bits == 64 {
-                rng.random()
-            } else {
-                rng.random_range(0..=(1u64 << bits))
-            };
-            Duration::from_nanos(nanos)
-        }
-    }
+    prop_oneof![
+        1 => select(&EDGES[..]),
+        1 => (any::<u64>(), 0..1_000_000_000u32).prop_map(|(s, n)| Duration::new(s, n)),
+        2 => (0..=64u32)
+            .prop_flat_map(|bits| match bits {
+                64 => any::<u64>().boxed(),
+                _ => (0..=(1u64 << bits)).boxed(),
+            })
+            .prop_map(Duration::from_nanos),
+    ]
 }
 
-fn multiplier(rng: &mut SmallRng) -> f64 {
+fn multipliers() -> impl Strategy<Value = f64> {
     const EDGES: [f64; 14] = [
         f64::NAN,
         f64::NEG_INFINITY,
@@ -209,14 +174,12 @@ fn multiplier(rng: &mut SmallRng) -> f64 {
         f64::MAX,
         f64::INFINITY,
     ];
-    if rng.random_bool(0.5) {
-        pick(rng, &EDGES)
-    } else {
-        rng.random_range(1.0..16.0)
-    }
+    prop_oneof![select(&EDGES[..]), 1.0..16.0f64]
 }
 
-fn factor(rng: &mut SmallRng) -> f64 {
+/// Proportional jitter's factor: edges (NaN, negative, zero, above 1,
+/// infinite) or uniform in `[0, 1]`.
+fn factors() -> impl Strategy<Value = f64> {
     const EDGES: [f64; 9] = [
         f64::NAN,
         -1.0,
@@ -228,36 +191,42 @@ fn factor(rng: &mut SmallRng) -> f64 {
         2.0,
         f64::INFINITY,
     ];
-    if rng.random_bool(0.5) {
-        pick(rng, &EDGES)
-    } else {
-        rng.random_range(0.0..=1.0)
-    }
+    prop_oneof![select(&EDGES[..]), 0.0..=1.0f64]
 }
 
-fn jitter(rng: &mut SmallRng) -> Jitter {
-    match rng.random_range(0..5) {
-        0 => Jitter::None,
-        1 => Jitter::Full,
-        2 => Jitter::Equal,
-        3 => Jitter::Decorrelated,
-        _ => Jitter::Proportional(factor(rng)),
-    }
+fn jitters() -> impl Strategy<Value = Jitter> {
+    prop_oneof![
+        Just(Jitter::None),
+        Just(Jitter::Full),
+        Just(Jitter::Equal),
+        Just(Jitter::Decorrelated),
+        factors().prop_map(Jitter::Proportional),
+    ]
 }
 
-fn config(rng: &mut SmallRng) -> Config {
-    Config {
-        strategy: pick(rng, &STRATEGIES),
-        base: duration(rng),
-        cap: duration(rng),
-        multiplier: multiplier(rng),
-        jitter: jitter(rng),
-        seed: rng.random(),
-    }
+fn configs() -> impl Strategy<Value = Config> {
+    (
+        kinds(),
+        durations(),
+        durations(),
+        multipliers(),
+        jitters(),
+        any::<u64>(),
+    )
+        .prop_map(|(kind, base, cap, multiplier, jitter, seed)| Config {
+            kind,
+            base,
+            cap,
+            multiplier,
+            jitter,
+            seed,
+        })
 }
 
-/// Attempt numbers over all of `u32`, edges included.
-fn retry_number(rng: &mut SmallRng) -> u32 {
+/// Attempt numbers over all of `u32`, a third of them edges (0, 1, 2,
+/// where Fibonacci and the exponent saturate, around `i32::MAX`, and
+/// `u32::MAX - 1`, `u32::MAX`).
+fn retry_numbers() -> impl Strategy<Value = u32> {
     const EDGES: [u32; 16] = [
         0,
         1,
@@ -276,11 +245,7 @@ fn retry_number(rng: &mut SmallRng) -> u32 {
         u32::MAX - 1,
         u32::MAX,
     ];
-    match rng.random_range(0..3) {
-        0 => pick(rng, &EDGES),
-        1 => rng.random_range(0..300),
-        _ => rng.random(),
-    }
+    prop_oneof![select(&EDGES[..]), 0..300u32, any::<u32>()]
 }
 
 fn nanos(d: Duration) -> u128 {
@@ -308,12 +273,12 @@ fn expected(config: &Config, n: u32) -> (u128, u128) {
     if base == 0 || cap == 0 {
         return (0, 0);
     }
-    match config.strategy {
-        Strategy::None => (0, 0),
-        Strategy::Fixed => exact(base),
-        Strategy::Linear => exact(base.saturating_mul(u128::from(n))),
-        Strategy::Fibonacci => exact(base.saturating_mul(fib(n))),
-        Strategy::Exponential => {
+    match config.kind {
+        Kind::None => (0, 0),
+        Kind::Fixed => exact(base),
+        Kind::Linear => exact(base.saturating_mul(u128::from(n))),
+        Kind::Fibonacci => exact(base.saturating_mul(fib(n))),
+        Kind::Exponential => {
             if n == 1 {
                 return exact(base);
             }
@@ -345,28 +310,30 @@ fn expected(config: &Config, n: u32) -> (u128, u128) {
 
 // ---------------------------------------------------------------- properties
 
-#[test]
-fn every_delay_is_within_zero_and_the_cap() {
-    check(5_000, config, |config| {
+proptest! {
+    #![proptest_config(proptest_config(5_000))]
+
+    #[test]
+    fn every_delay_is_within_zero_and_the_cap(config in configs()) {
         let cap = config.cap;
         let backoff = config.backoff();
         let mut prev = Duration::ZERO;
         for (i, delay) in backoff.clone().with_seed(config.seed).take(64).enumerate() {
             let n = i as u32 + 1;
             let d = backoff.delay_before_jitter(n);
-            ensure!(delay <= cap, "retry {n}: {delay:?} above the cap {cap:?}");
-            ensure!(d <= cap, "retry {n}: d = {d:?} above the cap {cap:?}");
+            prop_assert!(delay <= cap, "retry {n}: {delay:?} above the cap {cap:?}");
+            prop_assert!(d <= cap, "retry {n}: d = {d:?} above the cap {cap:?}");
             if d.is_zero() {
-                ensure!(
+                prop_assert!(
                     delay.is_zero(),
                     "retry {n}: a zero delay jittered to {delay:?}"
                 );
                 continue;
             }
             match config.jitter {
-                Jitter::None => ensure!(delay == d, "retry {n}: {delay:?} != d {d:?}"),
-                Jitter::Full => ensure!(delay <= d, "retry {n}: {delay:?} above d {d:?}"),
-                Jitter::Equal => ensure!(
+                Jitter::None => prop_assert!(delay == d, "retry {n}: {delay:?} != d {d:?}"),
+                Jitter::Full => prop_assert!(delay <= d, "retry {n}: {delay:?} above d {d:?}"),
+                Jitter::Equal => prop_assert!(
                     delay >= d / 2 && delay <= d,
                     "retry {n}: {delay:?} outside [d/2, d], d = {d:?}"
                 ),
@@ -375,7 +342,7 @@ fn every_delay_is_within_zero_and_the_cap() {
                     let d = nanos(d) as f64;
                     let got = nanos(delay) as f64;
                     let slack = d * 1e-9 + 2.0;
-                    ensure!(
+                    prop_assert!(
                         got >= d * (1.0 - f) - slack && got <= d * (1.0 + f) + slack,
                         "retry {n}: {delay:?} outside d·[1-f, 1+f], d = {d} ns, f = {f}"
                     );
@@ -384,7 +351,7 @@ fn every_delay_is_within_zero_and_the_cap() {
                     let floor = config.base().min(cap);
                     let last = if prev.is_zero() { config.base() } else { prev };
                     let ceiling = last.saturating_mul(3).max(config.base()).min(cap);
-                    ensure!(
+                    prop_assert!(
                         delay >= floor && delay <= ceiling,
                         "retry {n}: {delay:?} outside [base, min(cap, 3·prev)] = [{floor:?}, {ceiling:?}]"
                     );
@@ -392,112 +359,102 @@ fn every_delay_is_within_zero_and_the_cap() {
             }
             prev = delay;
         }
-        Ok(())
-    });
+    }
 }
 
-#[test]
-fn the_schedule_is_the_documented_formula() {
-    check(
-        10_000,
-        |rng| (config(rng), retry_number(rng)),
-        |(config, n)| {
-            let got = nanos(config.backoff().delay_before_jitter(*n));
-            let (lo, hi) = expected(config, *n);
-            ensure!(
-                lo <= got && got <= hi,
-                "retry {n}: {got} ns, expected {lo}..={hi} ns"
-            );
-            Ok(())
-        },
-    );
+proptest! {
+    #![proptest_config(proptest_config(10_000))]
+
+    #[test]
+    fn the_schedule_is_the_documented_formula(config in configs(), n in retry_numbers()) {
+        let got = nanos(config.backoff().delay_before_jitter(n));
+        let (lo, hi) = expected(&config, n);
+        prop_assert!(
+            lo <= got && got <= hi,
+            "retry {n}: {got} ns, expected {lo}..={hi} ns"
+        );
+    }
 }
 
-#[test]
-fn no_attempt_number_overflows_or_panics() {
-    const EDGES: [u32; 8] = [
-        0,
-        1,
-        i32::MAX as u32,
-        i32::MAX as u32 + 1,
-        i32::MAX as u32 + 2,
-        u32::MAX / 2,
-        u32::MAX - 1,
-        u32::MAX,
-    ];
-    check(2_000, config, |config| {
+proptest! {
+    #![proptest_config(proptest_config(2_000))]
+
+    #[test]
+    fn no_attempt_number_overflows_or_panics(config in configs()) {
+        const EDGES: [u32; 8] = [
+            0,
+            1,
+            i32::MAX as u32,
+            i32::MAX as u32 + 1,
+            i32::MAX as u32 + 2,
+            u32::MAX / 2,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
         let backoff = config.backoff();
         for n in EDGES {
             let d = backoff.delay_before_jitter(n);
-            ensure!(d <= config.cap, "retry {n}: {d:?} above the cap");
+            prop_assert!(d <= config.cap, "retry {n}: {d:?} above the cap");
         }
-        Ok(())
-    });
+    }
 }
 
-#[test]
-fn delays_never_decrease_without_jitter() {
-    check(
-        10_000,
-        |rng| {
-            let mut config = config(rng);
-            config.jitter = Jitter::None;
-            (config, retry_number(rng))
-        },
-        |(config, n)| {
-            let backoff = config.backoff();
-            let n = (*n).min(u32::MAX - 1);
-            let (this, next) = (
-                backoff.delay_before_jitter(n),
-                backoff.delay_before_jitter(n + 1),
-            );
-            ensure!(this <= next, "d({n}) = {this:?} > d({}) = {next:?}", n + 1);
-            let schedule: Vec<_> = backoff.take(200).collect();
-            if let Some(i) = schedule.windows(2).position(|w| w[0] > w[1]) {
-                return Err(format!(
-                    "delay {} = {:?} > delay {} = {:?}",
-                    i + 1,
-                    schedule[i],
-                    i + 2,
-                    schedule[i + 1]
-                ));
-            }
-            Ok(())
-        },
-    );
+proptest! {
+    #![proptest_config(proptest_config(10_000))]
+
+    #[test]
+    fn delays_never_decrease_without_jitter(
+        config in configs().prop_map(|config| Config { jitter: Jitter::None, ..config }),
+        n in retry_numbers(),
+    ) {
+        let backoff = config.backoff();
+        let n = n.min(u32::MAX - 1);
+        let (this, next) = (
+            backoff.delay_before_jitter(n),
+            backoff.delay_before_jitter(n + 1),
+        );
+        prop_assert!(this <= next, "d({n}) = {this:?} > d({}) = {next:?}", n + 1);
+        let schedule: Vec<_> = backoff.take(200).collect();
+        if let Some(i) = schedule.windows(2).position(|w| w[0] > w[1]) {
+            return Err(TestCaseError::fail(format!(
+                "delay {} = {:?} > delay {} = {:?}",
+                i + 1,
+                schedule[i],
+                i + 2,
+                schedule[i + 1]
+            )));
+        }
+    }
 }
 
-#[test]
-fn seeded_schedules_are_reproducible() {
-    check(
-        2_000,
-        |rng| (config(rng), rng.random_range(0..64usize)),
-        |(config, split)| {
-            let seeded = config.backoff().with_seed(config.seed);
-            let first: Vec<_> = seeded.clone().take(64).collect();
-            let second: Vec<_> = seeded.clone().take(64).collect();
-            ensure!(first == second, "same seed, different schedules");
+proptest! {
+    #![proptest_config(proptest_config(2_000))]
 
-            // A clone taken midway continues exactly where the original is.
-            let mut original = seeded;
-            original.by_ref().take(*split).for_each(drop);
-            let rest: Vec<_> = original.clone().take(64 - split).collect();
-            ensure!(
-                rest == first[*split..],
-                "a clone after {split} delays diverged"
-            );
+    #[test]
+    fn seeded_schedules_are_reproducible(config in configs(), split in 0..64usize) {
+        let seeded = config.backoff().with_seed(config.seed);
+        let first: Vec<_> = seeded.clone().take(64).collect();
+        let second: Vec<_> = seeded.clone().take(64).collect();
+        prop_assert!(first == second, "same seed, different schedules");
 
-            // Unseeded schedules draw from the thread's generator, which
-            // `testing::seed_jitter` makes reproducible.
-            let unseeded = config.backoff();
-            retry_runtime::testing::seed_jitter(config.seed);
-            let a: Vec<_> = unseeded.clone().take(16).collect();
-            retry_runtime::testing::seed_jitter(config.seed);
-            let b: Vec<_> = unseeded.take(16).collect();
-            ensure!(a == b, "seed_jitter did not repeat the schedule");
-            Ok(())
-        },
-    );
+        // A clone taken midway continues exactly where the original is.
+        let mut original = seeded;
+        original.by_ref().take(split).for_each(drop);
+        let rest: Vec<_> = original.clone().take(64 - split).collect();
+        prop_assert!(
+            rest == first[split..],
+            "a clone after {split} delays diverged"
+        );
+
+        // Unseeded schedules draw from the thread's generator, which
+        // `testing::seed_jitter` makes reproducible.
+        let unseeded = config.backoff();
+        retry_runtime::testing::seed_jitter(config.seed);
+        let a: Vec<_> = unseeded.clone().take(16).collect();
+        retry_runtime::testing::seed_jitter(config.seed);
+        let b: Vec<_> = unseeded.take(16).collect();
+        prop_assert!(a == b, "seed_jitter did not repeat the schedule");
+    }
 }
 
 /// Regression: exponential growth goes through an `f64`, which cannot hold
@@ -535,37 +492,34 @@ fn jitter_means_match_d_over_2_and_3d_over_4() {
     // proportional (2fd/√12); each tolerance is 4.4 standard errors, and the
     // seeds are fixed, so the test is deterministic. The case count is
     // fixed too: a statistical bound checked 10^5 times would be exceeded
-    // by chance (4.4 SE: about once in 10^5 draws).
+    // by chance (4.4 SE: about once in 10^5 draws). Hence a plain test, not
+    // a proptest, whose inputs change from run to run.
     const SAMPLES: usize = 4_000;
-    check_n(
-        40,
-        |rng| {
-            (
-                Duration::from_nanos(rng.random_range(1_000_000..=3_600_000_000_000)),
-                rng.random_range(0.05..=1.0),
-                rng.random::<u64>(),
-            )
-        },
-        |&(d, f, seed)| {
-            let full = mean_fraction(Jitter::Full, d, d, seed, SAMPLES);
-            ensure!(
-                (full - 0.5).abs() <= 0.02,
-                "full jitter mean {full}·d, expected 0.5·d"
-            );
-            let equal = mean_fraction(Jitter::Equal, d, d, seed, SAMPLES);
-            ensure!(
-                (equal - 0.75).abs() <= 0.01,
-                "equal jitter mean {equal}·d, expected 0.75·d"
-            );
-            // With room above d, proportional jitter is centred on d.
-            let proportional = mean_fraction(Jitter::Proportional(f), d, d * 2, seed, SAMPLES);
-            ensure!(
-                (proportional - 1.0).abs() <= 0.04 * f,
-                "proportional({f}) jitter mean {proportional}·d, expected d"
-            );
-            Ok(())
-        },
-    );
+    const CASES: u64 = 40;
+    for case in 0..CASES {
+        let mut rng = SmallRng::seed_from_u64(SEED + case);
+        let d = Duration::from_nanos(rng.random_range(1_000_000..=3_600_000_000_000));
+        let f: f64 = rng.random_range(0.05..=1.0);
+        let seed: u64 = rng.random();
+        let input = format!("case {case}: d = {d:?}, f = {f}, seed = {seed}");
+
+        let full = mean_fraction(Jitter::Full, d, d, seed, SAMPLES);
+        assert!(
+            (full - 0.5).abs() <= 0.02,
+            "{input}: full jitter mean {full}·d, expected 0.5·d"
+        );
+        let equal = mean_fraction(Jitter::Equal, d, d, seed, SAMPLES);
+        assert!(
+            (equal - 0.75).abs() <= 0.01,
+            "{input}: equal jitter mean {equal}·d, expected 0.75·d"
+        );
+        // With room above d, proportional jitter is centred on d.
+        let proportional = mean_fraction(Jitter::Proportional(f), d, d * 2, seed, SAMPLES);
+        assert!(
+            (proportional - 1.0).abs() <= 0.04 * f,
+            "{input}: proportional({f}) jitter mean {proportional}·d, expected d"
+        );
+    }
 }
 
 /// 2^32 steps: minutes in a debug build, about half a minute in release.
