@@ -1,2 +1,452 @@
-//! Being written.
-fn main() {}
+//! The happy path: the first attempt succeeds. What does wrapping a call in
+//! a retry cost when no retry happens?
+//!
+//! Every contender runs the same trivial body (`Ok(black_box(x))`) and is
+//! called through one `#[inline(never)]` function per contender, so each
+//! iteration is a real call that builds the future, polls it once with a
+//! no-op waker (`common::ready`: no executor in the measurement) and drops
+//! it. The ratio table printed at the end compares every contender to the
+//! raw call measured in the same run.
+//!
+//! `cargo bench --bench happy_path` (add `-- --list` to print only the
+//! future sizes).
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
+use common::{goal, ready, row};
+use criterion::Criterion;
+use steadfast::{CircuitOpen, Elapsed, Rejected, resilient};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BenchError {
+    TimedOut,
+    Open,
+    Refused,
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+impl From<Elapsed> for BenchError {
+    fn from(_: Elapsed) -> Self {
+        BenchError::TimedOut
+    }
+}
+
+impl From<CircuitOpen> for BenchError {
+    fn from(_: CircuitOpen) -> Self {
+        BenchError::Open
+    }
+}
+
+impl From<Rejected> for BenchError {
+    fn from(_: Rejected) -> Self {
+        BenchError::Refused
+    }
+}
+
+// ---------------------------------------------------------------- async
+
+async fn raw(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+/// What one writes without a library: the same schedule as the defaults
+/// (3 attempts, 100 ms doubling), no jitter, no budget. A macro so that each
+/// contender below gets its own copy (one shared `async fn` would be inlined
+/// into neither caller).
+macro_rules! hand_written_loop {
+    ($x:ident) => {{
+        let mut attempt = 1u32;
+        loop {
+            let outcome: Result<u64, BenchError> = async { Ok(black_box($x)) }.await;
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(error) if attempt >= 3 => return Err(error),
+                Err(_) => {
+                    let delay = Duration::from_millis(100) * 2u32.pow(attempt - 1);
+                    tokio::time::sleep(delay.min(Duration::from_secs(20))).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }};
+}
+
+async fn hand_written(x: u64) -> Result<u64, BenchError> {
+    hand_written_loop!(x)
+}
+
+/// The hand-written loop plus one shared relaxed atomic add per call: what
+/// a budget that deposits into a shared counter costs (the design the
+/// per-thread batching replaced).
+async fn hand_written_shared_atomic(x: u64) -> Result<u64, BenchError> {
+    static DEPOSITS: AtomicUsize = AtomicUsize::new(0);
+    DEPOSITS.fetch_add(1, Ordering::Relaxed);
+    hand_written_loop!(x)
+}
+
+#[resilient]
+async fn resilient_defaults(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off")]
+async fn resilient_budget_off(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+async fn backon_default(x: u64) -> Result<u64, BenchError> {
+    (|| async { Ok::<u64, BenchError>(black_box(x)) })
+        .retry(ExponentialBuilder::default())
+        .await
+}
+
+async fn tokio_retry2_default(x: u64) -> Result<u64, BenchError> {
+    // 100 ms doubling, 2 retries: the defaults' schedule.
+    let strategy = tokio_retry2::strategy::ExponentialBackoff::from_millis(2)
+        .factor(50)
+        .max_delay(Duration::from_secs(20))
+        .take(2);
+    tokio_retry2::Retry::spawn(strategy, || async {
+        Ok::<u64, tokio_retry2::RetryError<BenchError>>(black_box(x))
+    })
+    .await
+}
+
+macro_rules! drivers {
+    ($($driver:ident => $future:ident;)*) => {$(
+        #[inline(never)]
+        fn $driver(x: u64) -> Result<u64, BenchError> {
+            ready($future(x))
+        }
+    )*};
+}
+
+drivers! {
+    run_raw => raw;
+    run_hand_written => hand_written;
+    run_hand_written_shared_atomic => hand_written_shared_atomic;
+    run_resilient_defaults => resilient_defaults;
+    run_resilient_budget_off => resilient_budget_off;
+    run_backon => backon_default;
+    run_tokio_retry2 => tokio_retry2_default;
+}
+
+type Driver = fn(u64) -> Result<u64, BenchError>;
+
+const ASYNC: &[(&str, Driver)] = &[
+    ("raw", run_raw),
+    ("hand_written", run_hand_written),
+    ("hand_written+shared_atomic", run_hand_written_shared_atomic),
+    ("resilient_defaults", run_resilient_defaults),
+    ("resilient_budget_off", run_resilient_budget_off),
+    ("backon", run_backon),
+    ("tokio_retry2", run_tokio_retry2),
+];
+
+// ----------------------------------------------------------------- sync
+
+fn raw_sync(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+fn hand_written_sync(x: u64) -> Result<u64, BenchError> {
+    let mut attempt = 1u32;
+    loop {
+        let outcome: Result<u64, BenchError> = Ok(black_box(x));
+        match outcome {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt >= 3 => return Err(error),
+            Err(_) => {
+                let delay = Duration::from_millis(100) * 2u32.pow(attempt - 1);
+                std::thread::sleep(delay.min(Duration::from_secs(20)));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[resilient]
+fn resilient_defaults_sync(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off")]
+fn resilient_budget_off_sync(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+fn backon_sync(x: u64) -> Result<u64, BenchError> {
+    (|| Ok::<u64, BenchError>(black_box(x)))
+        .retry(ExponentialBuilder::default())
+        .call()
+}
+
+macro_rules! sync_drivers {
+    ($($driver:ident => $function:ident;)*) => {$(
+        #[inline(never)]
+        fn $driver(x: u64) -> Result<u64, BenchError> {
+            $function(x)
+        }
+    )*};
+}
+
+sync_drivers! {
+    run_raw_sync => raw_sync;
+    run_hand_written_sync => hand_written_sync;
+    run_resilient_defaults_sync => resilient_defaults_sync;
+    run_resilient_budget_off_sync => resilient_budget_off_sync;
+    run_backon_sync => backon_sync;
+}
+
+const SYNC: &[(&str, Driver)] = &[
+    ("raw", run_raw_sync),
+    ("hand_written", run_hand_written_sync),
+    ("resilient_defaults", run_resilient_defaults_sync),
+    ("resilient_budget_off", run_resilient_budget_off_sync),
+    ("backon", run_backon_sync),
+];
+
+/// Contenders run on two threads at once, calling the same function (so
+/// sharing its budget): the per-thread deposit batching against one shared
+/// counter.
+const ASYNC_2_THREADS: &[(&str, Driver)] = &[
+    ("raw", run_raw),
+    ("hand_written", run_hand_written),
+    ("hand_written+shared_atomic", run_hand_written_shared_atomic),
+    ("resilient_defaults", run_resilient_defaults),
+    ("resilient_budget_off", run_resilient_budget_off),
+    ("backon", run_backon),
+];
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("happy_path/async");
+    for &(id, driver) in ASYNC {
+        group.bench_function(id, |b| b.iter(|| driver(black_box(7))));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("happy_path/sync");
+    for &(id, driver) in SYNC {
+        group.bench_function(id, |b| b.iter(|| driver(black_box(7))));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("happy_path/async_2_threads");
+    for &(id, driver) in ASYNC_2_THREADS {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                common::contended(&(), 2, iters, |()| {
+                    black_box(driver(black_box(7))).ok();
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+// ----------------------------------------------------------------- sizes
+
+/// Declares an annotated function and its un-annotated twin with the same
+/// body, for comparing their futures' sizes.
+macro_rules! twins {
+    ($plain:ident, $annotated:ident, ($($key:tt)*), |$x:ident| { $($body:tt)* }) => {
+        async fn $plain($x: u64) -> Result<u64, BenchError> { $($body)* }
+        #[resilient($($key)*)]
+        async fn $annotated($x: u64) -> Result<u64, BenchError> { $($body)* }
+    };
+}
+
+twins!(plain_defaults, sized_defaults, (), |x| { Ok(black_box(x)) });
+twins!(plain_budget_off, sized_budget_off, (budget = "off"), |x| {
+    Ok(black_box(x))
+});
+twins!(plain_timeout, sized_timeout, (timeout = "1s"), |x| {
+    Ok(black_box(x))
+});
+twins!(
+    plain_stack,
+    sized_stack,
+    (timeout = "1s", concurrency = 64, circuit_breaker),
+    |x| { Ok(black_box(x)) }
+);
+twins!(
+    plain_everything,
+    sized_everything,
+    (
+        timeout = "1s",
+        deadline = "5s",
+        concurrency = 64,
+        rate_limit = "1000000/s",
+        circuit_breaker,
+        max_wait = "1s",
+        on_retry = |_| {}
+    ),
+    |x| { Ok(black_box(x)) }
+);
+twins!(plain_await_1k, sized_await_1k, (), |x| {
+    let buffer = [black_box(1u8); 1024];
+    tokio::task::yield_now().await;
+    Ok(u64::from(buffer[x as usize % 1024]))
+});
+twins!(
+    plain_stack_await_1k,
+    sized_stack_await_1k,
+    (timeout = "1s", concurrency = 64, circuit_breaker),
+    |x| {
+        let buffer = [black_box(1u8); 1024];
+        tokio::task::yield_now().await;
+        Ok(u64::from(buffer[x as usize % 1024]))
+    }
+);
+
+twins!(
+    plain_timeout_await_1k,
+    sized_timeout_await_1k,
+    (timeout = "1s"),
+    |x| {
+        let buffer = [black_box(1u8); 1024];
+        tokio::task::yield_now().await;
+        Ok(u64::from(buffer[x as usize % 1024]))
+    }
+);
+twins!(
+    plain_concurrency_breaker_await_1k,
+    sized_concurrency_breaker_await_1k,
+    (concurrency = 64, circuit_breaker),
+    |x| {
+        let buffer = [black_box(1u8); 1024];
+        tokio::task::yield_now().await;
+        Ok(u64::from(buffer[x as usize % 1024]))
+    }
+);
+
+fn print_sizes() {
+    fn line(shape: &str, body: usize, wrapped: usize) {
+        println!(
+            "| {shape} | {body} | {wrapped} | {} |",
+            wrapped as isize - body as isize
+        );
+    }
+    println!("\n### Future sizes (bytes)\n");
+    println!("| shape | body's own future | wrapped | overhead |");
+    println!("|---|---:|---:|---:|");
+    let raw_size = size_of_val(&raw(0));
+    line(
+        "`#[resilient]` (no keys; default budget)",
+        size_of_val(&plain_defaults(0)),
+        size_of_val(&sized_defaults(0)),
+    );
+    line(
+        "`#[resilient(budget = \"off\")]`",
+        size_of_val(&plain_budget_off(0)),
+        size_of_val(&sized_budget_off(0)),
+    );
+    line(
+        "`timeout`",
+        size_of_val(&plain_timeout(0)),
+        size_of_val(&sized_timeout(0)),
+    );
+    line(
+        "`timeout + concurrency + circuit_breaker`",
+        size_of_val(&plain_stack(0)),
+        size_of_val(&sized_stack(0)),
+    );
+    line(
+        "`timeout + deadline + concurrency + rate_limit + circuit_breaker + max_wait + on_retry`",
+        size_of_val(&plain_everything(0)),
+        size_of_val(&sized_everything(0)),
+    );
+    line(
+        "no keys, body holds 1 KiB across an await",
+        size_of_val(&plain_await_1k(0)),
+        size_of_val(&sized_await_1k(0)),
+    );
+    line(
+        "`timeout`, body holds 1 KiB across an await",
+        size_of_val(&plain_timeout_await_1k(0)),
+        size_of_val(&sized_timeout_await_1k(0)),
+    );
+    line(
+        "`concurrency + circuit_breaker`, body holds 1 KiB across an await",
+        size_of_val(&plain_concurrency_breaker_await_1k(0)),
+        size_of_val(&sized_concurrency_breaker_await_1k(0)),
+    );
+    line(
+        "`timeout + concurrency + circuit_breaker`, body holds 1 KiB across an await",
+        size_of_val(&plain_stack_await_1k(0)),
+        size_of_val(&sized_stack_await_1k(0)),
+    );
+    line(
+        "hand-written loop (same schedule)",
+        raw_size,
+        size_of_val(&hand_written(0)),
+    );
+    line(
+        "backon `ExponentialBuilder::default()`",
+        raw_size,
+        size_of_val(&backon_default(0)),
+    );
+    line(
+        "tokio-retry2 `ExponentialBackoff`",
+        raw_size,
+        size_of_val(&tokio_retry2_default(0)),
+    );
+}
+
+fn main() {
+    let since = SystemTime::now();
+    print_sizes();
+    // Nothing on these happy paths needs a runtime, but entering one makes
+    // the comparison fair should any contender look for its handle.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    let _context = runtime.enter();
+
+    let mut criterion = common::criterion();
+    bench(&mut criterion);
+    criterion.final_summary();
+
+    for group in ["happy_path/async", "happy_path/sync"] {
+        common::print_table(
+            group,
+            "raw",
+            &[
+                row("raw"),
+                row("hand_written"),
+                row("hand_written+shared_atomic"),
+                goal("resilient_budget_off", "hand_written", 1.5),
+                goal("resilient_defaults", "backon", 2.0),
+                row("backon"),
+                row("tokio_retry2"),
+            ],
+            since,
+        );
+    }
+    common::print_table(
+        "happy_path/async_2_threads",
+        "raw",
+        &[
+            row("raw"),
+            row("hand_written"),
+            row("hand_written+shared_atomic"),
+            goal("resilient_budget_off", "hand_written", 1.5),
+            goal("resilient_defaults", "backon", 2.0),
+            row("backon"),
+        ],
+        since,
+    );
+}

@@ -21,33 +21,68 @@
 //!
 //! # The approximation
 //!
-//! `deposit` runs on every call's happy path, so it is one relaxed atomic
-//! add: it reads no clock and takes no lock. Deposits therefore carry no
-//! time; `withdraw` collects the ones made since the previous withdrawal and
-//! assumes they arrived evenly between the two withdrawals:
+//! `deposit` runs on every call's happy path, so it must cost about as much
+//! as a plain function call. Two things keep it that cheap:
 //!
-//! - when retries are frequent the gap is short and the attribution is exact
-//!   to within a slot;
-//! - under steady traffic it is exact whatever the gap;
-//! - after a long quiet gap (longer than `ttl`) only the share of the
-//!   deposits that would fall inside the window counts. If those calls were
-//!   really made long ago this is slightly generous (bounded by the share
-//!   `ttl / gap`); if they were a burst just before the withdrawal it is
-//!   stingy, for that one withdrawal only, and the reserve still applies.
-//!   Either way a day of healthy traffic cannot fund a flood of retries when
-//!   the dependency then fails, which counting them all as fresh would.
-//! - the first withdrawal has no earlier one to measure from, so it counts
-//!   every deposit made before it as fresh. That credit expires after one
-//!   `ttl` like any other.
+//! - **No time.** Deposits carry no timestamp: `withdraw` collects the ones
+//!   made since the previous withdrawal and assumes they arrived evenly
+//!   between the two withdrawals:
+//!   - when retries are frequent the gap is short and the attribution is
+//!     exact to within a slot;
+//!   - under steady traffic it is exact whatever the gap;
+//!   - after a long quiet gap (longer than `ttl`) only the share of the
+//!     deposits that would fall inside the window counts. If those calls were
+//!     really made long ago this is slightly generous (bounded by the share
+//!     `ttl / gap`); if they were a burst just before the withdrawal it is
+//!     stingy, for that one withdrawal only, and the reserve still applies.
+//!     Either way a day of healthy traffic cannot fund a flood of retries
+//!     when the dependency then fails, which counting them all as fresh
+//!     would.
+//!   - the first withdrawal has no earlier one to measure from, so it counts
+//!     every deposit made before it as fresh. That credit expires after one
+//!     `ttl` like any other.
+//! - **No shared write.** Even an uncontended atomic read-modify-write costs
+//!   several plain calls, and a contended one bounces a cache line between
+//!   cores on every call. So each thread counts its deposits in a small
+//!   thread-local cache (plain `Cell`s, no atomics) and adds them to the
+//!   budget's shared counter once per `BATCH` (32) deposits. `withdraw` first
+//!   adds the calling thread's own count, so a single thread is always
+//!   exact; what a withdrawal may miss are the deposits other threads have
+//!   not flushed yet: **at most `BATCH − 1` (31) per other live thread that
+//!   called through this budget**, an undercount (it errs on refusing a
+//!   retry, never on allowing one). A thread flushes what it holds when it
+//!   exits (its thread-local destructors run; note that `std::thread::scope`
+//!   may return before they have, `join` waits for them), and when the
+//!   budget's cache entry is evicted because the thread went on to use more
+//!   budgets than the cache holds (16, or fewer if their ids collide).
+//!
+//!   The cache is keyed by an id the budget gets on its first deposit,
+//!   unique in the process (never an address, which a later budget could
+//!   reuse), and an entry holds a reference-counted handle on the budget's
+//!   shared counter, allocated then too (the only allocation a budget ever
+//!   makes): an entry can outlive its budget without dangling. The hot path
+//!   is one load from the budget and one thread-local entry: no atomic
+//!   read-modify-write, no clock, no allocation.
 //!
 //! Amounts are fixed-point integers (`SCALE` units per retry), so there are
 //! no float atomics and ratios such as 0.3 are exact rather than rounded to
 //! a whole number of deposits per retry.
 
 use std::fmt;
-use crate::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError};
+// loom's lock under `--cfg steadfast_loom`: a std lock held across one of
+// loom's atomics would deadlock the model's scheduler.
+#[cfg(steadfast_loom)]
+use loom::sync::Mutex;
+#[cfg(not(steadfast_loom))]
+use std::sync::Mutex;
 use std::time::Duration;
+
+// The shared counter may be loom's, for the models; the id is bookkeeping
+// outside the model, and must be constructible in a `const fn`.
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+
+use crate::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::time::Instant;
 
@@ -62,6 +97,19 @@ const SCALE: u64 = 1_000_000_000;
 
 /// Largest accepted ratio, as in Finagle and tower.
 const MAX_RATIO: f64 = 1000.0;
+
+/// Deposits a thread counts locally before adding them to the budget's
+/// shared counter: the amortised cost of the shared atomic add is 1/32 of
+/// one, and a withdrawal misses at most `BATCH - 1` deposits per other
+/// thread.
+#[cfg_attr(steadfast_loom, allow(dead_code))] // loom models count exactly
+const BATCH: usize = 32;
+
+/// Sets of the per-thread cache; two budgets (ways) per set. Budgets are
+/// given sets round-robin as they are first used, so one thread counts the
+/// deposits of up to `2 × SETS` budgets locally without evicting any.
+const SETS: usize = 8;
+const _: () = assert!(SETS.is_power_of_two());
 
 /// A retry budget: each call deposits, each retry withdraws, and a retry is
 /// allowed only while the budget has a whole retry left.
@@ -78,14 +126,19 @@ const MAX_RATIO: f64 = 1000.0;
 /// plus `min_per_second`, whatever the number of attempts. See Finagle's
 /// `RetryBudget` and tower's `TpsBudget`, whose design this follows.
 ///
-/// `deposit` is a single relaxed atomic add (no clock, no lock), so a budget
-/// costs nothing measurable on calls that succeed. The price is that
-/// deposits carry no timestamp: `withdraw` spreads the deposits made since
-/// the previous withdrawal evenly over the time between the two. This is
-/// exact under steady traffic or frequent retries; after a quiet period
-/// longer than `ttl` it credits only the share of those deposits that falls
-/// inside the window. The very first withdrawal counts every earlier deposit
-/// as fresh (for one `ttl`).
+/// `deposit` reads no clock, takes no lock and, but for one call in 32 (and
+/// a thread's first call through the budget), writes no shared memory: each
+/// thread counts its deposits locally and adds them to the budget in
+/// batches of 32. So a budget costs next to nothing on calls that succeed,
+/// even with many threads calling. A withdrawal always sees its own
+/// thread's deposits, but may miss up to 31 recent deposits of each other
+/// thread (fewer retries allowed, never more); a thread's count is flushed
+/// when it exits. Deposits also carry no timestamp: `withdraw` spreads the
+/// deposits made since the previous withdrawal evenly over the time between
+/// the two. This is exact under steady traffic or frequent retries; after a
+/// quiet period longer than `ttl` it credits only the share of those
+/// deposits that falls inside the window. The very first withdrawal counts
+/// every earlier deposit as fresh (for one `ttl`).
 ///
 /// Time is read through [`tokio::time::Instant`], only in `withdraw`, so
 /// tests on tokio's paused clock drive the window; outside a runtime the
@@ -142,8 +195,13 @@ pub struct RetryBudget {
     deposit_amount: u64,
     min_per_second: u32,
     ttl: Duration,
-    /// Calls since the last withdrawal, not yet placed in a slot.
-    pending: AtomicUsize,
+    /// Calls since the last withdrawal, not yet placed in a slot. Created
+    /// on the first deposit: it is what the per-thread caches hold on to.
+    shared: OnceLock<Arc<Shared>>,
+    /// This budget's key in the per-thread deposit caches, unique in the
+    /// process; 0 until the first deposit creates `shared`. Consecutive ids
+    /// fall in different sets of the caches.
+    id: StdAtomicUsize,
     /// Only `withdraw` locks it, i.e. only after an attempt failed, so
     /// contention is bounded by the failure rate.
     window: Mutex<Window>,
@@ -180,13 +238,34 @@ impl Slot {
 impl RetryBudget {
     /// A budget allowing 20% of the calls to be retried plus 10 retries per
     /// second, over a 10 s window (so 100 retries before any deposit).
+    #[cfg(not(steadfast_loom))]
     pub const fn new() -> Self {
         RetryBudget {
             ratio: 0.2,
             deposit_amount: ratio_to_amount(0.2),
             min_per_second: 10,
             ttl: Duration::from_secs(10),
-            pending: AtomicUsize::new(0),
+            shared: OnceLock::new(),
+            id: StdAtomicUsize::new(0),
+            window: Mutex::new(Window {
+                slots: [Slot::EMPTY; SLOTS],
+                head: 0,
+                clock: None,
+            }),
+        }
+    }
+
+    /// The `--cfg steadfast_loom` build of [`new`](Self::new): loom's `Mutex`
+    /// cannot be built in a `const fn`. Keep it in step with the one above.
+    #[cfg(steadfast_loom)]
+    pub fn new() -> Self {
+        RetryBudget {
+            ratio: 0.2,
+            deposit_amount: ratio_to_amount(0.2),
+            min_per_second: 10,
+            ttl: Duration::from_secs(10),
+            shared: OnceLock::new(),
+            id: StdAtomicUsize::new(0),
             window: Mutex::new(Window {
                 slots: [Slot::EMPTY; SLOTS],
                 head: 0,
@@ -233,27 +312,77 @@ impl RetryBudget {
         self
     }
 
-    /// Counts one call (its first attempt). Cheap enough for every call: one
-    /// relaxed atomic add.
+    /// Counts one call (its first attempt). Cheap enough for every call: it
+    /// adds one to a thread-local count, and to the budget's shared counter
+    /// only once per 32 calls of a thread.
+    #[inline]
     pub fn deposit(&self) {
-        // Relaxed is enough: the counter is only ever drained by an atomic
-        // swap, and read-modify-writes of one atomic never lose an update.
-        // Wrapping (after `usize::MAX` calls without a single retry) only
-        // ever undercounts, which errs on the safe side.
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        // The hot path reads one field of the budget and this thread's
+        // cache entry for it; everything else is out of line.
+        #[cfg(not(steadfast_loom))]
+        {
+            let id = self.id.load(Ordering::Relaxed);
+            if id != 0 && local::try_deposit(id) {
+                return;
+            }
+        }
+        self.deposit_slow();
+    }
+
+    /// The first deposit (which creates the shared counter and the id), a
+    /// full batch, a budget not in the thread's cache, or a thread exiting.
+    #[cold]
+    #[inline(never)]
+    fn deposit_slow(&self) {
+        let shared = self.shared();
+        #[cfg(not(steadfast_loom))]
+        if local::deposit_slow(self.id.load(Ordering::Relaxed), shared) {
+            return;
+        }
+        shared.add(1);
+    }
+
+    /// The shared counter, created (with the budget's id) on first use.
+    fn shared(&self) -> &Arc<Shared> {
+        self.shared.get_or_init(|| {
+            static NEXT_ID: StdAtomicUsize = StdAtomicUsize::new(1);
+            // Never 0 (which means "no id yet") and never reused, short of
+            // wrapping a `usize`: an id in a thread's cache can only be
+            // this budget's.
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed).max(1);
+            // Stored before the `OnceLock` completes: a thread that sees the
+            // id but not yet `shared` waits in `get_or_init`.
+            self.id.store(id, Ordering::Relaxed);
+            Arc::new(Shared {
+                pending: AtomicUsize::new(0),
+            })
+        })
     }
 
     /// Asks for one retry: returns `true` and counts it if the budget allows
     /// it, `false` (counting nothing) if the caller should give up.
     pub fn withdraw(&self) -> bool {
+        // Drained before taking the lock: the swap alone makes every deposit
+        // placed by exactly one withdrawal, and nothing that can block (or
+        // that loom cannot see) runs while the lock is held. A withdrawal
+        // racing another may miss the batch the other just drained, for that
+        // instant only: the same kind of undercount as unflushed deposits.
+        let pending = match self.shared.get() {
+            Some(shared) => {
+                // This thread's own deposits are always counted; other
+                // threads' unflushed ones (< BATCH each) are not.
+                #[cfg(not(steadfast_loom))]
+                local::flush(self.id.load(Ordering::Relaxed), shared);
+                shared.pending.swap(0, Ordering::Relaxed) as u64
+            }
+            None => 0,
+        };
         // A panic cannot leave the window inconsistent (every update is a
         // plain store or a saturating add), so a poisoned lock is usable.
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
         // Read under the lock so successive withdrawals see the clock in
-        // order, and drain under it so no batch of deposits is placed by two
-        // withdrawals at once.
+        // order.
         let now = Instant::now();
-        let pending = self.pending.swap(0, Ordering::Relaxed) as u64;
         if self.ttl.is_zero() {
             return false;
         }
@@ -294,8 +423,171 @@ impl fmt::Debug for RetryBudget {
             .field("ratio", &self.ratio)
             .field("min_per_second", &self.min_per_second)
             .field("ttl", &self.ttl)
-            .field("pending_deposits", &self.pending.load(Ordering::Relaxed))
+            .field(
+                "pending_deposits",
+                &self
+                    .shared
+                    .get()
+                    .map_or(0, |s| s.pending.load(Ordering::Relaxed)),
+            )
             .finish_non_exhaustive()
+    }
+}
+
+/// The part of a budget that per-thread caches may hold on to (and outlive
+/// the budget with).
+struct Shared {
+    /// Flushed calls since the last withdrawal.
+    pending: AtomicUsize,
+}
+
+impl Shared {
+    #[inline]
+    fn add(&self, n: usize) {
+        // Relaxed is enough: the counter is only ever drained by an atomic
+        // swap, and read-modify-writes of one atomic never lose an update.
+        // Wrapping (after `usize::MAX` calls without a single retry) only
+        // ever undercounts, which errs on the safe side.
+        self.pending.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The per-thread deposit cache: a 2-way set-associative table from a
+/// budget's id to the deposits this thread has not yet added to it. Plain
+/// `Cell`s: only the owning thread ever touches it.
+///
+/// It is split in two thread-locals so that the hot path needs no
+/// registration check: `COUNTS` (ids and counts) has no destructor, so
+/// reaching it is a bare thread-pointer offset; `COUNTERS` holds the shared
+/// counters the counts belong to, and its destructor hands the counts over
+/// when the thread exits. An entry is only ever filled after `COUNTERS` was
+/// reached, i.e. registered for destruction.
+#[cfg(not(steadfast_loom))]
+mod local {
+    use std::cell::Cell;
+
+    use super::*;
+
+    const ENTRIES: usize = 2 * SETS;
+
+    struct Count {
+        /// The budget's id (see `RetryBudget::id`), 0 when empty.
+        id: Cell<usize>,
+        count: Cell<usize>,
+    }
+
+    /// `[2s]` and `[2s + 1]` form set `s`; the first is the most recently
+    /// used of the two.
+    struct Counters([Cell<Option<Arc<Shared>>>; ENTRIES]);
+
+    impl Drop for Counters {
+        /// A thread that exits hands its counts to their budgets (and empties
+        /// its entries, so a deposit made by a later thread-local destructor
+        /// goes straight to the shared counter).
+        fn drop(&mut self) {
+            let _ = COUNTS.try_with(|counts| {
+                for (count, counter) in counts.iter().zip(&self.0) {
+                    count.id.set(0);
+                    let n = count.count.replace(0);
+                    if let Some(counter) = counter.take() {
+                        if n > 0 {
+                            counter.add(n);
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    thread_local! {
+        static COUNTS: [Count; ENTRIES] = const {
+            [const {
+                Count {
+                    id: Cell::new(0),
+                    count: Cell::new(0),
+                }
+            }; ENTRIES]
+        };
+        static COUNTERS: Counters = const { Counters([const { Cell::new(None) }; ENTRIES]) };
+    }
+
+    /// The first entry of the set of budget `id`. Ids are handed out in
+    /// sequence, so consecutive budgets land in different sets.
+    #[inline]
+    fn set_of(id: usize) -> usize {
+        (id % SETS) * 2
+    }
+
+    /// The hot path: counts one deposit if budget `id` is the most recent of
+    /// its set and its batch is not full. `false` sends the caller to
+    /// `deposit_slow`.
+    #[inline]
+    pub(super) fn try_deposit(id: usize) -> bool {
+        COUNTS
+            .try_with(|counts| {
+                let entry = &counts[set_of(id)];
+                let n = entry.count.get() + 1;
+                if entry.id.get() == id && n < BATCH {
+                    entry.count.set(n);
+                    true
+                } else {
+                    false
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// Everything else: a full batch (flushed to `shared`), the budget in
+    /// the second way (moved to the first), not cached (the second way is
+    /// evicted, flushing its count, and the budget takes the first), or the
+    /// thread exiting (`false`: the caller adds to `shared` itself).
+    pub(super) fn deposit_slow(id: usize, shared: &Arc<Shared>) -> bool {
+        let set = set_of(id);
+        COUNTERS
+            .try_with(|counters| {
+                COUNTS.with(|counts| {
+                    let (first, second) = (&counts[set], &counts[set + 1]);
+                    if first.id.get() != id {
+                        if second.id.get() != id {
+                            // Evict the second way.
+                            let n = second.count.replace(0);
+                            if let Some(old) = counters.0[set + 1].replace(Some(Arc::clone(shared)))
+                            {
+                                if n > 0 {
+                                    old.add(n);
+                                }
+                            }
+                            second.id.set(id);
+                        }
+                        first.id.swap(&second.id);
+                        first.count.swap(&second.count);
+                        counters.0[set].swap(&counters.0[set + 1]);
+                    }
+                    let n = first.count.get() + 1;
+                    if n >= BATCH {
+                        first.count.set(0);
+                        shared.add(n);
+                    } else {
+                        first.count.set(n);
+                    }
+                })
+            })
+            .is_ok()
+    }
+
+    /// Adds this thread's count for budget `id` to `shared`.
+    pub(super) fn flush(id: usize, shared: &Shared) {
+        let set = set_of(id);
+        let _ = COUNTS.try_with(|counts| {
+            for entry in &counts[set..set + 2] {
+                if entry.id.get() == id {
+                    let n = entry.count.replace(0);
+                    if n > 0 {
+                        shared.add(n);
+                    }
+                }
+            }
+        });
     }
 }
 

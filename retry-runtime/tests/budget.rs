@@ -198,13 +198,119 @@ async fn a_static_budget_works() {
 fn concurrent_deposits_are_not_lost() {
     let budget = RetryBudget::new().min_per_second(0).ratio(0.01);
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| deposit_n(&budget, 100_000));
+        let threads: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| deposit_n(&budget, 100_050)))
+            .collect();
+        // Joined explicitly: each thread counts its deposits locally and
+        // hands the last (< 32) to the budget when it exits, and the end of
+        // a `scope` does not wait for a thread's exit (its thread-local
+        // destructors), only for its closure; `join` waits for both.
+        for thread in threads {
+            thread.join().unwrap();
         }
     });
-    // 1% of 200 000 calls. Runs on the real clock, which cannot expire
+    // 1% of 200 100 calls. Runs on the real clock, which cannot expire
     // anything within the 10 s window in the time this takes.
-    assert_eq!(drain(&budget), 2_000);
+    assert_eq!(drain(&budget), 2_001);
+}
+
+/// Upper bound on the deposits of another thread a withdrawal may not see
+/// yet (the per-thread batch, minus one).
+const UNFLUSHED_PER_THREAD: u32 = 31;
+
+#[test]
+fn a_live_thread_hides_at_most_a_batch_and_its_exit_flushes_the_rest() {
+    use std::sync::mpsc;
+
+    static BUDGET: RetryBudget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    let (deposited, wait_deposited) = mpsc::channel();
+    let (exit, wait_exit) = mpsc::channel::<()>();
+    let depositor = std::thread::spawn(move || {
+        deposit_n(&BUDGET, 1_017);
+        deposited.send(()).unwrap();
+        wait_exit.recv().unwrap();
+    });
+    wait_deposited.recv().unwrap();
+
+    // The depositor is alive and may still hold part of its last batch.
+    let seen = drain(&BUDGET);
+    assert!(
+        (1_017 - UNFLUSHED_PER_THREAD..=1_017).contains(&seen),
+        "saw {seen} of 1017 deposits"
+    );
+
+    // Once it has exited, every deposit has been counted exactly once.
+    exit.send(()).unwrap();
+    depositor.join().unwrap();
+    assert_eq!(seen + drain(&BUDGET), 1_017);
+}
+
+#[test]
+fn two_threads_depositing_and_withdrawing_stay_exact() {
+    // Ratio 1: every deposit funds exactly one retry, so over the whole run
+    // the retries allowed must equal the calls, whatever the interleaving:
+    // none lost, none counted twice.
+    static BUDGET: RetryBudget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    const CALLS: u32 = 200_003;
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let mut allowed = 0;
+                for call in 0..CALLS {
+                    BUDGET.deposit();
+                    // A third of the calls ask for a retry; their own
+                    // deposits are always visible to them.
+                    if call % 3 == 0 {
+                        assert!(BUDGET.withdraw(), "own deposit not seen at call {call}");
+                        allowed += 1;
+                    }
+                }
+                allowed
+            })
+        })
+        .collect();
+    let allowed: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(allowed + drain(&BUDGET), 2 * CALLS);
+}
+
+#[test]
+fn many_budgets_on_one_thread_are_each_exact() {
+    // More budgets than a thread's deposit cache holds, used round-robin,
+    // so entries are evicted (and flushed) all the time.
+    let budgets: Vec<RetryBudget> = (0..40)
+        .map(|_| RetryBudget::new().min_per_second(0).ratio(1.0))
+        .collect();
+    for round in 0..100 {
+        for (i, budget) in budgets.iter().enumerate() {
+            if round % (i + 1) == 0 {
+                budget.deposit();
+            }
+        }
+    }
+    for (i, budget) in budgets.iter().enumerate() {
+        let expected = (0..100).filter(|round| round % (i + 1) == 0).count() as u32;
+        assert_eq!(drain(budget), expected, "budget {i}");
+    }
+}
+
+#[test]
+fn a_new_budget_never_inherits_the_deposits_of_a_dropped_one() {
+    // Budgets made and dropped in a loop usually reuse one address; the
+    // deposits counted for an earlier one must not fund the next.
+    for _ in 0..100 {
+        let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
+        assert!(!budget.withdraw());
+        deposit_n(&budget, 7);
+        let boxed = Box::new(RetryBudget::new().min_per_second(0).ratio(1.0));
+        deposit_n(&boxed, 3);
+        drop(boxed);
+        assert_eq!(drain(&budget), 7);
+    }
+    for _ in 0..100 {
+        let boxed = Box::new(RetryBudget::new().min_per_second(0).ratio(1.0));
+        assert!(!boxed.withdraw());
+        deposit_n(&boxed, 5);
+    }
 }
 
 #[test]
