@@ -208,15 +208,12 @@ async fn healthy_then_failing(ledger: &Ledger) -> Result<(), Unavailable> {
 /// same bound as for a budget that was failing from the start, since
 /// Finagle's and tower's budgets only count the last `ttl` of deposits.
 ///
-/// Fails today (1.9 attempts per call): the budget's first `withdraw`
-/// counts every deposit made since the budget was created as fresh
-/// (documented in `retry-runtime/src/budget.rs`, "The approximation"), so
-/// the 3000 healthy calls fund 600 retries on top of the bound's 300, and
-/// a service that has run healthily for an hour before its first failure
-/// gets `0.2 × calls in that hour` retries for its first 10 s: a retry
-/// storm exactly when the dependency first fails.
+/// Regression: the budget's first `withdraw` used to count every deposit
+/// since the budget was created as fresh (1.9 attempts per call here: the
+/// 3000 healthy calls funded 600 retries on top of the bound's 300), a
+/// retry storm exactly when a long-healthy dependency first fails. It now
+/// spreads them over the time since the budget's first call.
 #[tokio::test(start_paused = true)]
-#[ignore = "known: the first withdrawal credits every earlier deposit (1.9 attempts/call vs 1.3)"]
 async fn an_outage_after_a_healthy_period_is_held_to_the_same_bound() {
     OUTAGE.store(false, Ordering::SeqCst);
     let outage_at = SECONDS / 2;

@@ -376,7 +376,9 @@ impl<'a> Body<'a> {
         }
     }
 
-    fn wait_limit(&self) -> TokenStream {
+    /// `&call, max_wait`: what a bounded wait needs to compute its limit,
+    /// which it does only when there is no permit or token at once.
+    fn wait_args(&self) -> TokenStream {
         let krate = self.krate;
         let call = &self.call;
         let max_wait = match self.config.max_wait {
@@ -386,7 +388,7 @@ impl<'a> Body<'a> {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(#call.wait_limit(#max_wait))
+        quote!(&#call, #max_wait)
     }
 
     fn admit_rate(&self) -> Option<TokenStream> {
@@ -402,12 +404,12 @@ impl<'a> Body<'a> {
                 quote!(#krate::__private::RateLimiter::acquire_blocking(#limiter);)
             });
         };
-        let limit = self.wait_limit();
+        let wait_args = self.wait_args();
         let refused = self.give_up(error);
         let wait = if self.is_async() {
-            quote!(#krate::__private::rate_token(#limiter, #limit).await)
+            quote!(#krate::__private::rate_token(#limiter, #wait_args).await)
         } else {
-            quote!(#krate::__private::rate_token_blocking(#limiter, #limit))
+            quote!(#krate::__private::rate_token_blocking(#limiter, #wait_args))
         };
         let call = &self.call;
         Some(quote! {
@@ -432,12 +434,12 @@ impl<'a> Body<'a> {
                 quote!(let #permit = #krate::__private::Bulkhead::acquire_blocking(#bulkhead);)
             });
         };
-        let limit = self.wait_limit();
+        let wait_args = self.wait_args();
         let refused = self.give_up(error);
         let wait = if self.is_async() {
-            quote!(#krate::__private::bulkhead_permit(#bulkhead, #limit).await)
+            quote!(#krate::__private::bulkhead_permit(#bulkhead, #wait_args).await)
         } else {
-            quote!(#krate::__private::bulkhead_permit_blocking(#bulkhead, #limit))
+            quote!(#krate::__private::bulkhead_permit_blocking(#bulkhead, #wait_args))
         };
         let call = &self.call;
         Some(quote! {

@@ -149,12 +149,28 @@ impl Call {
     /// happens without the `tracing`, `metrics` or `stats` features).
     #[inline]
     pub fn succeeded(&self) {
-        observe::succeeded(&self.policy.site, self.attempts, self.elapsed());
+        observe::succeeded(&self.policy.site, self.attempts, self.reported_elapsed());
     }
 
     /// A protection refused the attempt: the call ends.
     pub fn rejected(&self, kind: Rejection) {
-        observe::rejected(&self.policy.site, kind, self.attempts, self.elapsed());
+        observe::rejected(
+            &self.policy.site,
+            kind,
+            self.attempts,
+            self.reported_elapsed(),
+        );
+    }
+
+    /// The elapsed time observers need; without any reporting feature they
+    /// need none, and the happy path must not read the clock for it.
+    #[inline]
+    fn reported_elapsed(&self) -> Duration {
+        if observe::NEEDS_START {
+            self.elapsed()
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// A bounded wait for a permit or token ended without one: past the
@@ -168,7 +184,7 @@ impl Call {
                 GiveUp::Deadline,
                 attempts,
                 &waited,
-                self.elapsed(),
+                self.reported_elapsed(),
             );
         } else {
             self.rejected(kind);
@@ -208,10 +224,10 @@ impl Call {
         let site = &self.policy.site;
         match decision {
             Decision::Retry(delay) => {
-                observe::retrying(site, self.attempts, &error, delay, self.elapsed());
+                observe::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
             }
             Decision::GiveUp(reason) => {
-                observe::gave_up(site, reason, self.attempts, &error, self.elapsed());
+                observe::gave_up(site, reason, self.attempts, &error, self.reported_elapsed());
             }
         }
         decision
@@ -285,20 +301,24 @@ pub fn deposit(budget: &RetryBudget) {
     budget.deposit();
 }
 
-/// Runs one attempt, cancelling it at `deadline`.
-pub async fn with_deadline<F: Future>(deadline: Instant, attempt: F) -> Result<F::Output, Elapsed> {
+/// Runs one attempt, cancelling it at `deadline`. A plain function, not an
+/// `async fn`: that would hold the attempt's future twice in the caller's.
+pub fn with_deadline<F: Future>(deadline: Instant, attempt: F) -> tokio::time::Timeout<F> {
     tokio::time::timeout_at(deadline, attempt)
-        .await
-        .map_err(|_| Elapsed::new())
 }
 
-/// Takes a bulkhead permit, waiting until `limit` at most (`None`: as long
-/// as it takes). `None` when the limit passed first.
-pub async fn bulkhead_permit(
-    bulkhead: &Bulkhead,
-    limit: Option<Instant>,
-) -> Option<BulkheadPermit<'_>> {
-    match limit {
+/// Takes a bulkhead permit, waiting at most `max_wait` and never past the
+/// call's deadline; `None` when neither came first. A free permit is taken
+/// without reading the clock.
+pub async fn bulkhead_permit<'b>(
+    bulkhead: &'b Bulkhead,
+    call: &Call,
+    max_wait: Option<Duration>,
+) -> Option<BulkheadPermit<'b>> {
+    if let Some(permit) = bulkhead.try_acquire() {
+        return Some(permit);
+    }
+    match call.wait_limit(max_wait) {
         None => Some(bulkhead.acquire().await),
         Some(limit) => bulkhead
             .acquire_timeout(limit.saturating_duration_since(Instant::now()))
@@ -308,11 +328,15 @@ pub async fn bulkhead_permit(
 }
 
 /// [`bulkhead_permit`] for plain functions: parks the thread.
-pub fn bulkhead_permit_blocking(
-    bulkhead: &Bulkhead,
-    limit: Option<Instant>,
-) -> Option<BulkheadPermit<'_>> {
-    match limit {
+pub fn bulkhead_permit_blocking<'b>(
+    bulkhead: &'b Bulkhead,
+    call: &Call,
+    max_wait: Option<Duration>,
+) -> Option<BulkheadPermit<'b>> {
+    if let Some(permit) = bulkhead.try_acquire() {
+        return Some(permit);
+    }
+    match call.wait_limit(max_wait) {
         None => Some(bulkhead.acquire_blocking()),
         Some(limit) => bulkhead
             .acquire_blocking_timeout(limit.saturating_duration_since(Instant::now()))
@@ -320,10 +344,14 @@ pub fn bulkhead_permit_blocking(
     }
 }
 
-/// Takes a rate-limit token, waiting until `limit` at most. `false` when
-/// the limit passed first (no token is taken then).
-pub async fn rate_token(limiter: &RateLimiter, limit: Option<Instant>) -> bool {
-    match limit {
+/// Takes a rate-limit token, waiting at most `max_wait` and never past the
+/// call's deadline; `false` when neither came first (no token is taken
+/// then). An available token is taken without computing a limit.
+pub async fn rate_token(limiter: &RateLimiter, call: &Call, max_wait: Option<Duration>) -> bool {
+    if limiter.try_acquire() {
+        return true;
+    }
+    match call.wait_limit(max_wait) {
         None => {
             limiter.acquire().await;
             true
@@ -336,8 +364,11 @@ pub async fn rate_token(limiter: &RateLimiter, limit: Option<Instant>) -> bool {
 }
 
 /// [`rate_token`] for plain functions: sleeps the thread.
-pub fn rate_token_blocking(limiter: &RateLimiter, limit: Option<Instant>) -> bool {
-    match limit {
+pub fn rate_token_blocking(limiter: &RateLimiter, call: &Call, max_wait: Option<Duration>) -> bool {
+    if limiter.try_acquire() {
+        return true;
+    }
+    match call.wait_limit(max_wait) {
         None => {
             limiter.acquire_blocking();
             true
@@ -387,8 +418,8 @@ impl<E: From<Elapsed>> FromElapsed for E {
 }
 
 /// `E::from(Elapsed)` for the attempt that ran out of time.
-pub fn timed_out<T, E: FromElapsed>(elapsed: Elapsed) -> Result<T, E> {
-    Err(E::from_elapsed(elapsed))
+pub fn timed_out<T, E: FromElapsed>(_: tokio::time::error::Elapsed) -> Result<T, E> {
+    Err(E::from_elapsed(Elapsed::new()))
 }
 
 /// `E::from(Elapsed)` for a wait cut short by the deadline.

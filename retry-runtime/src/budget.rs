@@ -38,9 +38,10 @@
 //!     Either way a day of healthy traffic cannot fund a flood of retries
 //!     when the dependency then fails, which counting them all as fresh
 //!     would.
-//!   - the first withdrawal has no earlier one to measure from, so it counts
-//!     every deposit made before it as fresh. That credit expires after one
-//!     `ttl` like any other.
+//!   - the first withdrawal measures from the budget's first deposit, the
+//!     one call whose deposit reads the clock (when the shared counter is
+//!     created): an hour of healthy traffic before the first failure is
+//!     spread over that hour, so only its last `ttl` counts.
 //! - **No shared write.** Even an uncontended atomic read-modify-write costs
 //!   several plain calls, and a contended one bounces a cache line between
 //!   cores on every call. So each thread counts its deposits in a small
@@ -137,10 +138,11 @@ const _: () = assert!(SETS.is_power_of_two());
 /// deposits made since the previous withdrawal evenly over the time between
 /// the two. This is exact under steady traffic or frequent retries; after a
 /// quiet period longer than `ttl` it credits only the share of those
-/// deposits that falls inside the window. The very first withdrawal counts
-/// every earlier deposit as fresh (for one `ttl`).
+/// deposits that falls inside the window. The very first withdrawal spreads
+/// the deposits over the time since the budget's first call.
 ///
-/// Time is read through [`tokio::time::Instant`], only in `withdraw`, so
+/// Time is read through [`tokio::time::Instant`], only in `withdraw` (and
+/// once, on the budget's very first deposit), so
 /// tests on tokio's paused clock drive the window; outside a runtime the
 /// system's monotonic clock is used.
 ///
@@ -355,6 +357,7 @@ impl RetryBudget {
             self.id.store(id, Ordering::Relaxed);
             Arc::new(Shared {
                 pending: AtomicUsize::new(0),
+                first_deposit: Instant::now(),
             })
         })
     }
@@ -367,15 +370,18 @@ impl RetryBudget {
         // that loom cannot see) runs while the lock is held. A withdrawal
         // racing another may miss the batch the other just drained, for that
         // instant only: the same kind of undercount as unflushed deposits.
-        let pending = match self.shared.get() {
+        let (pending, first_deposit) = match self.shared.get() {
             Some(shared) => {
                 // This thread's own deposits are always counted; other
                 // threads' unflushed ones (< BATCH each) are not.
                 #[cfg(not(steadfast_loom))]
                 local::flush(self.id.load(Ordering::Relaxed), shared);
-                shared.pending.swap(0, Ordering::Relaxed) as u64
+                (
+                    shared.pending.swap(0, Ordering::Relaxed) as u64,
+                    Some(shared.first_deposit),
+                )
             }
-            None => 0,
+            None => (0, None),
         };
         // A panic cannot leave the window inconsistent (every update is a
         // plain store or a saturating add), so a poisoned lock is usable.
@@ -387,7 +393,7 @@ impl RetryBudget {
             return false;
         }
         let slot_nanos = (self.ttl.as_nanos() / SLOTS as u128).max(1);
-        window.record(now, pending, slot_nanos);
+        window.record(now, pending, slot_nanos, first_deposit);
 
         let (deposits, withdrawals) = window.totals();
         let reserve = u128::from(self.min_per_second).saturating_mul(self.ttl.as_nanos());
@@ -439,6 +445,10 @@ impl fmt::Debug for RetryBudget {
 struct Shared {
     /// Flushed calls since the last withdrawal.
     pending: AtomicUsize,
+    /// When the budget saw its first call (read once, on that call), so the
+    /// first withdrawal can spread earlier calls over the time they really
+    /// took instead of counting an hour of healthy traffic as fresh.
+    first_deposit: Instant,
 }
 
 impl Shared {
@@ -601,15 +611,21 @@ const fn ratio_to_amount(r: f64) -> u64 {
 impl Window {
     /// Moves the window to `now` and places the `pending` deposits made since
     /// the previous withdrawal.
-    fn record(&mut self, now: Instant, pending: u64, slot_nanos: u128) {
+    fn record(
+        &mut self,
+        now: Instant,
+        pending: u64,
+        slot_nanos: u128,
+        first_deposit: Option<Instant>,
+    ) {
         let Some(clock) = &mut self.clock else {
+            // No earlier withdrawal to measure from: the deposits so far were
+            // made since the first one, and are spread over that time below.
             self.clock = Some(Clock {
                 head_start: now,
-                last_withdraw: now,
+                last_withdraw: first_deposit.map_or(now, |first| first.min(now)),
             });
-            // No earlier withdrawal to measure from: count them as fresh.
-            self.add_deposits(self.head, pending);
-            return;
+            return self.record(now, pending, slot_nanos, None);
         };
 
         let since_head = now.saturating_duration_since(clock.head_start).as_nanos();

@@ -160,6 +160,11 @@ impl Bulkhead {
     /// # }
     /// ```
     pub async fn acquire(&self) -> BulkheadPermit<'_> {
+        // A free permit needs no future; tokio's `try_acquire` does not jump
+        // queued waiters, so this stays fair.
+        if let Some(permit) = self.try_acquire() {
+            return permit;
+        }
         // `acquire` only fails on a closed semaphore, and this one is private
         // and never closed, so the loop runs once. Looping instead of
         // unwrapping keeps the impossible case from ever panicking in a

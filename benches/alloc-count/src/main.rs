@@ -225,27 +225,17 @@ fn first_jitter() -> std::time::Duration {
         .expect("a first delay")
 }
 
-/// Clock reads per call: what the configuration needs, and what is
-/// tolerated for now (a known excess, reported but not failed).
-#[derive(Clone, Copy)]
-struct Clock {
-    needed: u64,
-    tolerated: u64,
-}
-
-const fn needs(needed: u64) -> Clock {
-    Clock {
-        needed,
-        tolerated: needed,
-    }
+/// Clock reads per call that the configuration needs.
+const fn needs(reads: u64) -> u64 {
+    reads
 }
 
 /// Runs `call` `CALLS` times after a warm-up; checks it allocated nothing,
-/// read the clock no more than tolerated, and drew no jitter.
+/// read the clock exactly as often as needed, and drew no jitter.
 fn measure(
     report: &mut Report,
     name: &str,
-    clock_per_call: Clock,
+    needed: u64,
     mut call: impl FnMut(u64) -> Result<u64, Error>,
 ) {
     for i in 0..WARM_UP {
@@ -268,17 +258,11 @@ fn measure(
         allocs == 0,
         format!("{allocs} in {CALLS} calls"),
     );
-    let Clock { needed, tolerated } = clock_per_call;
-    let excess = if clock > needed * CALLS {
-        " (KNOWN EXCESS)".to_owned()
-    } else {
-        String::new()
-    };
     report.check(
         &format!("{name}: clock reads"),
-        clock <= tolerated * CALLS,
+        clock == needed * CALLS,
         format!(
-            "{:.2} per call, {clock} in {CALLS} calls; needed: {needed}{excess}",
+            "{:.2} per call, {clock} in {CALLS} calls; needed: {needed}",
             clock as f64 / CALLS as f64
         ),
     );
@@ -350,32 +334,21 @@ fn main() {
         needs(1),
         |x| ready(async_full_stack(x)),
     );
-    // The call's start is needed for the deadline. `Call::succeeded` reads
-    // the clock again for an elapsed time no observer uses (features off).
-    measure(
-        &mut report,
-        "async, deadline",
-        Clock {
-            needed: 1,
-            tolerated: 2,
-        },
-        |x| ready(async_deadline(x)),
-    );
+    // The call's start is needed for the deadline, and nothing else.
+    measure(&mut report, "async, deadline", needs(1), |x| {
+        ready(async_deadline(x))
+    });
     // The rate limiter reads the clock to take a token (its rate is in
     // time); the timeout reads it for the attempt's deadline.
     measure(&mut report, "async, timeout + rate_limit", needs(2), |x| {
         ready(async_timeout_rate_limit(x))
     });
-    // With `max_wait`, the limits of the permit and token waits are computed
-    // (and the clock read for them) even when nothing waits: 6 reads where
-    // 2 are needed. Reported, not failed: see BENCHMARKS.md.
+    // With `max_wait`, a wait's limit is computed only when a permit or
+    // token is not there at once: the token and the timeout read it, no more.
     measure(
         &mut report,
         "async, timeout + concurrency + circuit_breaker + rate_limit + max_wait + budget",
-        Clock {
-            needed: 2,
-            tolerated: 6,
-        },
+        needs(2),
         |x| ready(async_full_stack_rate_limit(x)),
     );
     measure(&mut report, "sync, defaults", needs(0), sync_defaults);
