@@ -18,47 +18,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{goal, ready, row};
+use common::{BenchError, goal, ready, row};
 use criterion::Criterion;
 use failsafe::StateMachine;
 use failsafe::backoff::EqualJittered;
 use failsafe::failure_policy::{ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
-use steadfast::{CircuitOpen, Elapsed, Rejected, resilient};
+use steadfast::resilient;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BenchError {
-    TimedOut,
-    Open,
-    Refused,
-}
-
-impl std::fmt::Display for BenchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-
-impl std::error::Error for BenchError {}
-
-impl From<Elapsed> for BenchError {
-    fn from(_: Elapsed) -> Self {
-        BenchError::TimedOut
-    }
-}
-
-impl From<CircuitOpen> for BenchError {
-    fn from(_: CircuitOpen) -> Self {
-        BenchError::Open
-    }
-}
-
-impl From<Rejected> for BenchError {
-    fn from(_: Rejected) -> Self {
-        BenchError::Refused
-    }
-}
 
 async fn raw(x: u64) -> Result<u64, BenchError> {
     Ok(black_box(x))

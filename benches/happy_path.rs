@@ -18,42 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
-use common::{goal, ready, row};
+use common::{BenchError, goal, ready, row};
 use criterion::Criterion;
-use steadfast::{CircuitOpen, Elapsed, Rejected, resilient};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BenchError {
-    TimedOut,
-    Open,
-    Refused,
-}
-
-impl std::fmt::Display for BenchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-
-impl std::error::Error for BenchError {}
-
-impl From<Elapsed> for BenchError {
-    fn from(_: Elapsed) -> Self {
-        BenchError::TimedOut
-    }
-}
-
-impl From<CircuitOpen> for BenchError {
-    fn from(_: CircuitOpen) -> Self {
-        BenchError::Open
-    }
-}
-
-impl From<Rejected> for BenchError {
-    fn from(_: Rejected) -> Self {
-        BenchError::Refused
-    }
-}
+use steadfast::resilient;
 
 // ---------------------------------------------------------------- async
 

@@ -13,6 +13,42 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
+use steadfast::{CircuitOpen, Elapsed, Rejected};
+
+/// The error every contender returns: convertible from each of the
+/// library's own errors, so any key can be benchmarked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BenchError {
+    TimedOut,
+    Open,
+    Refused,
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+impl From<Elapsed> for BenchError {
+    fn from(_: Elapsed) -> Self {
+        BenchError::TimedOut
+    }
+}
+
+impl From<CircuitOpen> for BenchError {
+    fn from(_: CircuitOpen) -> Self {
+        BenchError::Open
+    }
+}
+
+impl From<Rejected> for BenchError {
+    fn from(_: Rejected) -> Self {
+        BenchError::Refused
+    }
+}
 
 /// Polls a future that must complete at once (a happy path) with a no-op
 /// waker: no executor, no task, no wake-up machinery, so what is measured is
