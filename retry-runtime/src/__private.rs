@@ -196,12 +196,14 @@ impl Call {
         self.deadline_at().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// The latest instant a permit or token wait may end: `max_wait` from
-    /// now, or the deadline if that comes first; `None` waits as long as it
+    /// How long a permit or token wait may last: `max_wait`, or what is
+    /// left before the deadline if that is less; `None` waits as long as it
     /// takes.
-    pub fn wait_limit(&self, max_wait: Option<Duration>) -> Option<Instant> {
-        let by_wait = max_wait.map(|w| Instant::now() + w);
-        match (by_wait, self.deadline_at()) {
+    fn wait_left(&self, max_wait: Option<Duration>) -> Option<Duration> {
+        let to_deadline = self
+            .deadline_at()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match (max_wait, to_deadline) {
             (Some(w), Some(d)) => Some(w.min(d)),
             (w, d) => w.or(d),
         }
@@ -318,12 +320,9 @@ pub async fn bulkhead_permit<'b>(
     if let Some(permit) = bulkhead.try_acquire() {
         return Some(permit);
     }
-    match call.wait_limit(max_wait) {
+    match call.wait_left(max_wait) {
         None => Some(bulkhead.acquire().await),
-        Some(limit) => bulkhead
-            .acquire_timeout(limit.saturating_duration_since(Instant::now()))
-            .await
-            .ok(),
+        Some(left) => bulkhead.acquire_timeout(left).await.ok(),
     }
 }
 
@@ -336,11 +335,9 @@ pub fn bulkhead_permit_blocking<'b>(
     if let Some(permit) = bulkhead.try_acquire() {
         return Some(permit);
     }
-    match call.wait_limit(max_wait) {
+    match call.wait_left(max_wait) {
         None => Some(bulkhead.acquire_blocking()),
-        Some(limit) => bulkhead
-            .acquire_blocking_timeout(limit.saturating_duration_since(Instant::now()))
-            .ok(),
+        Some(left) => bulkhead.acquire_blocking_timeout(left).ok(),
     }
 }
 
@@ -351,15 +348,12 @@ pub async fn rate_token(limiter: &RateLimiter, call: &Call, max_wait: Option<Dur
     if limiter.try_acquire() {
         return true;
     }
-    match call.wait_limit(max_wait) {
+    match call.wait_left(max_wait) {
         None => {
             limiter.acquire().await;
             true
         }
-        Some(limit) => limiter
-            .acquire_timeout(limit.saturating_duration_since(Instant::now()))
-            .await
-            .is_ok(),
+        Some(left) => limiter.acquire_timeout(left).await.is_ok(),
     }
 }
 
@@ -368,14 +362,12 @@ pub fn rate_token_blocking(limiter: &RateLimiter, call: &Call, max_wait: Option<
     if limiter.try_acquire() {
         return true;
     }
-    match call.wait_limit(max_wait) {
+    match call.wait_left(max_wait) {
         None => {
             limiter.acquire_blocking();
             true
         }
-        Some(limit) => limiter
-            .acquire_blocking_timeout(limit.saturating_duration_since(Instant::now()))
-            .is_ok(),
+        Some(left) => limiter.acquire_blocking_timeout(left).is_ok(),
     }
 }
 
