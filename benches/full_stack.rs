@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{BenchError, goal, ready, row};
+use common::{BenchError, drivers, goal, raw, ready, row};
 use criterion::Criterion;
 use failsafe::StateMachine;
 use failsafe::backoff::EqualJittered;
@@ -26,10 +26,6 @@ use failsafe::failure_policy::{ConsecutiveFailures, OrElse, SuccessRateOverTimeW
 use steadfast::resilient;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
-
-async fn raw(x: u64) -> Result<u64, BenchError> {
-    Ok(black_box(x))
-}
 
 #[resilient(timeout = "1s")]
 async fn resilient_timeout(x: u64) -> Result<u64, BenchError> {
@@ -88,15 +84,6 @@ type Breaker = StateMachine<
 
 fn failsafe_breaker() -> Breaker {
     failsafe::Config::new().build()
-}
-
-macro_rules! drivers {
-    ($($driver:ident => $future:ident;)*) => {$(
-        #[inline(never)]
-        fn $driver(x: u64) -> Result<u64, BenchError> {
-            ready($future(x))
-        }
-    )*};
 }
 
 drivers! {

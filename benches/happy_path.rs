@@ -18,15 +18,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
-use common::{BenchError, goal, ready, row};
+use common::{BenchError, drivers, goal, raw, ready, row};
 use criterion::Criterion;
 use steadfast::resilient;
 
 // ---------------------------------------------------------------- async
-
-async fn raw(x: u64) -> Result<u64, BenchError> {
-    Ok(black_box(x))
-}
 
 /// What one writes without a library: the same schedule as the defaults
 /// (3 attempts, 100 ms doubling), no jitter, no budget. A macro so that each
@@ -89,15 +85,6 @@ async fn tokio_retry2_default(x: u64) -> Result<u64, BenchError> {
         Ok::<u64, tokio_retry2::RetryError<BenchError>>(black_box(x))
     })
     .await
-}
-
-macro_rules! drivers {
-    ($($driver:ident => $future:ident;)*) => {$(
-        #[inline(never)]
-        fn $driver(x: u64) -> Result<u64, BenchError> {
-            ready($future(x))
-        }
-    )*};
 }
 
 drivers! {

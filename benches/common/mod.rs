@@ -50,6 +50,25 @@ impl From<Rejected> for BenchError {
     }
 }
 
+/// The baseline every contender is compared with: the body, no retrying.
+pub(crate) async fn raw(x: u64) -> Result<u64, BenchError> {
+    Ok(std::hint::black_box(x))
+}
+
+/// `#[inline(never)]` entry points, one per contender, each driving its
+/// future with [`ready`], so every contender is measured the same way.
+#[allow(unused_macros)] // `primitives` shares this module, not the drivers
+macro_rules! drivers {
+    ($($driver:ident => $future:ident;)*) => {$(
+        #[inline(never)]
+        fn $driver(x: u64) -> Result<u64, BenchError> {
+            ready($future(x))
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use drivers;
+
 /// Polls a future that must complete at once (a happy path) with a no-op
 /// waker: no executor, no task, no wake-up machinery, so what is measured is
 /// the future itself. Every contender is driven the same way.
