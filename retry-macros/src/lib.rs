@@ -8,10 +8,11 @@
 mod args;
 mod entry;
 mod expand;
-mod function;
 #[cfg(test)]
 mod fuzz;
+mod item;
 mod validate;
+mod values;
 
 /// Makes a function resilient: retries with backoff and jitter, a retry
 /// budget, timeouts, a deadline, and (with the protection keys) a circuit

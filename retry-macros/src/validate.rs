@@ -1,32 +1,32 @@
 //! The rules that relate keys to each other and to the function. Each rule
 //! is one `check_*` function; all of them run, so every mistake is reported
-//! in one compile.
+//! in one compile. Validation checks and converts; it generates no code.
 
 use std::time::Duration;
 
-use darling::Error;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Type};
 
-use crate::args::{
-    Args, BackoffKind, BreakerArg, BreakerArgs, BudgetArg, DurationArg, Float, Int, JitterKind,
-    LimitArg, RateArg, RatePeriod, VariantList,
+use crate::args::{Args, BreakerArgs};
+use crate::item::Function;
+use crate::values::{
+    BackoffKind, BreakerArg, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg,
+    VariantList,
 };
-use crate::function::Function;
 
-/// A configuration the expansion can trust: defaults filled in, every value
-/// in range.
+/// A configuration the expansion can trust: every value in range, and only
+/// the keys the user set (the runtime holds the defaults).
 pub(crate) struct Config {
     pub(crate) krate: syn::Path,
     pub(crate) name: Option<String>,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: BackoffKind,
-    pub(crate) base_delay: Duration,
-    pub(crate) max_delay: Duration,
-    pub(crate) multiplier: f64,
-    pub(crate) jitter: JitterKind,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) backoff: Option<BackoffKind>,
+    pub(crate) base_delay: Option<Duration>,
+    pub(crate) max_delay: Option<Duration>,
+    pub(crate) multiplier: Option<f64>,
+    pub(crate) jitter: Option<JitterKind>,
     pub(crate) timeout: Option<DurationArg>,
     pub(crate) deadline: Option<DurationArg>,
     pub(crate) classify: Classify,
@@ -65,7 +65,7 @@ pub(crate) enum Limit {
 pub(crate) enum RateLimit {
     Inline {
         count: u32,
-        per: RatePeriod,
+        period: Duration,
         burst: Option<u32>,
     },
     Shared(Expr),
@@ -80,72 +80,74 @@ pub(crate) struct InlineBreaker {
     /// The `circuit_breaker` key, where a missing `From<CircuitOpen>` is reported.
     pub(crate) span: Span,
     pub(crate) failure_threshold: Option<u32>,
-    pub(crate) failure_rate: Option<(f64, u32)>,
+    /// The rate, and the window when the user set one.
+    pub(crate) failure_rate: Option<(f64, Option<u32>)>,
     pub(crate) min_calls: Option<u32>,
     pub(crate) open_for: Option<Duration>,
     pub(crate) half_open_probes: Option<u32>,
 }
 
-const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// The runtime's defaults for the two keys a rule compares even when one
+/// is not set (`base_delay` > `max_delay`); a test checks they are the
+/// runtime's.
 const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(100);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(20);
-const DEFAULT_MULTIPLIER: f64 = 2.0;
+
+type Errors = Vec<syn::Error>;
 
 /// Input:  the parsed arguments and the function.
 /// Output: a complete configuration, or every rule broken.
-pub(crate) fn validate(args: Args, function: &Function) -> darling::Result<Config> {
-    let mut errors = Error::accumulator();
-    check_function(function, &mut errors);
-    check_timing(&args, function, &mut errors);
-    check_backoff(&args, &mut errors);
-    check_classification(&args, &mut errors);
-    check_protection(&args, &mut errors);
+pub(crate) fn validate(args: Args, function: &Function, errors: &mut Errors) -> Config {
+    check_function(function, errors);
+    check_timing(&args, function, errors);
+    check_backoff(&args, errors);
+    check_classification(&args, errors);
+    check_protection(&args, errors);
 
     let max_attempts = args
         .max_attempts
-        .map(|n| positive_u32(n, "max_attempts", "1 means no retries", &mut errors))
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    let classify = classification(&args, function, &mut errors);
+        .map(|n| positive_u32(n, "max_attempts", "1 means no retries", errors));
+    let classify = classification(&args, function, errors);
     let concurrency = args.concurrency.map(|limit| match limit {
         LimitArg::Inline(n) => Limit::Inline(positive_u32(
             n,
             "concurrency",
             "it is the number of attempts allowed in flight at once",
-            &mut errors,
+            errors,
         )),
         LimitArg::Shared(expr) => Limit::Shared(expr),
     });
     let rate_limit = args.rate_limit.map(|rate| match rate {
         RateArg::Inline(rate) => RateLimit::Inline {
-            count: rate_count(rate.count, rate.span, &mut errors),
-            per: rate.per,
+            count: rate_count(rate.count, rate.span, errors),
+            period: rate.period,
             burst: args.burst.map(|b| {
                 positive_u32(
                     b,
                     "burst",
                     "it is the number of tokens the bucket holds",
-                    &mut errors,
+                    errors,
                 )
             }),
         },
         RateArg::Shared(expr) => RateLimit::Shared(expr),
     });
     let circuit_breaker = args.circuit_breaker.map(|breaker| match breaker {
-        BreakerArg::Inline(inline, span) => {
-            Breaker::Inline(inline_breaker(*inline, span, &mut errors))
-        }
+        BreakerArg::Inline(inline, span) => Breaker::Inline(inline_breaker(*inline, span, errors)),
         BreakerArg::Shared(expr) => Breaker::Shared(expr),
     });
 
-    errors.finish_with(Config {
-        krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::steadfast)),
-        name: args.name.map(|name| (*name).clone()),
+    Config {
+        krate: args
+            .krate
+            .map_or_else(|| syn::parse_quote!(::steadfast), |k| k.0),
+        name: args.name.map(|name| name.0),
         max_attempts,
-        backoff: args.backoff.map_or(BackoffKind::Exponential, |b| *b),
-        base_delay: args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value),
-        max_delay: args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value),
-        multiplier: args.multiplier.map_or(DEFAULT_MULTIPLIER, |m| m.value),
-        jitter: args.jitter.map_or(JitterKind::Full, |j| j.kind),
+        backoff: args.backoff,
+        base_delay: args.base_delay.map(|d| d.value),
+        max_delay: args.max_delay.map(|d| d.value),
+        multiplier: args.multiplier.map(|m| m.value),
+        jitter: args.jitter.map(|j| j.kind),
         timeout: args.timeout,
         deadline: args.deadline,
         classify,
@@ -161,33 +163,28 @@ pub(crate) fn validate(args: Args, function: &Function) -> darling::Result<Confi
         circuit_breaker,
         on_retry: args.on_retry.map(|e| e.0),
         fallback: args.fallback.map(|e| e.0),
-    })
+    }
 }
 
 /// The function must return a `Result` and be something a loop can repeat.
-fn check_function(function: &Function, errors: &mut darling::error::Accumulator) {
-    let sig = &function.item.sig;
+fn check_function(function: &Function, errors: &mut Errors) {
+    let sig = &function.sig;
     if let Some(constness) = &sig.constness {
-        errors.push(
-            Error::custom(
-                "`#[resilient]` cannot be applied to a `const fn`: retrying sleeps and reads the clock; remove `const`",
-            )
-            .with_span(constness),
-        );
+        errors.push(error(
+            constness,
+            "`#[resilient]` cannot be applied to a `const fn`: retrying sleeps and reads the clock; remove `const`",
+        ));
     }
     if let Some(track_caller) = function
-        .item
         .attrs
         .iter()
         .find(|attr| attr.path().is_ident("track_caller"))
         .filter(|_| !function.is_async())
     {
-        errors.push(
-            Error::custom(
-                "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
-            )
-            .with_span(track_caller.path()),
-        );
+        errors.push(error(
+            track_caller.path(),
+            "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
+        ));
     }
     if function.result.is_none() {
         errors.push(spanned(
@@ -198,7 +195,7 @@ fn check_function(function: &Function, errors: &mut darling::error::Accumulator)
 }
 
 /// Durations must be positive, ordered, and `timeout` needs an `async fn`.
-fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::Accumulator) {
+fn check_timing(args: &Args, function: &Function, errors: &mut Errors) {
     for (key, value) in [
         ("base_delay", &args.base_delay),
         ("max_delay", &args.max_delay),
@@ -219,7 +216,7 @@ fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::A
     }
     let base = args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value);
     let max = args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value);
-    if base > max && !failed(args, &["base_delay", "max_delay"]) {
+    if base > max && !args.failed.base_delay && !args.failed.max_delay {
         let span = args
             .base_delay
             .map(|d| d.span)
@@ -244,13 +241,10 @@ fn check_timing(args: &Args, function: &Function, errors: &mut darling::error::A
 
 /// `multiplier` and decorrelated jitter only mean something for
 /// exponential backoff; the jitter factor is a fraction.
-fn check_backoff(args: &Args, errors: &mut darling::error::Accumulator) {
+fn check_backoff(args: &Args, errors: &mut Errors) {
     // With an unparsable `backoff` it is unknown whether these keys fit it.
-    let exponential = failed(args, &["backoff"])
-        || args
-            .backoff
-            .as_ref()
-            .is_none_or(|b| **b == BackoffKind::Exponential);
+    let exponential =
+        args.failed.backoff || args.backoff.is_none_or(|b| b == BackoffKind::Exponential);
     if let Some(Float { value, span }) = args.multiplier {
         if !(value >= 1.0 && value.is_finite()) {
             errors.push(spanned(
@@ -280,7 +274,7 @@ fn check_backoff(args: &Args, errors: &mut darling::error::Accumulator) {
 }
 
 /// At most one way of choosing which errors are retried.
-fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
+fn check_classification(args: &Args, errors: &mut Errors) {
     if let (Some(retry_if), true) = (
         &args.retry_if,
         args.retry_on.is_some() || args.no_retry_on.is_some(),
@@ -290,12 +284,12 @@ fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
         } else {
             "no_retry_on"
         };
-        errors.push(
-            Error::custom(format!(
+        errors.push(error(
+            &retry_if.0,
+            format!(
                 "`retry_if` cannot be combined with `{other}`: both choose which errors are retried; keep one"
-            ))
-            .with_span(&retry_if.0),
-        );
+            ),
+        ));
     }
     if let (Some(_), Some(no_retry_on)) = (&args.retry_on, &args.no_retry_on) {
         errors.push(spanned(
@@ -306,9 +300,9 @@ fn check_classification(args: &Args, errors: &mut darling::error::Accumulator) {
 }
 
 /// Keys that refine a limit need the limit.
-fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
+fn check_protection(args: &Args, errors: &mut Errors) {
     if let Some(burst) = args.burst {
-        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) && !failed(args, &["rate_limit"]) {
+        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) && !args.failed.rate_limit {
             errors.push(spanned(
                 burst.span,
                 "`burst` needs an inline `rate_limit` such as `rate_limit = \"10/s\"`; a shared `RateLimiter` sets its own with `.burst(n)`",
@@ -318,7 +312,8 @@ fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
     if let Some(max_wait) = args.max_wait {
         if args.concurrency.is_none()
             && args.rate_limit.is_none()
-            && !failed(args, &["concurrency", "rate_limit"])
+            && !args.failed.concurrency
+            && !args.failed.rate_limit
         {
             errors.push(spanned(
                 max_wait.span,
@@ -328,11 +323,7 @@ fn check_protection(args: &Args, errors: &mut darling::error::Accumulator) {
     }
 }
 
-fn classification(
-    args: &Args,
-    function: &Function,
-    errors: &mut darling::error::Accumulator,
-) -> Classify {
+fn classification(args: &Args, function: &Function, errors: &mut Errors) -> Classify {
     if let Some(predicate) = &args.retry_if {
         return Classify::Predicate(predicate.0.clone());
     }
@@ -354,7 +345,7 @@ fn patterns(
     list: &VariantList,
     key: &str,
     function: &Function,
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> Vec<TokenStream> {
     if list.variants.is_empty() {
         let meaning = if key == "retry_on" {
@@ -373,14 +364,14 @@ fn patterns(
             match &function.error {
                 Some(error) => Some(variant_of(error, variant)),
                 None => {
-                    errors.push(
-                        Error::custom(format!(
+                    errors.push(error(
+                        variant,
+                        format!(
                             "cannot tell which error type `{}` belongs to: the return type does not spell `Result<T, E>`; write the full path, e.g. `{key} = [MyError::{}]`",
                             variant.to_token_stream(),
                             variant.to_token_stream(),
-                        ))
-                        .with_span(variant),
-                    );
+                        ),
+                    ));
                     None
                 }
             }
@@ -404,11 +395,7 @@ fn variant_of(error: &Type, variant: &syn::Path) -> TokenStream {
     }
 }
 
-fn inline_breaker(
-    args: BreakerArgs,
-    span: Span,
-    errors: &mut darling::error::Accumulator,
-) -> InlineBreaker {
+fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineBreaker {
     if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
         errors.push(spanned(
             rate.span,
@@ -430,7 +417,7 @@ fn inline_breaker(
                 format!("`failure_rate` must be in (0, 1] (got {value}), e.g. `failure_rate = 0.5` for half the calls"),
             ));
         }
-        let window = args.window.map_or(20, |w| {
+        let window = args.window.map(|w| {
             positive_u32(w, "window", "it is the number of recent calls the rate is computed over", errors)
         });
         (value, window)
@@ -460,7 +447,7 @@ fn inline_breaker(
 }
 
 /// A count that must be at least 1 and fit the runtime's `u32`.
-fn positive_u32(n: Int, key: &str, why: &str, errors: &mut darling::error::Accumulator) -> u32 {
+fn positive_u32(n: Int, key: &str, why: &str, errors: &mut Errors) -> u32 {
     match u32::try_from(n.value) {
         Ok(value) if value >= 1 => value,
         Ok(_) | Err(_) if n.value < 1 => {
@@ -480,7 +467,7 @@ fn positive_u32(n: Int, key: &str, why: &str, errors: &mut darling::error::Accum
     }
 }
 
-fn rate_count(count: u64, span: Span, errors: &mut darling::error::Accumulator) -> u32 {
+fn rate_count(count: u64, span: Span, errors: &mut Errors) -> u32 {
     match u32::try_from(count) {
         Ok(0) => {
             errors.push(spanned(
@@ -500,38 +487,36 @@ fn rate_count(count: u64, span: Span, errors: &mut darling::error::Accumulator) 
     }
 }
 
-/// Whether one of `keys` was written but failed to parse.
-fn failed(args: &Args, keys: &[&str]) -> bool {
-    keys.iter().any(|key| args.failed.contains(*key))
+fn spanned(span: Span, message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, message)
 }
 
-fn spanned(span: Span, message: impl std::fmt::Display) -> Error {
-    Error::from(syn::Error::new(span, message.to_string()))
+fn error(tokens: impl ToTokens, message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new_spanned(tokens, message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::function::Function;
-    use syn::parse_quote;
 
-    fn check(args: TokenStream, item: syn::ItemFn) -> Result<Config, Vec<String>> {
-        let function = Function::read(item);
-        let mut errors = Error::accumulator();
+    fn check(args: TokenStream, item: TokenStream) -> Result<Config, Vec<String>> {
+        let function: Function = syn::parse2(item).unwrap();
+        let mut errors = Vec::new();
         let args = Args::parse(args, &mut errors);
-        let config = errors.handle(validate(args, &function));
-        errors
-            .finish_with(config)
-            .map(Option::unwrap)
-            .map_err(|e| e.flatten().into_iter().map(|e| e.to_string()).collect())
+        let config = validate(args, &function, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors.iter().map(ToString::to_string).collect())
+        }
     }
 
-    fn errors(args: TokenStream, item: syn::ItemFn) -> Vec<String> {
+    fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
         check(args, item).err().unwrap_or_default()
     }
 
-    fn fallible() -> syn::ItemFn {
-        parse_quote!(
+    fn fallible() -> TokenStream {
+        quote!(
             async fn f() -> Result<(), FetchError> {
                 Ok(())
             }
@@ -539,17 +524,24 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_design() {
+    fn only_what_the_user_set_is_configured() {
         let config = check(quote!(), fallible()).ok().unwrap();
-        assert_eq!(config.max_attempts, 3);
-        assert_eq!(config.backoff, BackoffKind::Exponential);
-        assert_eq!(config.base_delay, Duration::from_millis(100));
-        assert_eq!(config.max_delay, Duration::from_secs(20));
-        assert_eq!(config.multiplier, 2.0);
-        assert_eq!(config.jitter, JitterKind::Full);
+        assert_eq!(config.max_attempts, None);
+        assert_eq!(config.backoff, None);
+        assert_eq!(config.base_delay, None);
+        assert_eq!(config.max_delay, None);
+        assert_eq!(config.multiplier, None);
+        assert_eq!(config.jitter, None);
         assert!(matches!(config.budget, Budget::PerFunction));
         assert!(matches!(config.classify, Classify::Every));
         assert!(config.krate.is_ident("steadfast") || config.krate.leading_colon.is_some());
+    }
+
+    #[test]
+    fn the_defaults_rules_compare_are_the_runtimes() {
+        let runtime = steadfast::Backoff::new();
+        assert_eq!(DEFAULT_BASE_DELAY, runtime.base());
+        assert_eq!(DEFAULT_MAX_DELAY, runtime.cap());
     }
 
     #[test]
@@ -561,7 +553,7 @@ mod tests {
                 base_delay = "30s",
                 max_delay = "1s"
             ),
-            parse_quote!(
+            quote!(
                 const fn f() -> u8 {
                     1
                 }
@@ -588,7 +580,7 @@ mod tests {
 
     #[test]
     fn track_caller_is_rejected_on_plain_fns() {
-        let item = parse_quote!(
+        let item = quote!(
             #[track_caller]
             fn f() -> Result<(), E> {
                 Ok(())
@@ -601,7 +593,7 @@ mod tests {
     fn timeout_needs_async() {
         let found = errors(
             quote!(timeout = "1s"),
-            parse_quote!(
+            quote!(
                 fn f() -> Result<(), E> {
                     Ok(())
                 }
@@ -611,7 +603,7 @@ mod tests {
         assert!(
             errors(
                 quote!(deadline = "1s"),
-                parse_quote!(
+                quote!(
                     fn f() -> Result<(), E> {
                         Ok(())
                     }
@@ -636,7 +628,7 @@ mod tests {
 
     #[test]
     fn bare_variants_need_a_readable_error_type() {
-        let io = parse_quote!(
+        let io = quote!(
             fn f() -> std::io::Result<()> {
                 Ok(())
             }
@@ -646,7 +638,7 @@ mod tests {
             found[0].contains("cannot tell which error type `TimedOut` belongs to"),
             "{found:?}"
         );
-        let io = parse_quote!(
+        let io = quote!(
             fn f() -> std::io::Result<()> {
                 Ok(())
             }
@@ -656,7 +648,7 @@ mod tests {
 
     #[test]
     fn bare_variants_resolve_against_the_error_type() {
-        let item = parse_quote!(
+        let item = quote!(
             fn f() -> Result<(), Wrapper<u8>> {
                 Ok(())
             }

@@ -20,13 +20,20 @@ use crate::jitter::Jitter;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
-/// How the un-jittered delay grows from one retry to the next.
+/// How the un-jittered delay grows from one retry to the next: the
+/// attribute's `backoff` key. Public only to `#[resilient]` expansions;
+/// users pick one with the [`Backoff`] constructors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strategy {
+pub enum Strategy {
+    /// `base * multiplier^(n-1)`.
     Exponential,
+    /// `base`.
     Fixed,
+    /// `base * n`.
     Linear,
+    /// `base * fib(n)`.
     Fibonacci,
+    /// Zero.
     None,
 }
 
@@ -298,6 +305,19 @@ impl Backoff {
     pub const fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self.rng = None;
+        self
+    }
+
+    /// The same schedule with another growth strategy, keeping the base,
+    /// cap, multiplier and jitter: the attribute sets each key on its own.
+    pub(crate) const fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// The same schedule from another first delay.
+    pub(crate) const fn base_delay(mut self, base: Duration) -> Self {
+        self.base = base;
         self
     }
 

@@ -310,6 +310,10 @@ pub struct CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// The window `#[resilient(circuit_breaker(failure_rate = ..))]` uses
+    /// when `window` is not given.
+    pub const DEFAULT_WINDOW: u32 = 20;
+
     /// A closed breaker that trips after 5 consecutive failures, stays open
     /// for 30 seconds and then admits 1 probe.
     ///

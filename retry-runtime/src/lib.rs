@@ -25,11 +25,13 @@ mod backoff;
 mod budget;
 mod bulkhead;
 mod circuit_breaker;
+mod engine;
 mod error;
 mod event;
 mod jitter;
 mod observe;
 mod rate_limiter;
+mod report;
 mod rng;
 #[cfg(feature = "stats")]
 pub mod stats;

@@ -136,13 +136,13 @@ impl RateLimiter {
     /// ```
     #[cfg(not(steadfast_loom))]
     pub const fn per_second(n: u32) -> Self {
-        Self::per_period(n, NANOS_PER_SECOND)
+        Self::per_period_ns(n, NANOS_PER_SECOND)
     }
 
     /// The `--cfg steadfast_loom` build of [`per_second`](Self::per_second).
     #[cfg(steadfast_loom)]
     pub fn per_second(n: u32) -> Self {
-        Self::per_period(n, NANOS_PER_SECOND)
+        Self::per_period_ns(n, NANOS_PER_SECOND)
     }
 
     /// `n` tokens per minute; the burst defaults to `n`.
@@ -158,13 +158,13 @@ impl RateLimiter {
     /// ```
     #[cfg(not(steadfast_loom))]
     pub const fn per_minute(n: u32) -> Self {
-        Self::per_period(n, 60 * NANOS_PER_SECOND)
+        Self::per_period_ns(n, 60 * NANOS_PER_SECOND)
     }
 
     /// The `--cfg steadfast_loom` build of [`per_minute`](Self::per_minute).
     #[cfg(steadfast_loom)]
     pub fn per_minute(n: u32) -> Self {
-        Self::per_period(n, 60 * NANOS_PER_SECOND)
+        Self::per_period_ns(n, 60 * NANOS_PER_SECOND)
     }
 
     /// `n` tokens per hour; the burst defaults to `n`.
@@ -181,17 +181,33 @@ impl RateLimiter {
     /// ```
     #[cfg(not(steadfast_loom))]
     pub const fn per_hour(n: u32) -> Self {
-        Self::per_period(n, 3600 * NANOS_PER_SECOND)
+        Self::per_period_ns(n, 3600 * NANOS_PER_SECOND)
     }
 
     /// The `--cfg steadfast_loom` build of [`per_hour`](Self::per_hour).
     #[cfg(steadfast_loom)]
     pub fn per_hour(n: u32) -> Self {
-        Self::per_period(n, 3600 * NANOS_PER_SECOND)
+        Self::per_period_ns(n, 3600 * NANOS_PER_SECOND)
+    }
+
+    /// `n` tokens per `period`; the burst defaults to `n`.
+    #[cfg(not(steadfast_loom))]
+    pub const fn per_period(n: u32, period: Duration) -> Self {
+        let nanos = period.as_nanos();
+        Self::per_period_ns(
+            n,
+            if nanos > u64::MAX as u128 {
+                u64::MAX
+            } else if nanos == 0 {
+                1
+            } else {
+                nanos as u64
+            },
+        )
     }
 
     #[cfg(not(steadfast_loom))]
-    const fn per_period(n: u32, period_ns: u64) -> Self {
+    const fn per_period_ns(n: u32, period_ns: u64) -> Self {
         let n = if n == 0 { 1 } else { n };
         RateLimiter {
             // Rounding the interval up errs on the side of admitting slightly
@@ -205,7 +221,7 @@ impl RateLimiter {
 
     // loom's atomics cannot be built in a `const fn`; keep in step with the one above.
     #[cfg(steadfast_loom)]
-    fn per_period(n: u32, period_ns: u64) -> Self {
+    fn per_period_ns(n: u32, period_ns: u64) -> Self {
         let n = if n == 0 { 1 } else { n };
         RateLimiter {
             // Rounding the interval up errs on the side of admitting slightly

@@ -9,7 +9,6 @@
 
 use std::sync::OnceLock;
 
-use crate::observe::Site;
 // std atomics, not `crate::sync`: statistics are not part of the loom models.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -20,6 +19,7 @@ const SUCCESS_SLOTS: usize = 16;
 /// The counters of one annotated function.
 #[derive(Debug)]
 pub(crate) struct Counters {
+    name: &'static str,
     calls: AtomicU64,
     successes: AtomicU64,
     failures: AtomicU64,
@@ -28,15 +28,16 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     successes_at: [AtomicU64; SUCCESS_SLOTS],
     registered: AtomicBool,
-    next: OnceLock<&'static Site>,
+    next: OnceLock<&'static Counters>,
 }
 
 /// The first site to have run; each site links to the one registered after it.
-static FIRST: OnceLock<&'static Site> = OnceLock::new();
+static FIRST: OnceLock<&'static Counters> = OnceLock::new();
 
 impl Counters {
-    pub(crate) const fn new() -> Self {
+    pub(crate) const fn new(name: &'static str) -> Self {
         Counters {
+            name,
             calls: AtomicU64::new(0),
             successes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -49,27 +50,27 @@ impl Counters {
         }
     }
 
-    pub(crate) fn succeeded(&self, site: &'static Site, attempts: u32) {
-        self.finished(site, attempts);
+    pub(crate) fn succeeded(&'static self, attempts: u32) {
+        self.finished(attempts);
         self.successes.fetch_add(1, Relaxed);
         let slot = (attempts.max(1) as usize - 1).min(SUCCESS_SLOTS - 1);
         self.successes_at[slot].fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn failed(&self, site: &'static Site, attempts: u32) {
-        self.finished(site, attempts);
+    pub(crate) fn failed(&'static self, attempts: u32) {
+        self.finished(attempts);
         self.failures.fetch_add(1, Relaxed);
     }
 
     /// `attempt` was refused before running, so it is not counted.
-    pub(crate) fn rejected(&self, site: &'static Site, attempt: u32) {
-        self.finished(site, attempt.saturating_sub(1));
+    pub(crate) fn rejected(&'static self, attempt: u32) {
+        self.finished(attempt.saturating_sub(1));
         self.rejected.fetch_add(1, Relaxed);
     }
 
-    fn finished(&self, site: &'static Site, attempts: u32) {
+    fn finished(&'static self, attempts: u32) {
         if !self.registered.load(Relaxed) && !self.registered.swap(true, Relaxed) {
-            register(site);
+            register(self);
         }
         self.calls.fetch_add(1, Relaxed);
         self.attempts.fetch_add(u64::from(attempts), Relaxed);
@@ -81,14 +82,14 @@ impl Counters {
 /// Appends `site` to the list. Each link is a `OnceLock` set at most once, so
 /// a thread only ever waits for another that is setting the same link at
 /// that instant, and it then moves on to the next link.
-fn register(site: &'static Site) {
+fn register(site: &'static Counters) {
     let mut link = &FIRST;
     loop {
         if link.set(site).is_ok() {
             return;
         }
         if let Some(taken) = link.get() {
-            link = &taken.stats.next;
+            link = &taken.next;
         }
     }
 }
@@ -141,15 +142,14 @@ impl SiteStats {
 pub fn snapshot() -> Vec<SiteStats> {
     let mut sites = Vec::new();
     let mut link = &FIRST;
-    while let Some(site) = link.get() {
-        let stats = &site.stats;
+    while let Some(stats) = link.get() {
         let mut successes_at_attempt: Vec<u64> =
             stats.successes_at.iter().map(|n| n.load(Relaxed)).collect();
         while successes_at_attempt.last() == Some(&0) {
             successes_at_attempt.pop();
         }
         sites.push(SiteStats {
-            name: site.name,
+            name: stats.name,
             calls: stats.calls.load(Relaxed),
             successes: stats.successes.load(Relaxed),
             failures: stats.failures.load(Relaxed),

@@ -1,0 +1,249 @@
+//! One attempt: admitted by the protections, run (within its time limit),
+//! and judged.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::Body;
+use super::paths::krate_at;
+use crate::validate::{Breaker, Classify};
+
+impl Body<'_> {
+    /// Input:  the body `{ ... }`.
+    /// Output: `let admitted = ...; let outcome: Result<T, E> = ...;`: the
+    ///         breaker, rate limiter and bulkhead admit the attempt (or the
+    ///         call ends with `E::from` of the refusal), then the body runs,
+    ///         cancelled at its time limit when there is one.
+    pub(super) fn attempt(&self) -> TokenStream {
+        let outcome = &self.outcome;
+        let result = self
+            .function
+            .result
+            .as_ref()
+            .expect("validated: returns a Result");
+        let admit = self.admit();
+        let run = self.run();
+        quote! {
+            #admit
+            #[allow(unreachable_code)]
+            let #outcome: #result = { #run };
+        }
+    }
+
+    /// Whether an attempt goes through a breaker, limiter or bulkhead.
+    fn admits(&self) -> bool {
+        let config = self.config;
+        config.circuit_breaker.is_some()
+            || config.rate_limit.is_some()
+            || config.concurrency.is_some()
+    }
+
+    /// What the attempt was admitted with: nothing to carry when no
+    /// protection admits it, so the value is made where it is consumed and
+    /// never held across the body's awaits.
+    fn admitted(&self) -> TokenStream {
+        if self.admits() {
+            let admitted = &self.admitted;
+            quote!(#admitted)
+        } else {
+            quote!(::core::default::Default::default())
+        }
+    }
+
+    /// Whether an attempt can be cut short by `timeout` or `deadline`.
+    fn can_time_out(&self) -> bool {
+        self.is_async() && (self.config.timeout.is_some() || self.config.deadline.is_some())
+    }
+
+    fn admit(&self) -> TokenStream {
+        let krate = self.krate;
+        let (call, admitted) = (&self.call, &self.admitted);
+        let config = self.config;
+        if !self.admits() {
+            return TokenStream::new();
+        }
+        let mutable =
+            (config.circuit_breaker.is_some() && self.can_time_out()).then(|| quote!(mut));
+        let waits = config.rate_limit.is_some() || config.concurrency.is_some();
+        let guards = self.guards();
+        // The waits' futures are polled only when a token or permit is not
+        // free at once; a plain fn, or a breaker alone, never awaits.
+        let admit = if self.is_async() && waits {
+            let waiting = super::local("waiting");
+            // Bounded waits need timers; unbounded ones do without, and
+            // their futures are half the size.
+            let bounded = config.max_wait.is_some() || config.deadline.is_some();
+            let wait = if bounded {
+                quote!(#call.admit_within(&#guards, &mut #waiting).await.map(|()| #waiting))
+            } else {
+                quote! {{
+                    #call.admit(&#guards, &mut #waiting).await;
+                    ::core::result::Result::Ok(#waiting)
+                }}
+            };
+            quote! {
+                match #call.try_admit(#guards) {
+                    #krate::__private::Admission::Done(#admitted) => #admitted,
+                    #krate::__private::Admission::Wait(mut #waiting) => #wait,
+                }
+            }
+        } else {
+            quote!(#call.admit_blocking(#guards))
+        };
+        let refusal = super::local("refusal");
+        let refused = self.give_up(self.refusal(&refusal));
+        quote! {
+            let #mutable #admitted = match #admit {
+                ::core::result::Result::Ok(#admitted) => #admitted,
+                ::core::result::Result::Err(#refusal) => return #refused,
+            };
+        }
+    }
+
+    /// `E::from(..)` of the refusals this configuration can meet, each at
+    /// the key that causes it, so a missing `From` impl is reported there.
+    fn refusal(&self, refusal: &syn::Ident) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let waits = config.rate_limit.is_some() || config.concurrency.is_some();
+        let convert = |span: Span, function: &str| {
+            let at = krate_at(krate, span);
+            let function = syn::Ident::new(function, span);
+            quote_spanned!(span=> #at::__private::#function())
+        };
+        let mut kinds = Vec::new();
+        if let Some(breaker) = &config.circuit_breaker {
+            let span = match breaker {
+                Breaker::Shared(expr) => expr.span(),
+                Breaker::Inline(inline) => inline.span,
+            };
+            kinds.push((quote!(CircuitOpen), convert(span, "circuit_open")));
+        }
+        if let Some(max_wait) = config.max_wait.filter(|_| waits) {
+            kinds.push((quote!(Rejected), convert(max_wait.span, "rejected")));
+        }
+        if let Some(deadline) = config.deadline.filter(|_| waits) {
+            kinds.push((quote!(Elapsed), convert(deadline.span, "elapsed")));
+        }
+        let Some((_, last)) = kinds.pop() else {
+            return quote! {
+                ::core::unreachable!("without a breaker, `max_wait` or `deadline`, every wait ends admitted")
+            };
+        };
+        let arms = kinds
+            .into_iter()
+            .map(|(kind, conversion)| quote!(#krate::__private::Refusal::#kind => #conversion,));
+        quote!(match #refusal { #(#arms)* _ => #last })
+    }
+
+    fn run(&self) -> TokenStream {
+        let krate = self.krate;
+        let (call, admitted) = (&self.call, &self.admitted);
+        let body = &self.function.body;
+        // Spanned at the body, so a borrow error ("value moved here, in
+        // previous iteration of loop") points into the user's code.
+        let body_span = body.span();
+        if !self.is_async() {
+            let result = &self.function.result;
+            return quote_spanned! {body_span=>
+                #[allow(clippy::redundant_closure_call)]
+                (|| -> #result #body)()
+            };
+        }
+        let attempt = quote_spanned!(body_span=> async #body);
+        let Some(limit) = self.config.timeout.or(self.config.deadline) else {
+            return quote!(#attempt.await);
+        };
+        let at = krate_at(krate, limit.span);
+        let elapsed = quote_spanned!(limit.span=> #at::__private::elapsed());
+        let flag = self
+            .config
+            .circuit_breaker
+            .is_some()
+            .then(|| quote!(#admitted.timed_out();));
+        quote! {
+            match #call.with_time_limit(#attempt).await {
+                ::core::result::Result::Ok(#admitted) => #admitted,
+                ::core::result::Result::Err(_) => {
+                    #flag
+                    ::core::result::Result::Err(#elapsed)
+                }
+            }
+        }
+    }
+
+    /// Input:  the attempt's outcome.
+    /// Output: statements that return on success or when giving up, ending
+    ///         in the delay before the next attempt.
+    pub(super) fn decide(&self) -> TokenStream {
+        let krate = self.krate;
+        let (outcome, error, delay, call) = (&self.outcome, &self.error, &self.delay, &self.call);
+        let admitted = self.admitted();
+        let guards = self.guards();
+        let retryable = super::local("retryable");
+        let description = super::local("description");
+        let classify = self.classify();
+        let retry_after = match &self.config.retry_after {
+            Some(expr) => {
+                let at = krate_at(krate, expr.span());
+                quote_spanned! {expr.span()=> #at::__private::retry_after(&#error, #expr) }
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let on_retry = self.config.on_retry.as_ref().map(|hook| {
+            let at = krate_at(krate, hook.span());
+            quote_spanned! {hook.span()=>
+                #at::__private::on_retry(&#call.event(&#error, #delay), #hook);
+            }
+        });
+        let give_up = self.give_up(quote!(#error));
+        quote! {
+            let #error = match #outcome {
+                ::core::result::Result::Ok(#outcome) => {
+                    #call.succeeded(#admitted);
+                    return ::core::result::Result::Ok(#outcome);
+                }
+                ::core::result::Result::Err(#error) => #error,
+            };
+            let #retryable: bool = #classify;
+            let #description = {
+                use #krate::__private::describe::*;
+                (&&&ErrorRef(&#error)).describe()
+            };
+            match #call.after_error(#guards, #admitted, #retryable, #retry_after, #description) {
+                #krate::__private::Decision::Retry(#delay) => {
+                    #on_retry
+                    #delay
+                }
+                #krate::__private::Decision::GiveUp(_) => return #give_up,
+            }
+        }
+    }
+
+    fn classify(&self) -> TokenStream {
+        let krate = self.krate;
+        let error = &self.error;
+        match &self.config.classify {
+            Classify::Every => quote!(true),
+            Classify::Only(patterns) => quote!(::core::matches!(#error, #(#patterns)|*)),
+            Classify::Except(patterns) => quote!(!::core::matches!(#error, #(#patterns)|*)),
+            Classify::Predicate(expr) => {
+                let at = krate_at(krate, expr.span());
+                quote_spanned! {expr.span()=> #at::__private::retry_if(&#error, #expr) }
+            }
+        }
+    }
+
+    /// `return`s the final error, through `fallback` when there is one.
+    pub(super) fn give_up(&self, error: TokenStream) -> TokenStream {
+        let krate = self.krate;
+        match &self.config.fallback {
+            Some(fallback) => {
+                let at = krate_at(krate, fallback.span());
+                quote_spanned! {fallback.span()=> #at::__private::fallback(#error, #fallback) }
+            }
+            None => quote!(::core::result::Result::Err(#error)),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Code generation: the annotated function keeps its signature; its body
+//! becomes a short retry loop around one attempt of the original body.
+//!
+//! Generated code reaches the runtime only through `#krate::__private` (the
+//! contract listed in `retry-runtime/src/__private/mod.rs`), and its locals
+//! are `Span::mixed_site()` idents the body cannot see or shadow.
+
+mod attempt;
+mod paths;
+mod statics;
+
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::item::Function;
+use crate::validate::Config;
+
+/// The contract version this expansion is written against; the runtime's
+/// `__private::CONTRACT` must be the same.
+const CONTRACT: u32 = 1;
+
+/// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
+/// Output: ```ignore
+///         async fn f(x: &str) -> Result<T, E> {
+///             const _: () = assert!(__private::CONTRACT == 1, "...");
+///             static POLICY: Policy = Policy::new(NAME).max_attempts(5)...;  // only the keys set
+///             static BREAKER: CircuitBreaker = ...;      // + BUDGET, ... when inline
+///             let mut call = Call::start(&POLICY, Guards::new().budget(&BUDGET)...);
+///             loop {
+///                 let delay = {                          // one attempt: nothing in here
+///                     let mut admitted = match call.admit().await {   // outlives the sleep
+///                         Ok(admitted) => admitted,
+///                         Err(refusal) => return <fallback>(E::from(refusal)),
+///                     };
+///                     let outcome: Result<T, E> = <time limit>(async { body }).await;
+///                     let error = match outcome { Ok(v) => { call.succeeded(admitted); return Ok(v) }, Err(e) => e };
+///                     match call.after_error(admitted, <retry_on>(&error), <retry_after>, <describe>(&error)) {
+///                         Retry(delay) => { <on_retry>; delay }
+///                         GiveUp(_) => return <fallback>(error),
+///                     }
+///                 };
+///                 call.backoff(delay).await;
+///             }
+///         }
+///         ```
+///         A plain `fn` is the same with the body in an immediately called
+///         closure (so `return` and `?` end one attempt) and blocking waits.
+pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
+    let body = Body::new(function, config);
+    let (attrs, vis, sig) = (&function.attrs, &function.vis, &function.sig);
+    let inner_attrs = &function.inner_attrs;
+    let statics = body.statics();
+    let start = body.start();
+    let attempt = body.attempt();
+    let decide = body.decide();
+    let backoff = body.backoff();
+    let delay = &body.delay;
+    // The braces keep the span of the user's body: with call-site braces
+    // rustc would stop reporting the function as dead code.
+    let mut block = Group::new(
+        Delimiter::Brace,
+        quote! {
+            #inner_attrs
+            #statics
+            #start
+            loop {
+                // Everything of one attempt (its result, error, permits)
+                // lives in this block, so nothing of it is held across the
+                // backoff sleep: the future stays `Send` for a `!Send` error.
+                #[allow(unreachable_code)]
+                let #delay = {
+                    #attempt
+                    #decide
+                };
+                #backoff
+            }
+        },
+    );
+    block.set_span(function.body.span());
+    quote! {
+        #(#attrs)*
+        #vis #sig #block
+    }
+}
+
+/// What the generated body is made of: the function, its configuration and
+/// the hygienic names of the generated locals.
+struct Body<'a> {
+    function: &'a Function,
+    config: &'a Config,
+    krate: &'a syn::Path,
+    call: Ident,
+    admitted: Ident,
+    outcome: Ident,
+    error: Ident,
+    delay: Ident,
+}
+
+fn local(name: &str) -> Ident {
+    format_ident!("__resilient_{}", name, span = Span::mixed_site())
+}
+
+impl<'a> Body<'a> {
+    fn new(function: &'a Function, config: &'a Config) -> Self {
+        Body {
+            function,
+            config,
+            krate: &config.krate,
+            call: local("call"),
+            admitted: local("admitted"),
+            outcome: local("outcome"),
+            error: local("error"),
+            delay: local("delay"),
+        }
+    }
+
+    fn is_async(&self) -> bool {
+        self.function.is_async()
+    }
+
+    /// `call.backoff(delay)`: sleeps (or parks the thread) before the next
+    /// attempt.
+    fn backoff(&self) -> TokenStream {
+        let (call, delay) = (&self.call, &self.delay);
+        if self.is_async() {
+            quote!(#call.backoff(#delay).await;)
+        } else {
+            quote!(#call.backoff_blocking(#delay);)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Args;
+    use crate::validate::validate;
+
+    fn expansion(args: TokenStream, item: TokenStream) -> String {
+        let function: Function = syn::parse2(item).unwrap();
+        let mut errors = Vec::new();
+        let args = Args::parse(args, &mut errors);
+        let config = validate(args, &function, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        expand(&function, &config).to_string()
+    }
+
+    /// The names an expansion reaches through `__private`.
+    fn contract_names(expansion: &str) -> Vec<String> {
+        let mut names: Vec<String> = expansion
+            .split("__private ::")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn expansions_name_only_the_documented_contract() {
+        let contract = include_str!("../../../retry-runtime/src/__private/mod.rs");
+        let every_key = [
+            (
+                quote!(
+                    max_attempts = 4,
+                    backoff = "fixed",
+                    base_delay = "10ms",
+                    max_delay = "1s",
+                    jitter = 0.5,
+                    timeout = "1s",
+                    deadline = "5s",
+                    retry_on = [Busy],
+                    retry_after = |_| None,
+                    budget = &B,
+                    concurrency = &K,
+                    rate_limit = &R,
+                    max_wait = "10ms",
+                    circuit_breaker = &C,
+                    on_retry = |_| {},
+                    fallback = |e| Err(e),
+                    name = "n"
+                ),
+                quote!(
+                    async fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            ),
+            (
+                quote!(
+                    multiplier = 3.0,
+                    jitter = "none",
+                    no_retry_on = [Fatal],
+                    concurrency = 2,
+                    rate_limit = "5/s",
+                    burst = 2,
+                    circuit_breaker(failure_rate = 0.5, open_for = "1s", half_open_probes = 2)
+                ),
+                quote!(
+                    fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            ),
+            (
+                quote!(
+                    retry_if = |_| true,
+                    budget = "off",
+                    circuit_breaker(failure_threshold = 2)
+                ),
+                quote!(
+                    async fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            ),
+        ];
+        for (args, item) in every_key {
+            for name in contract_names(&expansion(args, item)) {
+                assert!(
+                    contract.contains(&format!("[`{name}`]")),
+                    "`__private::{name}` is not in the contract table of retry-runtime/src/__private/mod.rs"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_not_spelled_out() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(output.contains("Policy :: new"), "{output}");
+        for builder in [
+            "max_attempts",
+            "base_delay",
+            "max_delay",
+            "multiplier",
+            "jitter",
+        ] {
+            assert!(
+                !output.contains(&format!(". {builder} (")),
+                "{builder}: {output}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_inline_breaker_is_named_after_its_function() {
+        let output = expansion(
+            quote!(circuit_breaker),
+            quote!(
+                async fn charge() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(output.contains(". name (__RESILIENT_NAME)"), "{output}");
+    }
+}

@@ -1,0 +1,213 @@
+//! What a call starts from: the contract check, the site's name, the policy
+//! and the inline primitives (one `static` each per annotated function,
+//! shared by all its callers), and the call itself.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::paths::duration;
+use super::{Body, CONTRACT};
+use crate::validate::{Breaker, Budget, Limit, RateLimit};
+use crate::values::{BackoffKind, JitterKind};
+
+impl Body<'_> {
+    /// Input:  the validated configuration.
+    /// Output: `const _: () = assert!(CONTRACT == N)`, the `__RESILIENT_NAME`
+    ///         constant, `static __RESILIENT_POLICY` with one builder call
+    ///         per key the user set, and a `static` per inline primitive.
+    pub(super) fn statics(&self) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let mismatch = format!(
+            "retry-macros {} expects contract {CONTRACT} of `__private` in retry-runtime; use the retry-runtime of the same version (they are released together, and `steadfast` pins both)",
+            env!("CARGO_PKG_VERSION"),
+        );
+        let name = self.site_name();
+        let mut policy = Vec::new();
+        let mut set = |key: &str, value: TokenStream| {
+            let key = syn::Ident::new(key, proc_macro2::Span::call_site());
+            policy.push(quote!(.#key(#value)));
+        };
+        if let Some(n) = config.max_attempts {
+            set("max_attempts", n.to_token_stream());
+        }
+        if let Some(kind) = config.backoff {
+            let kind = match kind {
+                BackoffKind::Exponential => quote!(Exponential),
+                BackoffKind::Fixed => quote!(Fixed),
+                BackoffKind::Linear => quote!(Linear),
+                BackoffKind::Fibonacci => quote!(Fibonacci),
+                BackoffKind::None => quote!(None),
+            };
+            set("backoff", quote!(#krate::__private::BackoffKind::#kind));
+        }
+        for (key, value) in [
+            ("base_delay", config.base_delay),
+            ("max_delay", config.max_delay),
+            ("timeout", config.timeout.map(|d| d.value)),
+            ("deadline", config.deadline.map(|d| d.value)),
+            ("max_wait", config.max_wait.map(|d| d.value)),
+        ] {
+            if let Some(d) = value {
+                set(key, duration(d));
+            }
+        }
+        if let Some(m) = config.multiplier {
+            set("multiplier", m.to_token_stream());
+        }
+        if let Some(jitter) = config.jitter {
+            let jitter = match jitter {
+                JitterKind::None => quote!(None),
+                JitterKind::Full => quote!(Full),
+                JitterKind::Equal => quote!(Equal),
+                JitterKind::Decorrelated => quote!(Decorrelated),
+                JitterKind::Proportional(f) => quote!(Proportional(#f)),
+            };
+            set("jitter", quote!(#krate::__private::Jitter::#jitter));
+        }
+        let reports_elapsed = config.on_retry.as_ref().map(|_| quote!(.reports_elapsed()));
+        let primitives = self.inline_primitives();
+        quote! {
+            const _: () = ::core::assert!(#krate::__private::CONTRACT == #CONTRACT, #mismatch);
+            const __RESILIENT_NAME: &str = #name;
+            static __RESILIENT_POLICY: #krate::__private::Policy =
+                #krate::__private::Policy::new(__RESILIENT_NAME) #(#policy)* #reports_elapsed;
+            #primitives
+        }
+    }
+
+    /// The `name` key, or `module_path::fn_name`: a `&'static str` constant.
+    fn site_name(&self) -> TokenStream {
+        match &self.config.name {
+            Some(name) => quote!(#name),
+            None => {
+                let ident = self.function.sig.ident.to_string();
+                quote!(::core::concat!(::core::module_path!(), "::", #ident))
+            }
+        }
+    }
+
+    /// The inline budget, bulkhead, rate limiter and breaker, built with the
+    /// same public `const` builders a user's `static` would use.
+    fn inline_primitives(&self) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let budget = matches!(config.budget, Budget::PerFunction).then(|| {
+            quote! {
+                static __RESILIENT_BUDGET: #krate::__private::RetryBudget =
+                    #krate::__private::RetryBudget::new();
+            }
+        });
+        let bulkhead = match &config.concurrency {
+            Some(Limit::Inline(n)) => {
+                let n = *n as usize;
+                Some(quote! {
+                    static __RESILIENT_BULKHEAD: #krate::__private::Bulkhead =
+                        #krate::__private::Bulkhead::new(#n);
+                })
+            }
+            _ => None,
+        };
+        let rate_limiter = match &config.rate_limit {
+            Some(RateLimit::Inline {
+                count,
+                period,
+                burst,
+            }) => {
+                let period = duration(*period);
+                let burst = burst.map(|b| quote!(.burst(#b)));
+                Some(quote! {
+                    static __RESILIENT_RATE_LIMITER: #krate::__private::RateLimiter =
+                        #krate::__private::RateLimiter::per_period(#count, #period) #burst;
+                })
+            }
+            _ => None,
+        };
+        let breaker = match &config.circuit_breaker {
+            Some(Breaker::Inline(inline)) => {
+                let threshold = inline
+                    .failure_threshold
+                    .map(|n| quote!(.failure_threshold(#n)));
+                let rate = inline.failure_rate.map(|(rate, window)| {
+                    let window = match window {
+                        Some(window) => quote!(#window),
+                        None => quote!(#krate::__private::CircuitBreaker::DEFAULT_WINDOW),
+                    };
+                    quote!(.failure_rate(#rate, #window))
+                });
+                let min_calls = inline.min_calls.map(|n| quote!(.min_calls(#n)));
+                let open_for = inline.open_for.map(|d| {
+                    let d = duration(d);
+                    quote!(.open_for(#d))
+                });
+                let probes = inline
+                    .half_open_probes
+                    .map(|n| quote!(.half_open_probes(#n)));
+                Some(quote! {
+                    static __RESILIENT_BREAKER: #krate::__private::CircuitBreaker =
+                        #krate::__private::CircuitBreaker::new()
+                            .name(__RESILIENT_NAME)
+                            #threshold #rate #min_calls #open_for #probes;
+                })
+            }
+            _ => None,
+        };
+        quote!(#budget #bulkhead #rate_limiter #breaker)
+    }
+
+    /// Input:  the budget and protection keys.
+    /// Output: `Guards::new().budget(..).circuit_breaker(..)...`, each shared
+    ///         expression passed to the setter named after its key, at the
+    ///         expression's span, so a wrong type is reported there. Built
+    ///         afresh where a step needs it (as the keys' expressions always
+    ///         were): for `static`s it folds to constants and takes no room
+    ///         in the function's future.
+    pub(super) fn guards(&self) -> TokenStream {
+        let krate = self.krate;
+        let config = self.config;
+        let mut guards = Vec::new();
+        let mut guard = |setter: &str, inline: &str, shared: Option<&syn::Expr>| {
+            let setter = syn::Ident::new(setter, proc_macro2::Span::call_site());
+            guards.push(match shared {
+                Some(expr) => quote_spanned!(expr.span()=> .#setter(#expr)),
+                None => {
+                    let inline = syn::Ident::new(inline, proc_macro2::Span::call_site());
+                    quote!(.#setter(&#inline))
+                }
+            });
+        };
+        match &config.budget {
+            Budget::PerFunction => guard("budget", "__RESILIENT_BUDGET", None),
+            Budget::Shared(expr) => guard("budget", "", Some(expr)),
+            Budget::Off => {}
+        }
+        match &config.circuit_breaker {
+            Some(Breaker::Inline(_)) => guard("circuit_breaker", "__RESILIENT_BREAKER", None),
+            Some(Breaker::Shared(expr)) => guard("circuit_breaker", "", Some(expr)),
+            None => {}
+        }
+        match &config.rate_limit {
+            Some(RateLimit::Inline { .. }) => guard("rate_limit", "__RESILIENT_RATE_LIMITER", None),
+            Some(RateLimit::Shared(expr)) => guard("rate_limit", "", Some(expr)),
+            None => {}
+        }
+        match &config.concurrency {
+            Some(Limit::Inline(_)) => guard("concurrency", "__RESILIENT_BULKHEAD", None),
+            Some(Limit::Shared(expr)) => guard("concurrency", "", Some(expr)),
+            None => {}
+        }
+        quote!(#krate::__private::Guards::new() #(#guards)*)
+    }
+
+    /// `let mut call = Call::start(&POLICY, guards);`: the budget deposit,
+    /// and the clock read if the policy needs the start.
+    pub(super) fn start(&self) -> TokenStream {
+        let krate = self.krate;
+        let call = &self.call;
+        let guards = self.guards();
+        quote! {
+            let mut #call = #krate::__private::Call::start(&__RESILIENT_POLICY, #guards);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The annotated function: its signature, parsed, and its body, kept as
+//! tokens. The body is only ever spliced back as one block, so it is not
+//! parsed: a half-typed body in an editor gets rustc's own error at the
+//! mistake (tokio-macros and tracing-attributes do the same).
+
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Attribute, GenericArgument, PathArguments, ReturnType, Signature, Type, Visibility};
+
+/// The annotated function and the facts read from its signature.
+pub(crate) struct Function {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    /// `#![...]` at the top of the body: they belong to the whole function,
+    /// not to one attempt.
+    pub(crate) inner_attrs: TokenStream,
+    /// The body's statements, with the span of its braces.
+    pub(crate) body: Group,
+    /// `Result<T, E>` with `impl Trait` replaced by `_`, so it can annotate a
+    /// `let` or a closure's return type; `None` when the function does not
+    /// visibly return a `Result`.
+    pub(crate) result: Option<Type>,
+    /// The declared `E`, when the signature spells it (`Result<T, E>`), so
+    /// bare `retry_on` variants can be resolved as `E::Variant`.
+    pub(crate) error: Option<Type>,
+}
+
+impl Parse for Function {
+    /// Input:  `#[attrs] vis sig { body }`.
+    /// Output: the parts, the body's tokens untouched but for its leading
+    ///         inner attributes.
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let sig: Signature = input.parse()?;
+        let block: Group = input.parse()?;
+        if block.delimiter() != Delimiter::Brace {
+            return Err(syn::Error::new(
+                block.span(),
+                "expected the function's body `{ ... }`",
+            ));
+        }
+        let (inner_attrs, statements) = split_inner_attrs(block.stream());
+        let mut body = Group::new(Delimiter::Brace, statements);
+        body.set_span(block.span());
+        let (result, error) = match &sig.output {
+            ReturnType::Type(_, ty) => read_result(ty),
+            ReturnType::Default => (None, None),
+        };
+        Ok(Function {
+            attrs,
+            vis,
+            sig,
+            inner_attrs,
+            body,
+            result,
+            error,
+        })
+    }
+}
+
+impl Function {
+    pub(crate) fn is_async(&self) -> bool {
+        self.sig.asyncness.is_some()
+    }
+
+    /// Where errors about the return type point: the type, or the name when
+    /// there is none.
+    pub(crate) fn return_span(&self) -> Span {
+        match &self.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => self.sig.ident.span(),
+        }
+    }
+}
+
+/// Input:  the body's tokens, `#![allow(x)] let a = 1; ...`.
+/// Output: `#![allow(x)]`, and `let a = 1; ...`.
+fn split_inner_attrs(body: TokenStream) -> (TokenStream, TokenStream) {
+    let mut tokens = body.into_iter().peekable();
+    let mut inner = Vec::new();
+    loop {
+        let mut ahead = tokens.clone();
+        match (ahead.next(), ahead.next(), ahead.next()) {
+            (
+                Some(TokenTree::Punct(pound)),
+                Some(TokenTree::Punct(bang)),
+                Some(TokenTree::Group(g)),
+            ) if pound.as_char() == '#'
+                && bang.as_char() == '!'
+                && g.delimiter() == Delimiter::Bracket =>
+            {
+                inner.extend(tokens.by_ref().take(3));
+            }
+            _ => return (inner.into_iter().collect(), tokens.collect()),
+        }
+    }
+}
+
+/// A `Result` is recognised by name: `Result<T, E>`, `io::Result<T>`,
+/// `anyhow::Result<T>`, or an alias whose name ends in `Result`. Only the
+/// two-argument form tells which `E` bare variant names belong to.
+fn read_result(ty: &Type) -> (Option<Type>, Option<Type>) {
+    let Type::Path(path) = peel(ty) else {
+        return (None, None);
+    };
+    let Some(last) = path.path.segments.last() else {
+        return (None, None);
+    };
+    if !last.ident.to_string().ends_with("Result") {
+        return (None, None);
+    }
+    let error = match &last.arguments {
+        PathArguments::AngleBracketed(args) => {
+            let types: Vec<&Type> = args
+                .args
+                .iter()
+                .filter_map(|arg| match arg {
+                    GenericArgument::Type(ty) => Some(ty),
+                    _ => None,
+                })
+                .collect();
+            match types.as_slice() {
+                [_, error] => Some((*error).clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let mut annotation = ty.clone();
+    erase_impl_trait(&mut annotation);
+    (Some(annotation), error)
+}
+
+fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => peel(&group.elem),
+        Type::Paren(paren) => peel(&paren.elem),
+        other => other,
+    }
+}
+
+/// `impl Trait` may not annotate a `let` or a closure; `_` lets inference
+/// recover the same type from the body. Types nest through generic
+/// arguments, references, tuples, arrays, slices and pointers.
+fn erase_impl_trait(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(impl_trait) => {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.impl_token.span),
+            });
+        }
+        Type::Path(path) => {
+            for segment in &mut path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    for arg in &mut args.args {
+                        if let GenericArgument::Type(ty) = arg {
+                            erase_impl_trait(ty);
+                        }
+                    }
+                }
+            }
+        }
+        Type::Reference(r) => erase_impl_trait(&mut r.elem),
+        Type::Ptr(p) => erase_impl_trait(&mut p.elem),
+        Type::Slice(s) => erase_impl_trait(&mut s.elem),
+        Type::Array(a) => erase_impl_trait(&mut a.elem),
+        Type::Paren(p) => erase_impl_trait(&mut p.elem),
+        Type::Group(g) => erase_impl_trait(&mut g.elem),
+        Type::Tuple(t) => t.elems.iter_mut().for_each(erase_impl_trait),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::{ToTokens, quote};
+
+    fn read(item: TokenStream) -> (Option<String>, Option<String>) {
+        let function: Function = syn::parse2(item).unwrap();
+        (
+            function.result.map(|t| t.to_token_stream().to_string()),
+            function.error.map(|t| t.to_token_stream().to_string()),
+        )
+    }
+
+    #[test]
+    fn reads_the_error_type_of_a_full_result() {
+        let (result, error) = read(quote!(
+            fn f() -> Result<u8, FetchError> {
+                todo!()
+            }
+        ));
+        assert_eq!(result.as_deref(), Some("Result < u8 , FetchError >"));
+        assert_eq!(error.as_deref(), Some("FetchError"));
+    }
+
+    #[test]
+    fn io_result_is_a_result_without_a_readable_error() {
+        let (result, error) = read(quote!(
+            fn f() -> std::io::Result<u8> {
+                todo!()
+            }
+        ));
+        assert!(result.is_some());
+        assert!(error.is_none());
+    }
+
+    #[test]
+    fn non_results_are_not_recognised() {
+        assert_eq!(
+            read(quote!(
+                fn f() -> u8 {
+                    1
+                }
+            )),
+            (None, None)
+        );
+        assert_eq!(
+            read(quote!(
+                fn f() {}
+            )),
+            (None, None)
+        );
+        assert_eq!(
+            read(quote!(
+                fn f() -> Option<u8> {
+                    None
+                }
+            )),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn impl_trait_is_erased_for_annotations() {
+        let (result, _) = read(quote!(
+            fn f() -> Result<(Vec<impl Display>, &'static [impl Debug]), E> {
+                todo!()
+            }
+        ));
+        assert_eq!(
+            result.as_deref(),
+            Some("Result < (Vec < _ > , & 'static [_]) , E >")
+        );
+    }
+
+    #[test]
+    fn the_body_is_kept_as_tokens_even_when_it_does_not_parse() {
+        let function: Function = syn::parse2(quote!(
+            async fn f() -> Result<(), E> {
+                #![allow(unused)]
+                let x = ;
+                Ok(())
+            }
+        ))
+        .unwrap();
+        assert_eq!(function.inner_attrs.to_string(), "# ! [allow (unused)]");
+        assert_eq!(function.body.stream().to_string(), "let x = ; Ok (())");
+    }
+}

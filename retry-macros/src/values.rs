@@ -1,0 +1,577 @@
+//! The value of one key, typed: each kind of value parses itself from the
+//! tokens after `key =` and words its own errors, naming the key, in
+//! rustc's style. Rules that relate several keys live in `validate.rs`.
+
+use std::fmt;
+use std::time::Duration;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, UnOp};
+
+use crate::args::BreakerArgs;
+
+/// Where a value was written: a key, possibly inside `circuit_breaker(...)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) within: Option<&'a str>,
+}
+
+impl fmt::Display for Key<'_> {
+    /// `` `window` in `circuit_breaker(...)` ``, or `` `timeout` ``.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.name)?;
+        match self.within {
+            Some(outer) => write!(f, " in `{outer}(...)`"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error at `tokens`, worded by the caller.
+pub(crate) fn error(tokens: impl ToTokens, message: impl fmt::Display) -> syn::Error {
+    syn::Error::new_spanned(tokens, message)
+}
+
+/// A kind of value a key takes.
+pub(crate) trait Value: Sized {
+    /// Parses `key = <expr>`.
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self>;
+
+    /// Parses the key as written: most keys need `key = value`.
+    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
+        match meta {
+            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
+            Meta::Path(_) | Meta::List(_) => Err(error(
+                meta,
+                format!("{key} needs a value, e.g. `{} = ...`", key.name),
+            )),
+        }
+    }
+}
+
+/// An integer literal, possibly negative so that validation can say why a
+/// negative value makes no sense rather than "unexpected expression".
+#[derive(Clone, Copy)]
+pub(crate) struct Int {
+    pub(crate) value: i128,
+    pub(crate) span: Span,
+}
+
+impl Value for Int {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let (negative, lit) = unwrap_negation(expr);
+        let Some(Lit::Int(int)) = lit else {
+            return Err(error(
+                expr,
+                format!("invalid {key}: expected an integer, e.g. `3`"),
+            ));
+        };
+        let value: i128 = int.base10_parse().map_err(|_| {
+            error(
+                expr,
+                format!("invalid {key}: integer too large for this key"),
+            )
+        })?;
+        Ok(Int {
+            value: if negative { -value } else { value },
+            span: expr.span(),
+        })
+    }
+}
+
+/// A float (or integer) literal, possibly negative.
+#[derive(Clone, Copy)]
+pub(crate) struct Float {
+    pub(crate) value: f64,
+    pub(crate) span: Span,
+}
+
+impl Value for Float {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let (negative, lit) = unwrap_negation(expr);
+        let value: Option<f64> = match lit {
+            Some(Lit::Float(float)) => float.base10_parse().ok(),
+            Some(Lit::Int(int)) => int.base10_parse().ok(),
+            _ => None,
+        };
+        match value {
+            Some(value) => Ok(Float {
+                value: if negative { -value } else { value },
+                span: expr.span(),
+            }),
+            None => Err(error(
+                expr,
+                format!("invalid {key}: expected a number, e.g. `1.5`"),
+            )),
+        }
+    }
+}
+
+fn unwrap_negation(expr: &Expr) -> (bool, Option<&Lit>) {
+    match expr {
+        Expr::Lit(ExprLit { lit, .. }) => (false, Some(lit)),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit { lit, .. }) => (true, Some(lit)),
+            _ => (true, None),
+        },
+        Expr::Group(group) => unwrap_negation(&group.expr),
+        _ => (false, None),
+    }
+}
+
+fn string_literal(expr: &Expr) -> Option<&syn::LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
+        Expr::Group(group) => string_literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// `name = "billing.charge"`.
+#[derive(Clone)]
+pub(crate) struct Name(pub(crate) String);
+
+impl Value for Name {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        match string_literal(expr) {
+            Some(text) => Ok(Name(text.value())),
+            None => Err(error(
+                expr,
+                format!(
+                    "{key} expects a string literal, e.g. `{} = \"billing.charge\"`",
+                    key.name
+                ),
+            )),
+        }
+    }
+}
+
+/// `crate = "my_steadfast"` (or a bare path): where the runtime is.
+pub(crate) struct CratePath(pub(crate) syn::Path);
+
+impl Value for CratePath {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let path = match (string_literal(expr), expr) {
+            (Some(text), _) => text.parse::<syn::Path>().ok(),
+            (None, Expr::Path(path)) if path.qself.is_none() => Some(path.path.clone()),
+            _ => None,
+        };
+        path.map(CratePath).ok_or_else(|| {
+            error(
+                expr,
+                format!("invalid {key}: expected a path, e.g. `crate = \"my_steadfast\"`"),
+            )
+        })
+    }
+}
+
+/// A duration string with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
+#[derive(Clone, Copy)]
+pub(crate) struct DurationArg {
+    pub(crate) value: Duration,
+    pub(crate) span: Span,
+}
+
+impl Value for DurationArg {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let Some(text) = string_literal(expr) else {
+            return Err(error(
+                expr,
+                format!(
+                    "invalid {key}: expected a duration string with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`"
+                ),
+            ));
+        };
+        parse_duration(&text.value())
+            .map(|value| DurationArg {
+                value,
+                span: text.span(),
+            })
+            .map_err(|reason| error(text, format!("invalid {key}: {reason}")))
+    }
+}
+
+/// Durations are parsed by humantime (the parser of `systemd`-style spans
+/// many Rust tools accept), with a message that states the fix.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "duration `\"{text}\"` has no unit; write e.g. `\"{trimmed}ms\"` or `\"{trimmed}s\"`"
+        ));
+    }
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!("`\"{text}\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`")
+    })
+}
+
+/// A string naming one of `names`, with "did you mean" for a near miss.
+fn named<T: Copy>(
+    expr: &Expr,
+    what: &str,
+    names: &[(&str, T)],
+    otherwise: &str,
+) -> Option<syn::Result<T>> {
+    let text = string_literal(expr)?;
+    let name = text.value();
+    let known = names.iter().map(|(n, _)| *n);
+    Some(
+        names
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                let hint = did_you_mean(&name, known.clone())
+                    .map(|close| format!("did you mean `\"{close}\"`?"))
+                    .unwrap_or_else(|| {
+                        format!("expected one of {}{otherwise}", quoted_list(known))
+                    });
+                error(text, format!("unknown {what} `\"{name}\"`; {hint}"))
+            }),
+    )
+}
+
+/// The growth of the delay between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BackoffKind {
+    Exponential,
+    Fixed,
+    Linear,
+    Fibonacci,
+    None,
+}
+
+impl Value for BackoffKind {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        const NAMES: &[(&str, BackoffKind)] = &[
+            ("exponential", BackoffKind::Exponential),
+            ("fixed", BackoffKind::Fixed),
+            ("linear", BackoffKind::Linear),
+            ("fibonacci", BackoffKind::Fibonacci),
+            ("none", BackoffKind::None),
+        ];
+        named(expr, "backoff", NAMES, "").unwrap_or_else(|| {
+            Err(error(
+                expr,
+                format!("invalid {key}: expected a backoff name: `\"exponential\"`, `\"fixed\"`, `\"linear\"`, `\"fibonacci\"` or `\"none\"`"),
+            ))
+        })
+    }
+}
+
+/// A jitter name, or a proportional factor.
+#[derive(Clone, Copy)]
+pub(crate) struct JitterArg {
+    pub(crate) kind: JitterKind,
+    pub(crate) span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum JitterKind {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+    Proportional(f64),
+}
+
+impl Value for JitterArg {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        const NAMES: &[(&str, JitterKind)] = &[
+            ("full", JitterKind::Full),
+            ("equal", JitterKind::Equal),
+            ("decorrelated", JitterKind::Decorrelated),
+            ("none", JitterKind::None),
+        ];
+        let or_factor = ", or a factor in (0, 1] such as `0.2`";
+        if let Some(kind) = named(expr, "jitter", NAMES, or_factor) {
+            return kind.map(|kind| JitterArg {
+                kind,
+                span: expr.span(),
+            });
+        }
+        match Float::from_expr(key, expr) {
+            Ok(factor) => Ok(JitterArg {
+                kind: JitterKind::Proportional(factor.value),
+                span: factor.span,
+            }),
+            Err(_) => Err(error(
+                expr,
+                format!(
+                    "invalid {key}: expected a jitter name (`\"full\"`, `\"equal\"`, `\"decorrelated\"`, `\"none\"`) or a factor in (0, 1] such as `0.2`"
+                ),
+            )),
+        }
+    }
+}
+
+/// `retry_on = [Io, Timeout, other::Error::Variant]`.
+#[derive(Clone)]
+pub(crate) struct VariantList {
+    pub(crate) variants: Vec<syn::Path>,
+    pub(crate) span: Span,
+}
+
+impl Value for VariantList {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let Expr::Array(array) = expr else {
+            return Err(error(
+                expr,
+                format!("invalid {key}: expected a list of error variants, e.g. `[Io, Timeout]`"),
+            ));
+        };
+        let mut errors = Vec::new();
+        let mut variants = Vec::new();
+        for elem in &array.elems {
+            match elem {
+                Expr::Path(path) if path.qself.is_none() => variants.push(path.path.clone()),
+                other => errors.push(error(
+                    other,
+                    format!("invalid {key}: expected an error variant: a bare name such as `Io`, or a path such as `MyError::Io`"),
+                )),
+            }
+        }
+        match combine(errors) {
+            Some(errors) => Err(errors),
+            None => Ok(VariantList {
+                variants,
+                span: expr.span(),
+            }),
+        }
+    }
+}
+
+/// A user expression (closure, path, call): spliced into the function as
+/// written and type-checked there, at its own span.
+#[derive(Clone)]
+pub(crate) struct UserExpr(pub(crate) Expr);
+
+impl Value for UserExpr {
+    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        Ok(UserExpr(expr.clone()))
+    }
+}
+
+/// `budget = "off"` or `budget = <expr: &RetryBudget>`.
+#[derive(Clone)]
+pub(crate) enum BudgetArg {
+    Off,
+    Shared(Expr),
+}
+
+impl Value for BudgetArg {
+    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        match string_literal(expr) {
+            Some(text) if text.value() == "off" => Ok(BudgetArg::Off),
+            Some(text) => Err(error(
+                text,
+                format!(
+                    "unknown budget `{}`; write `budget = \"off\"`, or an expression of type `&RetryBudget` such as `budget = &MY_BUDGET`",
+                    text.value()
+                ),
+            )),
+            None => Ok(BudgetArg::Shared(expr.clone())),
+        }
+    }
+}
+
+/// `concurrency = N` (one bulkhead for this function) or
+/// `concurrency = <expr: &Bulkhead>` (shared).
+#[derive(Clone)]
+pub(crate) enum LimitArg {
+    Inline(Int),
+    Shared(Expr),
+}
+
+impl Value for LimitArg {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        match unwrap_negation(expr) {
+            (_, Some(Lit::Int(_))) => Int::from_expr(key, expr).map(LimitArg::Inline),
+            (_, Some(_)) => Err(error(
+                expr,
+                format!(
+                    "invalid {key}: expected a number of concurrent attempts such as `3`, or an expression of type `&Bulkhead`"
+                ),
+            )),
+            (_, None) => Ok(LimitArg::Shared(expr.clone())),
+        }
+    }
+}
+
+/// `rate_limit = "N/s" | "N/min" | "N/h"` or `rate_limit = <expr: &RateLimiter>`.
+#[derive(Clone)]
+pub(crate) enum RateArg {
+    Inline(Rate),
+    Shared(Expr),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Rate {
+    pub(crate) count: u64,
+    pub(crate) period: Duration,
+    pub(crate) span: Span,
+}
+
+impl Value for RateArg {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let Some(text) = string_literal(expr) else {
+            return Ok(RateArg::Shared(expr.clone()));
+        };
+        let value = text.value();
+        let parsed = value.split_once('/').and_then(|(count, per)| {
+            let count = count.trim().parse::<u64>().ok()?;
+            let seconds = match per.trim() {
+                "s" | "sec" | "second" => 1,
+                "min" | "m" | "minute" => 60,
+                "h" | "hour" => 3600,
+                _ => return None,
+            };
+            Some((count, Duration::from_secs(seconds)))
+        });
+        match parsed {
+            Some((count, period)) => Ok(RateArg::Inline(Rate {
+                count,
+                period,
+                span: text.span(),
+            })),
+            None => Err(error(
+                text,
+                format!(
+                    "invalid {key}: `\"{value}\"` is not a rate; write a count per period (`\"10/s\"`, `\"600/min\"`, `\"1000/h\"`) or a `&RateLimiter`"
+                ),
+            )),
+        }
+    }
+}
+
+/// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
+pub(crate) enum BreakerArg {
+    Inline(Box<BreakerArgs>, Span),
+    Shared(Expr),
+}
+
+impl Value for BreakerArg {
+    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        Ok(BreakerArg::Shared(expr.clone()))
+    }
+
+    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
+        match meta {
+            Meta::Path(path) => Ok(BreakerArg::Inline(Box::default(), path.span())),
+            Meta::List(list) => BreakerArgs::parse_nested(key.name, list.tokens.clone())
+                .map(|args| BreakerArg::Inline(Box::new(args), list.path.span())),
+            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
+        }
+    }
+}
+
+/// The closest of `known` to `given`, if close enough: the measure and
+/// threshold darling and clippy use (`strsim::jaro_winkler > 0.8`).
+pub(crate) fn did_you_mean<'a>(
+    given: &str,
+    known: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    known
+        .map(|candidate| (strsim::jaro_winkler(given, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|name| format!("`\"{name}\"`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// All of `errors` as one, or `None` if there are none.
+pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<syn::Error> {
+    errors.into_iter().reduce(|mut all, next| {
+        all.combine(next);
+        all
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    const KEY: Key<'static> = Key {
+        name: "k",
+        within: None,
+    };
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("100").unwrap_err().contains("has no unit"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
+    }
+
+    #[test]
+    fn keys_name_their_enclosing_list() {
+        let nested = Key {
+            name: "window",
+            within: Some("circuit_breaker"),
+        };
+        assert_eq!(nested.to_string(), "`window` in `circuit_breaker(...)`");
+        assert_eq!(KEY.to_string(), "`k`");
+    }
+
+    #[test]
+    fn suggestions_only_for_close_names() {
+        let names = ["full", "equal", "decorrelated", "none"];
+        assert_eq!(did_you_mean("fulll", names.into_iter()), Some("full"));
+        assert_eq!(did_you_mean("xyz", names.into_iter()), None);
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones_when_none_is_close() {
+        let Err(error) = BackoffKind::from_expr(KEY, &parse_quote!("zzz")) else {
+            panic!("not a backoff");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown backoff `\"zzz\"`; expected one of `\"exponential\"`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rates_parse_per_period() {
+        let Ok(RateArg::Inline(rate)) = RateArg::from_expr(KEY, &parse_quote!("600/min")) else {
+            panic!("expected an inline rate");
+        };
+        assert_eq!((rate.count, rate.period), (600, Duration::from_secs(60)));
+        let Err(error) = RateArg::from_expr(KEY, &parse_quote!("ten per second")) else {
+            panic!("not a rate");
+        };
+        assert!(error.to_string().contains("is not a rate"), "{error}");
+    }
+
+    #[test]
+    fn crate_path_accepts_a_string_or_a_path() {
+        let CratePath(path) = CratePath::from_expr(KEY, &parse_quote!("my_steadfast")).unwrap();
+        assert!(path.is_ident("my_steadfast"));
+        let CratePath(path) = CratePath::from_expr(KEY, &parse_quote!(renamed::inner)).unwrap();
+        assert_eq!(path.segments.len(), 2);
+        assert!(CratePath::from_expr(KEY, &parse_quote!(5)).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! The contract between `#[resilient]` expansions and this runtime. Not
+//! public API: `retry-macros` is pinned to this exact crate version, and
+//! every expansion checks [`CONTRACT`] first, so a mismatched pair fails at
+//! compile time with a message that says so.
+//!
+//! An expansion names only what is listed here (`docs/design.md`, "The
+//! macro–runtime contract", shows an expansion in full):
+//!
+//! | name | what the expansion does with it |
+//! |---|---|
+//! | [`CONTRACT`] | `const _: () = assert!(CONTRACT == N, "...")` |
+//! | [`Policy`], [`BackoffKind`], [`Jitter`] | `static POLICY: Policy = Policy::new(name)` + one builder per key the user set |
+//! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
+//! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
+//! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
+//! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer |
+//! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl |
+//! | [`retry_if`], [`retry_after`], [`on_retry`], [`fallback`] | the user's expressions, type-checked at their own tokens |
+//! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
+//!
+//! Everything else (the decisions, the reporting, the defaults) is the
+//! runtime's own business, behind [`Call`].
+
+mod convert;
+mod hooks;
+
+/// The version of this contract. An expansion asserts it equals the one
+/// its `retry-macros` was written against; bump it whenever an expansion
+/// of the previous version would no longer compile or behave the same.
+pub const CONTRACT: u32 = 1;
+
+pub use crate::backoff::Strategy as BackoffKind;
+pub use crate::budget::RetryBudget;
+pub use crate::bulkhead::Bulkhead;
+pub use crate::circuit_breaker::CircuitBreaker;
+pub use crate::engine::{Admission, Admitted, Call, Decision, GiveUp, Guards, Policy, Refusal};
+pub use crate::jitter::Jitter;
+pub use crate::rate_limiter::RateLimiter;
+
+pub use convert::{FromCircuitOpen, FromElapsed, FromRejected, circuit_open, elapsed, rejected};
+pub use hooks::{fallback, on_retry, retry_after, retry_if};
+
+/// How events show an attempt's error; used as
+/// `{ use describe::*; (&&&ErrorRef(&error)).describe() }`.
+pub mod describe {
+    pub use crate::engine::describe::{
+        DescribeDebug, DescribeDisplay, DescribeOpaque, Description, ErrorRef,
+    };
+}

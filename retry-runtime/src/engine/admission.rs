@@ -1,0 +1,241 @@
+//! Admitting one attempt: the circuit breaker, then a rate-limit token, then
+//! a bulkhead permit (composition order), each waiting at most `max_wait`
+//! and never past the call's deadline.
+
+use std::time::Duration;
+
+use crate::budget::RetryBudget;
+use crate::bulkhead::{Bulkhead, BulkheadPermit};
+use crate::circuit_breaker::{BreakerPermit, CircuitBreaker};
+use crate::rate_limiter::RateLimiter;
+
+use super::call::Call;
+
+/// The shared protections one call goes through. Each setter is named after
+/// the attribute key and takes the type that key's expression must have, so
+/// a wrong expression is reported at the user's tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Guards<'g> {
+    pub(super) budget: Option<&'g RetryBudget>,
+    pub(super) breaker: Option<&'g CircuitBreaker>,
+    pub(super) limiter: Option<&'g RateLimiter>,
+    pub(super) bulkhead: Option<&'g Bulkhead>,
+}
+
+impl<'g> Guards<'g> {
+    /// No protection (and no budget).
+    pub const fn new() -> Self {
+        Guards {
+            budget: None,
+            breaker: None,
+            limiter: None,
+            bulkhead: None,
+        }
+    }
+
+    /// `budget`: each call deposits, each retry withdraws.
+    pub const fn budget(mut self, budget: &'g RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// `circuit_breaker`.
+    pub const fn circuit_breaker(mut self, breaker: &'g CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// `rate_limit`: each attempt takes a token.
+    pub const fn rate_limit(mut self, limiter: &'g RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// `concurrency`: each attempt holds a permit.
+    pub const fn concurrency(mut self, bulkhead: &'g Bulkhead) -> Self {
+        self.bulkhead = Some(bulkhead);
+        self
+    }
+}
+
+/// Why an attempt was not made: the call ends with `E::from(..)` of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The breaker is open: `E::from(CircuitOpen)`. Only with a breaker.
+    CircuitOpen,
+    /// No permit or token within `max_wait`: `E::from(Rejected)`. Only with
+    /// `max_wait`.
+    Rejected,
+    /// The deadline passed while waiting: `E::from(Elapsed)`. Only with a
+    /// `deadline`.
+    Elapsed,
+}
+
+/// What an admitted attempt holds until its outcome is known: the breaker's
+/// permit (to record the outcome) and the bulkhead's (released when the
+/// attempt ends, before any backoff sleep).
+#[derive(Debug, Default)]
+pub struct Admitted<'g> {
+    pub(super) breaker: Option<BreakerPermit<'g>>,
+    pub(super) permit: Option<BulkheadPermit<'g>>,
+    /// Whether the rate limiter's token was taken (or there is no limiter).
+    token: bool,
+    pub(super) timed_out: bool,
+}
+
+impl Admitted<'_> {
+    /// The attempt ran out of time: the breaker counts it as a failure,
+    /// whatever the error's classification.
+    pub fn timed_out(&mut self) {
+        self.timed_out = true;
+    }
+}
+
+/// The answer of [`Call::try_admit`]: admitted or refused at once, or a
+/// token or permit must be waited for (with what was already taken).
+#[derive(Debug)]
+pub enum Admission<'g> {
+    /// Nothing needed waiting.
+    Done(Result<Admitted<'g>, Refusal>),
+    /// Wait with [`Call::admit`] or [`Call::admit_within`], which complete
+    /// what was taken.
+    Wait(Admitted<'g>),
+}
+
+impl Call {
+    /// Admits one attempt if nothing needs waiting for: the happy path
+    /// takes the breaker's permit, a token and a bulkhead permit without a
+    /// future, a clock read or a deadline computed.
+    #[inline]
+    pub fn try_admit<'g>(&self, guards: Guards<'g>) -> Admission<'g> {
+        let breaker = match self.admit_breaker(guards) {
+            Ok(breaker) => breaker,
+            Err(refusal) => return Admission::Done(Err(refusal)),
+        };
+        let mut admitted = Admitted {
+            breaker,
+            permit: None,
+            token: guards.limiter.is_none_or(RateLimiter::try_acquire),
+            timed_out: false,
+        };
+        if !admitted.token {
+            return Admission::Wait(admitted);
+        }
+        if let Some(bulkhead) = guards.bulkhead {
+            match bulkhead.try_acquire() {
+                Some(permit) => admitted.permit = Some(permit),
+                None => return Admission::Wait(admitted),
+            }
+        }
+        Admission::Done(Ok(admitted))
+    }
+
+    /// Completes an admission [`try_admit`](Self::try_admit) could not,
+    /// when nothing bounds the waits (no `max_wait`, no `deadline`): waits
+    /// for the token, then the permit. Takes references and holds no timer,
+    /// so that its future (held in the caller's while it waits) stays small.
+    pub async fn admit<'g>(&self, guards: &Guards<'g>, admitted: &mut Admitted<'g>) {
+        if let (Some(limiter), false) = (guards.limiter, admitted.token) {
+            limiter.acquire().await;
+            admitted.token = true;
+        }
+        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
+            admitted.permit = Some(bulkhead.acquire().await);
+        }
+    }
+
+    /// [`admit`](Self::admit) when `max_wait` or the `deadline` bounds the
+    /// waits: each lasts at most `max_wait`, and never past the deadline.
+    pub async fn admit_within<'g>(
+        &self,
+        guards: &Guards<'g>,
+        admitted: &mut Admitted<'g>,
+    ) -> Result<(), Refusal> {
+        if let (Some(limiter), false) = (guards.limiter, admitted.token) {
+            let left = self.wait_left().unwrap_or(Duration::MAX);
+            if limiter.acquire_timeout(left).await.is_err() {
+                return Err(self.wait_refused("rate_limit"));
+            }
+            admitted.token = true;
+        }
+        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
+            let left = self.wait_left().unwrap_or(Duration::MAX);
+            match bulkhead.acquire_timeout(left).await {
+                Ok(permit) => admitted.permit = Some(permit),
+                Err(_) => return Err(self.wait_refused("bulkhead")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits one attempt of a plain function: waits park the thread. Also
+    /// what an `async fn` guarded by a breaker alone uses: nothing waits.
+    pub fn admit_blocking<'g>(&self, guards: Guards<'g>) -> Result<Admitted<'g>, Refusal> {
+        let mut admitted = match self.try_admit(guards) {
+            Admission::Done(done) => return done,
+            Admission::Wait(admitted) => admitted,
+        };
+        if let (Some(limiter), false) = (guards.limiter, admitted.token) {
+            admitted.token = match self.wait_left() {
+                None => {
+                    limiter.acquire_blocking();
+                    true
+                }
+                Some(left) => limiter.acquire_blocking_timeout(left).is_ok(),
+            };
+            if !admitted.token {
+                return Err(self.wait_refused("rate_limit"));
+            }
+        }
+        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
+            admitted.permit = Some(match bulkhead.try_acquire() {
+                Some(permit) => permit,
+                None => match self.wait_left() {
+                    None => bulkhead.acquire_blocking(),
+                    Some(left) => match bulkhead.acquire_blocking_timeout(left) {
+                        Ok(permit) => permit,
+                        Err(_) => return Err(self.wait_refused("bulkhead")),
+                    },
+                },
+            });
+        }
+        Ok(admitted)
+    }
+
+    #[inline]
+    fn admit_breaker<'g>(&self, guards: Guards<'g>) -> Result<Option<BreakerPermit<'g>>, Refusal> {
+        match guards.breaker {
+            None => Ok(None),
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(permit) => Ok(Some(permit)),
+                Err(_) => {
+                    self.refused(Refusal::CircuitOpen, "circuit_open");
+                    Err(Refusal::CircuitOpen)
+                }
+            },
+        }
+    }
+
+    /// How long a permit or token wait may last: `max_wait`, or what is
+    /// left before the deadline if that is less; `None` waits as long as it
+    /// takes. Read only when nothing was free at once.
+    fn wait_left(&self) -> Option<Duration> {
+        let to_deadline = self.time_to_deadline();
+        match (self.policy.max_wait, to_deadline) {
+            (Some(w), Some(d)) => Some(w.min(d)),
+            (w, d) => w.or(d),
+        }
+    }
+
+    /// A bounded wait ended without a permit or token: past the deadline the
+    /// call gives up (`Elapsed`), otherwise it was rejected.
+    fn wait_refused(&self, waited_for: &'static str) -> Refusal {
+        let refusal = if self.past_deadline() {
+            Refusal::Elapsed
+        } else {
+            Refusal::Rejected
+        };
+        self.refused(refusal, waited_for);
+        refusal
+    }
+}

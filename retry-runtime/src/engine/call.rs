@@ -1,0 +1,239 @@
+//! One call's state, and the decisions between its attempts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::event::RetryEvent;
+use crate::report;
+use crate::testing;
+
+use super::admission::{Admitted, Guards, Refusal};
+use super::decision::{Decision, GiveUp};
+use super::describe::Description;
+use super::policy::Policy;
+
+/// The state of one call of an annotated function.
+///
+/// Small and `Send`: it lives in the function's future across awaits. The
+/// [`Guards`] are passed to each step that needs them rather than kept here:
+/// for the usual `static`s they cost no space in the future. A call whose
+/// first attempt succeeds touches [`start`](Self::start),
+/// [`succeeded`](Self::succeeded) and nothing else.
+#[derive(Debug)]
+pub struct Call {
+    pub(super) policy: &'static Policy,
+    attempts: u32,
+    decorrelated_prev: Duration,
+    start: Option<Instant>,
+    // Sleeps skipped under `testing::no_delays` still count towards the
+    // deadline and `elapsed`, so a test sees the call give up when it would.
+    skipped: Duration,
+}
+
+impl Call {
+    /// Starts a call: deposits in the budget, and reads the clock only if
+    /// the policy or reporting needs the start.
+    #[inline]
+    pub fn start(policy: &'static Policy, guards: Guards<'_>) -> Self {
+        if let Some(budget) = guards.budget {
+            budget.deposit();
+        }
+        Call {
+            policy,
+            attempts: 1,
+            decorrelated_prev: Duration::ZERO,
+            start: (policy.reads_clock || report::NEEDS_START).then(Instant::now),
+            skipped: Duration::ZERO,
+        }
+    }
+
+    /// The attempt being made, counting from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempts
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.start
+            .map_or(Duration::ZERO, |start| start.elapsed() + self.skipped)
+    }
+
+    /// The elapsed time observers need; without any reporting feature they
+    /// need none, and the happy path must not read the clock for it.
+    #[inline]
+    fn reported_elapsed(&self) -> Duration {
+        if report::NEEDS_START {
+            self.elapsed()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn deadline_at(&self) -> Option<Instant> {
+        let start = self.start?;
+        let deadline = self.policy.deadline?;
+        Some(
+            (start + deadline)
+                .checked_sub(self.skipped)
+                .unwrap_or(start),
+        )
+    }
+
+    pub(super) fn time_to_deadline(&self) -> Option<Duration> {
+        self.deadline_at()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    pub(super) fn past_deadline(&self) -> bool {
+        self.deadline_at().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Runs one attempt, cancelling it at the earlier of its `timeout` and
+    /// the call's `deadline`. Expansions call it only when one is set. A
+    /// plain function, not an `async fn`: that would hold the attempt's
+    /// future twice in the caller's.
+    #[inline]
+    pub fn with_time_limit<F: Future>(&self, attempt: F) -> tokio::time::Timeout<F> {
+        let by_timeout = self.policy.timeout.map(|t| Instant::now() + t);
+        let limit = match (by_timeout, self.deadline_at()) {
+            (Some(t), Some(d)) => t.min(d),
+            (Some(t), None) => t,
+            (None, Some(d)) => d,
+            // Not reached from expansions; a far limit keeps it harmless.
+            (None, None) => Instant::now() + Duration::from_secs(86_400 * 365),
+        };
+        tokio::time::timeout_at(limit, attempt)
+    }
+
+    /// The call returns `Ok`: the breaker counts a success, and the enabled
+    /// observers hear of it (nothing happens without the `tracing`,
+    /// `metrics` or `stats` features).
+    #[inline]
+    pub fn succeeded(&self, admitted: Admitted<'_>) {
+        if let Some(permit) = admitted.breaker {
+            permit.success();
+        }
+        report::succeeded(&self.policy.site, self.attempts, self.reported_elapsed());
+    }
+
+    /// A protection refused the attempt: the call ends.
+    pub(super) fn refused(&self, refusal: Refusal, kind: &'static str) {
+        let site = &self.policy.site;
+        let elapsed = self.reported_elapsed();
+        if refusal == Refusal::Elapsed {
+            let waited = "the deadline passed while waiting for a permit or token";
+            let attempts = self.attempts.saturating_sub(1);
+            report::gave_up(site, GiveUp::Deadline.as_str(), attempts, &waited, elapsed);
+        } else {
+            report::rejected(site, kind, self.attempts, elapsed);
+        }
+    }
+
+    /// Decides what follows a failed attempt, records the attempt's outcome
+    /// in the breaker, and reports the retry or the give-up with `error` as
+    /// events show it.
+    ///
+    /// `retryable` is the classification of the error. The breaker counts a
+    /// failure when the error is retryable or the attempt timed out: other
+    /// errors show the dependency answered. `retry_after` is the server's
+    /// suggested delay, which replaces the computed one.
+    pub fn after_error(
+        &mut self,
+        guards: Guards<'_>,
+        admitted: Admitted<'_>,
+        retryable: bool,
+        retry_after: Option<Duration>,
+        error: Description<'_>,
+    ) -> Decision {
+        if let Some(permit) = admitted.breaker {
+            if retryable || admitted.timed_out {
+                permit.failure();
+            } else {
+                permit.success();
+            }
+        }
+        let decision = self.decide(guards, retryable, retry_after);
+        let site = &self.policy.site;
+        match decision {
+            Decision::Retry(delay) => {
+                report::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
+            }
+            Decision::GiveUp(reason) => {
+                let elapsed = self.reported_elapsed();
+                report::gave_up(site, reason.as_str(), self.attempts, &error, elapsed);
+            }
+        }
+        decision
+    }
+
+    /// The budget is asked last, so a retry that would not happen anyway
+    /// costs no token.
+    fn decide(
+        &mut self,
+        guards: Guards<'_>,
+        retryable: bool,
+        retry_after: Option<Duration>,
+    ) -> Decision {
+        if !retryable {
+            return Decision::GiveUp(GiveUp::NotRetryable);
+        }
+        let deadline = self.deadline_at();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Decision::GiveUp(GiveUp::Deadline);
+        }
+        if self.attempts >= self.policy.max_attempts {
+            return Decision::GiveUp(GiveUp::Exhausted);
+        }
+        let delay = match retry_after {
+            // A hostile or confused server must not park its clients: a
+            // pause longer than `max_delay` is an answer, not a delay.
+            Some(hint) if hint > self.policy.backoff.cap() => {
+                return Decision::GiveUp(GiveUp::RetryAfter);
+            }
+            Some(hint) => hint,
+            None => self
+                .policy
+                .backoff
+                .delay_for_call(self.attempts, &mut self.decorrelated_prev),
+        };
+        if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            return Decision::GiveUp(GiveUp::Deadline);
+        }
+        if guards.budget.is_some_and(|b| !b.withdraw()) {
+            return Decision::GiveUp(GiveUp::Budget);
+        }
+        Decision::Retry(delay)
+    }
+
+    /// The event an `on_retry` hook sees for the attempt that just failed.
+    pub fn event<'e, E>(&self, error: &'e E, delay: Duration) -> RetryEvent<'e, E> {
+        RetryEvent {
+            name: self.policy.site.name,
+            attempt: self.attempts,
+            error,
+            delay,
+            elapsed: self.elapsed(),
+        }
+    }
+
+    /// Sleeps before the next attempt (async), then counts it.
+    pub async fn backoff(&mut self, delay: Duration) {
+        if testing::delays_skipped() {
+            self.skipped += delay;
+        } else if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.attempts += 1;
+    }
+
+    /// Sleeps the thread before the next attempt (sync), then counts it.
+    pub fn backoff_blocking(&mut self, delay: Duration) {
+        if testing::delays_skipped() {
+            self.skipped += delay;
+        } else if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        self.attempts += 1;
+    }
+}

@@ -1,0 +1,108 @@
+//! The configuration of one resilient operation.
+
+use std::time::Duration;
+
+use crate::backoff::{Backoff, Strategy};
+use crate::jitter::Jitter;
+use crate::report::Site;
+
+/// The retry configuration of one annotated function, built in a `static`.
+///
+/// Each builder is named after the attribute key it sets, and the expansion
+/// calls only those the user wrote: every default is the one given here
+/// (3 attempts, [`Backoff::new`]'s schedule, no timeout, no deadline, waits
+/// for permits and tokens unbounded).
+#[derive(Debug)]
+pub struct Policy {
+    pub(super) site: Site,
+    pub(super) max_attempts: u32,
+    pub(super) backoff: Backoff,
+    pub(super) timeout: Option<Duration>,
+    pub(super) deadline: Option<Duration>,
+    pub(super) max_wait: Option<Duration>,
+    /// Whether a call must read the clock when it starts: for a deadline,
+    /// or for the elapsed time an `on_retry` hook sees.
+    pub(super) reads_clock: bool,
+}
+
+impl Policy {
+    /// The defaults, reported under `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Policy {
+            site: Site::new(name),
+            max_attempts: 3,
+            backoff: Backoff::new(),
+            timeout: None,
+            deadline: None,
+            max_wait: None,
+            reads_clock: false,
+        }
+    }
+
+    /// `max_attempts`: attempts in total, the first included. The macro
+    /// rejects 0; here it is taken as 1.
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// `backoff`: how the delay grows, keeping the other schedule keys.
+    pub const fn backoff(mut self, strategy: Strategy) -> Self {
+        self.backoff = self.backoff.strategy(strategy);
+        self
+    }
+
+    /// `base_delay`: the first retry's delay before jitter.
+    pub const fn base_delay(mut self, base: Duration) -> Self {
+        self.backoff = self.backoff.base_delay(base);
+        self
+    }
+
+    /// `max_delay`: the cap on one delay, and on a `retry_after` hint.
+    pub const fn max_delay(mut self, cap: Duration) -> Self {
+        self.backoff = self.backoff.max_delay(cap);
+        self
+    }
+
+    /// `multiplier`: the exponential growth factor.
+    pub const fn multiplier(mut self, m: f64) -> Self {
+        self.backoff = self.backoff.multiplier(m);
+        self
+    }
+
+    /// `jitter`.
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.backoff = self.backoff.jitter(jitter);
+        self
+    }
+
+    /// `timeout`: per attempt (async functions only).
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// `deadline`: for the whole call, from its start.
+    pub const fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self.reads_clock = true;
+        self
+    }
+
+    /// `max_wait`: the longest wait for a permit or a token.
+    pub const fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// `on_retry` is set: its events carry the time since the call started.
+    pub const fn reports_elapsed(mut self) -> Self {
+        self.reads_clock = true;
+        self
+    }
+
+    /// The call site's name.
+    pub const fn name(&self) -> &'static str {
+        self.site.name
+    }
+}
