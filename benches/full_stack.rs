@@ -10,7 +10,7 @@
 //! (timeouts need the timer's handle; none is ever registered, since every
 //! attempt completes on its first poll).
 //!
-//! `cargo bench --bench full_stack`
+//! `cargo bench -p steadfast-benches --bench full_stack`
 
 mod common;
 

@@ -8,8 +8,8 @@
 //! it. The ratio table printed at the end compares every contender to the
 //! raw call measured in the same run.
 //!
-//! `cargo bench --bench happy_path` (add `-- --list` to print only the
-//! future sizes).
+//! `cargo bench -p steadfast-benches --bench happy_path` (add `-- --list` to
+//! print only the future sizes).
 
 mod common;
 

@@ -8,7 +8,7 @@
 //! - `RetryBudget` deposit, and deposit + withdraw, vs tower's `TpsBudget`;
 //! - `Bulkhead` try_acquire + release vs tokio's `Semaphore`.
 //!
-//! `cargo bench --bench primitives`
+//! `cargo bench -p steadfast-benches --bench primitives`
 
 mod common;
 

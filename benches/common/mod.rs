@@ -1,13 +1,12 @@
 //! What the three benchmark targets share: one way to drive a future, one
 //! criterion configuration, and the ratio tables printed after a run.
 //!
-//! Not a bench target itself: cargo only discovers `benches/*.rs` and
-//! `benches/*/main.rs`.
+//! Not a bench target itself: `benches/Cargo.toml` lists the targets.
 
 #![allow(dead_code)] // each target uses a different part
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
@@ -94,14 +93,18 @@ pub(crate) fn criterion() -> Criterion {
         .configure_from_args()
 }
 
-/// Where criterion writes its estimates: the same rule criterion 0.5 uses.
+/// Where criterion writes its estimates: the same rule criterion 0.5 uses,
+/// `$CRITERION_HOME`, else `criterion/` in the target directory (criterion
+/// asks `cargo metadata`; the directory `CARGO_TARGET_TMPDIR` sits in is the
+/// same one, and unlike `target/` it does not depend on the working
+/// directory, which `cargo bench` sets to this package's, `benches/`).
 fn criterion_home() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return PathBuf::from(home);
     }
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(target) => PathBuf::from(target).join("criterion"),
-        None => PathBuf::from("target/criterion"),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).with_file_name("criterion"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `metrics` feature: the series a recorder sees.
 #![cfg(feature = "metrics")]
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use metrics_util::CompositeKey;

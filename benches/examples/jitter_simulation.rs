@@ -3,10 +3,10 @@
 //! Rust and driven by steadfast's own [`Backoff`] and [`Jitter`].
 //!
 //! ```sh
-//! cargo run --release --example jitter_simulation             # table + chart
-//! cargo run --release --example jitter_simulation -- --csv    # CSV rows only
-//! cargo run --release --example jitter_simulation -- --svg docs/jitter_simulation.svg
-//! cargo run --example jitter_simulation -- --check            # schedule checks only
+//! cargo run --release -p steadfast-benches --example jitter_simulation             # table + chart
+//! cargo run --release -p steadfast-benches --example jitter_simulation -- --csv    # CSV rows only
+//! cargo run --release -p steadfast-benches --example jitter_simulation -- --svg docs/jitter_simulation.svg
+//! cargo run -p steadfast-benches --example jitter_simulation -- --check            # schedule checks only
 //! ```
 //!
 //! The simulation itself takes about 3 s of CPU in release (split over the
@@ -674,11 +674,18 @@ struct Options {
     threads: usize,
 }
 
+/// The repository's root: this example is in the `steadfast-benches`
+/// package, `benches/`.
+fn workspace_root() -> &'static Path {
+    let benches = Path::new(env!("CARGO_MANIFEST_DIR"));
+    benches.parent().unwrap_or(benches)
+}
+
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         csv: false,
         check_only: false,
-        svg: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/jitter_simulation.svg")),
+        svg: Some(workspace_root().join("target/jitter_simulation.svg")),
         runs: DEFAULT_RUNS,
         seed: DEFAULT_SEED,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -1,7 +1,7 @@
 //! Metastable failure, and why steadfast's defaults are what they are.
 //!
 //! ```sh
-//! cargo run --example metastability
+//! cargo run -p steadfast-benches --example metastability
 //! ```
 //!
 //! An open-loop, discrete-event simulation (about a second of real time) of

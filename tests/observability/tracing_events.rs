@@ -1,6 +1,7 @@
 //! The `tracing` feature: what a subscriber sees.
 #![cfg(feature = "tracing")]
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

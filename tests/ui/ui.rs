@@ -1,8 +1,11 @@
 //! Compile-time UI tests for `#[resilient]`: every diagnostic the macro
 //! promises (see DESIGN.md, "Compile-time validation") has one file in
-//! `tests/ui/fail/`, named after the diagnostic, next to the `.stderr` that
-//! pins what rustc prints; `tests/ui/pass/` holds programs that must compile
-//! and run.
+//! `fail/`, named after the diagnostic, next to the `.stderr` that pins
+//! what rustc prints; `pass/` holds programs that must compile and run.
+//! These directories sit next to this file, in the `steadfast-ui-tests`
+//! package (`tests/ui/` in the repository): trybuild builds each case
+//! against that package's dependencies, steadfast and tokio, and prints
+//! paths relative to it.
 //!
 //! The `.stderr` files are pinned to one toolchain (rustc 1.95, the CI
 //! toolchain); on any other the test is ignored, since rustc's wording and
@@ -11,7 +14,7 @@
 //! After changing a diagnostic, regenerate the expectations with
 //!
 //! ```sh
-//! TRYBUILD=overwrite cargo test --test ui
+//! TRYBUILD=overwrite cargo test -p steadfast-ui-tests
 //! ```
 //!
 //! and review the `.stderr` diff like code: each error must sit on the
@@ -26,6 +29,6 @@
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
-    t.pass("tests/ui/pass/*.rs");
-    t.compile_fail("tests/ui/fail/*.rs");
+    t.pass("pass/*.rs");
+    t.compile_fail("fail/*.rs");
 }
