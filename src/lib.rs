@@ -27,6 +27,7 @@
 //! - [`Elapsed`], [`CircuitOpen`], [`Rejected`]: the errors the library
 //!   produces, each convertible into `std::io::Error`;
 //! - [`RetryEvent`]: what an `on_retry` hook sees;
+//! - [`guide`]: walkthroughs, such as coming from Python asyncio;
 //! - [`testing`]: seeded jitter and skipped sleeps for tests.
 //!
 //! # Defaults, and why
@@ -118,6 +119,8 @@
 
 pub use retry_macros::resilient;
 pub use retry_runtime::*;
+
+pub mod guide;
 
 /// What `#[resilient]` expansions call; not public API.
 #[doc(hidden)]
