@@ -133,12 +133,11 @@ mod metrics_impl {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "stats")))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(not(feature = "stats"))]
     fn without_stats_a_site_is_only_its_name() {
         assert_eq!(size_of::<Site>(), size_of::<&'static str>());
     }
