@@ -138,3 +138,36 @@ fn rejections_and_the_breaker_state_are_exported() {
         other => panic!("breaker gauge: {other:?}"),
     }
 }
+
+#[resilient(circuit_breaker(failure_threshold = 1), max_attempts = 1)]
+fn charge() -> Result<(), TestError> {
+    Err(TestError::Io)
+}
+
+#[resilient(
+    name = "refunds.issue",
+    circuit_breaker(failure_threshold = 1),
+    max_attempts = 1
+)]
+fn refund() -> Result<(), TestError> {
+    Err(TestError::Io)
+}
+
+#[test]
+fn inline_breakers_are_named_after_their_function() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let _ = charge();
+        let _ = refund();
+    });
+    let series = snapshotter.snapshot().into_vec();
+    let gauge = |site: &str| match value(&series, "steadfast_circuit_state", &[("site", site)]) {
+        Some(DebugValue::Gauge(state)) => Some(state.into_inner()),
+        _ => None,
+    };
+    // Each opened: two gauges, one per function, not one shared name.
+    assert_eq!(gauge("metrics::charge"), Some(2.0), "module_path::fn_name");
+    assert_eq!(gauge("refunds.issue"), Some(2.0), "the `name` key");
+    assert_eq!(gauge("circuit_breaker"), None);
+}

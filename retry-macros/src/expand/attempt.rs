@@ -92,18 +92,27 @@ impl Body<'_> {
             quote!(#call.admit_blocking(#guards))
         };
         let refusal = super::local("refusal");
-        let refused = self.give_up(self.refusal(&refusal));
+        let refused = match self.refusal(&refusal) {
+            Some(conversion) => {
+                let give_up = self.give_up(conversion);
+                quote!(return #give_up)
+            }
+            None => quote! {
+                ::core::unreachable!("without a breaker, `max_wait` or `deadline`, every wait ends admitted")
+            },
+        };
         quote! {
             let #mutable #admitted = match #admit {
                 ::core::result::Result::Ok(#admitted) => #admitted,
-                ::core::result::Result::Err(#refusal) => return #refused,
+                ::core::result::Result::Err(#refusal) => #refused,
             };
         }
     }
 
     /// `E::from(..)` of the refusals this configuration can meet, each at
-    /// the key that causes it, so a missing `From` impl is reported there.
-    fn refusal(&self, refusal: &syn::Ident) -> TokenStream {
+    /// the key that causes it, so a missing `From` impl is reported there;
+    /// `None` when nothing can refuse.
+    fn refusal(&self, refusal: &syn::Ident) -> Option<TokenStream> {
         let krate = self.krate;
         let config = self.config;
         let waits = config.rate_limit.is_some() || config.concurrency.is_some();
@@ -126,15 +135,11 @@ impl Body<'_> {
         if let Some(deadline) = config.deadline.filter(|_| waits) {
             kinds.push((quote!(Elapsed), convert(deadline.span, "elapsed")));
         }
-        let Some((_, last)) = kinds.pop() else {
-            return quote! {
-                ::core::unreachable!("without a breaker, `max_wait` or `deadline`, every wait ends admitted")
-            };
-        };
+        let (_, last) = kinds.pop()?;
         let arms = kinds
             .into_iter()
             .map(|(kind, conversion)| quote!(#krate::__private::Refusal::#kind => #conversion,));
-        quote!(match #refusal { #(#arms)* _ => #last })
+        Some(quote!(match #refusal { #(#arms)* _ => #last }))
     }
 
     fn run(&self) -> TokenStream {
