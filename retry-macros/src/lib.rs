@@ -127,7 +127,9 @@ mod values;
 /// starts that would end after it, and in an `async fn` an attempt still
 /// running at the deadline is cancelled with `E::from(Elapsed)`; a plain
 /// `fn` checks it between attempts. `retry_after` replaces the computed
-/// delay with the server's and gives up if that would pass the deadline.
+/// delay with the server's; it gives up if that would pass the deadline, or
+/// if the server asks for longer than `max_delay` (a server must not park
+/// its callers: `Retry-After: 3600` ends the call with the error at once).
 ///
 /// ```
 /// # use steadfast::{resilient, Elapsed};
@@ -177,7 +179,12 @@ mod values;
 ///
 /// An attempt counts as a breaker failure when it timed out or when its
 /// error is one the retry classification would retry; other errors show the
-/// dependency answered, and count as successes.
+/// dependency answered, and count as successes. An inline breaker trips
+/// after `failure_threshold` consecutive failures (5), or, with
+/// `failure_rate`, when that share of the last `window` calls (20) failed,
+/// once `min_calls` (the window) were made; it stays open for `open_for`
+/// (30 s) and closes when all `half_open_probes` (1) succeed. It is named
+/// after its function (or the `name` key) in events and metrics.
 ///
 /// ```
 /// # use steadfast::{resilient, Bulkhead, CircuitBreaker, CircuitOpen, RateLimiter, Rejected};

@@ -15,7 +15,7 @@ use std::time::Duration;
 ///         event.name(), event.attempt(), event.error(), event.delay(), event.elapsed(),
 ///     );
 /// }
-/// /// ```
+/// ```
 #[derive(Debug)]
 pub struct RetryEvent<'a, E> {
     pub(crate) name: &'static str,

@@ -1,5 +1,5 @@
 //! Compile-time UI tests for `#[resilient]`: every diagnostic the macro
-//! promises (see DESIGN.md, "Compile-time validation") has one file in
+//! promises (see docs/design.md, "Compile-time validation") has one file in
 //! `fail/`, named after the diagnostic, next to the `.stderr` that pins
 //! what rustc prints; `pass/` holds programs that must compile and run.
 //! These directories sit next to this file, in the `steadfast-ui-tests`

@@ -1,4 +1,4 @@
-//! The example on DESIGN.md's first card, as written there.
+//! The example at the top of docs/design.md, as written there.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
