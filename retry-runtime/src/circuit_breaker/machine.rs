@@ -67,9 +67,19 @@ impl Machine {
     #[inline]
     fn transition(
         &self,
+        rule: impl FnMut(State) -> Option<State>,
+    ) -> Result<(State, State), State> {
+        self.transition_from(self.state.load(Ordering::Acquire), rule)
+    }
+
+    /// [`transition`](Self::transition) from a word the caller has just
+    /// loaded, so that it is not loaded twice.
+    #[inline]
+    fn transition_from(
+        &self,
+        mut word: u64,
         mut rule: impl FnMut(State) -> Option<State>,
     ) -> Result<(State, State), State> {
-        let mut word = self.state.load(Ordering::Acquire);
         loop {
             let old = State::decode(word);
             let new = rule(old).ok_or(old)?;
@@ -93,19 +103,20 @@ impl Machine {
     #[inline]
     pub(super) fn acquire(&self) -> Result<Admitted, CircuitOpen> {
         // Closed: one load, no clock, no write.
-        match State::closed_generation(self.state.load(Ordering::Acquire)) {
+        let word = self.state.load(Ordering::Acquire);
+        match State::closed_generation(word) {
             Some(generation) => Ok(Admitted {
                 generation,
                 probe: false,
             }),
-            None => self.acquire_probe(),
+            None => self.acquire_probe(word),
         }
     }
 
-    fn acquire_probe(&self) -> Result<Admitted, CircuitOpen> {
+    fn acquire_probe(&self, word: u64) -> Result<Admitted, CircuitOpen> {
         let probes = self.config.half_open_probes;
         let mut fresh = None;
-        let taken = self.transition(|state| match state {
+        let taken = self.transition_from(word, |state| match state {
             State::Closed { .. } => None,
             // `open_for` has passed: half-open, with this call as a probe.
             State::Open { until } => (self.now_nanos() >= until).then(|| State::HalfOpen {
