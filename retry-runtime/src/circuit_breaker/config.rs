@@ -53,12 +53,14 @@ impl Config {
         name: "circuit_breaker",
     };
 
+    #[must_use]
     pub(super) const fn failure_threshold(mut self, n: u32) -> Self {
         self.mode = Mode::Consecutive;
         self.failure_threshold = clamp(n, 1, COUNT_MAX);
         self
     }
 
+    #[must_use]
     pub(super) const fn failure_rate(mut self, rate: f64, window: u32) -> Self {
         self.mode = Mode::Rate;
         self.failure_rate = if rate.is_nan() || rate > 1.0 {
@@ -72,11 +74,13 @@ impl Config {
         self
     }
 
+    #[must_use]
     pub(super) const fn with_min_calls(mut self, n: u32) -> Self {
         self.min_calls = Some(if n == 0 { 1 } else { n });
         self
     }
 
+    #[must_use]
     pub(super) const fn open_for(mut self, d: Duration) -> Self {
         let nanos = d.as_nanos();
         self.open_for_nanos = if nanos > TIME_MAX as u128 {
@@ -87,6 +91,7 @@ impl Config {
         self
     }
 
+    #[must_use]
     pub(super) const fn half_open_probes(mut self, n: u32) -> Self {
         self.half_open_probes = clamp(n, 1, PROBE_MAX);
         self

@@ -18,10 +18,11 @@
 //!   passed. The breaker does not move by itself: the first
 //!   [`try_acquire`](CircuitBreaker::try_acquire) after that moves it to
 //!   half-open and becomes its first probe.
-//! - **HalfOpen** admits exactly `half_open_probes` trial calls at once and
-//!   rejects the rest. One failed probe opens the breaker again for a fresh
-//!   `open_for`; once all of them have succeeded it closes with its counts
-//!   cleared.
+//! - **HalfOpen** admits `half_open_probes` trial calls in all (a slot is
+//!   given back only by a probe dropped without an outcome, not by one that
+//!   succeeded) and rejects the rest. One failed probe opens the breaker
+//!   again for a fresh `open_for`; once all of them have succeeded it closes
+//!   with its counts cleared.
 //!
 //! [`reset`](CircuitBreaker::reset) and [`force_open`](CircuitBreaker::force_open)
 //! move it by hand.
@@ -62,8 +63,9 @@
 //! | `permit.rs` | [`BreakerPermit`]: reporting one call's outcome |
 //! | `report.rs` | `tracing` events and `metrics` for transitions |
 //!
-//! Dependencies only point down that list's tail: nothing below `mod.rs`
-//! imports it, and `machine.rs` is the only file that touches the state word.
+//! No file imports `mod.rs`, and none imports a file that imports it back:
+//! `permit.rs` reaches the state through `machine.rs`, the only file that
+//! touches the state word.
 
 mod config;
 mod machine;
@@ -103,8 +105,9 @@ pub use state::CircuitState;
 ///   [`open_for`](Self::open_for); the first [`try_acquire`](Self::try_acquire)
 ///   after that moves it to half-open and becomes a probe.
 /// - **HalfOpen** admits [`half_open_probes`](Self::half_open_probes) trial
-///   calls at once. One failure opens it again for a fresh `open_for`; when
-///   all of them have succeeded it closes, with its counts cleared.
+///   calls and rejects the rest. One failure opens it again for a fresh
+///   `open_for`; when all of them have succeeded it closes, with its counts
+///   cleared.
 ///
 /// Every call goes through [`try_acquire`](Self::try_acquire) and reports its
 /// outcome on the returned [`BreakerPermit`]. The state is one atomic word,
@@ -275,11 +278,12 @@ impl CircuitBreaker {
         self
     }
 
-    /// How many trial calls the half-open breaker admits at once; all of
-    /// them must succeed to close it. 1 by default; `n` is clamped to
-    /// `1..=32767`.
+    /// How many trial calls the half-open breaker admits; all of them must
+    /// succeed to close it, and other calls are rejected until then. 1 by
+    /// default; `n` is clamped to `1..=32767`.
     ///
-    /// A probe whose permit is dropped without an outcome (its call was
+    /// A probe that succeeded keeps its slot (it counts towards closing); a
+    /// probe whose permit is dropped without an outcome (its call was
     /// cancelled) frees its slot for another probe.
     ///
     /// ```
@@ -338,8 +342,10 @@ impl CircuitBreaker {
         self
     }
 
-    /// Names the breaker in events and metrics (the `tracing` and `metrics`
-    /// features); an inline `circuit_breaker` is named after its function.
+    /// Names the breaker in events and metrics (the `breaker` field of the
+    /// `tracing` feature's transition events, the `site` label of the
+    /// `metrics` feature's `steadfast_circuit_state` gauge). A breaker
+    /// without a name is reported as `"circuit_breaker"`.
     ///
     /// ```
     /// use retry_runtime::CircuitBreaker;
