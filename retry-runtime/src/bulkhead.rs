@@ -81,6 +81,7 @@ impl Bulkhead {
     /// let local = Bulkhead::new(0);
     /// assert_eq!(local.max_concurrent(), 1);
     /// ```
+    #[must_use]
     pub const fn new(max_concurrent: usize) -> Self {
         let max_concurrent = if max_concurrent == 0 {
             1

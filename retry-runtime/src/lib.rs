@@ -29,7 +29,6 @@ mod engine;
 mod error;
 mod event;
 mod jitter;
-mod observe;
 mod rate_limiter;
 mod report;
 mod rng;

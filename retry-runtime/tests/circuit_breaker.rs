@@ -240,6 +240,18 @@ async fn rate_mode_min_calls_defaults_to_the_window() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn default_window_is_the_last_20_calls() {
+    // What `#[resilient(circuit_breaker(failure_rate = 0.5))]` builds.
+    assert_eq!(CircuitBreaker::DEFAULT_WINDOW, 20);
+    let breaker = CircuitBreaker::new().failure_rate(0.5, CircuitBreaker::DEFAULT_WINDOW);
+    // 19 calls are fewer than the window, so even all failing stays closed.
+    record(&breaker, &[false; 19]);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    fail(&breaker);
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
 async fn rate_mode_trips_exactly_when_the_rate_is_reached() {
     let breaker = CircuitBreaker::new().failure_rate(0.5, 4);
     record(&breaker, &[true, false, true]);

@@ -1,7 +1,9 @@
 //! Property tests for [`Backoff`] and [`Jitter`]: random configurations
 //! (every strategy and jitter, bases and caps from zero to `Duration::MAX`,
 //! multipliers including NaN, infinity and values below 1, attempt numbers
-//! over all of `u32`), each checked against the contract in DESIGN.md.
+//! over all of `u32`), each checked against the contract in DESIGN.md; and
+//! for [`CircuitBreaker`]: random timelines checked, step by step, against
+//! a plain model of its documented state machine.
 //!
 //! | property | cases | figure asserted |
 //! |---|---|---|
@@ -13,8 +15,9 @@
 //! | `jitter_means_match_d_over_2_and_3d_over_4` | 40, fixed | mean of 4000 draws, 40 random d: full 0.5·d ± 0.02·d, equal 0.75·d ± 0.01·d, proportional(f) d ± 0.04·f·d |
 //! | `iterating_past_u32_max_saturates` (ignored: 2^32 steps) | 1 | the iterator's retry counter saturates: no overflow panic, delays stay at the cap |
 //! | `exponential_base_above_2_pow_53_does_not_decrease` | 1 | regression: exponential d(2) < d(1) for a base above 2^53 ns, found by the property above |
+//! | `the_breaker_follows_its_documented_state_machine` | 2000 | up to 200 steps (acquire, success, failure, drop, advance the paused clock, reset, force open) on either trip mode, builder inputs out of range included: every admission (and whether it is a probe) and every state equal to the model's, stale permits included |
 //!
-//! The first five are `proptest!` properties. Each run draws fresh inputs;
+//! The first five and the last are `proptest!` properties. Each run draws fresh inputs;
 //! a failure is shrunk to a minimal input, which is printed and saved to
 //! `tests/proptests.proptest-regressions` next to this file: commit that
 //! file, and every later run replays the saved cases first.
@@ -36,7 +39,7 @@ use proptest::sample::select;
 use proptest::test_runner::{FailurePersistence, FileFailurePersistence, TestCaseError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use retry_runtime::{Backoff, Jitter};
+use retry_runtime::{Backoff, CircuitBreaker, CircuitState, Jitter};
 
 /// The fixed seed of the mean test: case `i` draws from `SEED + i`.
 const SEED: u64 = 0x5EED_F457;
@@ -540,4 +543,339 @@ fn iterating_past_u32_max_saturates() {
     }
     assert_eq!(last, cap);
     assert_eq!(schedule.next(), Some(cap));
+}
+
+// ------------------------------------------------ circuit breaker vs a model
+
+/// How the breaker under test trips.
+#[derive(Debug, Clone, Copy)]
+enum Trip {
+    Consecutive(u32),
+    Rate {
+        rate: f64,
+        window: u32,
+        min_calls: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BreakerConfig {
+    trip: Trip,
+    open_for_ms: u64,
+    probes: u32,
+}
+
+impl BreakerConfig {
+    fn breaker(&self) -> CircuitBreaker {
+        let breaker = CircuitBreaker::new()
+            .open_for(Duration::from_millis(self.open_for_ms))
+            .half_open_probes(self.probes);
+        match self.trip {
+            Trip::Consecutive(n) => breaker.failure_threshold(n),
+            Trip::Rate {
+                rate,
+                window,
+                min_calls: None,
+            } => breaker.failure_rate(rate, window),
+            Trip::Rate {
+                rate,
+                window,
+                min_calls: Some(n),
+            } => breaker.failure_rate(rate, window).min_calls(n),
+        }
+    }
+}
+
+/// One step of a single-threaded timeline. Permits are held in a list;
+/// `Success(i)`, `Failure(i)` and `Drop(i)` report on permit `i` modulo its
+/// length (nothing when it is empty), and remove it.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Acquire,
+    Success(usize),
+    Failure(usize),
+    Drop(usize),
+    AdvanceMs(u64),
+    Reset,
+    ForceOpen,
+}
+
+/// The breaker's documented behaviour, written as plainly as possible: no
+/// packing, no atomics, every outcome of every generation kept.
+#[derive(Debug, Clone, PartialEq)]
+enum ModelState {
+    Closed {
+        generation: u64,
+        streak: u32,
+        outcomes: Vec<bool>,
+    },
+    Open {
+        until_ms: u64,
+    },
+    HalfOpen {
+        generation: u64,
+        in_flight: u32,
+        succeeded: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ModelPermit {
+    generation: u64,
+    probe: bool,
+}
+
+struct Model {
+    config: BreakerConfig,
+    now_ms: u64,
+    state: ModelState,
+    generations: u64,
+}
+
+impl Model {
+    fn new(config: BreakerConfig) -> Self {
+        Model {
+            config,
+            now_ms: 0,
+            state: Self::closed(0),
+            generations: 1,
+        }
+    }
+
+    fn closed(generation: u64) -> ModelState {
+        ModelState::Closed {
+            generation,
+            streak: 0,
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn fresh(&mut self) -> u64 {
+        self.generations += 1;
+        self.generations
+    }
+
+    fn public(&self) -> CircuitState {
+        match self.state {
+            ModelState::Closed { .. } => CircuitState::Closed,
+            ModelState::Open { .. } => CircuitState::Open,
+            ModelState::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+
+    fn open(&mut self) {
+        self.state = ModelState::Open {
+            until_ms: self.now_ms + self.config.open_for_ms,
+        };
+    }
+
+    fn acquire(&mut self) -> Option<ModelPermit> {
+        let probes = self.config.probes.clamp(1, 32_767);
+        match self.state {
+            ModelState::Closed { generation, .. } => Some(ModelPermit {
+                generation,
+                probe: false,
+            }),
+            ModelState::Open { until_ms } if self.now_ms >= until_ms => {
+                let generation = self.fresh();
+                self.state = ModelState::HalfOpen {
+                    generation,
+                    in_flight: 1,
+                    succeeded: 0,
+                };
+                Some(ModelPermit {
+                    generation,
+                    probe: true,
+                })
+            }
+            ModelState::Open { .. } => None,
+            ModelState::HalfOpen {
+                generation,
+                ref mut in_flight,
+                succeeded,
+            } if *in_flight + succeeded < probes => {
+                *in_flight += 1;
+                Some(ModelPermit {
+                    generation,
+                    probe: true,
+                })
+            }
+            ModelState::HalfOpen { .. } => None,
+        }
+    }
+
+    fn report(&mut self, permit: ModelPermit, outcome: Option<bool>) {
+        let probes = self.config.probes.clamp(1, 32_767);
+        match (&mut self.state, outcome) {
+            (
+                ModelState::HalfOpen {
+                    generation,
+                    in_flight,
+                    succeeded,
+                },
+                _,
+            ) if permit.probe && *generation == permit.generation => match outcome {
+                Some(true) if *succeeded + 1 >= probes => {
+                    let generation = self.fresh();
+                    self.state = Self::closed(generation);
+                }
+                Some(true) => {
+                    *succeeded += 1;
+                    *in_flight -= 1;
+                }
+                Some(false) => self.open(),
+                None => *in_flight -= 1,
+            },
+            (
+                ModelState::Closed {
+                    generation,
+                    streak,
+                    outcomes,
+                },
+                Some(ok),
+            ) if !permit.probe && *generation == permit.generation => match self.config.trip {
+                Trip::Consecutive(threshold) => {
+                    *streak = if ok { 0 } else { *streak + 1 };
+                    if *streak >= threshold.max(1) {
+                        self.open();
+                    }
+                }
+                Trip::Rate {
+                    rate,
+                    window,
+                    min_calls,
+                } => {
+                    let rate = if rate.is_nan() {
+                        1.0
+                    } else {
+                        rate.clamp(0.0, 1.0)
+                    };
+                    let window = window.clamp(1, 1024) as usize;
+                    let min_calls = min_calls.map_or(window, |n| (n.max(1) as usize).min(window));
+                    outcomes.push(!ok);
+                    // The rate is judged on a failure, and on the call that
+                    // reaches min_calls: a success cannot raise it.
+                    if !ok || outcomes.len() == min_calls {
+                        let calls = outcomes.len().min(window);
+                        let failures = outcomes[outcomes.len() - calls..]
+                            .iter()
+                            .filter(|&&failed| failed)
+                            .count();
+                        if calls >= min_calls
+                            && failures > 0
+                            && failures as f64 / calls as f64 >= rate
+                        {
+                            self.open();
+                        }
+                    }
+                }
+            },
+            // Stale, or a closed permit dropped without an outcome.
+            _ => {}
+        }
+    }
+}
+
+fn breaker_configs() -> impl Strategy<Value = BreakerConfig> {
+    let trip = prop_oneof![
+        (0..=6u32).prop_map(Trip::Consecutive),
+        (
+            prop_oneof![
+                select(vec![0.0, 0.25, 0.5, 1.0, f64::NAN, 1.5]),
+                0.0..=1.0f64
+            ],
+            0..=10u32,
+            proptest::option::of(0..=12u32),
+        )
+            .prop_map(|(rate, window, min_calls)| Trip::Rate {
+                rate,
+                window,
+                min_calls,
+            }),
+    ];
+    (trip, 0..=40u64, 0..=3u32).prop_map(|(trip, open_for_ms, probes)| BreakerConfig {
+        trip,
+        open_for_ms,
+        probes,
+    })
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        5 => Just(Op::Acquire),
+        4 => any::<usize>().prop_map(Op::Success),
+        4 => any::<usize>().prop_map(Op::Failure),
+        1 => any::<usize>().prop_map(Op::Drop),
+        3 => (0..=25u64).prop_map(Op::AdvanceMs),
+        1 => Just(Op::Reset),
+        1 => Just(Op::ForceOpen),
+    ];
+    proptest::collection::vec(op, 0..200)
+}
+
+proptest! {
+    #![proptest_config(proptest_config(2_000))]
+
+    #[test]
+    fn the_breaker_follows_its_documented_state_machine(
+        config in breaker_configs(),
+        ops in ops(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let breaker = config.breaker();
+            let mut model = Model::new(config);
+            let mut permits = Vec::new();
+            for (step, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Acquire => {
+                        let real = breaker.try_acquire();
+                        let expected = model.acquire();
+                        prop_assert_eq!(
+                            real.as_ref().ok().map(|p| p.is_probe()),
+                            expected.map(|p| p.probe),
+                            "step {}: admitted?", step
+                        );
+                        if let (Ok(real), Some(expected)) = (real, expected) {
+                            permits.push((real, expected));
+                        }
+                    }
+                    Op::Success(i) | Op::Failure(i) | Op::Drop(i) if !permits.is_empty() => {
+                        let (real, expected) = permits.remove(i % permits.len());
+                        let outcome = match op {
+                            Op::Success(_) => Some(true),
+                            Op::Failure(_) => Some(false),
+                            _ => None,
+                        };
+                        match outcome {
+                            Some(true) => real.success(),
+                            Some(false) => real.failure(),
+                            None => drop(real),
+                        }
+                        model.report(expected, outcome);
+                    }
+                    Op::Success(_) | Op::Failure(_) | Op::Drop(_) => {}
+                    Op::AdvanceMs(ms) => {
+                        tokio::time::advance(Duration::from_millis(ms)).await;
+                        model.now_ms += ms;
+                    }
+                    Op::Reset => {
+                        breaker.reset();
+                        let generation = model.fresh();
+                        model.state = Model::closed(generation);
+                    }
+                    Op::ForceOpen => {
+                        breaker.force_open();
+                        model.open();
+                    }
+                }
+                prop_assert_eq!(breaker.state(), model.public(), "step {}: {:?}", step, op);
+            }
+            Ok(())
+        })?;
+    }
 }

@@ -75,6 +75,46 @@ async fn zero_rate_and_zero_burst_are_treated_as_one() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn per_period_takes_any_period() {
+    // 3 tokens every 1.5 s: one every 500 ms, 3 at once.
+    let limiter = RateLimiter::per_period(3, Duration::from_millis(1_500));
+    assert!(limiter.try_acquire_n(3));
+    assert!(!limiter.try_acquire());
+    advance(Duration::from_millis(499)).await;
+    assert!(!limiter.try_acquire());
+    advance(Duration::from_millis(1)).await;
+    assert!(limiter.try_acquire());
+    assert!(!limiter.try_acquire());
+
+    static SAME_AS_PER_MINUTE: RateLimiter = RateLimiter::per_period(30, Duration::from_secs(60));
+    assert_eq!(
+        format!("{SAME_AS_PER_MINUTE:?}"),
+        format!("{:?}", RateLimiter::per_minute(30))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_period_with_zero_n_or_zero_period_does_not_panic() {
+    // n = 0 is one token per period.
+    let limiter = RateLimiter::per_period(0, Duration::from_secs(2));
+    assert!(limiter.try_acquire());
+    assert!(!limiter.try_acquire());
+    advance(Duration::from_secs(2)).await;
+    assert!(limiter.try_acquire());
+
+    // A zero period is 1 ns: the fastest rate a limiter accounts, so n
+    // tokens at once and one more every nanosecond.
+    let limiter = RateLimiter::per_period(4, Duration::ZERO);
+    assert!(limiter.try_acquire_n(4));
+    assert!(!limiter.try_acquire());
+    advance(Duration::from_nanos(1)).await;
+    assert!(limiter.try_acquire());
+
+    let limiter = RateLimiter::per_period(0, Duration::ZERO);
+    assert!(limiter.try_acquire());
+}
+
+#[tokio::test(start_paused = true)]
 async fn pacing_100_acquires_at_10_per_second_take_9_9s() {
     let limiter = RateLimiter::per_second(10).burst(1);
     let start = Instant::now();

@@ -16,8 +16,10 @@
 //! `ttl / 10` each. A withdrawal succeeds iff
 //! `reserve + ratio × deposits − withdrawals ≥ 1` over the window, with
 //! `reserve = min_per_second × ttl`. Both deposits and withdrawals expire
-//! after `ttl`, so the reserve is not spent once: it refills as old
-//! withdrawals leave the window.
+//! when they are `ttl` old, so the reserve is not spent once: it refills as
+//! old withdrawals leave the window. Unlike tower, which drops a whole slot
+//! when it ends (so a deposit may count for only `0.9 × ttl`), the window's
+//! far edge cuts its oldest slot, which counts in part (`window.rs`).
 //!
 //! # The approximation
 //!
@@ -69,27 +71,26 @@
 //! no float atomics and ratios such as 0.3 are exact rather than rounded to
 //! a whole number of deposits per retry.
 
+#[cfg(not(steadfast_loom))]
+mod cache;
+mod shared;
+mod window;
+
 use std::fmt;
 use std::sync::{Arc, OnceLock, PoisonError};
-// loom's lock under `--cfg steadfast_loom`: a std lock held across one of
-// loom's atomics would deadlock the model's scheduler.
-#[cfg(steadfast_loom)]
-use loom::sync::Mutex;
-#[cfg(not(steadfast_loom))]
-use std::sync::Mutex;
 use std::time::Duration;
 
-// The shared counter may be loom's, for the models; the id is bookkeeping
-// outside the model, and must be constructible in a `const fn`.
-use std::sync::atomic::AtomicUsize as StdAtomicUsize;
-
-use crate::sync::atomic::{AtomicUsize, Ordering};
+// The id is bookkeeping outside the loom models, and must be constructible
+// in a `const fn`.
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 
 use tokio::time::Instant;
 
-/// Number of slots the window is cut into: deposits and withdrawals expire
-/// one slot (`ttl / SLOTS`) at a time, as in tower.
-const SLOTS: usize = 10;
+// loom's lock under `--cfg steadfast_loom`: a std lock held across one of
+// loom's atomics would deadlock the model's scheduler.
+use crate::sync::{Mutex, const_fn};
+use shared::Shared;
+use window::Window;
 
 /// Fixed-point units per retry. Decimal, so that the ratios people write
 /// (0.2, 0.05, 0.3) convert exactly; 9 digits keep `1000 × SCALE` well
@@ -98,19 +99,6 @@ const SCALE: u64 = 1_000_000_000;
 
 /// Largest accepted ratio, as in Finagle and tower.
 const MAX_RATIO: f64 = 1000.0;
-
-/// Deposits a thread counts locally before adding them to the budget's
-/// shared counter: the amortised cost of the shared atomic add is 1/32 of
-/// one, and a withdrawal misses at most `BATCH - 1` deposits per other
-/// thread.
-#[cfg_attr(steadfast_loom, allow(dead_code))] // loom models count exactly
-const BATCH: usize = 32;
-
-/// Sets of the per-thread cache; two budgets (ways) per set. Budgets are
-/// given sets round-robin as they are first used, so one thread counts the
-/// deposits of up to `2 × SETS` budgets locally without evicting any.
-const SETS: usize = 8;
-const _: () = assert!(SETS.is_power_of_two());
 
 /// A retry budget: each call deposits, each retry withdraws, and a retry is
 /// allowed only while the budget has a whole retry left.
@@ -209,70 +197,30 @@ pub struct RetryBudget {
     window: Mutex<Window>,
 }
 
-struct Window {
-    /// A ring; `slots[head]` is the slot that started at `Clock::head_start`.
-    slots: [Slot; SLOTS],
-    head: usize,
-    /// `None` until the first withdrawal: an `Instant` cannot be made in a
-    /// `const fn`, and the window only matters once something withdraws.
-    clock: Option<Clock>,
-}
-
-#[derive(Clone, Copy)]
-struct Slot {
-    deposits: u64,
-    withdrawals: u64,
-}
-
-#[derive(Clone, Copy)]
-struct Clock {
-    head_start: Instant,
-    last_withdraw: Instant,
-}
-
-impl Slot {
-    const EMPTY: Slot = Slot {
-        deposits: 0,
-        withdrawals: 0,
-    };
-}
-
 impl RetryBudget {
-    /// A budget allowing 20% of the calls to be retried plus 10 retries per
-    /// second, over a 10 s window (so 100 retries before any deposit).
-    #[cfg(not(steadfast_loom))]
-    pub const fn new() -> Self {
-        RetryBudget {
-            ratio: 0.2,
-            deposit_amount: ratio_to_amount(0.2),
-            min_per_second: 10,
-            ttl: Duration::from_secs(10),
-            shared: OnceLock::new(),
-            id: StdAtomicUsize::new(0),
-            window: Mutex::new(Window {
-                slots: [Slot::EMPTY; SLOTS],
-                head: 0,
-                clock: None,
-            }),
-        }
-    }
-
-    /// The `--cfg steadfast_loom` build of [`new`](Self::new): loom's `Mutex`
-    /// cannot be built in a `const fn`. Keep it in step with the one above.
-    #[cfg(steadfast_loom)]
-    pub fn new() -> Self {
-        RetryBudget {
-            ratio: 0.2,
-            deposit_amount: ratio_to_amount(0.2),
-            min_per_second: 10,
-            ttl: Duration::from_secs(10),
-            shared: OnceLock::new(),
-            id: StdAtomicUsize::new(0),
-            window: Mutex::new(Window {
-                slots: [Slot::EMPTY; SLOTS],
-                head: 0,
-                clock: None,
-            }),
+    const_fn! {
+        /// A budget allowing 20% of the calls to be retried plus 10 retries
+        /// per second, over a 10 s window (so 100 retries before any
+        /// deposit).
+        ///
+        /// ```
+        /// use retry_runtime::RetryBudget;
+        ///
+        /// static BUDGET: RetryBudget = RetryBudget::new();
+        /// let allowed = (0..1000).filter(|_| BUDGET.withdraw()).count();
+        /// assert_eq!(allowed, 100);
+        /// ```
+        #[must_use]
+        pub fn new() -> Self {
+            RetryBudget {
+                ratio: 0.2,
+                deposit_amount: ratio_to_amount(0.2),
+                min_per_second: 10,
+                ttl: Duration::from_secs(10),
+                shared: OnceLock::new(),
+                id: StdAtomicUsize::new(0),
+                window: Mutex::new(Window::EMPTY),
+            }
         }
     }
 
@@ -283,6 +231,19 @@ impl RetryBudget {
     /// Clamped to `[0, 1000]` as in Finagle and tower; a negative value or
     /// NaN means 0, i.e. only the `min_per_second` reserve is available.
     /// Precise to 1e-9.
+    ///
+    /// ```
+    /// use retry_runtime::RetryBudget;
+    ///
+    /// let budget = RetryBudget::new().min_per_second(0).ratio(0.25);
+    /// for _ in 0..8 {
+    ///     budget.deposit();
+    /// }
+    /// assert!(budget.withdraw());
+    /// assert!(budget.withdraw());
+    /// assert!(!budget.withdraw()); // 8 calls fund 2 retries
+    /// ```
+    #[must_use]
     pub const fn ratio(mut self, r: f64) -> Self {
         // NaN fails both comparisons and lands on 0.
         let r = if r > MAX_RATIO {
@@ -300,15 +261,45 @@ impl RetryBudget {
     /// Retries allowed per second regardless of the number of calls, so that
     /// services with few calls can still retry. Averaged over the window: a
     /// fresh budget allows `n × ttl` retries at once.
+    ///
+    /// ```
+    /// use retry_runtime::RetryBudget;
+    ///
+    /// // 2 per second over the default 10 s window: 20 at once, no calls needed.
+    /// let budget = RetryBudget::new().min_per_second(2);
+    /// assert_eq!((0..100).filter(|_| budget.withdraw()).count(), 20);
+    /// ```
+    #[must_use]
     pub const fn min_per_second(mut self, n: u32) -> Self {
         self.min_per_second = n;
         self
     }
 
-    /// How long a deposit or a withdrawal counts (10 s by default). Both
-    /// expire in tenths of the window. A longer window smooths bursts; the
-    /// reserve grows with it (`min_per_second × ttl`). A zero window keeps
-    /// nothing, so no retry is ever allowed.
+    /// How long a deposit or a withdrawal counts (10 s by default): it
+    /// leaves the window when it is `ttl` old. A longer window smooths
+    /// bursts; the reserve grows with it (`min_per_second × ttl`). A zero
+    /// window keeps nothing, so no retry is ever allowed.
+    ///
+    /// The window is kept in tenths of `ttl`. In the oldest tenth, which the
+    /// window's edge cuts, the calls and retries of that tenth are taken to
+    /// be spread evenly over the part of it they were made in: exact for
+    /// calls or retries made at one instant and for steady traffic, an
+    /// estimate within that tenth otherwise. (Deposits carry no
+    /// time of their own, see [`RetryBudget`].)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::RetryBudget;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let budget = RetryBudget::new().min_per_second(5).ttl(Duration::from_secs(2));
+    /// assert_eq!((0..100).filter(|_| budget.withdraw()).count(), 10);
+    /// tokio::time::advance(Duration::from_secs(2)).await;
+    /// // The first 10 retries are 2 s old: they no longer count.
+    /// assert_eq!((0..100).filter(|_| budget.withdraw()).count(), 10);
+    /// # }
+    /// ```
+    #[must_use]
     pub const fn ttl(mut self, window: Duration) -> Self {
         self.ttl = window;
         self
@@ -324,7 +315,7 @@ impl RetryBudget {
         #[cfg(not(steadfast_loom))]
         {
             let id = self.id.load(Ordering::Relaxed);
-            if id != 0 && local::try_deposit(id) {
+            if id != 0 && cache::try_deposit(id) {
                 return;
             }
         }
@@ -338,7 +329,7 @@ impl RetryBudget {
     fn deposit_slow(&self) {
         let shared = self.shared();
         #[cfg(not(steadfast_loom))]
-        if local::deposit_slow(self.id.load(Ordering::Relaxed), shared) {
+        if cache::deposit_slow(self.id.load(Ordering::Relaxed), shared) {
             return;
         }
         shared.add(1);
@@ -355,10 +346,7 @@ impl RetryBudget {
             // Stored before the `OnceLock` completes: a thread that sees the
             // id but not yet `shared` waits in `get_or_init`.
             self.id.store(id, Ordering::Relaxed);
-            Arc::new(Shared {
-                pending: AtomicUsize::new(0),
-                first_deposit: Instant::now(),
-            })
+            Arc::new(Shared::new())
         })
     }
 
@@ -375,11 +363,8 @@ impl RetryBudget {
                 // This thread's own deposits are always counted; other
                 // threads' unflushed ones (< BATCH each) are not.
                 #[cfg(not(steadfast_loom))]
-                local::flush(self.id.load(Ordering::Relaxed), shared);
-                (
-                    shared.pending.swap(0, Ordering::Relaxed) as u64,
-                    Some(shared.first_deposit),
-                )
+                cache::flush(self.id.load(Ordering::Relaxed), shared);
+                (shared.take() as u64, Some(shared.first_deposit))
             }
             None => (0, None),
         };
@@ -392,23 +377,17 @@ impl RetryBudget {
         if self.ttl.is_zero() {
             return false;
         }
-        let slot_nanos = (self.ttl.as_nanos() / SLOTS as u128).max(1);
-        window.record(now, pending, slot_nanos, first_deposit);
-
-        let (deposits, withdrawals) = window.totals();
+        let slot = window::slot_nanos(self.ttl);
+        let now = window.record(now, pending, slot, first_deposit);
+        let (deposits, withdrawals) = window.totals(now, slot, self.deposit_amount, SCALE);
         let reserve = u128::from(self.min_per_second).saturating_mul(self.ttl.as_nanos());
         // `SCALE` is 1e9 and ttl is counted in nanoseconds, so
         // `min_per_second × ttl_nanos` is the reserve in `SCALE` units.
         const _: () = assert!(SCALE == 1_000_000_000);
-        let available =
-            reserve.saturating_add(deposits.saturating_mul(u128::from(self.deposit_amount)));
-        let needed = withdrawals
-            .saturating_add(1)
-            .saturating_mul(u128::from(SCALE));
+        let available = reserve.saturating_add(deposits);
+        let needed = withdrawals.saturating_add(u128::from(SCALE));
         if available >= needed {
-            let head = window.head;
-            let slot = &mut window.slots[head];
-            slot.withdrawals = slot.withdrawals.saturating_add(1);
+            window.withdraw(now);
             true
         } else {
             false
@@ -431,173 +410,9 @@ impl fmt::Debug for RetryBudget {
             .field("ttl", &self.ttl)
             .field(
                 "pending_deposits",
-                &self
-                    .shared
-                    .get()
-                    .map_or(0, |s| s.pending.load(Ordering::Relaxed)),
+                &self.shared.get().map_or(0, |s| s.pending()),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// The part of a budget that per-thread caches may hold on to (and outlive
-/// the budget with).
-struct Shared {
-    /// Flushed calls since the last withdrawal.
-    pending: AtomicUsize,
-    /// When the budget saw its first call (read once, on that call), so the
-    /// first withdrawal can spread earlier calls over the time they really
-    /// took instead of counting an hour of healthy traffic as fresh.
-    first_deposit: Instant,
-}
-
-impl Shared {
-    #[inline]
-    fn add(&self, n: usize) {
-        // Relaxed is enough: the counter is only ever drained by an atomic
-        // swap, and read-modify-writes of one atomic never lose an update.
-        // Wrapping (after `usize::MAX` calls without a single retry) only
-        // ever undercounts, which errs on the safe side.
-        self.pending.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// The per-thread deposit cache: a 2-way set-associative table from a
-/// budget's id to the deposits this thread has not yet added to it. Plain
-/// `Cell`s: only the owning thread ever touches it.
-///
-/// It is split in two thread-locals so that the hot path needs no
-/// registration check: `COUNTS` (ids and counts) has no destructor, so
-/// reaching it is a bare thread-pointer offset; `COUNTERS` holds the shared
-/// counters the counts belong to, and its destructor hands the counts over
-/// when the thread exits. An entry is only ever filled after `COUNTERS` was
-/// reached, i.e. registered for destruction.
-#[cfg(not(steadfast_loom))]
-mod local {
-    use std::cell::Cell;
-
-    use super::*;
-
-    const ENTRIES: usize = 2 * SETS;
-
-    struct Count {
-        /// The budget's id (see `RetryBudget::id`), 0 when empty.
-        id: Cell<usize>,
-        count: Cell<usize>,
-    }
-
-    /// `[2s]` and `[2s + 1]` form set `s`; the first is the most recently
-    /// used of the two.
-    struct Counters([Cell<Option<Arc<Shared>>>; ENTRIES]);
-
-    impl Drop for Counters {
-        /// A thread that exits hands its counts to their budgets (and empties
-        /// its entries, so a deposit made by a later thread-local destructor
-        /// goes straight to the shared counter).
-        fn drop(&mut self) {
-            let _ = COUNTS.try_with(|counts| {
-                for (count, counter) in counts.iter().zip(&self.0) {
-                    count.id.set(0);
-                    let n = count.count.replace(0);
-                    if let Some(counter) = counter.take() {
-                        if n > 0 {
-                            counter.add(n);
-                        }
-                    }
-                }
-            });
-        }
-    }
-
-    thread_local! {
-        static COUNTS: [Count; ENTRIES] = const {
-            [const {
-                Count {
-                    id: Cell::new(0),
-                    count: Cell::new(0),
-                }
-            }; ENTRIES]
-        };
-        static COUNTERS: Counters = const { Counters([const { Cell::new(None) }; ENTRIES]) };
-    }
-
-    /// The first entry of the set of budget `id`. Ids are handed out in
-    /// sequence, so consecutive budgets land in different sets.
-    #[inline]
-    fn set_of(id: usize) -> usize {
-        (id % SETS) * 2
-    }
-
-    /// The hot path: counts one deposit if budget `id` is the most recent of
-    /// its set and its batch is not full. `false` sends the caller to
-    /// `deposit_slow`.
-    #[inline]
-    pub(super) fn try_deposit(id: usize) -> bool {
-        COUNTS
-            .try_with(|counts| {
-                let entry = &counts[set_of(id)];
-                let n = entry.count.get() + 1;
-                if entry.id.get() == id && n < BATCH {
-                    entry.count.set(n);
-                    true
-                } else {
-                    false
-                }
-            })
-            .unwrap_or(false)
-    }
-
-    /// Everything else: a full batch (flushed to `shared`), the budget in
-    /// the second way (moved to the first), not cached (the second way is
-    /// evicted, flushing its count, and the budget takes the first), or the
-    /// thread exiting (`false`: the caller adds to `shared` itself).
-    pub(super) fn deposit_slow(id: usize, shared: &Arc<Shared>) -> bool {
-        let set = set_of(id);
-        COUNTERS
-            .try_with(|counters| {
-                COUNTS.with(|counts| {
-                    let (first, second) = (&counts[set], &counts[set + 1]);
-                    if first.id.get() != id {
-                        if second.id.get() != id {
-                            // Evict the second way.
-                            let n = second.count.replace(0);
-                            if let Some(old) = counters.0[set + 1].replace(Some(Arc::clone(shared)))
-                            {
-                                if n > 0 {
-                                    old.add(n);
-                                }
-                            }
-                            second.id.set(id);
-                        }
-                        first.id.swap(&second.id);
-                        first.count.swap(&second.count);
-                        counters.0[set].swap(&counters.0[set + 1]);
-                    }
-                    let n = first.count.get() + 1;
-                    if n >= BATCH {
-                        first.count.set(0);
-                        shared.add(n);
-                    } else {
-                        first.count.set(n);
-                    }
-                })
-            })
-            .is_ok()
-    }
-
-    /// Adds this thread's count for budget `id` to `shared`.
-    pub(super) fn flush(id: usize, shared: &Shared) {
-        let set = set_of(id);
-        let _ = COUNTS.try_with(|counts| {
-            for entry in &counts[set..set + 2] {
-                if entry.id.get() == id {
-                    let n = entry.count.replace(0);
-                    if n > 0 {
-                        shared.add(n);
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -606,85 +421,4 @@ const fn ratio_to_amount(r: f64) -> u64 {
     // `f64::round` is not const on the MSRV; r >= 0, so +0.5 and truncation
     // round to nearest.
     (r * SCALE as f64 + 0.5) as u64
-}
-
-impl Window {
-    /// Moves the window to `now` and places the `pending` deposits made since
-    /// the previous withdrawal.
-    fn record(
-        &mut self,
-        now: Instant,
-        pending: u64,
-        slot_nanos: u128,
-        first_deposit: Option<Instant>,
-    ) {
-        let Some(clock) = &mut self.clock else {
-            // No earlier withdrawal to measure from: the deposits so far were
-            // made since the first one, and are spread over that time below.
-            self.clock = Some(Clock {
-                head_start: now,
-                last_withdraw: first_deposit.map_or(now, |first| first.min(now)),
-            });
-            return self.record(now, pending, slot_nanos, None);
-        };
-
-        let since_head = now.saturating_duration_since(clock.head_start).as_nanos();
-        let steps = since_head / slot_nanos;
-        if steps > 0 {
-            for _ in 0..steps.min(SLOTS as u128) {
-                self.head = (self.head + 1) % SLOTS;
-                self.slots[self.head] = Slot::EMPTY;
-            }
-            // Keep slot boundaries on the original grid rather than at `now`,
-            // so that expiry does not drift later with each withdrawal.
-            let into_slot = since_head % slot_nanos;
-            clock.head_start = u64::try_from(into_slot)
-                .ok()
-                .and_then(|n| now.checked_sub(Duration::from_nanos(n)))
-                .unwrap_or(now);
-        }
-        let age_of_head = now.saturating_duration_since(clock.head_start).as_nanos();
-        let gap = now
-            .saturating_duration_since(clock.last_withdraw)
-            .as_nanos();
-        clock.last_withdraw = now;
-
-        if gap == 0 {
-            self.add_deposits(self.head, pending);
-            return;
-        }
-        // Spread `pending` evenly over the ages (0, gap], slot by slot from
-        // the newest. Rounding the cumulative share (rather than each slot's)
-        // loses nothing when the gap fits in the window; deposits older than
-        // the window are dropped, as they would have expired.
-        let pending_wide = u128::from(pending);
-        let mut placed = 0;
-        let mut edge = age_of_head;
-        for back in 0..SLOTS {
-            let cumulative = pending_wide.saturating_mul(edge.min(gap)) / gap;
-            let idx = (self.head + SLOTS - back) % SLOTS;
-            // cumulative <= pending, so this fits in u64.
-            self.add_deposits(idx, (cumulative - placed) as u64);
-            placed = cumulative;
-            if edge >= gap {
-                break;
-            }
-            edge = edge.saturating_add(slot_nanos);
-        }
-    }
-
-    fn add_deposits(&mut self, idx: usize, n: u64) {
-        let slot = &mut self.slots[idx];
-        slot.deposits = slot.deposits.saturating_add(n);
-    }
-
-    /// Deposits and withdrawals in the window, wide enough not to overflow.
-    fn totals(&self) -> (u128, u128) {
-        self.slots.iter().fold((0, 0), |(d, w), slot| {
-            (
-                d + u128::from(slot.deposits),
-                w + u128::from(slot.withdrawals),
-            )
-        })
-    }
 }

@@ -1,0 +1,118 @@
+//! What the builders set: how the breaker trips, how long it stays open,
+//! how many probes it admits. Plain data, `Copy` and `const`, so that a
+//! breaker built in a `static` carries it by value.
+//!
+//! Each setter here applies the clamping its public builder documents; the
+//! builders in `mod.rs` only forward to them.
+
+use std::time::Duration;
+
+use super::state::{COUNT_MAX, CircuitState, PROBE_MAX, TIME_MAX};
+use super::window::MAX_WINDOW;
+
+/// Consecutive failures that trip a default breaker.
+const DEFAULT_THRESHOLD: u32 = 5;
+/// How long a default breaker stays open.
+const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(30);
+/// The failure-rate window when none is given; public as
+/// `CircuitBreaker::DEFAULT_WINDOW`.
+pub(super) const DEFAULT_WINDOW: u32 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Consecutive,
+    Rate,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Config {
+    pub(super) mode: Mode,
+    pub(super) failure_threshold: u32,
+    pub(super) failure_rate: f64,
+    pub(super) window: u32,
+    /// `None` until set, so that `min_calls` may come before or after
+    /// `failure_rate` and still default to the window.
+    min_calls: Option<u32>,
+    pub(super) open_for_nanos: u64,
+    pub(super) half_open_probes: u32,
+    pub(super) on_state_change: Option<fn(CircuitState, CircuitState)>,
+    pub(super) name: &'static str,
+}
+
+impl Config {
+    /// 5 consecutive failures, open for 30 s, 1 probe.
+    pub(super) const DEFAULT: Config = Config {
+        mode: Mode::Consecutive,
+        failure_threshold: DEFAULT_THRESHOLD,
+        failure_rate: 0.5,
+        window: DEFAULT_WINDOW,
+        min_calls: None,
+        open_for_nanos: DEFAULT_OPEN_FOR.as_nanos() as u64,
+        half_open_probes: 1,
+        on_state_change: None,
+        name: "circuit_breaker",
+    };
+
+    #[must_use]
+    pub(super) const fn failure_threshold(mut self, n: u32) -> Self {
+        self.mode = Mode::Consecutive;
+        self.failure_threshold = clamp(n, 1, COUNT_MAX);
+        self
+    }
+
+    #[must_use]
+    pub(super) const fn failure_rate(mut self, rate: f64, window: u32) -> Self {
+        self.mode = Mode::Rate;
+        self.failure_rate = if rate.is_nan() || rate > 1.0 {
+            1.0
+        } else if rate < 0.0 {
+            0.0
+        } else {
+            rate
+        };
+        self.window = clamp(window, 1, MAX_WINDOW);
+        self
+    }
+
+    #[must_use]
+    pub(super) const fn with_min_calls(mut self, n: u32) -> Self {
+        self.min_calls = Some(if n == 0 { 1 } else { n });
+        self
+    }
+
+    #[must_use]
+    pub(super) const fn open_for(mut self, d: Duration) -> Self {
+        let nanos = d.as_nanos();
+        self.open_for_nanos = if nanos > TIME_MAX as u128 {
+            TIME_MAX
+        } else {
+            nanos as u64
+        };
+        self
+    }
+
+    #[must_use]
+    pub(super) const fn half_open_probes(mut self, n: u32) -> Self {
+        self.half_open_probes = clamp(n, 1, PROBE_MAX);
+        self
+    }
+
+    /// The fewest calls before the rate may trip: as set, but never more
+    /// than the window, and the whole window when not set.
+    pub(super) const fn min_calls(&self) -> u32 {
+        match self.min_calls {
+            Some(n) if n < self.window => n,
+            _ => self.window,
+        }
+    }
+}
+
+const fn clamp(n: u32, lo: u32, hi: u32) -> u32 {
+    if n < lo {
+        lo
+    } else if n > hi {
+        hi
+    } else {
+        n
+    }
+}

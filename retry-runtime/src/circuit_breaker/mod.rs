@@ -1,0 +1,469 @@
+//! A lock-free circuit breaker.
+//!
+//! # The state machine
+//!
+//! ```text
+//!              trip condition met                open_for elapsed,
+//!   Closed ───────────────────────────▶ Open ─── next try_acquire ──▶ HalfOpen
+//!     ▲                                  ▲                               │
+//!     │                                  └──── any probe fails ──────────┤
+//!     └──────────────────── all `half_open_probes` probes succeed ───────┘
+//! ```
+//!
+//! - **Closed** admits every call and watches outcomes. It trips either after
+//!   `failure_threshold` consecutive failures (the default, 5) or, with
+//!   [`failure_rate`](CircuitBreaker::failure_rate), when the share of
+//!   failures among the last `window` calls reaches the rate.
+//! - **Open** rejects every call with [`CircuitOpen`] until `open_for` has
+//!   passed. The breaker does not move by itself: the first
+//!   [`try_acquire`](CircuitBreaker::try_acquire) after that moves it to
+//!   half-open and becomes its first probe.
+//! - **HalfOpen** admits `half_open_probes` trial calls in all (a slot is
+//!   given back only by a probe dropped without an outcome, not by one that
+//!   succeeded) and rejects the rest. One failed probe opens the breaker
+//!   again for a fresh `open_for`; once all of them have succeeded it closes
+//!   with its counts cleared.
+//!
+//! [`reset`](CircuitBreaker::reset) and [`force_open`](CircuitBreaker::force_open)
+//! move it by hand.
+//!
+//! # Why lock-free
+//!
+//! A breaker sits on the happy path of every call it guards, usually as one
+//! `static` shared by every caller of a function and by async and blocking
+//! code alike. A mutex there would serialise all callers, could be held by a
+//! thread that the OS has descheduled, and would be poisoned by a panicking
+//! hook. Instead the whole state lives in one `AtomicU64`, and every
+//! transition is a single compare-and-swap, so no reader ever sees a
+//! half-made transition. Admitting a call while closed is one atomic load; a
+//! success while closed is one more in the default mode (and a write only
+//! when it ends a failure streak), and a compare-and-swap plus one bit write
+//! in rate mode. The clock is only read while open and when opening.
+//!
+//! # Generations
+//!
+//! A call admitted in one state may finish in another: a slow call admitted
+//! while closed can fail after the breaker has opened, half-opened and closed
+//! again. Each closed and half-open period therefore gets a fresh generation
+//! number, packed into the state word next to its counts, and every
+//! [`BreakerPermit`] carries the generation it was admitted in. An outcome
+//! whose generation is no longer current is ignored, so stale calls can
+//! neither trip nor close the breaker, nor free a probe slot that belongs to
+//! later probes.
+//!
+//! # Where things are
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`CircuitBreaker`]: its `const` builders and public methods |
+//! | `config.rs` | what the builders set, clamped, and the defaults |
+//! | `state.rs` | [`CircuitState`] and the packed state word: layout, encode, decode |
+//! | `machine.rs` | the atomics, the one compare-and-swap loop, and every transition rule |
+//! | `window.rs` | the failure-rate ring of outcome bits |
+//! | `permit.rs` | [`BreakerPermit`]: reporting one call's outcome |
+//! | `report.rs` | `tracing` events and `metrics` for transitions |
+//!
+//! No file imports `mod.rs`, and none imports a file that imports it back:
+//! `permit.rs` reaches the state through `machine.rs`, the only file that
+//! touches the state word.
+
+mod config;
+mod machine;
+mod permit;
+mod report;
+mod state;
+mod window;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::CircuitOpen;
+use crate::sync::const_fn;
+use config::{Config, Mode};
+use machine::Machine;
+
+pub use permit::BreakerPermit;
+pub use state::CircuitState;
+
+/// A lock-free circuit breaker: stops calling a dependency that keeps
+/// failing, and lets a few trial calls through after a pause to see whether
+/// it has recovered.
+///
+/// ```text
+///              trip condition met                open_for elapsed,
+///   Closed ───────────────────────────▶ Open ─── next try_acquire ──▶ HalfOpen
+///     ▲                                  ▲                               │
+///     │                                  └──── any probe fails ──────────┤
+///     └──────────────────── all `half_open_probes` probes succeed ───────┘
+/// ```
+///
+/// - **Closed** admits every call. It trips after
+///   [`failure_threshold`](Self::failure_threshold) consecutive failures, or,
+///   with [`failure_rate`](Self::failure_rate), when the share of failures
+///   among the last `window` calls reaches the rate.
+/// - **Open** rejects every call with [`CircuitOpen`] for
+///   [`open_for`](Self::open_for); the first [`try_acquire`](Self::try_acquire)
+///   after that moves it to half-open and becomes a probe.
+/// - **HalfOpen** admits [`half_open_probes`](Self::half_open_probes) trial
+///   calls and rejects the rest. One failure opens it again for a fresh
+///   `open_for`; when all of them have succeeded it closes, with its counts
+///   cleared.
+///
+/// Every call goes through [`try_acquire`](Self::try_acquire) and reports its
+/// outcome on the returned [`BreakerPermit`]. The state is one atomic word,
+/// changed by compare-and-swap only: no lock is taken, and admitting a call
+/// while closed costs one atomic load.
+///
+/// All builders are `const fn`, so a breaker can live in a `static` shared by
+/// every caller, from async and blocking code alike:
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::{CircuitBreaker, CircuitState};
+///
+/// static BREAKER: CircuitBreaker = CircuitBreaker::new()
+///     .failure_threshold(3)
+///     .open_for(Duration::from_secs(10));
+///
+/// fn call_dependency() -> Result<u32, &'static str> {
+///     Err("connection refused")
+/// }
+///
+/// for _ in 0..3 {
+///     let permit = BREAKER.try_acquire().expect("closed: every call is admitted");
+///     match call_dependency() {
+///         Ok(_) => permit.success(),
+///         Err(_) => permit.failure(),
+///     }
+/// }
+/// assert_eq!(BREAKER.state(), CircuitState::Open);
+/// assert!(BREAKER.try_acquire().is_err());
+/// ```
+///
+/// # Default
+///
+/// [`CircuitBreaker::new`]: trips after 5 consecutive failures, stays open
+/// for 30 seconds, then admits 1 probe.
+pub struct CircuitBreaker {
+    machine: Machine,
+}
+
+impl CircuitBreaker {
+    /// The window `#[resilient(circuit_breaker(failure_rate = ..))]` uses
+    /// when `window` is not given: the outcomes of the last 20 calls.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// // What `circuit_breaker(failure_rate = 0.5)` builds.
+    /// static BREAKER: CircuitBreaker =
+    ///     CircuitBreaker::new().failure_rate(0.5, CircuitBreaker::DEFAULT_WINDOW);
+    /// assert!(format!("{BREAKER:?}").contains("window: 20"));
+    /// ```
+    pub const DEFAULT_WINDOW: u32 = config::DEFAULT_WINDOW;
+
+    const_fn! {
+        /// A closed breaker that trips after 5 consecutive failures, stays open
+        /// for 30 seconds and then admits 1 probe.
+        ///
+        /// ```
+        /// use retry_runtime::{CircuitBreaker, CircuitState};
+        ///
+        /// let breaker = CircuitBreaker::new();
+        /// for _ in 0..4 {
+        ///     breaker.try_acquire().unwrap().failure();
+        /// }
+        /// assert_eq!(breaker.state(), CircuitState::Closed);
+        /// breaker.try_acquire().unwrap().failure();
+        /// assert_eq!(breaker.state(), CircuitState::Open);
+        /// ```
+        #[must_use]
+        pub fn new() -> Self {
+            CircuitBreaker {
+                machine: Machine::new(Config::DEFAULT),
+            }
+        }
+    }
+
+    /// Trips after `n` consecutive failures; any success resets the streak.
+    /// This is the default mode, with `n = 5`, and replaces an earlier
+    /// [`failure_rate`](Self::failure_rate).
+    ///
+    /// `n` is clamped to `1..=2^30 - 1`.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_threshold(2);
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().success(); // the streak starts over
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// ```
+    #[must_use]
+    pub const fn failure_threshold(mut self, n: u32) -> Self {
+        self.machine.config = self.machine.config.failure_threshold(n);
+        self
+    }
+
+    /// Trips when, among the last `window` calls, `failures / calls >= rate`
+    /// and at least [`min_calls`](Self::min_calls) calls have been recorded
+    /// (by default, the whole window). Replaces an earlier
+    /// [`failure_threshold`](Self::failure_threshold).
+    ///
+    /// The window counts calls, not time: it is a ring of the last `window`
+    /// outcomes, and each new outcome pushes out the oldest. `window` is
+    /// clamped to `1..=1024`. `rate` is clamped to `0.0..=1.0`, and NaN counts
+    /// as `1.0`; the breaker never trips without at least one failure in the
+    /// window, so a rate of `0.0` means "any failure".
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// // Half of the last 4 calls failed: trip.
+    /// let breaker = CircuitBreaker::new().failure_rate(0.5, 4);
+    /// for ok in [true, false, true] {
+    ///     let permit = breaker.try_acquire().unwrap();
+    ///     if ok { permit.success() } else { permit.failure() }
+    /// }
+    /// assert_eq!(breaker.state(), CircuitState::Closed); // only 3 calls so far
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// ```
+    #[must_use]
+    pub const fn failure_rate(mut self, rate: f64, window: u32) -> Self {
+        self.machine.config = self.machine.config.failure_rate(rate, window);
+        self
+    }
+
+    /// The fewest calls in the window before
+    /// [`failure_rate`](Self::failure_rate) may trip the breaker, so that
+    /// one early failure is not a 100% failure rate. Defaults to the window
+    /// size; `n` is clamped to `1..=window`. Ignored in
+    /// [`failure_threshold`](Self::failure_threshold) mode.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_rate(0.5, 100).min_calls(3);
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Closed); // 2 calls < min_calls
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// ```
+    #[must_use]
+    pub const fn min_calls(mut self, n: u32) -> Self {
+        self.machine.config = self.machine.config.with_min_calls(n);
+        self
+    }
+
+    /// How long the breaker stays open before admitting probes; 30 seconds
+    /// by default. Saturates at about 146 years.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO);
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire().is_ok()); // open_for has already passed
+    /// assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    /// ```
+    #[must_use]
+    pub const fn open_for(mut self, d: Duration) -> Self {
+        self.machine.config = self.machine.config.open_for(d);
+        self
+    }
+
+    /// How many trial calls the half-open breaker admits; all of them must
+    /// succeed to close it, and other calls are rejected until then. 1 by
+    /// default; `n` is clamped to `1..=32767`.
+    ///
+    /// A probe that succeeded keeps its slot (it counts towards closing); a
+    /// probe whose permit is dropped without an outcome (its call was
+    /// cancelled) frees its slot for another probe.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO).half_open_probes(2);
+    /// breaker.force_open();
+    /// let first = breaker.try_acquire().unwrap();
+    /// let second = breaker.try_acquire().unwrap();
+    /// assert!(breaker.try_acquire().is_err()); // both slots taken
+    /// first.success();
+    /// assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    /// second.success();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    #[must_use]
+    pub const fn half_open_probes(mut self, n: u32) -> Self {
+        self.machine.config = self.machine.config.half_open_probes(n);
+        self
+    }
+
+    /// Calls `hook(from, to)` on every change of state, e.g. to log or count
+    /// them. It is a plain `fn` so that the breaker stays `const`-constructible
+    /// for a `static`.
+    ///
+    /// The hook runs inline on the thread that made the transition, right
+    /// after it took effect, inside whichever call caused it
+    /// ([`try_acquire`](Self::try_acquire), a permit's outcome,
+    /// [`reset`](Self::reset) or [`force_open`](Self::force_open)): keep it
+    /// short and non-blocking. Transitions made concurrently by different
+    /// threads may reach the hook out of order. Setting the state it is
+    /// already in (e.g. `reset` while closed) is not a change and does not
+    /// call it.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// static OPENED: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// fn count_opens(_from: CircuitState, to: CircuitState) {
+    ///     if to == CircuitState::Open {
+    ///         OPENED.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// static BREAKER: CircuitBreaker = CircuitBreaker::new().on_state_change(count_opens);
+    ///
+    /// BREAKER.force_open();
+    /// assert_eq!(OPENED.load(Ordering::Relaxed), 1);
+    /// ```
+    #[must_use]
+    pub const fn on_state_change(mut self, hook: fn(CircuitState, CircuitState)) -> Self {
+        self.machine.config.on_state_change = Some(hook);
+        self
+    }
+
+    /// Names the breaker in events and metrics (the `breaker` field of the
+    /// `tracing` feature's transition events, the `site` label of the
+    /// `metrics` feature's `steadfast_circuit_state` gauge). An inline
+    /// `#[resilient(circuit_breaker)]` is named after its function (or the
+    /// `name` key); a `static` without a name is reported as
+    /// `"circuit_breaker"`.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// static PAYMENTS: CircuitBreaker = CircuitBreaker::new().name("payments-api");
+    /// # let _ = &PAYMENTS;
+    /// ```
+    #[must_use]
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.machine.config.name = name;
+        self
+    }
+
+    /// The current state.
+    ///
+    /// An open breaker reports [`CircuitState::Open`] until a
+    /// [`try_acquire`](Self::try_acquire) finds that `open_for` has passed
+    /// and moves it to half-open; `state` itself never reads the clock.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn state(&self) -> CircuitState {
+        self.machine.state()
+    }
+
+    /// Closes the breaker and clears its counts. Outcomes of calls admitted
+    /// before the reset are ignored.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.force_open();
+    /// breaker.reset();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// assert!(breaker.try_acquire().is_ok());
+    /// ```
+    pub fn reset(&self) {
+        self.machine.reset();
+    }
+
+    /// Opens the breaker now, for `open_for`, whatever its state; an open
+    /// breaker starts its `open_for` over. Outcomes of calls admitted before
+    /// are ignored.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.force_open();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// assert!(breaker.try_acquire().is_err());
+    /// ```
+    pub fn force_open(&self) {
+        self.machine.force_open();
+    }
+
+    /// Asks to make one call (one attempt).
+    ///
+    /// Returns a [`BreakerPermit`] to report the call's outcome with, or
+    /// [`CircuitOpen`] if the breaker is open, or half-open with all its
+    /// probe slots taken. Closed, this is one atomic load and never reads
+    /// the clock. Open, it reads the clock, and the first call after
+    /// `open_for` moves the breaker to half-open and becomes a probe.
+    ///
+    /// Dropping the permit without calling
+    /// [`success`](BreakerPermit::success) or
+    /// [`failure`](BreakerPermit::failure) (e.g. because the call's future
+    /// was cancelled) counts nothing, and frees the slot of a half-open
+    /// probe.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitOpen};
+    ///
+    /// fn guarded(breaker: &CircuitBreaker, ok: bool) -> Result<(), CircuitOpen> {
+    ///     let permit = breaker.try_acquire()?;
+    ///     // ... make the call ...
+    ///     if ok { permit.success() } else { permit.failure() }
+    ///     Ok(())
+    /// }
+    ///
+    /// let breaker = CircuitBreaker::new().failure_threshold(1);
+    /// assert_eq!(guarded(&breaker, false), Ok(()));
+    /// assert_eq!(guarded(&breaker, true), Err(CircuitOpen::new()));
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<BreakerPermit<'_>, CircuitOpen> {
+        let call = self.machine.acquire()?;
+        Ok(BreakerPermit::new(&self.machine, call))
+    }
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &self.machine.config;
+        let mut s = f.debug_struct("CircuitBreaker");
+        s.field("state", &self.state());
+        match config.mode {
+            Mode::Consecutive => s.field("failure_threshold", &config.failure_threshold),
+            Mode::Rate => s
+                .field("failure_rate", &config.failure_rate)
+                .field("window", &config.window)
+                .field("min_calls", &config.min_calls()),
+        };
+        s.field("open_for", &Duration::from_nanos(config.open_for_nanos))
+            .field("half_open_probes", &config.half_open_probes)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,112 @@
+//! The permit a breaker hands out for one call, and the report of its
+//! outcome.
+
+use std::fmt;
+
+use super::machine::{Admitted, Machine};
+
+/// Permission from [`CircuitBreaker::try_acquire`](super::CircuitBreaker::try_acquire)
+/// to make one call; report how it went with [`success`](Self::success) or
+/// [`failure`](Self::failure).
+///
+/// Dropping it without either counts nothing: use that when the call was
+/// cancelled, or ended in a way that says nothing about the dependency's
+/// health. A half-open probe's slot is then freed for another probe.
+///
+/// A permit from an earlier state (say, a slow call admitted before the
+/// breaker opened) is recognised as stale and its outcome ignored.
+///
+/// ```
+/// use retry_runtime::{CircuitBreaker, CircuitState};
+///
+/// let breaker = CircuitBreaker::new().failure_threshold(1);
+/// let slow = breaker.try_acquire().unwrap();
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// slow.success(); // admitted before the breaker opened: ignored
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// ```
+#[must_use = "report the call's outcome with `success()` or `failure()`"]
+pub struct BreakerPermit<'a> {
+    machine: &'a Machine,
+    call: Admitted,
+    /// Cleared by `success` and `failure`, so that `Drop` only frees the
+    /// slot of a permit that reported nothing.
+    pending: bool,
+}
+
+impl<'a> BreakerPermit<'a> {
+    pub(super) fn new(machine: &'a Machine, call: Admitted) -> Self {
+        BreakerPermit {
+            machine,
+            call,
+            pending: true,
+        }
+    }
+}
+
+impl BreakerPermit<'_> {
+    /// The call succeeded (or failed in a way that shows the dependency is
+    /// answering). Resets the failure streak, counts a success in the rate
+    /// window, or, for a half-open probe, counts towards closing the
+    /// breaker, which closes once all of its `half_open_probes` have
+    /// succeeded.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.try_acquire().unwrap().success();
+    /// ```
+    pub fn success(mut self) {
+        self.pending = false;
+        self.machine.success(self.call);
+    }
+
+    /// The call failed. Counts towards tripping the breaker, or, for a
+    /// half-open probe, opens it again for a fresh `open_for`.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_threshold(1);
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// ```
+    pub fn failure(mut self) {
+        self.pending = false;
+        self.machine.failure(self.call);
+    }
+
+    /// Whether this permit is one of the half-open breaker's trial calls.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO);
+    /// assert!(!breaker.try_acquire().unwrap().is_probe());
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire().unwrap().is_probe());
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.call.probe
+    }
+}
+
+impl Drop for BreakerPermit<'_> {
+    fn drop(&mut self) {
+        if self.pending && self.call.probe {
+            self.machine.release_probe(self.call.generation);
+        }
+    }
+}
+
+impl fmt::Debug for BreakerPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerPermit")
+            .field("generation", &self.call.generation)
+            .field("probe", &self.call.probe)
+            .finish_non_exhaustive()
+    }
+}
