@@ -10,14 +10,15 @@
 //! does the dispatch too, but words its own errors in English that would
 //! have to be rewritten by substring; these are ours.)
 
-use proc_macro2::TokenStream;
-use syn::Meta;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Meta};
 
 use crate::values::{
-    BackoffKind, BreakerArg, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key,
-    LimitArg, Name, RateArg, UserExpr, Value, VariantList, combine, did_you_mean, error,
+    BackoffKind, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg, Name,
+    RateArg, UserExpr, Value, VariantList, combine, did_you_mean, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -135,6 +136,27 @@ impl BreakerArgs {
         )
         .map_err(|errors| combine(errors).expect("an error was found"))?;
         Ok(args)
+    }
+}
+
+/// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
+pub(crate) enum BreakerArg {
+    Inline(Box<BreakerArgs>, Span),
+    Shared(Expr),
+}
+
+impl Value for BreakerArg {
+    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        Ok(BreakerArg::Shared(expr.clone()))
+    }
+
+    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
+        match meta {
+            Meta::Path(path) => Ok(BreakerArg::Inline(Box::default(), path.span())),
+            Meta::List(list) => BreakerArgs::parse_nested(key.name, list.tokens.clone())
+                .map(|args| BreakerArg::Inline(Box::new(args), list.path.span())),
+            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
+        }
     }
 }
 

@@ -9,11 +9,10 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Type};
 
-use crate::args::{Args, BreakerArgs};
+use crate::args::{Args, BreakerArg, BreakerArgs};
 use crate::item::Function;
 use crate::values::{
-    BackoffKind, BreakerArg, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg,
-    VariantList,
+    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg, VariantList,
 };
 
 /// A configuration the expansion can trust: every value in range, and only

@@ -10,8 +10,6 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, UnOp};
 
-use crate::args::BreakerArgs;
-
 /// Where a value was written: a key, possibly inside `circuit_breaker(...)`.
 #[derive(Clone, Copy)]
 pub(crate) struct Key<'a> {
@@ -449,27 +447,6 @@ impl Value for RateArg {
                     "invalid {key}: `\"{value}\"` is not a rate; write a count per period (`\"10/s\"`, `\"600/min\"`, `\"1000/h\"`) or a `&RateLimiter`"
                 ),
             )),
-        }
-    }
-}
-
-/// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
-pub(crate) enum BreakerArg {
-    Inline(Box<BreakerArgs>, Span),
-    Shared(Expr),
-}
-
-impl Value for BreakerArg {
-    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        Ok(BreakerArg::Shared(expr.clone()))
-    }
-
-    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
-        match meta {
-            Meta::Path(path) => Ok(BreakerArg::Inline(Box::default(), path.span())),
-            Meta::List(list) => BreakerArgs::parse_nested(key.name, list.tokens.clone())
-                .map(|args| BreakerArg::Inline(Box::new(args), list.path.span())),
-            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
         }
     }
 }

@@ -4,103 +4,11 @@
 
 use std::time::Duration;
 
-use crate::budget::RetryBudget;
-use crate::bulkhead::{Bulkhead, BulkheadPermit};
-use crate::circuit_breaker::{BreakerPermit, CircuitBreaker};
+use crate::circuit_breaker::BreakerPermit;
 use crate::rate_limiter::RateLimiter;
 
 use super::call::Call;
-
-/// The shared protections one call goes through. Each setter is named after
-/// the attribute key and takes the type that key's expression must have, so
-/// a wrong expression is reported at the user's tokens.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Guards<'g> {
-    pub(super) budget: Option<&'g RetryBudget>,
-    pub(super) breaker: Option<&'g CircuitBreaker>,
-    pub(super) limiter: Option<&'g RateLimiter>,
-    pub(super) bulkhead: Option<&'g Bulkhead>,
-}
-
-impl<'g> Guards<'g> {
-    /// No protection (and no budget).
-    pub const fn new() -> Self {
-        Guards {
-            budget: None,
-            breaker: None,
-            limiter: None,
-            bulkhead: None,
-        }
-    }
-
-    /// `budget`: each call deposits, each retry withdraws.
-    pub const fn budget(mut self, budget: &'g RetryBudget) -> Self {
-        self.budget = Some(budget);
-        self
-    }
-
-    /// `circuit_breaker`.
-    pub const fn circuit_breaker(mut self, breaker: &'g CircuitBreaker) -> Self {
-        self.breaker = Some(breaker);
-        self
-    }
-
-    /// `rate_limit`: each attempt takes a token.
-    pub const fn rate_limit(mut self, limiter: &'g RateLimiter) -> Self {
-        self.limiter = Some(limiter);
-        self
-    }
-
-    /// `concurrency`: each attempt holds a permit.
-    pub const fn concurrency(mut self, bulkhead: &'g Bulkhead) -> Self {
-        self.bulkhead = Some(bulkhead);
-        self
-    }
-}
-
-/// Why an attempt was not made: the call ends with `E::from(..)` of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The breaker is open: `E::from(CircuitOpen)`. Only with a breaker.
-    CircuitOpen,
-    /// No permit or token within `max_wait`: `E::from(Rejected)`. Only with
-    /// `max_wait`.
-    Rejected,
-    /// The deadline passed while waiting: `E::from(Elapsed)`. Only with a
-    /// `deadline`.
-    Elapsed,
-}
-
-/// What an admitted attempt holds until its outcome is known: the breaker's
-/// permit (to record the outcome) and the bulkhead's (released when the
-/// attempt ends, before any backoff sleep).
-#[derive(Debug, Default)]
-pub struct Admitted<'g> {
-    pub(super) breaker: Option<BreakerPermit<'g>>,
-    pub(super) permit: Option<BulkheadPermit<'g>>,
-    /// Whether the rate limiter's token was taken (or there is no limiter).
-    token: bool,
-    pub(super) timed_out: bool,
-}
-
-impl Admitted<'_> {
-    /// The attempt ran out of time: the breaker counts it as a failure,
-    /// whatever the error's classification.
-    pub fn timed_out(&mut self) {
-        self.timed_out = true;
-    }
-}
-
-/// The answer of [`Call::try_admit`]: admitted or refused at once, or a
-/// token or permit must be waited for (with what was already taken).
-#[derive(Debug)]
-pub enum Admission<'g> {
-    /// Nothing needed waiting.
-    Done(Result<Admitted<'g>, Refusal>),
-    /// Wait with [`Call::admit`] or [`Call::admit_within`], which complete
-    /// what was taken.
-    Wait(Admitted<'g>),
-}
+use super::guards::{Admission, Admitted, Guards, Refusal};
 
 impl Call {
     /// Admits one attempt if nothing needs waiting for: the happy path

@@ -9,9 +9,9 @@ use crate::event::RetryEvent;
 use crate::report;
 use crate::testing;
 
-use super::admission::{Admitted, Guards, Refusal};
 use super::decision::{Decision, GiveUp};
 use super::describe::Description;
+use super::guards::{Admitted, Guards, Refusal};
 use super::policy::Policy;
 
 /// The state of one call of an annotated function.

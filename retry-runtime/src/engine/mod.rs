@@ -21,9 +21,10 @@ mod admission;
 mod call;
 mod decision;
 pub(crate) mod describe;
+mod guards;
 mod policy;
 
-pub use admission::{Admission, Admitted, Guards, Refusal};
 pub use call::Call;
 pub use decision::{Decision, GiveUp};
+pub use guards::{Admission, Admitted, Guards, Refusal};
 pub use policy::Policy;
