@@ -401,6 +401,13 @@ impl RateLimiter {
         u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Takes one token now, or says how long until one would be available
+    /// if nobody else takes it first: a wait loop of one `Sleep`, for
+    /// callers whose futures must stay small.
+    pub(crate) fn take_one(&self) -> Result<(), Duration> {
+        self.take(1, Instant::now())
+    }
+
     /// The GCRA step: takes `n` tokens at `now`, or says how long until they
     /// would be available if nobody else takes them first.
     fn take(&self, n: u32, now: Instant) -> Result<(), Duration> {

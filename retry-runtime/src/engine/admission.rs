@@ -44,7 +44,11 @@ impl Call {
     /// so that its future (held in the caller's while it waits) stays small.
     pub async fn admit<'g>(&self, guards: &Guards<'g>, admitted: &mut Admitted<'g>) {
         if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            limiter.acquire().await;
+            // `RateLimiter::acquire` would do, but its future is twice the
+            // size of this loop's, and it would sit in every caller's.
+            while let Err(wait) = limiter.take_one() {
+                tokio::time::sleep(wait).await;
+            }
             admitted.token = true;
         }
         if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
@@ -60,9 +64,13 @@ impl Call {
         admitted: &mut Admitted<'g>,
     ) -> Result<(), Refusal> {
         if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            let left = self.wait_left().unwrap_or(Duration::MAX);
-            if limiter.acquire_timeout(left).await.is_err() {
-                return Err(self.wait_refused("rate_limit"));
+            // As `RateLimiter::acquire_timeout`, in a smaller future: a wait
+            // longer than what is left is refused at once, not slept in vain.
+            while let Err(wait) = limiter.take_one() {
+                if self.wait_left().is_some_and(|left| wait > left) {
+                    return Err(self.wait_refused("rate_limit"));
+                }
+                tokio::time::sleep(wait).await;
             }
             admitted.token = true;
         }

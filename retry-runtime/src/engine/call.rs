@@ -70,6 +70,7 @@ impl Call {
         }
     }
 
+    #[inline]
     fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
         let deadline = self.policy.deadline?;
