@@ -1,7 +1,7 @@
 //! Property tests for [`Backoff`] and [`Jitter`]: random configurations
 //! (every strategy and jitter, bases and caps from zero to `Duration::MAX`,
 //! multipliers including NaN, infinity and values below 1, attempt numbers
-//! over all of `u32`), each checked against the contract in DESIGN.md; and
+//! over all of `u32`), each checked against the keys table of docs/design.md; and
 //! for [`CircuitBreaker`]: random timelines checked, step by step, against
 //! a plain model of its documented state machine.
 //!
@@ -266,7 +266,7 @@ fn fib(n: u32) -> u128 {
     if n >= 200 { u128::MAX } else { fib }
 }
 
-/// DESIGN.md's table, in nanoseconds, for retry `n` (0 counts as 1).
+/// The `backoff` row of docs/design.md's keys table, in nanoseconds, for retry `n` (0 counts as 1).
 /// Exponential growth is computed in `f64`, so it comes with a tolerance.
 fn expected(config: &Config, n: u32) -> (u128, u128) {
     let n = n.max(1);

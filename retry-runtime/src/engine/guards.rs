@@ -20,6 +20,7 @@ pub struct Guards<'g> {
 
 impl<'g> Guards<'g> {
     /// No protection (and no budget).
+    #[must_use]
     pub const fn new() -> Self {
         Guards {
             budget: None,
@@ -30,24 +31,28 @@ impl<'g> Guards<'g> {
     }
 
     /// `budget`: each call deposits, each retry withdraws.
+    #[must_use]
     pub const fn budget(mut self, budget: &'g RetryBudget) -> Self {
         self.budget = Some(budget);
         self
     }
 
     /// `circuit_breaker`.
+    #[must_use]
     pub const fn circuit_breaker(mut self, breaker: &'g CircuitBreaker) -> Self {
         self.breaker = Some(breaker);
         self
     }
 
     /// `rate_limit`: each attempt takes a token.
+    #[must_use]
     pub const fn rate_limit(mut self, limiter: &'g RateLimiter) -> Self {
         self.limiter = Some(limiter);
         self
     }
 
     /// `concurrency`: each attempt holds a permit.
+    #[must_use]
     pub const fn concurrency(mut self, bulkhead: &'g Bulkhead) -> Self {
         self.bulkhead = Some(bulkhead);
         self

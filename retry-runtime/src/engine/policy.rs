@@ -27,6 +27,7 @@ pub struct Policy {
 
 impl Policy {
     /// The defaults, reported under `name`.
+    #[must_use]
     pub const fn new(name: &'static str) -> Self {
         Policy {
             site: Site::new(name),
@@ -41,48 +42,56 @@ impl Policy {
 
     /// `max_attempts`: attempts in total, the first included. The macro
     /// rejects 0; here it is taken as 1.
+    #[must_use]
     pub const fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = if n == 0 { 1 } else { n };
         self
     }
 
     /// `backoff`: how the delay grows, keeping the other schedule keys.
+    #[must_use]
     pub const fn backoff(mut self, strategy: Strategy) -> Self {
         self.backoff = self.backoff.strategy(strategy);
         self
     }
 
     /// `base_delay`: the first retry's delay before jitter.
+    #[must_use]
     pub const fn base_delay(mut self, base: Duration) -> Self {
         self.backoff = self.backoff.base_delay(base);
         self
     }
 
     /// `max_delay`: the cap on one delay, and on a `retry_after` hint.
+    #[must_use]
     pub const fn max_delay(mut self, cap: Duration) -> Self {
         self.backoff = self.backoff.max_delay(cap);
         self
     }
 
     /// `multiplier`: the exponential growth factor.
+    #[must_use]
     pub const fn multiplier(mut self, m: f64) -> Self {
         self.backoff = self.backoff.multiplier(m);
         self
     }
 
     /// `jitter`.
+    #[must_use]
     pub const fn jitter(mut self, jitter: Jitter) -> Self {
         self.backoff = self.backoff.jitter(jitter);
         self
     }
 
     /// `timeout`: per attempt (async functions only).
+    #[must_use]
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// `deadline`: for the whole call, from its start.
+    #[must_use]
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self.reads_clock = true;
@@ -90,12 +99,14 @@ impl Policy {
     }
 
     /// `max_wait`: the longest wait for a permit or a token.
+    #[must_use]
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);
         self
     }
 
     /// `on_retry` is set: its events carry the time since the call started.
+    #[must_use]
     pub const fn reports_elapsed(mut self) -> Self {
         self.reads_clock = true;
         self
