@@ -232,3 +232,36 @@ async fn cancelling_a_call_at_any_await_returns_every_permit_and_probe() {
         "the sweep must cut calls at many points, not just finish them: {cancelled}"
     );
 }
+
+static CONTESTED: Bulkhead = Bulkhead::new(1);
+
+/// A wait bounded both by `max_wait` (100 ms) and by the deadline.
+#[resilient(concurrency = &CONTESTED, max_wait = "100ms", deadline = "1s", max_attempts = 1)]
+async fn max_wait_comes_first() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[resilient(concurrency = &CONTESTED, max_wait = "5s", deadline = "1s", max_attempts = 1)]
+async fn deadline_comes_first() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_ends_as_rejected_at_max_wait_and_as_elapsed_at_the_deadline() {
+    let held = CONTESTED.acquire().await;
+    let start = Instant::now();
+    assert_eq!(
+        max_wait_comes_first().await,
+        Err(TestError::Rejected(Rejected::new())),
+        "max_wait ran out well before the deadline"
+    );
+    assert_eq!(start.elapsed(), ms(100));
+    let start = Instant::now();
+    assert_eq!(
+        deadline_comes_first().await,
+        Err(TestError::Timeout(Elapsed::new())),
+        "the deadline cut the wait: the call ran out of time, it was not refused"
+    );
+    assert_eq!(start.elapsed(), ms(1_000));
+    drop(held);
+}

@@ -423,3 +423,32 @@ fn is_send_and_sync() {
     fn check<T: Send + Sync + std::fmt::Debug + Default>() {}
     check::<RetryBudget>();
 }
+
+#[test]
+fn another_threads_deposits_are_seen_exactly_when_its_batch_of_32_fills() {
+    use std::sync::mpsc;
+
+    // Ratio 1, no reserve: each deposit a withdrawal sees funds one retry.
+    static BUDGET: RetryBudget = RetryBudget::new().min_per_second(0).ratio(1.0);
+    let (deposit, deposits) = mpsc::channel::<u32>();
+    let (deposited, wait_deposited) = mpsc::channel();
+    let depositor = std::thread::spawn(move || {
+        for n in deposits {
+            deposit_n(&BUDGET, n);
+            deposited.send(()).unwrap();
+        }
+    });
+
+    // The edge of "at most 31 unflushed": all of them hidden while the
+    // depositor lives...
+    deposit.send(UNFLUSHED_PER_THREAD).unwrap();
+    wait_deposited.recv().unwrap();
+    assert_eq!(drain(&BUDGET), 0, "31 deposits stay on their thread");
+    // ...and the 32nd flushes the whole batch at once.
+    deposit.send(1).unwrap();
+    wait_deposited.recv().unwrap();
+    assert_eq!(drain(&BUDGET), UNFLUSHED_PER_THREAD + 1);
+
+    drop(deposit);
+    depositor.join().unwrap();
+}

@@ -148,3 +148,49 @@ pub(super) fn flush(id: usize, shared: &Shared) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids no real budget has: the process hands them out from 1 upwards.
+    const FIRST_ID: usize = usize::MAX / 2;
+
+    #[test]
+    fn after_the_first_deposit_a_batch_takes_the_fast_path() {
+        let shared = Arc::new(Shared::new());
+        assert!(deposit_slow(FIRST_ID, &shared), "a live thread caches");
+        // The fast path counts the rest of the batch without the shared
+        // counter: 31 deposits in all stay on this thread.
+        for n in 2..BATCH {
+            assert!(try_deposit(FIRST_ID), "deposit {n} missed the fast path");
+        }
+        assert_eq!(shared.pending(), 0);
+        // The 32nd is the batch's flush.
+        assert!(!try_deposit(FIRST_ID));
+        assert!(deposit_slow(FIRST_ID, &shared));
+        assert_eq!(shared.pending(), BATCH);
+    }
+
+    #[test]
+    fn consecutive_budgets_do_not_evict_each_other() {
+        let budgets: Vec<(usize, Arc<Shared>)> = (0..2 * SETS)
+            .map(|i| (FIRST_ID + 64 + i, Arc::new(Shared::new())))
+            .collect();
+        for _ in 0..3 {
+            for (id, shared) in &budgets {
+                if !try_deposit(*id) {
+                    assert!(deposit_slow(*id, shared));
+                }
+            }
+        }
+        // 2 × SETS budgets fit: every deposit is still on this thread.
+        for (_, shared) in &budgets {
+            assert_eq!(shared.pending(), 0);
+        }
+        for (id, shared) in &budgets {
+            flush(*id, shared);
+            assert_eq!(shared.pending(), 3);
+        }
+    }
+}
