@@ -248,19 +248,28 @@ pub(crate) enum BackoffKind {
     None,
 }
 
+impl BackoffKind {
+    /// Every name `backoff` accepts: the one list messages, suggestions and
+    /// the fuzzer read.
+    pub(crate) const NAMES: &[(&str, BackoffKind)] = &[
+        ("exponential", BackoffKind::Exponential),
+        ("fixed", BackoffKind::Fixed),
+        ("linear", BackoffKind::Linear),
+        ("fibonacci", BackoffKind::Fibonacci),
+        ("none", BackoffKind::None),
+    ];
+}
+
 impl Value for BackoffKind {
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        const NAMES: &[(&str, BackoffKind)] = &[
-            ("exponential", BackoffKind::Exponential),
-            ("fixed", BackoffKind::Fixed),
-            ("linear", BackoffKind::Linear),
-            ("fibonacci", BackoffKind::Fibonacci),
-            ("none", BackoffKind::None),
-        ];
-        named(expr, "backoff", NAMES, "").unwrap_or_else(|| {
+        named(expr, "backoff", Self::NAMES, "").unwrap_or_else(|| {
+            let names = Self::NAMES.iter().map(|(n, _)| *n);
             Err(error(
                 expr,
-                format!("invalid {key}: expected a backoff name: `\"exponential\"`, `\"fixed\"`, `\"linear\"`, `\"fibonacci\"` or `\"none\"`"),
+                format!(
+                    "invalid {key}: expected a backoff name: {}",
+                    quoted_list(names)
+                ),
             ))
         })
     }
@@ -282,16 +291,20 @@ pub(crate) enum JitterKind {
     Proportional(f64),
 }
 
+impl JitterKind {
+    /// Every name `jitter` accepts (besides a factor).
+    pub(crate) const NAMES: &[(&str, JitterKind)] = &[
+        ("full", JitterKind::Full),
+        ("equal", JitterKind::Equal),
+        ("decorrelated", JitterKind::Decorrelated),
+        ("none", JitterKind::None),
+    ];
+}
+
 impl Value for JitterArg {
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        const NAMES: &[(&str, JitterKind)] = &[
-            ("full", JitterKind::Full),
-            ("equal", JitterKind::Equal),
-            ("decorrelated", JitterKind::Decorrelated),
-            ("none", JitterKind::None),
-        ];
         let or_factor = ", or a factor in (0, 1] such as `0.2`";
-        if let Some(kind) = named(expr, "jitter", NAMES, or_factor) {
+        if let Some(kind) = named(expr, "jitter", JitterKind::NAMES, or_factor) {
             return kind.map(|kind| JitterArg {
                 kind,
                 span: expr.span(),
@@ -305,7 +318,8 @@ impl Value for JitterArg {
             Err(_) => Err(error(
                 expr,
                 format!(
-                    "invalid {key}: expected a jitter name (`\"full\"`, `\"equal\"`, `\"decorrelated\"`, `\"none\"`) or a factor in (0, 1] such as `0.2`"
+                    "invalid {key}: expected a jitter name ({}){or_factor}",
+                    quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n))
                 ),
             )),
         }
@@ -464,11 +478,13 @@ pub(crate) fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// `` `"a"`, `"b"` or `"c"` ``.
 fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names
-        .map(|name| format!("`\"{name}\"`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let names: Vec<String> = names.map(|name| format!("`\"{name}\"`")).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
 }
 
 /// All of `errors` as one, or `None` if there are none.

@@ -184,8 +184,8 @@ proptest! {
 fn valid_entry() -> impl Strategy<Value = (&'static str, String)> {
     prop_oneof![
         (1u32..=1000).prop_map(|n| ("max_attempts", format!("max_attempts = {n}"))),
-        select(vec!["\"exponential\"", "\"fixed\"", "\"linear\"", "\"fibonacci\"", "\"none\""])
-            .prop_map(|b| ("backoff", format!("backoff = {b}"))),
+        select(crate::values::BackoffKind::NAMES)
+            .prop_map(|(b, _)| ("backoff", format!("backoff = \"{b}\""))),
         (1u64..=1000).prop_map(|n| ("base_delay", format!("base_delay = \"{n}ms\""))),
         select(vec!["\"none\"", "\"full\"", "\"equal\"", "0.5", "1.0", "0.01"])
             .prop_map(|j| ("jitter", format!("jitter = {j}"))),
