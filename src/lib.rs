@@ -117,7 +117,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use retry_macros::resilient;
+pub use retry_macros::{resilient, retry};
 pub use retry_runtime::*;
 
 pub mod guide;

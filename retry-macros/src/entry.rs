@@ -6,8 +6,9 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::quote;
 
 use crate::args::Args;
-use crate::expand::expand;
+use crate::expand::{expand, expand_block};
 use crate::item::Function;
+use crate::operation::Door;
 use crate::validate::validate;
 
 /// Input:  the attribute's tokens and the annotated item.
@@ -26,7 +27,7 @@ pub(crate) fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let mut errors = Vec::new();
     let args = Args::parse(args, &mut errors);
-    let config = validate(args, &function, &mut errors);
+    let config = validate(args, &function.operation, Some(&function), &mut errors);
     if errors.is_empty() {
         expand(&function, &config)
     } else {
@@ -35,6 +36,51 @@ pub(crate) fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
             errors.iter().map(syn::Error::to_compile_error).collect(),
         )
     }
+}
+
+/// Input:  the tokens inside `retry!(...)`.
+/// Output: the block's retry loop as an expression, or the block as
+///         written (so types still flow to the caller) plus every error.
+pub(crate) fn retry(input: TokenStream) -> TokenStream {
+    let (args, operation) = match crate::block::parse(input) {
+        Ok(parsed) => parsed,
+        Err(error) => return error.to_compile_error(),
+    };
+    // As the expansion runs it, so `return` and `?` mean the same.
+    let unchanged = {
+        let body = &operation.body;
+        match operation.door {
+            Door::AsyncBlock => quote!(async #body),
+            Door::Block | Door::Attribute => quote! {{
+                #[allow(clippy::redundant_closure_call)]
+                let value = (|| #body)();
+                value
+            }},
+        }
+    };
+    if let Some(too_deep) = nested_too_deeply(args.clone(), MAX_NESTING) {
+        let error = syn::Error::new(
+            too_deep,
+            "`retry!` keys nest too deeply; no key needs more than a few levels",
+        );
+        return with_errors_around(unchanged, error.to_compile_error());
+    }
+    let mut errors = Vec::new();
+    let args = Args::parse(args, &mut errors);
+    let config = validate(args, &operation, None, &mut errors);
+    if errors.is_empty() {
+        expand_block(&operation, &config)
+    } else {
+        with_errors_around(
+            unchanged,
+            errors.iter().map(syn::Error::to_compile_error).collect(),
+        )
+    }
+}
+
+/// An expression keeps its value: the errors are statements before it.
+fn with_errors_around(expression: TokenStream, errors: TokenStream) -> TokenStream {
+    quote!({ #errors #expression })
 }
 
 /// An item that is not a function gets our message; a function whose

@@ -4,9 +4,12 @@
 //! mistake (tokio-macros and tracing-attributes do the same).
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericArgument, PathArguments, ReturnType, Signature, Type, Visibility};
+
+use crate::operation::{Door, Operation};
 
 /// The annotated function and the facts read from its signature.
 pub(crate) struct Function {
@@ -16,15 +19,8 @@ pub(crate) struct Function {
     /// `#![...]` at the top of the body: they belong to the whole function,
     /// not to one attempt.
     pub(crate) inner_attrs: TokenStream,
-    /// The body's statements, with the span of its braces.
-    pub(crate) body: Group,
-    /// `Result<T, E>` with `impl Trait` replaced by `_`, so it can annotate a
-    /// `let` or a closure's return type; `None` when the function does not
-    /// visibly return a `Result`.
-    pub(crate) result: Option<Type>,
-    /// The declared `E`, when the signature spells it (`Result<T, E>`), so
-    /// bare `retry_on` variants can be resolved as `E::Variant`.
-    pub(crate) error: Option<Type>,
+    /// The body, and what the signature says of its result.
+    pub(crate) operation: Operation,
 }
 
 impl Parse for Function {
@@ -49,23 +45,26 @@ impl Parse for Function {
             ReturnType::Type(_, ty) => read_result(ty),
             ReturnType::Default => (None, None),
         };
+        let ident = sig.ident.to_string();
+        let operation = Operation {
+            body,
+            is_async: sig.asyncness.is_some(),
+            result,
+            error,
+            default_name: quote!(::core::concat!(::core::module_path!(), "::", #ident)),
+            door: Door::Attribute,
+        };
         Ok(Function {
             attrs,
             vis,
             sig,
             inner_attrs,
-            body,
-            result,
-            error,
+            operation,
         })
     }
 }
 
 impl Function {
-    pub(crate) fn is_async(&self) -> bool {
-        self.sig.asyncness.is_some()
-    }
-
     /// Where errors about the return type point: the type, or the name when
     /// there is none.
     pub(crate) fn return_span(&self) -> Span {
@@ -181,9 +180,10 @@ mod tests {
 
     fn read(item: TokenStream) -> (Option<String>, Option<String>) {
         let function: Function = syn::parse2(item).unwrap();
+        let operation = function.operation;
         (
-            function.result.map(|t| t.to_token_stream().to_string()),
-            function.error.map(|t| t.to_token_stream().to_string()),
+            operation.result.map(|t| t.to_token_stream().to_string()),
+            operation.error.map(|t| t.to_token_stream().to_string()),
         )
     }
 
@@ -259,6 +259,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(function.inner_attrs.to_string(), "# ! [allow (unused)]");
-        assert_eq!(function.body.stream().to_string(), "let x = ; Ok (())");
+        assert_eq!(
+            function.operation.body.stream().to_string(),
+            "let x = ; Ok (())"
+        );
     }
 }

@@ -6,11 +6,13 @@
 #![deny(missing_docs)]
 
 mod args;
+mod block;
 mod entry;
 mod expand;
 #[cfg(test)]
 mod fuzz;
 mod item;
+mod operation;
 mod validate;
 mod values;
 
@@ -252,4 +254,59 @@ pub fn resilient(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     entry::resilient(args.into(), item.into()).into()
+}
+
+/// Retries a block at the call site, with the keys, defaults, checks and
+/// behaviour of [`#[resilient]`](macro@resilient): the keys, then `;`, then
+/// the block.
+///
+/// `retry!(...; async { .. })` evaluates to a future (await it);
+/// `retry!(...; { .. })` runs the block at once. Either way the value is the
+/// block's `Result<T, E>` after retrying, and one attempt is one run of the
+/// block: `?` and `return` end the attempt, not the caller's function. The
+/// block may borrow locals and `&mut self`; like an annotated function's
+/// body, it cannot move out what it captures, since it runs again.
+///
+/// ```
+/// use steadfast::{retry, Elapsed};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ApiError { Busy, NotFound, Timeout(Elapsed) }
+/// impl From<Elapsed> for ApiError {
+///     fn from(e: Elapsed) -> Self { ApiError::Timeout(e) }
+/// }
+///
+/// struct Api { calls: u32 }
+/// impl Api {
+///     async fn get_user(&mut self, id: u32) -> Result<String, ApiError> {
+///         self.calls += 1;
+///         if self.calls < 3 { Err(ApiError::Busy) } else { Ok(format!("user {id}")) }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let mut api = Api { calls: 0 };
+/// let user = retry!(max_attempts = 4, timeout = "2s", retry_on = [ApiError::Busy];
+///                   async { api.get_user(7).await }).await;
+/// assert_eq!(user, Ok("user 7".to_owned()));
+/// assert_eq!(api.calls, 3);
+///
+/// // A plain block runs at once; deadlines are checked between attempts.
+/// let text = retry!(max_attempts = 3, base_delay = "1ms"; {
+///     std::fs::read_to_string("/definitely/not/here")
+/// });
+/// assert!(text.is_err());
+/// # }
+/// ```
+///
+/// There is no signature to read the error type from, so `retry_on` and
+/// `no_retry_on` take paths (`ApiError::Busy`), and the block's error type
+/// must be known from its code (write `Ok::<_, ApiError>(v)` when only `?`
+/// names it). `timeout` needs an `async` block. An inline `concurrency`,
+/// `rate_limit`, `circuit_breaker` or the default budget is one `static` per
+/// call site. The site's name (events, metrics, an inline breaker) is
+/// `module_path:line:column` unless `name` is given.
+#[proc_macro]
+pub fn retry(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    entry::retry(input.into()).into()
 }

@@ -1,4 +1,5 @@
-//! The rules that relate keys to each other and to the function. Each rule
+//! The rules that relate keys to each other and to the code they wrap (a
+//! function, or a `retry!` block). Each rule
 //! is one `check_*` function; all of them run, so every mistake is reported
 //! in one compile. Validation checks and converts; it generates no code.
 
@@ -11,6 +12,7 @@ use syn::{Expr, Type};
 
 use crate::args::{Args, BreakerArg, BreakerArgs};
 use crate::item::Function;
+use crate::operation::Operation;
 use crate::values::{
     BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg, VariantList,
 };
@@ -94,11 +96,19 @@ const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(20);
 
 type Errors = Vec<syn::Error>;
 
-/// Input:  the parsed arguments and the function.
+/// Input:  the parsed arguments, the operation, and the function it is the
+///         body of (none for a `retry!` block).
 /// Output: a complete configuration, or every rule broken.
-pub(crate) fn validate(args: Args, function: &Function, errors: &mut Errors) -> Config {
-    check_function(function, errors);
-    check_timing(&args, function, errors);
+pub(crate) fn validate(
+    args: Args,
+    operation: &Operation,
+    function: Option<&Function>,
+    errors: &mut Errors,
+) -> Config {
+    if let Some(function) = function {
+        check_function(function, errors);
+    }
+    check_timing(&args, operation, errors);
     check_backoff(&args, errors);
     check_classification(&args, errors);
     check_protection(&args, errors);
@@ -106,7 +116,7 @@ pub(crate) fn validate(args: Args, function: &Function, errors: &mut Errors) -> 
     let max_attempts = args
         .max_attempts
         .map(|n| positive_u32(n, "max_attempts", "1 means no retries", errors));
-    let classify = classification(&args, function, errors);
+    let classify = classification(&args, operation, errors);
     let concurrency = args.concurrency.map(|limit| match limit {
         LimitArg::Inline(n) => Limit::Inline(positive_u32(
             n,
@@ -178,14 +188,14 @@ fn check_function(function: &Function, errors: &mut Errors) {
         .attrs
         .iter()
         .find(|attr| attr.path().is_ident("track_caller"))
-        .filter(|_| !function.is_async())
+        .filter(|_| !function.operation.is_async)
     {
         errors.push(error(
             track_caller.path(),
             "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
         ));
     }
-    if function.result.is_none() {
+    if function.operation.result.is_none() {
         errors.push(spanned(
             function.return_span(),
             "`#[resilient]` needs a function that returns `Result<T, E>`: only an error can be retried",
@@ -194,7 +204,7 @@ fn check_function(function: &Function, errors: &mut Errors) {
 }
 
 /// Durations must be positive, ordered, and `timeout` needs an `async fn`.
-fn check_timing(args: &Args, function: &Function, errors: &mut Errors) {
+fn check_timing(args: &Args, operation: &Operation, errors: &mut Errors) {
     for (key, value) in [
         ("base_delay", &args.base_delay),
         ("max_delay", &args.max_delay),
@@ -230,11 +240,13 @@ fn check_timing(args: &Args, function: &Function, errors: &mut Errors) {
             ),
         ));
     }
-    if let Some(timeout) = args.timeout.filter(|_| !function.is_async()) {
-        errors.push(spanned(
-            timeout.span,
-            "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts",
-        ));
+    if let Some(timeout) = args.timeout.filter(|_| !operation.is_async) {
+        let message = if operation.is_function() {
+            "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts"
+        } else {
+            "`timeout` needs an `async` block: a running plain block cannot be cancelled; write `retry!(...; async { .. })`, or use `deadline`, which a plain block checks between attempts"
+        };
+        errors.push(spanned(timeout.span, message));
     }
 }
 
@@ -322,15 +334,15 @@ fn check_protection(args: &Args, errors: &mut Errors) {
     }
 }
 
-fn classification(args: &Args, function: &Function, errors: &mut Errors) -> Classify {
+fn classification(args: &Args, operation: &Operation, errors: &mut Errors) -> Classify {
     if let Some(predicate) = &args.retry_if {
         return Classify::Predicate(predicate.0.clone());
     }
     if let Some(list) = &args.retry_on {
-        return Classify::Only(patterns(list, "retry_on", function, errors));
+        return Classify::Only(patterns(list, "retry_on", operation, errors));
     }
     if let Some(list) = &args.no_retry_on {
-        return Classify::Except(patterns(list, "no_retry_on", function, errors));
+        return Classify::Except(patterns(list, "no_retry_on", operation, errors));
     }
     Classify::Every
 }
@@ -343,7 +355,7 @@ fn classification(args: &Args, function: &Function, errors: &mut Errors) -> Clas
 fn patterns(
     list: &VariantList,
     key: &str,
-    function: &Function,
+    operation: &Operation,
     errors: &mut Errors,
 ) -> Vec<TokenStream> {
     if list.variants.is_empty() {
@@ -360,13 +372,18 @@ fn patterns(
             if variant.leading_colon.is_some() || variant.segments.len() > 1 {
                 return Some(quote_spanned!(variant.span()=> #variant { .. }));
             }
-            match &function.error {
+            match &operation.error {
                 Some(error) => Some(variant_of(error, variant)),
                 None => {
+                    let why = if operation.is_function() {
+                        "the return type does not spell `Result<T, E>`"
+                    } else {
+                        "a `retry!` block has no signature to read it from"
+                    };
                     errors.push(error(
                         variant,
                         format!(
-                            "cannot tell which error type `{}` belongs to: the return type does not spell `Result<T, E>`; write the full path, e.g. `{key} = [MyError::{}]`",
+                            "cannot tell which error type `{}` belongs to: {why}; write the full path, e.g. `{key} = [MyError::{}]`",
                             variant.to_token_stream(),
                             variant.to_token_stream(),
                         ),
@@ -502,7 +519,7 @@ mod tests {
         let function: Function = syn::parse2(item).unwrap();
         let mut errors = Vec::new();
         let args = Args::parse(args, &mut errors);
-        let config = validate(args, &function, &mut errors);
+        let config = validate(args, &function.operation, Some(&function), &mut errors);
         if errors.is_empty() {
             Ok(config)
         } else {

@@ -577,6 +577,31 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_base_stays_zero_even_with_an_infinite_multiplier() {
+        // 0 × ∞ is NaN, which would otherwise read as "past the cap".
+        let b = Backoff::exponential(Duration::ZERO)
+            .multiplier(f64::INFINITY)
+            .jitter(Jitter::None);
+        assert_eq!(b.delay_before_jitter(2), Duration::ZERO);
+        assert_eq!(b.delay_before_jitter(u32::MAX), Duration::ZERO);
+        // A Fibonacci schedule from zero must not walk to retry u32::MAX.
+        let f = Backoff::fibonacci(Duration::ZERO).jitter(Jitter::None);
+        assert_eq!(f.delay_before_jitter(u32::MAX), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_delay_that_fits_in_u64_nanoseconds_draws_one_word() {
+        use rand::RngCore;
+        // Sampling a u64 takes one word from the generator, a u128 two: the
+        // cheaper draw is kept whenever the delay allows it.
+        let mut sampled = SmallRng::seed_from_u64(9);
+        sample(&mut sampled, 0, u128::from(u64::MAX));
+        let mut reference = SmallRng::seed_from_u64(9);
+        reference.next_u64();
+        assert_eq!(sampled.next_u64(), reference.next_u64());
+    }
+
+    #[test]
     fn nanos_to_duration_saturates() {
         assert_eq!(nanos_to_duration(u128::MAX), Duration::MAX);
         assert_eq!(nanos_to_duration(Duration::MAX.as_nanos()), Duration::MAX);

@@ -111,3 +111,22 @@ impl From<Rejected> for io::Error {
         io::Error::new(io::ErrorKind::WouldBlock, err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_says_what_happened() {
+        assert_eq!(Elapsed::new().to_string(), "timed out");
+        assert_eq!(CircuitOpen::new().to_string(), "circuit breaker is open");
+        assert_eq!(
+            Rejected::new().to_string(),
+            "rejected: no permit or token within `max_wait`"
+        );
+        assert_eq!(
+            io::Error::from(Rejected::new()).to_string(),
+            Rejected::new().to_string()
+        );
+    }
+}

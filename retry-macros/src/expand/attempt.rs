@@ -17,17 +17,18 @@ impl Body<'_> {
     ///         cancelled at its time limit when there is one.
     pub(super) fn attempt(&self) -> TokenStream {
         let outcome = &self.outcome;
-        let result = self
-            .function
+        // A block's result type is inferred from the block.
+        let annotation = self
+            .operation
             .result
             .as_ref()
-            .expect("validated: returns a Result");
+            .map(|result| quote!(: #result));
         let admit = self.admit();
         let run = self.run();
         quote! {
             #admit
             #[allow(unreachable_code)]
-            let #outcome: #result = { #run };
+            let #outcome #annotation = { #run };
         }
     }
 
@@ -93,10 +94,7 @@ impl Body<'_> {
         };
         let refusal = super::local("refusal");
         let refused = match self.refusal(&refusal) {
-            Some(conversion) => {
-                let give_up = self.give_up(conversion);
-                quote!(return #give_up)
-            }
+            Some(conversion) => self.exit(self.give_up(conversion)),
             None => quote! {
                 ::core::unreachable!("without a breaker, `max_wait` or `deadline`, every wait ends admitted")
             },
@@ -145,15 +143,19 @@ impl Body<'_> {
     fn run(&self) -> TokenStream {
         let krate = self.krate;
         let (call, admitted) = (&self.call, &self.admitted);
-        let body = &self.function.body;
+        let body = &self.operation.body;
         // Spanned at the body, so a borrow error ("value moved here, in
         // previous iteration of loop") points into the user's code.
         let body_span = body.span();
         if !self.is_async() {
-            let result = &self.function.result;
+            let result = self
+                .operation
+                .result
+                .as_ref()
+                .map(|result| quote!(-> #result));
             return quote_spanned! {body_span=>
                 #[allow(clippy::redundant_closure_call)]
-                (|| -> #result #body)()
+                (|| #result #body)()
             };
         }
         let attempt = quote_spanned!(body_span=> async #body);
@@ -202,12 +204,13 @@ impl Body<'_> {
                 #at::__private::on_retry(&#call.event(&#error, #delay), #hook);
             }
         });
-        let give_up = self.give_up(quote!(#error));
+        let give_up = self.exit(self.give_up(quote!(#error)));
+        let succeed = self.exit(quote!(::core::result::Result::Ok(#outcome)));
         quote! {
             let #error = match #outcome {
                 ::core::result::Result::Ok(#outcome) => {
                     #call.succeeded(#admitted);
-                    return ::core::result::Result::Ok(#outcome);
+                    #succeed;
                 }
                 ::core::result::Result::Err(#error) => #error,
             };
@@ -221,7 +224,7 @@ impl Body<'_> {
                     #on_retry
                     #delay
                 }
-                #krate::__private::Decision::GiveUp(_) => return #give_up,
+                #krate::__private::Decision::GiveUp(_) => #give_up,
             }
         }
     }

@@ -14,6 +14,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::item::Function;
+use crate::operation::{Door, Operation};
 use crate::validate::Config;
 
 /// The contract version this expansion is written against; the runtime's
@@ -47,21 +48,85 @@ const CONTRACT: u32 = 1;
 ///         A plain `fn` is the same with the body in an immediately called
 ///         closure (so `return` and `?` end one attempt) and blocking waits.
 pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
-    let body = Body::new(function, config);
     let (attrs, vis, sig) = (&function.attrs, &function.vis, &function.sig);
     let inner_attrs = &function.inner_attrs;
-    let statics = body.statics();
-    let start = body.start();
-    let attempt = body.attempt();
-    let decide = body.decide();
-    let backoff = body.backoff();
-    let delay = &body.delay;
+    let statements = Body::new(&function.operation, config).statements();
     // The braces keep the span of the user's body: with call-site braces
     // rustc would stop reporting the function as dead code.
-    let mut block = Group::new(
-        Delimiter::Brace,
+    let mut block = Group::new(Delimiter::Brace, quote!(#inner_attrs #statements));
+    block.set_span(function.operation.body.span());
+    quote! {
+        #(#attrs)*
+        #vis #sig #block
+    }
+}
+
+/// Input:  `retry!(keys...; async { body })` or `retry!(keys...; { body })`.
+/// Output: `async { <the loop> }`, a future; or `'retry: { <the loop> }`, a
+///         value, whose loop `break`s out with the result (a `return` would
+///         leave the caller's function).
+pub(crate) fn expand_block(operation: &Operation, config: &Config) -> TokenStream {
+    let body = Body::new(operation, config);
+    let statements = body.statements();
+    match operation.door {
+        Door::Block => {
+            let label = &body.label;
+            quote!(#label: { #statements })
+        }
+        Door::AsyncBlock | Door::Attribute => quote!(async { #statements }),
+    }
+}
+
+/// What the generated body is made of: the function, its configuration and
+/// the hygienic names of the generated locals.
+struct Body<'a> {
+    operation: &'a Operation,
+    config: &'a Config,
+    krate: &'a syn::Path,
+    call: Ident,
+    admitted: Ident,
+    outcome: Ident,
+    error: Ident,
+    delay: Ident,
+    /// The block a plain `retry!` breaks out of.
+    label: syn::Lifetime,
+}
+
+fn local(name: &str) -> Ident {
+    format_ident!("__resilient_{}", name, span = Span::mixed_site())
+}
+
+impl<'a> Body<'a> {
+    fn new(operation: &'a Operation, config: &'a Config) -> Self {
+        Body {
+            operation,
+            config,
+            krate: &config.krate,
+            call: local("call"),
+            admitted: local("admitted"),
+            outcome: local("outcome"),
+            error: local("error"),
+            delay: local("delay"),
+            label: syn::Lifetime {
+                apostrophe: Span::mixed_site(),
+                ident: format_ident!("__resilient_call", span = Span::mixed_site()),
+            },
+        }
+    }
+
+    fn is_async(&self) -> bool {
+        self.operation.is_async
+    }
+
+    /// The statements of the call: the statics, the start, and the loop.
+    fn statements(&self) -> TokenStream {
+        let statics = self.statics();
+        let start = self.start();
+        let attempt = self.attempt();
+        let decide = self.decide();
+        let backoff = self.backoff();
+        let delay = &self.delay;
         quote! {
-            #inner_attrs
             #statics
             #start
             loop {
@@ -75,48 +140,19 @@ pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
                 };
                 #backoff
             }
-        },
-    );
-    block.set_span(function.body.span());
-    quote! {
-        #(#attrs)*
-        #vis #sig #block
-    }
-}
-
-/// What the generated body is made of: the function, its configuration and
-/// the hygienic names of the generated locals.
-struct Body<'a> {
-    function: &'a Function,
-    config: &'a Config,
-    krate: &'a syn::Path,
-    call: Ident,
-    admitted: Ident,
-    outcome: Ident,
-    error: Ident,
-    delay: Ident,
-}
-
-fn local(name: &str) -> Ident {
-    format_ident!("__resilient_{}", name, span = Span::mixed_site())
-}
-
-impl<'a> Body<'a> {
-    fn new(function: &'a Function, config: &'a Config) -> Self {
-        Body {
-            function,
-            config,
-            krate: &config.krate,
-            call: local("call"),
-            admitted: local("admitted"),
-            outcome: local("outcome"),
-            error: local("error"),
-            delay: local("delay"),
         }
     }
 
-    fn is_async(&self) -> bool {
-        self.function.is_async()
+    /// Ends the call with `value`: `return` from the function or the async
+    /// block, `break` out of a plain block.
+    fn exit(&self, value: TokenStream) -> TokenStream {
+        match self.operation.door {
+            Door::Block => {
+                let label = &self.label;
+                quote!(break #label #value)
+            }
+            Door::Attribute | Door::AsyncBlock => quote!(return #value),
+        }
     }
 
     /// `call.backoff(delay)`: sleeps (or parks the thread) before the next
@@ -141,7 +177,7 @@ mod tests {
         let function: Function = syn::parse2(item).unwrap();
         let mut errors = Vec::new();
         let args = Args::parse(args, &mut errors);
-        let config = validate(args, &function, &mut errors);
+        let config = validate(args, &function.operation, Some(&function), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         expand(&function, &config).to_string()
     }

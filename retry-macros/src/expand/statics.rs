@@ -81,10 +81,7 @@ impl Body<'_> {
     fn site_name(&self) -> TokenStream {
         match &self.config.name {
             Some(name) => quote!(#name),
-            None => {
-                let ident = self.function.sig.ident.to_string();
-                quote!(::core::concat!(::core::module_path!(), "::", #ident))
-            }
+            None => self.operation.default_name.clone(),
         }
     }
 

@@ -90,7 +90,7 @@ fn check(args: TokenStream, item: TokenStream) -> Result<(), TestCaseError> {
         // report; everything around it must still be what it was.
         Ok(function) if syn::parse2::<syn::ItemFn>(item.clone()).is_err() => {
             prop_assert!(
-                text.contains(&function.body.stream().to_string()),
+                text.contains(&function.operation.body.stream().to_string()),
                 "the body was not kept as written:\n{text}"
             );
             true
