@@ -252,6 +252,11 @@ mod tests {
         // Fractions of an event are kept in units, not rounded away.
         assert_eq!(spread.after(95, 1_000), 500);
         assert_eq!(spread.after(100, 1), 0);
+        // The same proportion for a span that does not start at zero.
+        let mut later = Spread::NONE;
+        later.add(10, 100, 200);
+        assert_eq!(later.after(150, 1), 5);
+        assert_eq!(later.after(175, 4), 10);
     }
 
     #[test]

@@ -116,3 +116,58 @@ const fn clamp(n: u32, lo: u32, hi: u32) -> u32 {
         n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_settings_are_clamped_as_documented() {
+        let rate = |r: f64| Config::DEFAULT.failure_rate(r, 10).failure_rate;
+        assert_eq!(rate(-0.5), 0.0);
+        assert_eq!(rate(1.5), 1.0);
+        assert_eq!(rate(f64::NAN), 1.0);
+        assert_eq!(rate(0.25), 0.25);
+        assert_eq!(Config::DEFAULT.failure_rate(0.5, 0).window, 1);
+        assert_eq!(
+            Config::DEFAULT.failure_rate(0.5, u32::MAX).window,
+            MAX_WINDOW
+        );
+        assert_eq!(
+            Config::DEFAULT
+                .failure_rate(0.5, 10)
+                .with_min_calls(50)
+                .min_calls(),
+            10
+        );
+        assert_eq!(
+            Config::DEFAULT
+                .failure_rate(0.5, 10)
+                .with_min_calls(3)
+                .min_calls(),
+            3
+        );
+        assert_eq!(
+            Config::DEFAULT.open_for(Duration::MAX).open_for_nanos,
+            TIME_MAX
+        );
+        assert_eq!(
+            Config::DEFAULT
+                .open_for(Duration::from_nanos(7))
+                .open_for_nanos,
+            7
+        );
+        assert_eq!(Config::DEFAULT.half_open_probes(0).half_open_probes, 1);
+        assert_eq!(
+            Config::DEFAULT.half_open_probes(u32::MAX).half_open_probes,
+            PROBE_MAX
+        );
+        assert_eq!(Config::DEFAULT.failure_threshold(0).failure_threshold, 1);
+        assert_eq!(
+            Config::DEFAULT
+                .failure_threshold(u32::MAX)
+                .failure_threshold,
+            COUNT_MAX
+        );
+    }
+}

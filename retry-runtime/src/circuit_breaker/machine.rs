@@ -35,6 +35,9 @@ pub(super) struct Machine {
     /// `const`; reopen times are nanoseconds since it.
     epoch: OnceLock<Instant>,
     pub(super) config: Config,
+    /// Swaps published, so unit tests can see which paths write.
+    #[cfg(test)]
+    writes: std::sync::atomic::AtomicU32,
 }
 
 /// What a permit remembers about its admission.
@@ -54,6 +57,8 @@ impl Machine {
                 ring: Ring::new(),
                 epoch: OnceLock::new(),
                 config,
+                #[cfg(test)]
+                writes: std::sync::atomic::AtomicU32::new(0),
             }
         }
     }
@@ -90,6 +95,9 @@ impl Machine {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    #[cfg(test)]
+                    self.writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.notify(old.public(), new.public());
                     return Ok((old, new));
                 }
@@ -299,5 +307,42 @@ impl Machine {
                 hook(from, to);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writes(machine: &Machine) -> u32 {
+        machine.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_success_without_a_streak_writes_nothing() {
+        let machine = Machine::new(Config::DEFAULT);
+        for _ in 0..3 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(writes(&machine), 0, "the happy path only reads");
+        // A failure starts a streak (one write) and a success ends it (one).
+        let call = machine.acquire().unwrap();
+        machine.failure(call);
+        let call = machine.acquire().unwrap();
+        machine.success(call);
+        assert_eq!(writes(&machine), 2);
+    }
+
+    #[test]
+    fn a_call_that_read_a_stale_open_word_is_admitted_once_closed() {
+        let machine = Machine::new(Config::DEFAULT);
+        // The word said open and past `open_for`; by the swap, the breaker
+        // was closed again: the call is an ordinary one, not a probe, and
+        // not refused.
+        let stale = State::Open { until: 0 }.encode();
+        let call = machine.acquire_probe(stale).unwrap();
+        assert!(!call.probe);
+        assert_eq!(machine.state(), CircuitState::Closed);
     }
 }

@@ -110,3 +110,20 @@ impl fmt::Debug for BreakerPermit<'_> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::CircuitBreaker;
+
+    #[test]
+    fn a_permit_shows_whether_it_is_a_probe() {
+        let breaker = CircuitBreaker::new();
+        let permit = breaker.try_acquire().unwrap();
+        let shown = format!("{permit:?}");
+        assert!(
+            shown.starts_with("BreakerPermit {") && shown.contains("probe: false"),
+            "{shown}"
+        );
+        permit.success();
+    }
+}
