@@ -17,8 +17,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Meta};
 
 use crate::values::{
-    BackoffKind, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg, Name,
-    RateArg, UserExpr, Value, VariantList, combine, did_you_mean, error,
+    BackoffKind, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
+    Name, RateArg, UserExpr, Value, VariantList, combine, did_you_mean, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -92,6 +92,7 @@ keys! {
         on_retry: UserExpr,
         fallback: UserExpr,
         name: Name,
+        attempt: Binding,
         krate as "crate": CratePath,
     }
 }
@@ -257,6 +258,7 @@ mod tests {
                 "budget" => quote!("off"),
                 "rate_limit" => quote!("1/s"),
                 "name" | "crate" => quote!("x"),
+                "attempt" => quote!(attempt),
                 "multiplier" => quote!(2.0),
                 _ => quote!(1),
             };

@@ -79,6 +79,7 @@ mod values;
 /// | `on_retry` | `Fn(&RetryEvent<'_, E>)`, called before each backoff sleep | — |
 /// | `fallback` | `FnOnce(E) -> Result<T, E>`, applied to the final error | — |
 /// | `name` | string: the call site's name in events | `module_path::fn_name` |
+/// | `attempt` | a name: binds each attempt's `Attempt` (number, time left, call key) in the body | — |
 /// | `crate` | string path to the facade | `"::steadfast"` |
 ///
 /// Durations are strings with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
@@ -238,6 +239,28 @@ mod values;
 /// ```
 ///
 /// ## Expressions
+///
+/// ## What an attempt knows
+///
+/// `attempt = name` binds each attempt's [`Attempt`](../steadfast/struct.Attempt.html)
+/// to `name` in the body: its number, the time left before the `deadline`,
+/// and a key that is the same for every attempt of one call (an
+/// `Idempotency-Key` for a server to recognise a replay). Without the key
+/// nothing is made, so an attempt that does not ask pays nothing.
+///
+/// ```
+/// use steadfast::resilient;
+///
+/// #[resilient(max_attempts = 3, deadline = "2s", attempt = attempt)]
+/// async fn charge(amount: u64) -> Result<u64, std::io::Error> {
+///     let _idempotency_key = attempt.key().to_string();
+///     let _bound_the_inner_call_by = attempt.time_left();
+///     if attempt.number() < 2 { Err(std::io::Error::other("busy")) } else { Ok(amount) }
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// assert_eq!(charge(5).await.unwrap(), 5);
+/// # }
+/// ```
 ///
 /// Expression values (`retry_if`, `retry_after`, `budget`, `on_retry`,
 /// `fallback`, and the shared protection primitives) are placed inside the

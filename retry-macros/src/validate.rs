@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) circuit_breaker: Option<Breaker>,
     pub(crate) on_retry: Option<Expr>,
     pub(crate) fallback: Option<Expr>,
+    /// The name each attempt's `Attempt` is bound to.
+    pub(crate) attempt: Option<syn::Ident>,
 }
 
 /// Which errors are retried.
@@ -172,6 +174,7 @@ pub(crate) fn validate(
         circuit_breaker,
         on_retry: args.on_retry.map(|e| e.0),
         fallback: args.fallback.map(|e| e.0),
+        attempt: args.attempt.map(|binding| binding.0),
     }
 }
 

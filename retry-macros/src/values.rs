@@ -362,6 +362,32 @@ impl Value for VariantList {
     }
 }
 
+/// `attempt = a`: the name each attempt's `Attempt` is bound to.
+#[derive(Clone)]
+pub(crate) struct Binding(pub(crate) syn::Ident);
+
+impl Value for Binding {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        match expr {
+            Expr::Path(path) if path.qself.is_none() => match path.path.get_ident() {
+                Some(ident) => Ok(Binding(ident.clone())),
+                None => Err(binding_expected(key, expr)),
+            },
+            _ => Err(binding_expected(key, expr)),
+        }
+    }
+}
+
+fn binding_expected(key: Key<'_>, expr: &Expr) -> syn::Error {
+    error(
+        expr,
+        format!(
+            "invalid {key}: expected a name for the attempt, e.g. `{} = attempt`, then `attempt.number()` in the body",
+            key.name
+        ),
+    )
+}
+
 /// A user expression (closure, path, call): spliced into the function as
 /// written and type-checked there, at its own span.
 #[derive(Clone)]

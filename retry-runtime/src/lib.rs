@@ -44,6 +44,7 @@ pub use backoff::Backoff;
 pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 pub use circuit_breaker::{BreakerPermit, CircuitBreaker, CircuitState};
+pub use engine::{Attempt, CallKey};
 pub use error::{CircuitOpen, Elapsed, Rejected};
 pub use event::RetryEvent;
 pub use jitter::Jitter;

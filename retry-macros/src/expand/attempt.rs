@@ -25,10 +25,19 @@ impl Body<'_> {
             .map(|result| quote!(: #result));
         let admit = self.admit();
         let run = self.run();
+        // Bound under the user's name, so the body sees it; made only when
+        // asked for, so an attempt that does not ask costs nothing.
+        let binding = self.config.attempt.as_ref().map(|name| {
+            let (krate, call) = (self.krate, &self.call);
+            quote!(let #name: #krate::__private::Attempt = #call.attempt();)
+        });
         quote! {
             #admit
             #[allow(unreachable_code)]
-            let #outcome #annotation = { #run };
+            let #outcome #annotation = {
+                #binding
+                #run
+            };
         }
     }
 

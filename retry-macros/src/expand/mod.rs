@@ -217,7 +217,8 @@ mod tests {
                     circuit_breaker = &C,
                     on_retry = |_| {},
                     fallback = |e| Err(e),
-                    name = "n"
+                    name = "n",
+                    attempt = a
                 ),
                 quote!(
                     async fn f() -> Result<(), E> {

@@ -12,8 +12,9 @@
 //! | [`Policy`], [`BackoffKind`], [`Jitter`] | `static POLICY: Policy = Policy::new(name)` + one builder per key the user set |
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
 //! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
-//! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
+//! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer |
+//! | [`Attempt`] | the type of the `attempt` key's binding |
 //! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl |
 //! | [`retry_if`], [`retry_after`], [`on_retry`], [`fallback`] | the user's expressions, type-checked at their own tokens |
 //! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
@@ -33,7 +34,9 @@ pub use crate::backoff::Strategy as BackoffKind;
 pub use crate::budget::RetryBudget;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
-pub use crate::engine::{Admission, Admitted, Call, Decision, GiveUp, Guards, Policy, Refusal};
+pub use crate::engine::{
+    Admission, Admitted, Attempt, Call, Decision, GiveUp, Guards, Policy, Refusal,
+};
 pub use crate::jitter::Jitter;
 pub use crate::rate_limiter::RateLimiter;
 

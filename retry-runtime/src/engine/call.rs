@@ -9,6 +9,7 @@ use crate::event::RetryEvent;
 use crate::report;
 use crate::testing;
 
+use super::attempt::{Attempt, CallKey};
 use super::decision::{Decision, GiveUp};
 use super::describe::Description;
 use super::guards::{Admitted, Guards, Refusal};
@@ -30,6 +31,8 @@ pub struct Call {
     // Sleeps skipped under `testing::no_delays` still count towards the
     // deadline and `elapsed`, so a test sees the call give up when it would.
     skipped: Duration,
+    /// Made when an attempt first asks for it, then kept for the others.
+    key: Option<CallKey>,
 }
 
 impl Call {
@@ -46,12 +49,15 @@ impl Call {
             decorrelated_prev: Duration::ZERO,
             start: (policy.reads_clock || report::NEEDS_START).then(Instant::now),
             skipped: Duration::ZERO,
+            key: None,
         }
     }
 
-    /// The attempt being made, counting from 1.
-    pub fn attempt(&self) -> u32 {
-        self.attempts
+    /// What the attempt being made knows of its call. Only code that asks
+    /// for it (the `attempt` key, a `Policy`'s closure) pays for the key.
+    pub fn attempt(&mut self) -> Attempt {
+        let key = *self.key.get_or_insert_with(CallKey::next);
+        Attempt::new(self.attempts, self.deadline_at(), key)
     }
 
     fn elapsed(&self) -> Duration {

@@ -18,12 +18,14 @@
 //! everything between is decided here.
 
 mod admission;
+mod attempt;
 mod call;
 mod decision;
 pub(crate) mod describe;
 mod guards;
 mod policy;
 
+pub use attempt::{Attempt, CallKey};
 pub use call::Call;
 pub use decision::{Decision, GiveUp};
 pub use guards::{Admission, Admitted, Guards, Refusal};

@@ -1,0 +1,153 @@
+//! What one attempt knows about its call: which attempt it is, how long the
+//! call has left, and a key that names the call.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// One attempt of a call, as the code being retried sees it: passed to a
+/// [`Policy`](crate::Policy)'s closure, and bound in an annotated function
+/// or a `retry!` block by the `attempt` key (`#[resilient(attempt = a)]`).
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::Attempt;
+///
+/// /// What a request sent by this attempt carries.
+/// fn request_headers(attempt: &Attempt) -> Vec<(&'static str, String)> {
+///     // The same key on every attempt: the server sees one payment.
+///     let mut headers = vec![("Idempotency-Key", attempt.key().to_string())];
+///     // Let the server give up when the caller will have.
+///     if let Some(left) = attempt.time_left() {
+///         headers.push(("Request-Timeout-Ms", left.as_millis().to_string()));
+///     }
+///     headers
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    number: u32,
+    deadline: Option<Instant>,
+    key: CallKey,
+}
+
+impl Attempt {
+    pub(super) const fn new(number: u32, deadline: Option<Instant>, key: CallKey) -> Self {
+        Attempt {
+            number,
+            deadline,
+            key,
+        }
+    }
+
+    /// Which attempt this is: 1 for the first, 2 for the first retry...
+    pub const fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Whether this is a retry rather than the first attempt.
+    pub const fn is_retry(&self) -> bool {
+        self.number > 1
+    }
+
+    /// The time left before the call's `deadline`, so that an inner call can
+    /// bound itself by it (zero once passed); `None` without a deadline.
+    /// Read on tokio's clock, as the deadline itself is.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// A key that stays the same across the attempts of one call and differs
+    /// between calls (and processes): what an `Idempotency-Key` header needs
+    /// for a server to recognise a replay.
+    pub const fn key(&self) -> CallKey {
+        self.key
+    }
+}
+
+/// The name of one call, the same for all its attempts: 128 bits, 64 of
+/// them drawn once per process and 64 counting the calls that asked for a
+/// key. `Display` is 32 lowercase hex digits.
+///
+/// ```
+/// # use retry_runtime::CallKey;
+/// fn header(key: CallKey) -> String {
+///     format!("Idempotency-Key: {key}")
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(u128);
+
+impl CallKey {
+    /// A key no other call of this process has had. Cheap: a per-thread
+    /// count, which takes a block of numbers from a shared counter once per
+    /// `BLOCK` keys.
+    pub(super) fn next() -> Self {
+        const BLOCK: u64 = 1 << 16;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
+        static PROCESS: OnceLock<u64> = OnceLock::new();
+        thread_local! {
+            static NEXT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let process = *PROCESS.get_or_init(|| {
+            use rand::{RngCore, SeedableRng};
+            rand::rngs::SmallRng::from_os_rng().next_u64()
+        });
+        let number = NEXT.with(|next| {
+            let (mut at, mut end) = next.get();
+            if at == end {
+                at = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = at + BLOCK;
+            }
+            next.set((at + 1, end));
+            at
+        });
+        CallKey(u128::from(process) << 64 | u128::from(number))
+    }
+
+    /// The key as a number.
+    pub const fn as_u128(&self) -> u128 {
+        self.0
+    }
+}
+
+impl fmt::Display for CallKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_between_calls_and_threads_and_share_the_process_half() {
+        let here: Vec<CallKey> = (0..1000).map(|_| CallKey::next()).collect();
+        let there = std::thread::spawn(|| (0..1000).map(|_| CallKey::next()).collect::<Vec<_>>())
+            .join()
+            .unwrap();
+        let mut all: Vec<u128> = here.iter().chain(&there).map(CallKey::as_u128).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 2000, "no key was handed out twice");
+        assert!(all.iter().all(|k| k >> 64 == all[0] >> 64));
+        assert_eq!(here[0].to_string().len(), 32);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_left_counts_down_to_zero() {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let attempt = Attempt::new(1, Some(deadline), CallKey::next());
+        assert_eq!(attempt.time_left(), Some(Duration::from_secs(2)));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(attempt.time_left(), Some(Duration::ZERO));
+        assert_eq!(Attempt::new(2, None, attempt.key()).time_left(), None);
+        assert!(!attempt.is_retry());
+    }
+}
