@@ -1,13 +1,13 @@
 //! In-process statistics per annotated function (the `stats` feature).
 //!
 //! Each annotated function counts its calls in relaxed atomics kept in its
-//! own `static`; on its first call it links itself into a global list
-//! without taking a lock, and [`snapshot`] walks that list.
+//! own `static`; its first finished call adds it to a global list (the only
+//! time a lock is taken on its behalf), and [`snapshot`] reads that list.
 //!
 //! `examples/stats.rs` in the steadfast repository prints a table of these
 //! after driving a flaky service; the `steadfast` crate's docs show a test.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 // std atomics, not `crate::sync`: statistics are not part of the loom models.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -28,11 +28,12 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     successes_at: [AtomicU64; SUCCESS_SLOTS],
     registered: AtomicBool,
-    next: OnceLock<&'static Counters>,
 }
 
-/// The first site to have run; each site links to the one registered after it.
-static FIRST: OnceLock<&'static Counters> = OnceLock::new();
+/// Every site that has finished a call, in the order they first did. Only
+/// plain data lives in a site itself, so that the settings holding it stay
+/// buildable by `const fn`s that replace parts of them.
+static SITES: Mutex<Vec<&'static Counters>> = Mutex::new(Vec::new());
 
 impl Counters {
     pub(crate) const fn new(name: &'static str) -> Self {
@@ -46,7 +47,6 @@ impl Counters {
             rejected: AtomicU64::new(0),
             successes_at: [const { AtomicU64::new(0) }; SUCCESS_SLOTS],
             registered: AtomicBool::new(false),
-            next: OnceLock::new(),
         }
     }
 
@@ -79,19 +79,12 @@ impl Counters {
     }
 }
 
-/// Appends `site` to the list. Each link is a `OnceLock` set at most once, so
-/// a thread only ever waits for another that is setting the same link at
-/// that instant, and it then moves on to the next link.
+/// Adds `site` to the list; called once per site (its `registered` flag).
 fn register(site: &'static Counters) {
-    let mut link = &FIRST;
-    loop {
-        if link.set(site).is_ok() {
-            return;
-        }
-        if let Some(taken) = link.get() {
-            link = &taken.next;
-        }
-    }
+    SITES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(site);
 }
 
 /// What one annotated function has done since the process started.
@@ -140,9 +133,10 @@ impl SiteStats {
 /// One entry per annotated function that has finished at least one call,
 /// in the order they first did.
 pub fn snapshot() -> Vec<SiteStats> {
-    let mut sites = Vec::new();
-    let mut link = &FIRST;
-    while let Some(stats) = link.get() {
+    // Copied out first: reading the counters needs no lock.
+    let registered = SITES.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let mut sites = Vec::with_capacity(registered.len());
+    for stats in registered {
         let mut successes_at_attempt: Vec<u64> =
             stats.successes_at.iter().map(|n| n.load(Relaxed)).collect();
         while successes_at_attempt.last() == Some(&0) {
@@ -158,7 +152,6 @@ pub fn snapshot() -> Vec<SiteStats> {
             rejected: stats.rejected.load(Relaxed),
             successes_at_attempt,
         });
-        link = &stats.next;
     }
     sites
 }

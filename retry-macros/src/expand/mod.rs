@@ -19,13 +19,13 @@ use crate::validate::Config;
 
 /// The contract version this expansion is written against; the runtime's
 /// `__private::CONTRACT` must be the same.
-const CONTRACT: u32 = 1;
+const CONTRACT: u32 = 2;
 
 /// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
 /// Output: ```ignore
 ///         async fn f(x: &str) -> Result<T, E> {
 ///             const _: () = assert!(__private::CONTRACT == 1, "...");
-///             static POLICY: Policy = Policy::new(NAME).max_attempts(5)...;  // only the keys set
+///             static SETTINGS: Settings = Settings::new(NAME).max_attempts(5)...;  // only the keys set
 ///             static BREAKER: CircuitBreaker = ...;      // + BUDGET, ... when inline
 ///             let mut call = Call::start(&POLICY, Guards::new().budget(&BUDGET)...);
 ///             loop {
@@ -275,7 +275,7 @@ mod tests {
                 }
             ),
         );
-        assert!(output.contains("Policy :: new"), "{output}");
+        assert!(output.contains("Settings :: new"), "{output}");
         for builder in [
             "max_attempts",
             "base_delay",

@@ -14,7 +14,7 @@ use crate::values::{BackoffKind, JitterKind};
 impl Body<'_> {
     /// Input:  the validated configuration.
     /// Output: `const _: () = assert!(CONTRACT == N)`, the `__RESILIENT_NAME`
-    ///         constant, `static __RESILIENT_POLICY` with one builder call
+    ///         constant, `static __RESILIENT_SETTINGS` with one builder call
     ///         per key the user set, and a `static` per inline primitive.
     pub(super) fn statics(&self) -> TokenStream {
         let krate = self.krate;
@@ -71,8 +71,8 @@ impl Body<'_> {
         quote! {
             const _: () = ::core::assert!(#krate::__private::CONTRACT == #CONTRACT, #mismatch);
             const __RESILIENT_NAME: &str = #name;
-            static __RESILIENT_POLICY: #krate::__private::Policy =
-                #krate::__private::Policy::new(__RESILIENT_NAME) #(#policy)* #reports_elapsed;
+            static __RESILIENT_SETTINGS: #krate::__private::Settings =
+                #krate::__private::Settings::new(__RESILIENT_NAME) #(#policy)* #reports_elapsed;
             #primitives
         }
     }
@@ -204,7 +204,7 @@ impl Body<'_> {
         let call = &self.call;
         let guards = self.guards();
         quote! {
-            let mut #call = #krate::__private::Call::start(&__RESILIENT_POLICY, #guards);
+            let mut #call = #krate::__private::Call::start(&__RESILIENT_SETTINGS, #guards);
         }
     }
 }

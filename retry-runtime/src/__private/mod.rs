@@ -9,7 +9,7 @@
 //! | name | what the expansion does with it |
 //! |---|---|
 //! | [`CONTRACT`] | `const _: () = assert!(CONTRACT == N, "...")` |
-//! | [`Policy`], [`BackoffKind`], [`Jitter`] | `static POLICY: Policy = Policy::new(name)` + one builder per key the user set |
+//! | [`Settings`], [`BackoffKind`], [`Jitter`] | `static SETTINGS: Settings = Settings::new(name)` + one builder per key the user set |
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
 //! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
@@ -28,14 +28,14 @@ mod hooks;
 /// The version of this contract. An expansion asserts it equals the one
 /// its `retry-macros` was written against; bump it whenever an expansion
 /// of the previous version would no longer compile or behave the same.
-pub const CONTRACT: u32 = 1;
+pub const CONTRACT: u32 = 2;
 
 pub use crate::backoff::Strategy as BackoffKind;
 pub use crate::budget::RetryBudget;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
 pub use crate::engine::{
-    Admission, Admitted, Attempt, Call, Decision, GiveUp, Guards, Policy, Refusal,
+    Admission, Admitted, Attempt, Call, Decision, GiveUp, Guards, Refusal, Settings,
 };
 pub use crate::jitter::Jitter;
 pub use crate::rate_limiter::RateLimiter;

@@ -13,7 +13,7 @@ use super::attempt::{Attempt, CallKey};
 use super::decision::{Decision, GiveUp};
 use super::describe::Description;
 use super::guards::{Admitted, Guards, Refusal};
-use super::policy::Policy;
+use super::settings::Settings;
 
 /// The state of one call of an annotated function.
 ///
@@ -24,7 +24,7 @@ use super::policy::Policy;
 /// [`succeeded`](Self::succeeded) and nothing else.
 #[derive(Debug)]
 pub struct Call {
-    pub(super) policy: &'static Policy,
+    pub(super) policy: &'static Settings,
     attempts: u32,
     decorrelated_prev: Duration,
     start: Option<Instant>,
@@ -39,7 +39,7 @@ impl Call {
     /// Starts a call: deposits in the budget, and reads the clock only if
     /// the policy or reporting needs the start.
     #[inline]
-    pub fn start(policy: &'static Policy, guards: Guards<'_>) -> Self {
+    pub fn start(policy: &'static Settings, guards: Guards<'_>) -> Self {
         if let Some(budget) = guards.budget {
             budget.deposit();
         }

@@ -5,7 +5,7 @@
 //! future stays `Send` whenever its body's is) and ask a [`Call`] what to do
 //! at each step; the decisions themselves live here, once:
 //!
-//! - [`Policy`]: the configuration, built in a `static` with one `const`
+//! - [`Settings`]: the configuration, built in a `static` with one `const`
 //!   builder per key the user set (the defaults are the runtime's, here);
 //! - [`Guards`]: the shared protections a call goes through (budget,
 //!   breaker, rate limiter, bulkhead);
@@ -23,10 +23,10 @@ mod call;
 mod decision;
 pub(crate) mod describe;
 mod guards;
-mod policy;
+mod settings;
 
 pub use attempt::{Attempt, CallKey};
 pub use call::Call;
 pub use decision::{Decision, GiveUp};
 pub use guards::{Admission, Admitted, Guards, Refusal};
-pub use policy::Policy;
+pub use settings::Settings;

@@ -13,7 +13,7 @@ use crate::report::Site;
 /// (3 attempts, [`Backoff::new`]'s schedule, no timeout, no deadline, waits
 /// for permits and tokens unbounded).
 #[derive(Debug)]
-pub struct Policy {
+pub struct Settings {
     pub(super) site: Site,
     pub(super) max_attempts: u32,
     pub(super) backoff: Backoff,
@@ -25,11 +25,11 @@ pub struct Policy {
     pub(super) reads_clock: bool,
 }
 
-impl Policy {
+impl Settings {
     /// The defaults, reported under `name`.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
-        Policy {
+        Settings {
             site: Site::new(name),
             max_attempts: 3,
             backoff: Backoff::new(),
@@ -52,6 +52,18 @@ impl Policy {
     #[must_use]
     pub const fn backoff(mut self, strategy: Strategy) -> Self {
         self.backoff = self.backoff.strategy(strategy);
+        self
+    }
+
+    /// The whole delay schedule at once (a `Policy`'s `backoff`).
+    pub const fn schedule(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The site's name, changed after the fact (a `Policy`'s `name`).
+    pub const fn renamed(mut self, name: &'static str) -> Self {
+        self.site = Site::new(name);
         self
     }
 
@@ -110,6 +122,17 @@ impl Policy {
     pub const fn reports_elapsed(mut self) -> Self {
         self.reads_clock = true;
         self
+    }
+
+    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
+    pub const fn limits_time(&self) -> bool {
+        self.timeout.is_some() || self.deadline.is_some()
+    }
+
+    /// Whether waits for a permit or token are bounded (`max_wait` or
+    /// `deadline`), so that they need timers.
+    pub const fn bounds_waits(&self) -> bool {
+        self.max_wait.is_some() || self.deadline.is_some()
     }
 
     /// The call site's name.

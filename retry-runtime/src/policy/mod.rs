@@ -1,0 +1,302 @@
+//! The same policy as a value: `Policy<E>`, built with `const fn`s named
+//! after the attribute's keys, run with [`Policy::retry`] or
+//! [`Policy::retry_blocking`] on the engine the attribute expands onto.
+
+mod run;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::budget::RetryBudget;
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::CircuitBreaker;
+use crate::engine::{Guards, Settings};
+use crate::error::{CircuitOpen, Elapsed, Rejected};
+use crate::event::RetryEvent;
+use crate::jitter::Jitter;
+use crate::rate_limiter::RateLimiter;
+
+/// A resilience policy as a value: the keys of `#[resilient]`, as `const`
+/// builders taking typed values, with the attribute's defaults, semantics
+/// and error model, for code that is not a whole function or whose policy is
+/// chosen at run time.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_runtime::{Backoff, Policy};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ApiError { Busy, NotFound }
+/// impl ApiError {
+///     fn is_transient(&self) -> bool { matches!(self, ApiError::Busy) }
+/// }
+///
+/// static POLICY: Policy<ApiError> = Policy::new()
+///     .max_attempts(4)
+///     .backoff(Backoff::fixed(Duration::from_millis(50)))
+///     .retry_if(ApiError::is_transient);
+///
+/// async fn fetch(attempt: u32) -> Result<u32, ApiError> {
+///     if attempt < 3 { Err(ApiError::Busy) } else { Ok(attempt) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let n = POLICY.retry(|attempt| async move { fetch(attempt.number()).await }).await;
+/// assert_eq!(n, Ok(3));
+/// let gone = POLICY.retry_blocking(|_| Err::<u32, _>(ApiError::NotFound));
+/// assert_eq!(gone, Err(ApiError::NotFound), "not transient: one attempt");
+/// # }
+/// ```
+///
+/// The library's own failures reach the caller as `E::from(..)`, as with the
+/// attribute; so [`timeout`](Self::timeout) and [`deadline`](Self::deadline)
+/// need `E: From<Elapsed>`, [`circuit_breaker`](Self::circuit_breaker)
+/// `E: From<CircuitOpen>` and [`max_wait`](Self::max_wait)
+/// `E: From<Rejected>`: a missing impl is a compile error at the builder.
+///
+/// Hooks are plain `fn`s, so that a policy can be a `static`. There is no
+/// `fallback`: apply one to the result (`.or_else(..)`). Events show the
+/// error through `Debug`.
+///
+/// # Default
+///
+/// [`Policy::new`]: the attribute's defaults: 3 attempts, exponential backoff
+/// from 100 ms doubling to 20 s with full jitter, every error retried, no
+/// timeout or deadline, and a retry budget of the policy's own (20% of calls
+/// plus 10 retries a second).
+pub struct Policy<E> {
+    pub(super) settings: Settings,
+    /// The policy's own budget, used unless `budget` or `no_budget` chose
+    /// otherwise.
+    pub(super) own_budget: RetryBudget,
+    pub(super) budget: BudgetChoice,
+    pub(super) breaker: Option<&'static CircuitBreaker>,
+    pub(super) limiter: Option<&'static RateLimiter>,
+    pub(super) bulkhead: Option<&'static Bulkhead>,
+    pub(super) retry_if: Option<fn(&E) -> bool>,
+    pub(super) retry_after: Option<fn(&E) -> Option<Duration>>,
+    pub(super) on_retry: Option<fn(&RetryEvent<'_, E>)>,
+    pub(super) elapsed: Option<fn(Elapsed) -> E>,
+    pub(super) circuit_open: Option<fn(CircuitOpen) -> E>,
+    pub(super) rejected: Option<fn(Rejected) -> E>,
+}
+
+/// Which budget a policy's retries draw on.
+#[derive(Clone, Copy)]
+pub(super) enum BudgetChoice {
+    /// The policy's own, as the attribute's default is one per function.
+    Own,
+    Shared(&'static RetryBudget),
+    Off,
+}
+
+impl<E> Policy<E> {
+    /// The attribute's defaults, reported as `"policy"` (see
+    /// [`name`](Self::name)).
+    #[must_use]
+    pub const fn new() -> Self {
+        Policy {
+            settings: Settings::new("policy"),
+            own_budget: RetryBudget::new(),
+            budget: BudgetChoice::Own,
+            breaker: None,
+            limiter: None,
+            bulkhead: None,
+            retry_if: None,
+            retry_after: None,
+            on_retry: None,
+            elapsed: None,
+            circuit_open: None,
+            rejected: None,
+        }
+    }
+
+    /// `max_attempts`: attempts in total, the first included (3 by default;
+    /// 0 is taken as 1).
+    #[must_use]
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.settings = self.settings.max_attempts(n);
+        self
+    }
+
+    /// `backoff`: the whole delay schedule, with its base, cap, multiplier
+    /// and jitter.
+    #[must_use]
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.settings = self.settings.schedule(backoff);
+        self
+    }
+
+    /// `base_delay`: the first retry's delay before jitter (100 ms).
+    #[must_use]
+    pub const fn base_delay(mut self, base: Duration) -> Self {
+        self.settings = self.settings.base_delay(base);
+        self
+    }
+
+    /// `max_delay`: the cap on one delay, and on a `retry_after` hint (20 s).
+    #[must_use]
+    pub const fn max_delay(mut self, cap: Duration) -> Self {
+        self.settings = self.settings.max_delay(cap);
+        self
+    }
+
+    /// `multiplier`: the growth of an exponential schedule (2.0).
+    #[must_use]
+    pub const fn multiplier(mut self, m: f64) -> Self {
+        self.settings = self.settings.multiplier(m);
+        self
+    }
+
+    /// `jitter` ([`Jitter::Full`]).
+    #[must_use]
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.settings = self.settings.jitter(jitter);
+        self
+    }
+
+    /// `retry_if`: which errors are retried (every one by default).
+    #[must_use]
+    pub const fn retry_if(mut self, retryable: fn(&E) -> bool) -> Self {
+        self.retry_if = Some(retryable);
+        self
+    }
+
+    /// `retry_after`: a server's suggested delay, which replaces the
+    /// computed one; one longer than `max_delay` ends the call.
+    #[must_use]
+    pub const fn retry_after(mut self, suggest: fn(&E) -> Option<Duration>) -> Self {
+        self.retry_after = Some(suggest);
+        self
+    }
+
+    /// `on_retry`: called before each backoff sleep.
+    #[must_use]
+    pub const fn on_retry(mut self, hook: fn(&RetryEvent<'_, E>)) -> Self {
+        self.on_retry = Some(hook);
+        self.settings = self.settings.reports_elapsed();
+        self
+    }
+
+    /// `budget`: a budget shared with other functions and policies.
+    #[must_use]
+    pub const fn budget(mut self, budget: &'static RetryBudget) -> Self {
+        self.budget = BudgetChoice::Shared(budget);
+        self
+    }
+
+    /// `budget = "off"`: retries limited by `max_attempts` alone.
+    #[must_use]
+    pub const fn no_budget(mut self) -> Self {
+        self.budget = BudgetChoice::Off;
+        self
+    }
+
+    /// `concurrency`: attempts in flight at once, across everything sharing
+    /// the bulkhead.
+    #[must_use]
+    pub const fn concurrency(mut self, bulkhead: &'static Bulkhead) -> Self {
+        self.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// `rate_limit`: each attempt takes a token.
+    #[must_use]
+    pub const fn rate_limit(mut self, limiter: &'static RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// `name`: the policy's name in events, metrics and statistics.
+    #[must_use]
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.settings = self.settings.renamed(name);
+        self
+    }
+
+    /// The shared protections of one call.
+    pub(super) fn guards(&self) -> Guards<'_> {
+        let mut guards = Guards::new();
+        match self.budget {
+            BudgetChoice::Own => guards = guards.budget(&self.own_budget),
+            BudgetChoice::Shared(budget) => guards = guards.budget(budget),
+            BudgetChoice::Off => {}
+        }
+        if let Some(breaker) = self.breaker {
+            guards = guards.circuit_breaker(breaker);
+        }
+        if let Some(limiter) = self.limiter {
+            guards = guards.rate_limit(limiter);
+        }
+        if let Some(bulkhead) = self.bulkhead {
+            guards = guards.concurrency(bulkhead);
+        }
+        guards
+    }
+}
+
+impl<E: From<Elapsed>> Policy<E> {
+    /// `timeout`: per attempt (async only; a blocking attempt cannot be
+    /// cancelled, so [`retry_blocking`](Self::retry_blocking) ignores it).
+    /// An attempt that runs out of time fails with `E::from(Elapsed)`.
+    #[must_use]
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.timeout(timeout);
+        self.elapsed = Some(<E as From<Elapsed>>::from);
+        self
+    }
+
+    /// `deadline`: for the whole call, from its start; no sleep or attempt
+    /// starts that would end after it.
+    #[must_use]
+    pub const fn deadline(mut self, deadline: Duration) -> Self {
+        self.settings = self.settings.deadline(deadline);
+        self.elapsed = Some(<E as From<Elapsed>>::from);
+        self
+    }
+}
+
+impl<E: From<CircuitOpen>> Policy<E> {
+    /// `circuit_breaker`: an open breaker fails the attempt with
+    /// `E::from(CircuitOpen)`.
+    #[must_use]
+    pub const fn circuit_breaker(mut self, breaker: &'static CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self.circuit_open = Some(<E as From<CircuitOpen>>::from);
+        self
+    }
+}
+
+impl<E: From<Rejected>> Policy<E> {
+    /// `max_wait`: the longest wait for a permit or token, then
+    /// `E::from(Rejected)`.
+    #[must_use]
+    pub const fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.settings = self.settings.max_wait(max_wait);
+        self.rejected = Some(<E as From<Rejected>>::from);
+        self
+    }
+}
+
+impl<E> Default for Policy<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> fmt::Debug for Policy<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("settings", &self.settings)
+            .field(
+                "shared_budget",
+                &matches!(self.budget, BudgetChoice::Shared(_)),
+            )
+            .field("budget_off", &matches!(self.budget, BudgetChoice::Off))
+            .field("circuit_breaker", &self.breaker)
+            .field("rate_limit", &self.limiter)
+            .field("concurrency", &self.bulkhead)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,135 @@
+//! Running a [`Policy`]: the attribute's loop, written once for closures,
+//! asking the same [`Call`] what to do at each step.
+
+use std::fmt;
+use std::future::Future;
+
+use super::Policy;
+use crate::engine::describe::Description;
+use crate::engine::{Admission, Attempt, Call, Decision, Refusal};
+
+impl<E: fmt::Debug> Policy<E> {
+    /// Runs `operation` until it succeeds or the policy gives up, returning
+    /// its last result. The closure is called once per attempt with what the
+    /// attempt knows of its call; it is `FnMut`, so it may use `&mut` state.
+    /// The future is `Send` when the closure's futures are.
+    ///
+    /// Needs `&'static self`, like the attribute's statics: a policy lives
+    /// in a `static`, or is built at run time and leaked or kept in a
+    /// `OnceLock`.
+    pub async fn retry<T, F, Fut>(&'static self, mut operation: F) -> Result<T, E>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let guards = self.guards();
+        let mut call = Call::start(&self.settings, guards);
+        loop {
+            let delay = {
+                let admission = match call.try_admit(guards) {
+                    Admission::Done(done) => done,
+                    Admission::Wait(mut waiting) if self.settings.bounds_waits() => call
+                        .admit_within(&guards, &mut waiting)
+                        .await
+                        .map(|()| waiting),
+                    Admission::Wait(mut waiting) => {
+                        call.admit(&guards, &mut waiting).await;
+                        Ok(waiting)
+                    }
+                };
+                let mut admitted = match admission {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return Err(self.refused(refusal)),
+                };
+                let attempt = operation(call.attempt());
+                let outcome = if self.settings.limits_time() {
+                    match call.with_time_limit(attempt).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
+                            admitted.timed_out();
+                            Err(self.refused(Refusal::Elapsed))
+                        }
+                    }
+                } else {
+                    attempt.await
+                };
+                let error = match outcome {
+                    Ok(value) => {
+                        call.succeeded(admitted);
+                        return Ok(value);
+                    }
+                    Err(error) => error,
+                };
+                match self.decide(&mut call, admitted, &error) {
+                    Some(delay) => delay,
+                    None => return Err(error),
+                }
+            };
+            call.backoff(delay).await;
+        }
+    }
+
+    /// [`retry`](Self::retry) for blocking code: backoff sleeps and waits
+    /// park the thread. A `timeout` does not apply (a running closure cannot
+    /// be cancelled); the `deadline` is checked between attempts.
+    pub fn retry_blocking<T>(
+        &'static self,
+        mut operation: impl FnMut(Attempt) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let guards = self.guards();
+        let mut call = Call::start(&self.settings, guards);
+        loop {
+            let delay = {
+                let admitted = match call.admit_blocking(guards) {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return Err(self.refused(refusal)),
+                };
+                let error = match operation(call.attempt()) {
+                    Ok(value) => {
+                        call.succeeded(admitted);
+                        return Ok(value);
+                    }
+                    Err(error) => error,
+                };
+                match self.decide(&mut call, admitted, &error) {
+                    Some(delay) => delay,
+                    None => return Err(error),
+                }
+            };
+            call.backoff_blocking(delay);
+        }
+    }
+
+    /// After a failed attempt: the delay before the next, or `None` to give
+    /// up; the `on_retry` hook hears of a retry.
+    fn decide(
+        &self,
+        call: &mut Call,
+        admitted: crate::engine::Admitted<'_>,
+        error: &E,
+    ) -> Option<std::time::Duration> {
+        let retryable = self.retry_if.is_none_or(|retryable| retryable(error));
+        let retry_after = self.retry_after.and_then(|suggest| suggest(error));
+        let description = Description::Debug(error);
+        match call.after_error(self.guards(), admitted, retryable, retry_after, description) {
+            Decision::Retry(delay) => {
+                if let Some(hook) = self.on_retry {
+                    hook(&call.event(error, delay));
+                }
+                Some(delay)
+            }
+            Decision::GiveUp(_) => None,
+        }
+    }
+
+    /// `E::from(..)` of the library's own refusal. Each kind can only arise
+    /// when the builder that sets its conversion was called.
+    fn refused(&self, refusal: Refusal) -> E {
+        let conversion = match refusal {
+            Refusal::CircuitOpen => self.circuit_open.map(|f| f(crate::CircuitOpen::new())),
+            Refusal::Rejected => self.rejected.map(|f| f(crate::Rejected::new())),
+            Refusal::Elapsed => self.elapsed.map(|f| f(crate::Elapsed::new())),
+        };
+        conversion.expect("a refusal comes only from a protection whose builder set its conversion")
+    }
+}
