@@ -18,7 +18,29 @@
 //!
 //! [`resilient`] checks its configuration at compile time and expands the
 //! function into a short retry loop that asks this crate's runtime what to
-//! do after each failed attempt. The runtime is usable on its own:
+//! do after each failed attempt. Two more doors reach the same policy with
+//! the same keys and checks: [`retry!`] retries a block at the call site, and
+//! [`Policy`] is the policy as a value, in a `static` or built at run time:
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast::{Policy, retry};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let mut calls = 0;
+//! let n = retry!(max_attempts = 3, base_delay = "10ms"; async {
+//!     calls += 1;
+//!     if calls < 2 { Err(std::io::Error::other("busy")) } else { Ok(calls) }
+//! }).await;
+//! assert_eq!(n.unwrap(), 2);
+//!
+//! static POLICY: Policy<std::io::Error> = Policy::new().max_attempts(3);
+//! let n = POLICY.retry(|attempt| async move { Ok::<_, std::io::Error>(attempt.number()) }).await;
+//! assert_eq!(n.unwrap(), 1);
+//! # }
+//! ```
+//!
+//! The runtime is usable on its own:
 //!
 //! - [`Backoff`] and [`Jitter`]: delay schedules, an `Iterator<Item =
 //!   Duration>` you can preview and seed;
