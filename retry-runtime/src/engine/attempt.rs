@@ -32,15 +32,17 @@ use tokio::time::Instant;
 pub struct Attempt {
     number: u32,
     deadline: Option<Instant>,
-    key: CallKey,
+    /// The call's key number; the process's half is added when the key is
+    /// read, so an attempt that never reads it never touches it.
+    call: u64,
 }
 
 impl Attempt {
-    pub(super) const fn new(number: u32, deadline: Option<Instant>, key: CallKey) -> Self {
+    pub(super) const fn new(number: u32, deadline: Option<Instant>, call: u64) -> Self {
         Attempt {
             number,
             deadline,
-            key,
+            call,
         }
     }
 
@@ -65,8 +67,8 @@ impl Attempt {
     /// A key that stays the same across the attempts of one call and differs
     /// between calls (and processes): what an `Idempotency-Key` header needs
     /// for a server to recognise a replay.
-    pub const fn key(&self) -> CallKey {
-        self.key
+    pub fn key(&self) -> CallKey {
+        CallKey::of(self.call)
     }
 }
 
@@ -81,24 +83,25 @@ impl Attempt {
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallKey(u128);
+pub struct CallKey {
+    process: u64,
+    /// Never 0: a call keeps 0 for "no key yet".
+    number: u64,
+}
 
 impl CallKey {
-    /// A key no other call of this process has had. Cheap: a per-thread
-    /// count, which takes a block of numbers from a shared counter once per
-    /// `BLOCK` keys.
-    pub(super) fn next() -> Self {
+    /// The number of a call no other call of this process has had, never 0.
+    /// Cheap: a per-thread count, which takes a block of numbers from a
+    /// shared counter once per `BLOCK` keys.
+    #[inline]
+    pub(super) fn next_number() -> u64 {
         const BLOCK: u64 = 1 << 16;
-        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
-        static PROCESS: OnceLock<u64> = OnceLock::new();
+        // From 1: a call keeps 0 for "no key yet".
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
         thread_local! {
             static NEXT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
         }
-        let process = *PROCESS.get_or_init(|| {
-            use rand::{RngCore, SeedableRng};
-            rand::rngs::SmallRng::from_os_rng().next_u64()
-        });
-        let number = NEXT.with(|next| {
+        NEXT.with(|next| {
             let (mut at, mut end) = next.get();
             if at == end {
                 at = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
@@ -106,19 +109,35 @@ impl CallKey {
             }
             next.set((at + 1, end));
             at
-        });
-        CallKey(u128::from(process) << 64 | u128::from(number))
+        })
     }
 
-    /// The key as a number.
+    /// The key of the call numbered `number`: with the process's half,
+    /// drawn from the OS once.
+    pub(super) fn of(number: u64) -> Self {
+        static PROCESS: OnceLock<u64> = OnceLock::new();
+        let process = *PROCESS.get_or_init(|| {
+            use rand::{RngCore, SeedableRng};
+            rand::rngs::SmallRng::from_os_rng().next_u64()
+        });
+        CallKey { process, number }
+    }
+
+    /// A fresh key.
+    #[cfg(test)]
+    pub(super) fn next() -> Self {
+        Self::of(Self::next_number())
+    }
+
+    /// The key as a number: the process's half above, the call's below.
     pub const fn as_u128(&self) -> u128 {
-        self.0
+        (self.process as u128) << 64 | self.number as u128
     }
 }
 
 impl fmt::Display for CallKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        write!(f, "{:032x}", self.as_u128())
     }
 }
 
@@ -143,11 +162,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn time_left_counts_down_to_zero() {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let attempt = Attempt::new(1, Some(deadline), CallKey::next());
+        let attempt = Attempt::new(1, Some(deadline), CallKey::next_number());
         assert_eq!(attempt.time_left(), Some(Duration::from_secs(2)));
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(attempt.time_left(), Some(Duration::ZERO));
-        assert_eq!(Attempt::new(2, None, attempt.key()).time_left(), None);
+        assert_eq!(Attempt::new(2, None, 7).time_left(), None);
         assert!(!attempt.is_retry());
     }
 }

@@ -31,8 +31,10 @@ pub struct Call {
     // Sleeps skipped under `testing::no_delays` still count towards the
     // deadline and `elapsed`, so a test sees the call give up when it would.
     skipped: Duration,
-    /// Made when an attempt first asks for it, then kept for the others.
-    key: Option<CallKey>,
+    /// The call's key number, made when an attempt first asks for it and
+    /// kept for the others; 0 until then. A number, not the whole key: the
+    /// call lives in the function's future, which should stay small.
+    key: u64,
 }
 
 impl Call {
@@ -49,15 +51,18 @@ impl Call {
             decorrelated_prev: Duration::ZERO,
             start: (policy.reads_clock || report::NEEDS_START).then(Instant::now),
             skipped: Duration::ZERO,
-            key: None,
+            key: 0,
         }
     }
 
     /// What the attempt being made knows of its call. Only code that asks
     /// for it (the `attempt` key, a `Policy`'s closure) pays for the key.
+    #[inline]
     pub fn attempt(&mut self) -> Attempt {
-        let key = *self.key.get_or_insert_with(CallKey::next);
-        Attempt::new(self.attempts, self.deadline_at(), key)
+        if self.key == 0 {
+            self.key = CallKey::next_number();
+        }
+        Attempt::new(self.attempts, self.deadline_at(), self.key)
     }
 
     fn elapsed(&self) -> Duration {

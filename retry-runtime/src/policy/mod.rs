@@ -74,6 +74,8 @@ pub struct Policy<E> {
     pub(super) breaker: Option<&'static CircuitBreaker>,
     pub(super) limiter: Option<&'static RateLimiter>,
     pub(super) bulkhead: Option<&'static Bulkhead>,
+    /// Whether an attempt must be admitted (a breaker, limiter or bulkhead).
+    pub(super) admits: bool,
     pub(super) retry_if: Option<fn(&E) -> bool>,
     pub(super) retry_after: Option<fn(&E) -> Option<Duration>>,
     pub(super) on_retry: Option<fn(&RetryEvent<'_, E>)>,
@@ -103,6 +105,7 @@ impl<E> Policy<E> {
             breaker: None,
             limiter: None,
             bulkhead: None,
+            admits: false,
             retry_if: None,
             retry_after: None,
             on_retry: None,
@@ -198,6 +201,7 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn concurrency(mut self, bulkhead: &'static Bulkhead) -> Self {
         self.bulkhead = Some(bulkhead);
+        self.admits = true;
         self
     }
 
@@ -205,6 +209,7 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn rate_limit(mut self, limiter: &'static RateLimiter) -> Self {
         self.limiter = Some(limiter);
+        self.admits = true;
         self
     }
 
@@ -263,6 +268,7 @@ impl<E: From<CircuitOpen>> Policy<E> {
     #[must_use]
     pub const fn circuit_breaker(mut self, breaker: &'static CircuitBreaker) -> Self {
         self.breaker = Some(breaker);
+        self.admits = true;
         self.circuit_open = Some(<E as From<CircuitOpen>>::from);
         self
     }

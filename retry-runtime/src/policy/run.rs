@@ -6,7 +6,7 @@ use std::future::Future;
 
 use super::Policy;
 use crate::engine::describe::Description;
-use crate::engine::{Admission, Attempt, Call, Decision, Refusal};
+use crate::engine::{Admission, Admitted, Attempt, Call, Decision, Refusal};
 
 impl<E: fmt::Debug> Policy<E> {
     /// Runs `operation` until it succeeds or the policy gives up, returning
@@ -22,19 +22,30 @@ impl<E: fmt::Debug> Policy<E> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let guards = self.guards();
-        let mut call = Call::start(&self.settings, guards);
+        // The guards are made again where needed rather than kept: what the
+        // future keeps across its awaits is what every call pays to move.
+        let mut call = Call::start(&self.settings, self.guards());
         loop {
             let delay = {
-                let admission = match call.try_admit(guards) {
-                    Admission::Done(done) => done,
-                    Admission::Wait(mut waiting) if self.settings.bounds_waits() => call
-                        .admit_within(&guards, &mut waiting)
-                        .await
-                        .map(|()| waiting),
-                    Admission::Wait(mut waiting) => {
-                        call.admit(&guards, &mut waiting).await;
-                        Ok(waiting)
+                let admission = if !self.admits {
+                    Ok(Admitted::default())
+                } else {
+                    match call.try_admit(self.guards()) {
+                        Admission::Done(done) => done,
+                        // Rare, and holding timers: boxed, so that every
+                        // call's future does not carry room for them.
+                        Admission::Wait(mut waiting) => {
+                            Box::pin(async {
+                                let guards = self.guards();
+                                if self.settings.bounds_waits() {
+                                    call.admit_within(&guards, &mut waiting).await?;
+                                } else {
+                                    call.admit(&guards, &mut waiting).await;
+                                }
+                                Ok(waiting)
+                            })
+                            .await
+                        }
                     }
                 };
                 let mut admitted = match admission {
@@ -105,7 +116,7 @@ impl<E: fmt::Debug> Policy<E> {
     fn decide(
         &self,
         call: &mut Call,
-        admitted: crate::engine::Admitted<'_>,
+        admitted: Admitted<'_>,
         error: &E,
     ) -> Option<std::time::Duration> {
         let retryable = self.retry_if.is_none_or(|retryable| retryable(error));
