@@ -76,8 +76,8 @@ mod values;
 /// | `burst` | integer >= 1, with an inline `rate_limit` | N |
 /// | `max_wait` | duration: longest wait for a permit or token | unbounded |
 /// | `circuit_breaker` | bare word, `circuit_breaker(...)`, or `&CircuitBreaker` | off |
-/// | `on_retry` | `Fn(&RetryEvent<'_, E>)`, called before each backoff sleep | — |
-/// | `fallback` | `FnOnce(E) -> Result<T, E>`, applied to the final error | — |
+/// | `on_retry` | `Fn(&RetryEvent<'_, E>)`, called before each backoff sleep; in async code also `async \|event\| ..`, awaited | — |
+/// | `fallback` | `FnOnce(E) -> Result<T, E>`, applied to the final error; in async code also `async \|e\| ..`, awaited | — |
 /// | `name` | string: the call site's name in events | `module_path::fn_name` |
 /// | `attempt` | a name: binds each attempt's `Attempt` (number, time left, call key) in the body | — |
 /// | `crate` | string path to the facade | `"::steadfast"` |

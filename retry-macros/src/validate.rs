@@ -39,6 +39,9 @@ pub(crate) struct Config {
     pub(crate) circuit_breaker: Option<Breaker>,
     pub(crate) on_retry: Option<Expr>,
     pub(crate) fallback: Option<Expr>,
+    /// `on_retry` / `fallback` are async closures, awaited in place.
+    pub(crate) on_retry_is_async: bool,
+    pub(crate) fallback_is_async: bool,
     /// The name each attempt's `Attempt` is bound to.
     pub(crate) attempt: Option<syn::Ident>,
 }
@@ -111,6 +114,7 @@ pub(crate) fn validate(
         check_function(function, errors);
     }
     check_timing(&args, operation, errors);
+    check_hooks(&args, operation, errors);
     check_backoff(&args, errors);
     check_classification(&args, errors);
     check_protection(&args, errors);
@@ -172,6 +176,14 @@ pub(crate) fn validate(
         rate_limit,
         max_wait: args.max_wait,
         circuit_breaker,
+        on_retry_is_async: args
+            .on_retry
+            .as_ref()
+            .is_some_and(|e| is_async_closure(&e.0)),
+        fallback_is_async: args
+            .fallback
+            .as_ref()
+            .is_some_and(|e| is_async_closure(&e.0)),
         on_retry: args.on_retry.map(|e| e.0),
         fallback: args.fallback.map(|e| e.0),
         attempt: args.attempt.map(|binding| binding.0),
@@ -250,6 +262,38 @@ fn check_timing(args: &Args, operation: &Operation, errors: &mut Errors) {
             "`timeout` needs an `async` block: a running plain block cannot be cancelled; write `retry!(...; async { .. })`, or use `deadline`, which a plain block checks between attempts"
         };
         errors.push(spanned(timeout.span, message));
+    }
+}
+
+/// An async hook is awaited in place, which only async code can do.
+fn check_hooks(args: &Args, operation: &Operation, errors: &mut Errors) {
+    if operation.is_async {
+        return;
+    }
+    for (key, hook) in [("on_retry", &args.on_retry), ("fallback", &args.fallback)] {
+        if let Some(hook) = hook.as_ref().filter(|hook| is_async_closure(&hook.0)) {
+            let (code, fix) = if operation.is_function() {
+                ("`async fn`", "a plain `fn` cannot await it")
+            } else {
+                ("`async` block", "a plain block cannot await it")
+            };
+            errors.push(error(
+                &hook.0,
+                format!("an async `{key}` needs an {code}: {fix}; make the closure synchronous"),
+            ));
+        }
+    }
+}
+
+/// `async |e| ..` or `async move |e| ..`. (A closure returning an `async`
+/// block cannot lend its future the hook's argument, so it is not taken
+/// for one: its type error says what it returns.)
+fn is_async_closure(expr: &Expr) -> bool {
+    match expr {
+        Expr::Closure(closure) => closure.asyncness.is_some(),
+        Expr::Paren(paren) => is_async_closure(&paren.expr),
+        Expr::Group(group) => is_async_closure(&group.expr),
+        _ => false,
     }
 }
 

@@ -209,8 +209,14 @@ impl Body<'_> {
         };
         let on_retry = self.config.on_retry.as_ref().map(|hook| {
             let at = krate_at(krate, hook.span());
-            quote_spanned! {hook.span()=>
-                #at::__private::on_retry(&#call.event(&#error, #delay), #hook);
+            if self.config.on_retry_is_async {
+                quote_spanned! {hook.span()=>
+                    #at::__private::on_retry_async(&#call.event(&#error, #delay), #hook).await;
+                }
+            } else {
+                quote_spanned! {hook.span()=>
+                    #at::__private::on_retry(&#call.event(&#error, #delay), #hook);
+                }
             }
         });
         let give_up = self.exit(self.give_up(quote!(#error)));
@@ -256,6 +262,10 @@ impl Body<'_> {
     pub(super) fn give_up(&self, error: TokenStream) -> TokenStream {
         let krate = self.krate;
         match &self.config.fallback {
+            Some(fallback) if self.config.fallback_is_async => {
+                let at = krate_at(krate, fallback.span());
+                quote_spanned! {fallback.span()=> #at::__private::fallback_async(#error, #fallback).await }
+            }
             Some(fallback) => {
                 let at = krate_at(krate, fallback.span());
                 quote_spanned! {fallback.span()=> #at::__private::fallback(#error, #fallback) }

@@ -246,7 +246,9 @@ mod tests {
                 quote!(
                     retry_if = |_| true,
                     budget = "off",
-                    circuit_breaker(failure_threshold = 2)
+                    circuit_breaker(failure_threshold = 2),
+                    on_retry = async |_| {},
+                    fallback = async |e| Err(e)
                 ),
                 quote!(
                     async fn f() -> Result<(), E> {

@@ -29,3 +29,22 @@ pub fn on_retry<E>(event: &RetryEvent<'_, E>, hook: impl Fn(&RetryEvent<'_, E>))
 pub fn fallback<T, E>(error: E, fallback: impl FnOnce(E) -> Result<T, E>) -> Result<T, E> {
     fallback(error)
 }
+
+/// Applies an async `fallback` (`async |e| ..`, or a closure returning a
+/// future) to the final error, in an `async fn` or block.
+#[inline]
+pub async fn fallback_async<T, E>(
+    error: E,
+    fallback: impl AsyncFnOnce(E) -> Result<T, E>,
+) -> Result<T, E> {
+    fallback(error).await
+}
+
+/// Calls an async `on_retry` hook and awaits it before the backoff sleep.
+#[inline]
+pub async fn on_retry_async<E>(
+    event: &RetryEvent<'_, E>,
+    hook: impl AsyncFnOnce(&RetryEvent<'_, E>),
+) {
+    hook(event).await;
+}
