@@ -8,7 +8,7 @@ use crate::error::{CircuitOpen, Elapsed, Rejected};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent a timeout, which `timeout` and `deadline` produce",
     label = "`{Self}` needs `From<Elapsed>` for this key",
-    note = "add `impl From<Elapsed> for {Self}` (e.g. a `Timeout(Elapsed)` variant), or remove `timeout` and `deadline`"
+    note = "if `{Self}` is your own type, add `impl From<Elapsed> for {Self}` (e.g. a `Timeout(Elapsed)` variant); if it comes from another crate, return an error of your own that wraps it (the orphan rule forbids the impl); or remove `timeout` and `deadline`"
 )]
 pub trait FromElapsed {
     /// `Self::from(Elapsed)`.
@@ -31,7 +31,7 @@ pub fn elapsed<E: FromElapsed>() -> E {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent an open circuit breaker, which `circuit_breaker` produces",
     label = "`{Self}` needs `From<CircuitOpen>` for this key",
-    note = "add `impl From<CircuitOpen> for {Self}` (e.g. an `Unavailable(CircuitOpen)` variant), or remove `circuit_breaker`"
+    note = "if `{Self}` is your own type, add `impl From<CircuitOpen> for {Self}` (e.g. an `Unavailable(CircuitOpen)` variant); if it comes from another crate, return an error of your own that wraps it (the orphan rule forbids the impl); or remove `circuit_breaker`"
 )]
 pub trait FromCircuitOpen {
     /// `Self::from(CircuitOpen)`.
@@ -53,7 +53,7 @@ pub fn circuit_open<E: FromCircuitOpen>() -> E {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot represent a rejection, which `max_wait` produces when no permit or token comes in time",
     label = "`{Self}` needs `From<Rejected>` for this key",
-    note = "add `impl From<Rejected> for {Self}` (e.g. an `Overloaded(Rejected)` variant), or remove `max_wait`"
+    note = "if `{Self}` is your own type, add `impl From<Rejected> for {Self}` (e.g. an `Overloaded(Rejected)` variant); if it comes from another crate, return an error of your own that wraps it (the orphan rule forbids the impl); or remove `max_wait`"
 )]
 pub trait FromRejected {
     /// `Self::from(Rejected)`.
