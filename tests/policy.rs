@@ -217,3 +217,13 @@ async fn a_policy_has_a_budget_of_its_own_by_default() {
     );
     assert!(attempts >= 160, "the reserve funded most: {attempts}");
 }
+
+#[test]
+fn a_policy_shows_its_settings() {
+    let shown = format!("{FIXED:?}");
+    assert!(shown.starts_with("Policy {"), "{shown}");
+    assert!(
+        shown.contains("max_attempts: 4") && shown.contains("budget_off: true"),
+        "{shown}"
+    );
+}

@@ -105,3 +105,30 @@ fn registration_from_many_threads_lists_each_site_once() {
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0].calls, 8_000);
 }
+
+#[resilient(
+    name = "stats.persistent",
+    max_attempts = 20,
+    backoff = "none",
+    budget = "off"
+)]
+fn persistent(fail: u32, calls: &mut u32) -> Result<(), TestError> {
+    *calls += 1;
+    if *calls <= fail {
+        Err(TestError::Io)
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn successes_after_the_sixteenth_attempt_share_the_last_slot() {
+    for fail in [15, 16, 18] {
+        let mut calls = 0;
+        assert_eq!(persistent(fail, &mut calls), Ok(()));
+    }
+    let stats = site("stats.persistent");
+    // Attempts 16, 17 and 19: the first in slot 16, the others with it.
+    assert_eq!(stats.successes_at_attempt.len(), 16);
+    assert_eq!(stats.successes_at_attempt[15], 3);
+}
