@@ -4,7 +4,7 @@
 //! mistake (tokio-macros and tracing-attributes do the same).
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
-use quote::quote;
+use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericArgument, PathArguments, ReturnType, Signature, Type, Visibility};
@@ -21,6 +21,19 @@ pub(crate) struct Function {
     pub(crate) inner_attrs: TokenStream,
     /// The body, and what the signature says of its result.
     pub(crate) operation: Operation,
+    /// Set when `#[async_trait]` expanded the function first: the body is
+    /// then `Box::pin(async move { <prelude> <attempt> })`, and only the
+    /// attempt part is retried.
+    pub(crate) boxed: Option<Boxed>,
+}
+
+/// What `#[async_trait]` wrapped around a method's body.
+pub(crate) struct Boxed {
+    /// `Box::pin`, as the expansion spelled it.
+    pub(crate) callee: TokenStream,
+    /// Its statements that run once per call: the arguments moved into the
+    /// future (`let x = x;`), which an attempt must not move again.
+    pub(crate) prelude: TokenStream,
 }
 
 impl Parse for Function {
@@ -46,7 +59,7 @@ impl Parse for Function {
             ReturnType::Default => (None, None),
         };
         let ident = sig.ident.to_string();
-        let operation = Operation {
+        let mut operation = Operation {
             body,
             is_async: sig.asyncness.is_some(),
             result,
@@ -54,12 +67,18 @@ impl Parse for Function {
             default_name: quote!(::core::concat!(::core::module_path!(), "::", #ident)),
             door: Door::Attribute,
         };
+        let boxed = if operation.is_async {
+            None
+        } else {
+            boxed_future(&sig, &mut operation)
+        };
         Ok(Function {
             attrs,
             vis,
             sig,
             inner_attrs,
             operation,
+            boxed,
         })
     }
 }
@@ -73,6 +92,98 @@ impl Function {
             ReturnType::Default => self.sig.ident.span(),
         }
     }
+}
+
+/// Input:  what `#[async_trait]` made of an `async fn`:
+///         `fn m(..) -> Pin<Box<dyn Future<Output = R> + Send + '_>> {
+///              Box::pin(async move { let __self = self; let x = x; <body> })
+///          }`
+/// Output: the attempt (`<body>`, async, returning `R`) in `operation`, and
+///         the wrapping; `None` for any other shape.
+fn boxed_future(sig: &Signature, operation: &mut Operation) -> Option<Boxed> {
+    let ReturnType::Type(_, output) = &sig.output else {
+        return None;
+    };
+    let result = future_output(output)?;
+    let block: syn::Block = syn::parse2(operation.body.to_token_stream()).ok()?;
+    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return None;
+    };
+    let syn::Expr::Path(callee) = &*call.func else {
+        return None;
+    };
+    let mut segments = callee.path.segments.iter().rev();
+    let is_box_pin = segments.next().is_some_and(|s| s.ident == "pin")
+        && segments.next().is_some_and(|s| s.ident == "Box");
+    let [syn::Expr::Async(future)] = call.args.iter().collect::<Vec<_>>().as_slice() else {
+        return None;
+    };
+    if !is_box_pin || future.capture.is_none() {
+        return None;
+    }
+    // The arguments async-trait moves into the future, and its type hint
+    // (`if let Some(__ret) = None::<R> { return __ret; }`), run once.
+    let once = future
+        .block
+        .stmts
+        .iter()
+        .take_while(|stmt| match stmt {
+            syn::Stmt::Local(local) => local.init.as_ref().is_some_and(|init| {
+                init.diverge.is_none()
+                    && matches!(&*init.expr, syn::Expr::Path(p) if p.path.get_ident().is_some())
+            }),
+            syn::Stmt::Expr(syn::Expr::If(guard), None) => {
+                matches!(&*guard.cond, syn::Expr::Let(_))
+            }
+            _ => false,
+        })
+        .count();
+    let (prelude, attempt) = future.block.stmts.split_at(once);
+    let mut body = Group::new(Delimiter::Brace, quote!(#(#attempt)*));
+    body.set_span(future.block.brace_token.span.join());
+    let (result, error) = read_result(&result);
+    operation.body = body;
+    operation.is_async = true;
+    operation.result = result;
+    operation.error = error;
+    Some(Boxed {
+        callee: callee.to_token_stream(),
+        prelude: quote!(#(#prelude)*),
+    })
+}
+
+/// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`.
+fn future_output(ty: &Type) -> Option<Type> {
+    let inner = |ty: &Type, name: &str| -> Option<Type> {
+        let Type::Path(path) = peel(ty) else {
+            return None;
+        };
+        let last = path.path.segments.last().filter(|s| s.ident == name)?;
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty.clone()),
+            _ => None,
+        })
+    };
+    let boxed = inner(ty, "Pin")?;
+    let Type::TraitObject(object) = peel(&inner(&boxed, "Box")?).clone() else {
+        return None;
+    };
+    object.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last().filter(|s| s.ident == "Future")?;
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
 }
 
 /// Input:  the body's tokens, `#![allow(x)] let a = 1; ...`.
@@ -246,6 +357,40 @@ mod tests {
             result.as_deref(),
             Some("Result < (Vec < _ > , & 'static [_]) , E >")
         );
+    }
+
+    #[test]
+    fn an_async_trait_method_is_retried_inside_its_boxed_future() {
+        let function: Function = syn::parse2(quote!(
+            fn get<'life0, 'async_trait>(
+                &'life0 self,
+                key: String,
+            ) -> ::core::pin::Pin<
+                Box<dyn ::core::future::Future<Output = Result<String, E>> + Send + 'async_trait>,
+            > {
+                Box::pin(async move {
+                    let __self = self;
+                    let key = key;
+                    let __ret: Result<String, E> = { Ok(key) };
+                    __ret
+                })
+            }
+        ))
+        .unwrap();
+        let boxed = function.boxed.expect("the async-trait shape");
+        assert_eq!(boxed.callee.to_string(), "Box :: pin");
+        assert_eq!(
+            boxed.prelude.to_string(),
+            "let __self = self ; let key = key ;"
+        );
+        let operation = function.operation;
+        assert!(operation.is_async);
+        assert_eq!(
+            operation.result.unwrap().to_token_stream().to_string(),
+            "Result < String , E >"
+        );
+        assert_eq!(operation.error.unwrap().to_token_stream().to_string(), "E");
+        assert!(operation.body.stream().to_string().starts_with("let __ret"));
     }
 
     #[test]

@@ -50,7 +50,13 @@ const CONTRACT: u32 = 2;
 pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
     let (attrs, vis, sig) = (&function.attrs, &function.vis, &function.sig);
     let inner_attrs = &function.inner_attrs;
-    let statements = Body::new(&function.operation, config).statements();
+    let mut statements = Body::new(&function.operation, config).statements();
+    // `#[async_trait]` expanded first: the loop goes inside its future, after
+    // the statements that move the arguments in.
+    if let Some(boxed) = &function.boxed {
+        let (callee, prelude) = (&boxed.callee, &boxed.prelude);
+        statements = quote!(#callee(async move { #prelude #statements }));
+    }
     // The braces keep the span of the user's body: with call-site braces
     // rustc would stop reporting the function as dead code.
     let mut block = Group::new(Delimiter::Brace, quote!(#inner_attrs #statements));
