@@ -6,15 +6,23 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{Expr, Type};
+use quote::ToTokens;
+use syn::Expr;
+
+mod checks;
+mod classify;
+
+use checks::{
+    check_backoff, check_classification, check_function, check_hooks, check_protection,
+    check_timing, is_async_closure,
+};
+use classify::classification;
 
 use crate::args::{Args, BreakerArg, BreakerArgs};
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::{
-    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg, VariantList,
+    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg,
 };
 
 /// A configuration the expansion can trust: every value in range, and only
@@ -190,295 +198,6 @@ pub(crate) fn validate(
     }
 }
 
-/// The function must return a `Result` and be something a loop can repeat.
-fn check_function(function: &Function, errors: &mut Errors) {
-    let sig = &function.sig;
-    if let Some(constness) = &sig.constness {
-        errors.push(error(
-            constness,
-            "`#[resilient]` cannot be applied to a `const fn`: retrying sleeps and reads the clock; remove `const`",
-        ));
-    }
-    if let Some(track_caller) = function
-        .attrs
-        .iter()
-        .find(|attr| attr.path().is_ident("track_caller"))
-        .filter(|_| !function.operation.is_async)
-    {
-        errors.push(error(
-            track_caller.path(),
-            "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
-        ));
-    }
-    if expanded_by_instrument(&function.operation.body) {
-        errors.push(error(
-            &function.sig.ident,
-            "`#[tracing::instrument]` above `#[resilient]` moved the arguments into its span's future, which an attempt cannot run twice; put `#[resilient]` above `#[tracing::instrument]` (one span then covers the whole call)",
-        ));
-    }
-    if function.operation.result.is_none() {
-        errors.push(spanned(
-            function.return_span(),
-            "`#[resilient]` needs a function that returns `Result<T, E>`: only an error can be retried",
-        ));
-    }
-}
-
-/// Whether `#[tracing::instrument]` already expanded this body (it was
-/// written above `#[resilient]`): its locals are in it.
-fn expanded_by_instrument(body: &proc_macro2::Group) -> bool {
-    fn mentions(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) => {
-                ident == "__tracing_attr_span" || ident == "__tracing_instrument_future"
-            }
-            proc_macro2::TokenTree::Group(group) => mentions(group.stream()),
-            _ => false,
-        })
-    }
-    mentions(body.stream())
-}
-
-/// Durations must be positive, ordered, and `timeout` needs an `async fn`.
-fn check_timing(args: &Args, operation: &Operation, errors: &mut Errors) {
-    for (key, value) in [
-        ("base_delay", &args.base_delay),
-        ("max_delay", &args.max_delay),
-        ("timeout", &args.timeout),
-        ("deadline", &args.deadline),
-        ("max_wait", &args.max_wait),
-    ] {
-        if let Some(d) = value.filter(|d| d.value.is_zero()) {
-            let fix = match key {
-                "base_delay" | "max_delay" => "; use `backoff = \"none\"` to retry at once",
-                _ => "; remove the key for no limit",
-            };
-            errors.push(spanned(
-                d.span,
-                format!("`{key}` must be greater than zero{fix}"),
-            ));
-        }
-    }
-    let base = args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value);
-    let max = args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value);
-    if base > max && !args.failed.base_delay && !args.failed.max_delay {
-        let span = args
-            .base_delay
-            .map(|d| d.span)
-            .or(args.max_delay.map(|d| d.span))
-            .unwrap_or_else(Span::call_site);
-        errors.push(spanned(
-            span,
-            format!(
-                "`base_delay` ({}) is longer than `max_delay` ({}); lower `base_delay` or raise `max_delay`",
-                humantime::format_duration(base),
-                humantime::format_duration(max),
-            ),
-        ));
-    }
-    if let Some(timeout) = args.timeout.filter(|_| !operation.is_async) {
-        let message = if operation.is_function() {
-            "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts"
-        } else {
-            "`timeout` needs an `async` block: a running plain block cannot be cancelled; write `retry!(...; async { .. })`, or use `deadline`, which a plain block checks between attempts"
-        };
-        errors.push(spanned(timeout.span, message));
-    }
-}
-
-/// An async hook is awaited in place, which only async code can do.
-fn check_hooks(args: &Args, operation: &Operation, errors: &mut Errors) {
-    if operation.is_async {
-        return;
-    }
-    for (key, hook) in [("on_retry", &args.on_retry), ("fallback", &args.fallback)] {
-        if let Some(hook) = hook.as_ref().filter(|hook| is_async_closure(&hook.0)) {
-            let (code, fix) = if operation.is_function() {
-                ("`async fn`", "a plain `fn` cannot await it")
-            } else {
-                ("`async` block", "a plain block cannot await it")
-            };
-            errors.push(error(
-                &hook.0,
-                format!("an async `{key}` needs an {code}: {fix}; make the closure synchronous"),
-            ));
-        }
-    }
-}
-
-/// `async |e| ..` or `async move |e| ..`. (A closure returning an `async`
-/// block cannot lend its future the hook's argument, so it is not taken
-/// for one: its type error says what it returns.)
-fn is_async_closure(expr: &Expr) -> bool {
-    match expr {
-        Expr::Closure(closure) => closure.asyncness.is_some(),
-        Expr::Paren(paren) => is_async_closure(&paren.expr),
-        Expr::Group(group) => is_async_closure(&group.expr),
-        _ => false,
-    }
-}
-
-/// `multiplier` and decorrelated jitter only mean something for
-/// exponential backoff; the jitter factor is a fraction.
-fn check_backoff(args: &Args, errors: &mut Errors) {
-    // With an unparsable `backoff` it is unknown whether these keys fit it.
-    let exponential =
-        args.failed.backoff || args.backoff.is_none_or(|b| b == BackoffKind::Exponential);
-    if let Some(Float { value, span }) = args.multiplier {
-        if !(value >= 1.0 && value.is_finite()) {
-            errors.push(spanned(
-                span,
-                format!("`multiplier` must be at least 1.0 (got {value}); a smaller factor would shrink delays"),
-            ));
-        } else if !exponential {
-            errors.push(spanned(
-                span,
-                "`multiplier` only applies to `backoff = \"exponential\"`; remove it or switch the backoff",
-            ));
-        }
-    }
-    if let Some(jitter) = args.jitter {
-        match jitter.kind {
-            JitterKind::Decorrelated if !exponential => errors.push(spanned(
-                jitter.span,
-                "`jitter = \"decorrelated\"` needs `backoff = \"exponential\"`: it grows from the previous delay itself",
-            )),
-            JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => errors.push(spanned(
-                jitter.span,
-                format!("`jitter` factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"),
-            )),
-            _ => {}
-        }
-    }
-}
-
-/// At most one way of choosing which errors are retried.
-fn check_classification(args: &Args, errors: &mut Errors) {
-    if let (Some(retry_if), true) = (
-        &args.retry_if,
-        args.retry_on.is_some() || args.no_retry_on.is_some(),
-    ) {
-        let other = if args.retry_on.is_some() {
-            "retry_on"
-        } else {
-            "no_retry_on"
-        };
-        errors.push(error(
-            &retry_if.0,
-            format!(
-                "`retry_if` cannot be combined with `{other}`: both choose which errors are retried; keep one"
-            ),
-        ));
-    }
-    if let (Some(_), Some(no_retry_on)) = (&args.retry_on, &args.no_retry_on) {
-        errors.push(spanned(
-            no_retry_on.span,
-            "`no_retry_on` cannot be combined with `retry_on`: list only the errors to retry, or only those not to",
-        ));
-    }
-}
-
-/// Keys that refine a limit need the limit.
-fn check_protection(args: &Args, errors: &mut Errors) {
-    if let Some(burst) = args.burst {
-        if !matches!(args.rate_limit, Some(RateArg::Inline(_))) && !args.failed.rate_limit {
-            errors.push(spanned(
-                burst.span,
-                "`burst` needs an inline `rate_limit` such as `rate_limit = \"10/s\"`; a shared `RateLimiter` sets its own with `.burst(n)`",
-            ));
-        }
-    }
-    if let Some(max_wait) = args.max_wait {
-        if args.concurrency.is_none()
-            && args.rate_limit.is_none()
-            && !args.failed.concurrency
-            && !args.failed.rate_limit
-        {
-            errors.push(spanned(
-                max_wait.span,
-                "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
-            ));
-        }
-    }
-}
-
-fn classification(args: &Args, operation: &Operation, errors: &mut Errors) -> Classify {
-    if let Some(predicate) = &args.retry_if {
-        return Classify::Predicate(predicate.0.clone());
-    }
-    if let Some(list) = &args.retry_on {
-        return Classify::Only(patterns(list, "retry_on", operation, errors));
-    }
-    if let Some(list) = &args.no_retry_on {
-        return Classify::Except(patterns(list, "no_retry_on", operation, errors));
-    }
-    Classify::Every
-}
-
-/// Input:  `[Io, other::Error::Timeout]` and `-> Result<T, FetchError>`.
-/// Output: `FetchError::Io { .. }`, `other::Error::Timeout { .. }`. The
-///         brace pattern matches unit, tuple and struct variants alike; the
-///         variant keeps the user's span so rustc's "no variant named" error
-///         points at it.
-fn patterns(
-    list: &VariantList,
-    key: &str,
-    operation: &Operation,
-    errors: &mut Errors,
-) -> Vec<TokenStream> {
-    if list.variants.is_empty() {
-        let meaning = if key == "retry_on" {
-            "retries no error; name at least one variant, or remove `retry_on`"
-        } else {
-            "excludes no error; remove `no_retry_on`"
-        };
-        errors.push(spanned(list.span, format!("`{key} = []` {meaning}")));
-    }
-    list.variants
-        .iter()
-        .filter_map(|variant| {
-            if variant.leading_colon.is_some() || variant.segments.len() > 1 {
-                return Some(quote_spanned!(variant.span()=> #variant { .. }));
-            }
-            match &operation.error {
-                Some(error) => Some(variant_of(error, variant)),
-                None => {
-                    let why = if operation.is_function() {
-                        "the return type does not spell `Result<T, E>`"
-                    } else {
-                        "a `retry!` block has no signature to read it from"
-                    };
-                    errors.push(error(
-                        variant,
-                        format!(
-                            "cannot tell which error type `{}` belongs to: {why}; write the full path, e.g. `{key} = [MyError::{}]`",
-                            variant.to_token_stream(),
-                            variant.to_token_stream(),
-                        ),
-                    ));
-                    None
-                }
-            }
-        })
-        .collect()
-}
-
-fn variant_of(error: &Type, variant: &syn::Path) -> TokenStream {
-    match error {
-        Type::Path(path) if path.qself.is_none() => {
-            // A type path in pattern position needs a turbofish for generics.
-            let mut path = path.path.clone();
-            for segment in &mut path.segments {
-                if let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments {
-                    args.colon2_token.get_or_insert_with(Default::default);
-                }
-            }
-            quote!(#path::#variant { .. })
-        }
-        other => quote!(<#other>::#variant { .. }),
-    }
-}
-
 fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineBreaker {
     if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
         errors.push(spanned(
@@ -582,6 +301,7 @@ fn error(tokens: impl ToTokens, message: impl std::fmt::Display) -> syn::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quote::quote;
 
     fn check(args: TokenStream, item: TokenStream) -> Result<Config, Vec<String>> {
         let function: Function = syn::parse2(item).unwrap();
