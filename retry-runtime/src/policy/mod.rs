@@ -94,24 +94,26 @@ pub(super) enum BudgetChoice {
 }
 
 impl<E> Policy<E> {
-    /// The attribute's defaults, reported as `"policy"` (see
-    /// [`name`](Self::name)).
-    #[must_use]
-    pub const fn new() -> Self {
-        Policy {
-            settings: Settings::new("policy"),
-            own_budget: RetryBudget::new(),
-            budget: BudgetChoice::Own,
-            breaker: None,
-            limiter: None,
-            bulkhead: None,
-            admits: false,
-            retry_if: None,
-            retry_after: None,
-            on_retry: None,
-            elapsed: None,
-            circuit_open: None,
-            rejected: None,
+    crate::sync::const_fn! {
+        /// The attribute's defaults, reported as `"policy"` (see
+        /// [`name`](Self::name)).
+        #[must_use]
+        pub fn new() -> Self {
+            Policy {
+                settings: Settings::new("policy"),
+                own_budget: RetryBudget::new(),
+                budget: BudgetChoice::Own,
+                breaker: None,
+                limiter: None,
+                bulkhead: None,
+                admits: false,
+                retry_if: None,
+                retry_after: None,
+                on_retry: None,
+                elapsed: None,
+                circuit_open: None,
+                rejected: None,
+            }
         }
     }
 
