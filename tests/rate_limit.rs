@@ -88,3 +88,17 @@ fn plain_functions_take_tokens_too() {
     // The next token is an hour away: rejected at once, nothing slept.
     assert_eq!(hourly_sync(), Err(TestError::Rejected(Rejected::new())));
 }
+
+#[resilient(rate_limit = "1/s", max_wait = "1s", max_attempts = 1)]
+async fn waits_exactly_max_wait() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_exactly_max_wait_away_is_waited_for() {
+    waits_exactly_max_wait().await.unwrap();
+    let start = Instant::now();
+    // The next token is exactly 1 s away, what max_wait allows: taken.
+    assert_eq!(waits_exactly_max_wait().await, Ok(()));
+    assert_eq!(start.elapsed(), ms(1_000));
+}

@@ -171,3 +171,44 @@ fn inline_breakers_are_named_after_their_function() {
     assert_eq!(gauge("refunds.issue"), Some(2.0), "the `name` key");
     assert_eq!(gauge("circuit_breaker"), None);
 }
+
+#[resilient(
+    name = "orders.paced",
+    max_attempts = 3,
+    backoff = "fixed",
+    base_delay = "100ms",
+    jitter = "none",
+    budget = "off"
+)]
+async fn paced(fail: u32, calls: &std::sync::atomic::AtomicU32) -> Result<u32, TestError> {
+    let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if n <= fail { Err(TestError::Io) } else { Ok(n) }
+}
+
+#[test]
+fn the_duration_is_the_calls_time_on_the_clock_it_ran_on() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        // Two failures, two sleeps of 100 ms on the paused clock.
+        assert_eq!(runtime.block_on(paced(2, &calls)), Ok(3));
+    });
+    let series = snapshotter.snapshot().into_vec();
+    match value(
+        &series,
+        "steadfast_call_duration_seconds",
+        &[("site", "orders.paced")],
+    ) {
+        Some(DebugValue::Histogram(samples)) => {
+            let seconds: Vec<f64> = samples.iter().map(|s| s.into_inner()).collect();
+            assert_eq!(seconds, [0.2]);
+        }
+        other => panic!("duration histogram: {other:?}"),
+    }
+}

@@ -156,7 +156,23 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), 2000, "no key was handed out twice");
         assert!(all.iter().all(|k| k >> 64 == all[0] >> 64));
+        assert_ne!(all[0] >> 64, 0, "the process's half is in the high bits");
         assert_eq!(here[0].to_string().len(), 32);
+    }
+
+    #[test]
+    fn threads_never_share_numbers_past_their_first_block() {
+        // Past 2^16 keys a thread takes a second block; it must not reach
+        // into the block another thread holds.
+        let many = std::thread::spawn(|| {
+            (0..140_000)
+                .map(|_| CallKey::next_number())
+                .collect::<std::collections::HashSet<_>>()
+        });
+        let few: Vec<u64> = (0..1_000).map(|_| CallKey::next_number()).collect();
+        let many = many.join().unwrap();
+        assert_eq!(many.len(), 140_000);
+        assert!(few.iter().all(|n| !many.contains(n)));
     }
 
     #[tokio::test(start_paused = true)]
