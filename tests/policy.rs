@@ -227,3 +227,32 @@ fn a_policy_shows_its_settings() {
         "{shown}"
     );
 }
+
+static TIMEOUT_ONLY: Policy<TestError> = Policy::new()
+    .max_attempts(2)
+    .backoff(Backoff::none())
+    .timeout(Duration::from_millis(50))
+    .no_budget();
+
+static UNLIMITED: Policy<TestError> = Policy::new().no_budget();
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_alone_limits_each_attempt_and_none_limits_nothing() {
+    let result: Result<(), _> = TIMEOUT_ONLY
+        .retry(|_| async {
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
+    assert!(matches!(result, Err(TestError::Timeout(_))));
+    // Without a timeout or deadline an attempt may take a year and a day.
+    let start = Instant::now();
+    let slow = UNLIMITED
+        .retry(|_| async {
+            tokio::time::sleep(Duration::from_secs(366 * 86_400)).await;
+            Ok::<_, TestError>("late")
+        })
+        .await;
+    assert_eq!(slow, Ok("late"));
+    assert_eq!(start.elapsed(), Duration::from_secs(366 * 86_400));
+}

@@ -134,9 +134,4 @@ impl Settings {
     pub const fn bounds_waits(&self) -> bool {
         self.max_wait.is_some() || self.deadline.is_some()
     }
-
-    /// The call site's name.
-    pub const fn name(&self) -> &'static str {
-        self.site.name
-    }
 }
