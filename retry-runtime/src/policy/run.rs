@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
+use std::time::Duration;
 
 use super::Policy;
 use crate::engine::describe::Description;
@@ -64,16 +66,9 @@ impl<E: fmt::Debug> Policy<E> {
                 } else {
                     attempt.await
                 };
-                let error = match outcome {
-                    Ok(value) => {
-                        call.succeeded(admitted);
-                        return Ok(value);
-                    }
-                    Err(error) => error,
-                };
-                match self.decide(&mut call, admitted, &error) {
-                    Some(delay) => delay,
-                    None => return Err(error),
+                match self.settle(&mut call, admitted, outcome) {
+                    ControlFlow::Continue(delay) => delay,
+                    ControlFlow::Break(result) => return result,
                 }
             };
             call.backoff(delay).await;
@@ -95,30 +90,41 @@ impl<E: fmt::Debug> Policy<E> {
                     Ok(admitted) => admitted,
                     Err(refusal) => return Err(self.refused(refusal)),
                 };
-                let error = match operation(call.attempt()) {
-                    Ok(value) => {
-                        call.succeeded(admitted);
-                        return Ok(value);
-                    }
-                    Err(error) => error,
-                };
-                match self.decide(&mut call, admitted, &error) {
-                    Some(delay) => delay,
-                    None => return Err(error),
+                let outcome = operation(call.attempt());
+                match self.settle(&mut call, admitted, outcome) {
+                    ControlFlow::Continue(delay) => delay,
+                    ControlFlow::Break(result) => return result,
                 }
             };
             call.backoff_blocking(delay);
         }
     }
 
-    /// After a failed attempt: the delay before the next, or `None` to give
-    /// up; the `on_retry` hook hears of a retry.
-    fn decide(
+    /// After an attempt: the call's result, or the delay before the next
+    /// attempt. The error does not outlive this, so nothing of the attempt is
+    /// held across the backoff sleep.
+    #[inline]
+    fn settle<T>(
         &self,
         call: &mut Call,
         admitted: Admitted<'_>,
-        error: &E,
-    ) -> Option<std::time::Duration> {
+        outcome: Result<T, E>,
+    ) -> ControlFlow<Result<T, E>, Duration> {
+        match outcome {
+            Ok(value) => {
+                call.succeeded(admitted);
+                ControlFlow::Break(Ok(value))
+            }
+            Err(error) => match self.decide(call, admitted, &error) {
+                Some(delay) => ControlFlow::Continue(delay),
+                None => ControlFlow::Break(Err(error)),
+            },
+        }
+    }
+
+    /// After a failed attempt: the delay before the next, or `None` to give
+    /// up; the `on_retry` hook hears of a retry.
+    fn decide(&self, call: &mut Call, admitted: Admitted<'_>, error: &E) -> Option<Duration> {
         let retryable = self.retry_if.is_none_or(|retryable| retryable(error));
         let retry_after = self.retry_after.and_then(|suggest| suggest(error));
         let description = Description::Debug(error);
