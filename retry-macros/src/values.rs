@@ -593,4 +593,66 @@ mod tests {
         assert_eq!(path.segments.len(), 2);
         assert!(CratePath::from_expr(KEY, &parse_quote!(5)).is_err());
     }
+
+    #[test]
+    fn numbers_keep_their_sign_and_integers_are_numbers_too() {
+        let negative: Expr = syn::parse_str("-2.5").unwrap();
+        assert_eq!(
+            Float::from_expr(KEY, &negative).ok().map(|f| f.value),
+            Some(-2.5)
+        );
+        let whole: Expr = syn::parse_str("2").unwrap();
+        assert_eq!(
+            Float::from_expr(KEY, &whole).ok().map(|f| f.value),
+            Some(2.0)
+        );
+        let negative: Expr = syn::parse_str("-3").unwrap();
+        assert_eq!(
+            Int::from_expr(KEY, &negative).ok().map(|n| n.value),
+            Some(-3)
+        );
+    }
+
+    #[test]
+    fn values_inside_invisible_groups_parse_as_written() {
+        // What a `macro_rules!` substitution hands over: a None-delimited group.
+        let group = |inner: Expr| {
+            Expr::Group(syn::ExprGroup {
+                attrs: Vec::new(),
+                group_token: Default::default(),
+                expr: Box::new(inner),
+            })
+        };
+        let number = group(syn::parse_str("-4").unwrap());
+        assert_eq!(Int::from_expr(KEY, &number).ok().map(|n| n.value), Some(-4));
+        let text = group(syn::parse_str("\"250ms\"").unwrap());
+        let duration = DurationArg::from_expr(KEY, &text).ok().map(|d| d.value);
+        assert_eq!(duration, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn qualified_paths_are_not_names_paths_or_variants() {
+        let qualified: Expr = syn::parse_str("<T as Trait>::Name").unwrap();
+        assert!(CratePath::from_expr(KEY, &qualified).is_err());
+        assert!(Binding::from_expr(KEY, &qualified).is_err());
+        let list: Expr = syn::parse_str("[<T as Trait>::Io]").unwrap();
+        assert!(VariantList::from_expr(KEY, &list).is_err());
+        let name: Expr = syn::parse_str("attempt").unwrap();
+        assert_eq!(
+            Binding::from_expr(KEY, &name)
+                .ok()
+                .map(|b| b.0.to_string())
+                .as_deref(),
+            Some("attempt")
+        );
+    }
+
+    #[test]
+    fn name_lists_read_as_prose() {
+        assert_eq!(quoted_list(["a"].into_iter()), "`\"a\"`");
+        assert_eq!(
+            quoted_list(["a", "b", "c"].into_iter()),
+            "`\"a\"`, `\"b\"` or `\"c\"`"
+        );
+    }
 }

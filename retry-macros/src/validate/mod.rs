@@ -545,4 +545,108 @@ mod tests {
                 .contains("apply to `failure_rate`")
         );
     }
+
+    #[test]
+    fn counts_must_be_positive_and_fit() {
+        let found = |value: TokenStream| errors(quote!(max_attempts = #value), fallible());
+        assert_eq!(
+            found(quote!(0)),
+            ["`max_attempts` must be at least 1 (got 0); 1 means no retries"]
+        );
+        assert_eq!(
+            found(quote!(-1)),
+            ["`max_attempts` must be at least 1 (got -1); 1 means no retries"]
+        );
+        assert!(found(quote!(1)).is_empty());
+        assert_eq!(
+            found(quote!(4294967296)),
+            ["`max_attempts` is too large (at most 4294967295)"]
+        );
+    }
+
+    #[test]
+    fn rates_are_fractions_above_zero() {
+        assert!(!errors(quote!(circuit_breaker(failure_rate = 0.0)), fallible()).is_empty());
+        assert!(errors(quote!(circuit_breaker(failure_rate = 1.0)), fallible()).is_empty());
+    }
+
+    #[test]
+    fn zero_delays_are_pointed_at_the_backoff_that_means_it() {
+        assert_eq!(
+            errors(quote!(base_delay = "0s"), fallible()),
+            ["`base_delay` must be greater than zero; use `backoff = \"none\"` to retry at once"]
+        );
+        assert_eq!(
+            errors(quote!(timeout = "0s"), fallible()),
+            ["`timeout` must be greater than zero; remove the key for no limit"]
+        );
+        assert!(errors(quote!(base_delay = "1s", max_delay = "1s"), fallible()).is_empty());
+    }
+
+    #[test]
+    fn decorrelated_jitter_is_fine_with_exponential_backoff() {
+        assert!(errors(quote!(jitter = "decorrelated"), fallible()).is_empty());
+        assert!(
+            errors(
+                quote!(backoff = "exponential", jitter = "decorrelated"),
+                fallible()
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn async_hooks_need_async_code() {
+        let plain = quote!(
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let found = errors(quote!(fallback = async |e| Err(e)), plain.clone());
+        assert_eq!(
+            found,
+            [
+                "an async `fallback` needs an `async fn`: a plain `fn` cannot await it; make the closure synchronous"
+            ]
+        );
+        assert_eq!(
+            errors(quote!(on_retry = (async |_| {})), plain.clone()).len(),
+            1
+        );
+        assert!(errors(quote!(fallback = |e| Err(e)), plain).is_empty());
+        let config = check(quote!(fallback = async |e| Err(e)), fallible())
+            .ok()
+            .unwrap();
+        assert!(config.fallback_is_async && !config.on_retry_is_async);
+    }
+
+    #[test]
+    fn a_body_instrument_expanded_first_names_the_order() {
+        let found = errors(
+            quote!(),
+            quote!(
+                async fn f(name: String) -> Result<(), E> {
+                    let __tracing_attr_span = span();
+                    { Ok(()) }
+                }
+            ),
+        );
+        assert!(
+            found[0].contains("put `#[resilient]` above `#[tracing::instrument]`"),
+            "{found:?}"
+        );
+        let nested = errors(
+            quote!(),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    async move {
+                        let __tracing_instrument_future = x;
+                    }
+                    .await;
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(nested.len(), 1, "found inside a nested block too");
+    }
 }
