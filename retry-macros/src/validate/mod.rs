@@ -649,4 +649,33 @@ mod tests {
         );
         assert_eq!(nested.len(), 1, "found inside a nested block too");
     }
+
+    #[test]
+    fn a_jitter_factor_is_a_fraction_above_zero() {
+        for bad in [quote!(0.0), quote!(1.5), quote!(-0.5)] {
+            assert_eq!(errors(quote!(jitter = #bad), fallible()).len(), 1, "{bad}");
+        }
+        assert!(errors(quote!(jitter = 1.0), fallible()).is_empty());
+        assert!(errors(quote!(jitter = 0.01), fallible()).is_empty());
+    }
+
+    #[test]
+    fn variants_of_a_qualified_error_type_are_spelled_through_it() {
+        let item = quote!(
+            fn f() -> Result<(), <T as Source>::Error> {
+                Ok(())
+            }
+        );
+        let Ok(Config {
+            classify: Classify::Only(patterns),
+            ..
+        }) = check(quote!(retry_on = [Io]), item)
+        else {
+            panic!("expected patterns");
+        };
+        assert_eq!(
+            patterns[0].to_string(),
+            "< < T as Source > :: Error > :: Io { .. }"
+        );
+    }
 }
