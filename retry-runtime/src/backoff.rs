@@ -390,8 +390,10 @@ impl Backoff {
                     // An exponent past i32::MAX with a multiplier above 1.0 is
                     // infinite anyway; with exactly 1.0 it is 1.0 either way.
                     let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
+                    // Never NaN: the base is not zero here, and `multiplier`
+                    // turns NaN into 1.0.
                     let nanos = base as f64 * self.multiplier.powi(exponent);
-                    if nanos.is_nan() || nanos >= cap as f64 {
+                    if nanos >= cap as f64 {
                         return cap;
                     }
                     // Above 2^53 ns an f64 cannot hold the base exactly, and

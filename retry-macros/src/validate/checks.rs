@@ -133,7 +133,6 @@ pub(super) fn is_async_closure(expr: &Expr) -> bool {
     match expr {
         Expr::Closure(closure) => closure.asyncness.is_some(),
         Expr::Paren(paren) => is_async_closure(&paren.expr),
-        Expr::Group(group) => is_async_closure(&group.expr),
         _ => false,
     }
 }

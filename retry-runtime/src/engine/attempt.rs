@@ -162,17 +162,26 @@ mod tests {
 
     #[test]
     fn threads_never_share_numbers_past_their_first_block() {
-        // Past 2^16 keys a thread takes a second block; it must not reach
-        // into the block another thread holds.
-        let many = std::thread::spawn(|| {
-            (0..140_000)
-                .map(|_| CallKey::next_number())
-                .collect::<std::collections::HashSet<_>>()
+        use std::collections::HashSet;
+        use std::sync::mpsc;
+        // Two threads each outgrow their first block of 2^16 numbers, one
+        // after the other: each must move to a block no one holds, not run
+        // on into the next one's.
+        let (taken, first_taken) = mpsc::channel();
+        let (go, wait) = mpsc::channel::<()>();
+        let first = std::thread::spawn(move || {
+            let mut keys = HashSet::from([CallKey::next_number()]);
+            taken.send(()).unwrap();
+            wait.recv().unwrap();
+            keys.extend((0..70_000).map(|_| CallKey::next_number()));
+            keys
         });
-        let few: Vec<u64> = (0..1_000).map(|_| CallKey::next_number()).collect();
-        let many = many.join().unwrap();
-        assert_eq!(many.len(), 140_000);
-        assert!(few.iter().all(|n| !many.contains(n)));
+        first_taken.recv().unwrap();
+        let here: HashSet<u64> = (0..70_000).map(|_| CallKey::next_number()).collect();
+        go.send(()).unwrap();
+        let there = first.join().unwrap();
+        assert_eq!((here.len(), there.len()), (70_000, 70_001));
+        assert!(here.is_disjoint(&there), "two calls got the same number");
     }
 
     #[tokio::test(start_paused = true)]
