@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use common::{BenchError, drivers, goal, raw, ready, row};
 use criterion::Criterion;
-use steadfast::resilient;
+use steadfast::{Policy, resilient, retry};
 
 // ---------------------------------------------------------------- async
 
@@ -69,6 +69,28 @@ async fn resilient_budget_off(x: u64) -> Result<u64, BenchError> {
     Ok(black_box(x))
 }
 
+/// The `retry!` door with the attribute's defaults: a block at the call site.
+async fn retry_block_defaults(x: u64) -> Result<u64, BenchError> {
+    retry!(; async { Ok(black_box(x)) }).await
+}
+
+/// The `Policy` door with the attribute's defaults (its own budget), as a
+/// `static` the way the docs show it.
+static POLICY_DEFAULTS: Policy<BenchError> = Policy::new();
+static POLICY_NO_BUDGET: Policy<BenchError> = Policy::new().no_budget();
+
+async fn policy_defaults(x: u64) -> Result<u64, BenchError> {
+    POLICY_DEFAULTS
+        .retry(|_| async move { Ok(black_box(x)) })
+        .await
+}
+
+async fn policy_no_budget(x: u64) -> Result<u64, BenchError> {
+    POLICY_NO_BUDGET
+        .retry(|_| async move { Ok(black_box(x)) })
+        .await
+}
+
 async fn backon_default(x: u64) -> Result<u64, BenchError> {
     (|| async { Ok::<u64, BenchError>(black_box(x)) })
         .retry(ExponentialBuilder::default())
@@ -93,6 +115,9 @@ drivers! {
     run_hand_written_shared_atomic => hand_written_shared_atomic;
     run_resilient_defaults => resilient_defaults;
     run_resilient_budget_off => resilient_budget_off;
+    run_retry_block_defaults => retry_block_defaults;
+    run_policy_defaults => policy_defaults;
+    run_policy_no_budget => policy_no_budget;
     run_backon => backon_default;
     run_tokio_retry2 => tokio_retry2_default;
 }
@@ -105,6 +130,9 @@ const ASYNC: &[(&str, Driver)] = &[
     ("hand_written+shared_atomic", run_hand_written_shared_atomic),
     ("resilient_defaults", run_resilient_defaults),
     ("resilient_budget_off", run_resilient_budget_off),
+    ("retry_block_defaults", run_retry_block_defaults),
+    ("policy_defaults", run_policy_defaults),
+    ("policy_no_budget", run_policy_no_budget),
     ("backon", run_backon),
     ("tokio_retry2", run_tokio_retry2),
 ];
@@ -141,6 +169,18 @@ fn resilient_budget_off_sync(x: u64) -> Result<u64, BenchError> {
     Ok(black_box(x))
 }
 
+fn retry_block_defaults_sync(x: u64) -> Result<u64, BenchError> {
+    retry!(; { Ok(black_box(x)) })
+}
+
+fn policy_defaults_sync(x: u64) -> Result<u64, BenchError> {
+    POLICY_DEFAULTS.retry_blocking(|_| Ok(black_box(x)))
+}
+
+fn policy_no_budget_sync(x: u64) -> Result<u64, BenchError> {
+    POLICY_NO_BUDGET.retry_blocking(|_| Ok(black_box(x)))
+}
+
 fn backon_sync(x: u64) -> Result<u64, BenchError> {
     (|| Ok::<u64, BenchError>(black_box(x)))
         .retry(ExponentialBuilder::default())
@@ -161,6 +201,9 @@ sync_drivers! {
     run_hand_written_sync => hand_written_sync;
     run_resilient_defaults_sync => resilient_defaults_sync;
     run_resilient_budget_off_sync => resilient_budget_off_sync;
+    run_retry_block_defaults_sync => retry_block_defaults_sync;
+    run_policy_defaults_sync => policy_defaults_sync;
+    run_policy_no_budget_sync => policy_no_budget_sync;
     run_backon_sync => backon_sync;
 }
 
@@ -169,6 +212,9 @@ const SYNC: &[(&str, Driver)] = &[
     ("hand_written", run_hand_written_sync),
     ("resilient_defaults", run_resilient_defaults_sync),
     ("resilient_budget_off", run_resilient_budget_off_sync),
+    ("retry_block_defaults", run_retry_block_defaults_sync),
+    ("policy_defaults", run_policy_defaults_sync),
+    ("policy_no_budget", run_policy_no_budget_sync),
     ("backon", run_backon_sync),
 ];
 
@@ -353,6 +399,16 @@ fn print_sizes() {
         size_of_val(&backon_default(0)),
     );
     line(
+        "`retry!` (no keys)",
+        raw_size,
+        size_of_val(&retry_block_defaults(0)),
+    );
+    line(
+        "`Policy::new()` `.retry(..)`",
+        raw_size,
+        size_of_val(&policy_defaults(0)),
+    );
+    line(
         "tokio-retry2 `ExponentialBackoff`",
         raw_size,
         size_of_val(&tokio_retry2_default(0)),
@@ -384,6 +440,9 @@ fn main() {
                 row("hand_written+shared_atomic"),
                 goal("resilient_budget_off", "hand_written", 1.5),
                 goal("resilient_defaults", "backon", 2.0),
+                goal("retry_block_defaults", "resilient_defaults", 1.1),
+                goal("policy_defaults", "backon", 1.0),
+                row("policy_no_budget"),
                 row("backon"),
                 row("tokio_retry2"),
             ],

@@ -160,19 +160,24 @@ impl Bulkhead {
     /// // ... run one attempt while holding the permit ...
     /// # }
     /// ```
-    pub async fn acquire(&self) -> BulkheadPermit<'_> {
-        // A free permit needs no future; tokio's `try_acquire` does not jump
-        // queued waiters, so this stays fair.
-        if let Some(permit) = self.try_acquire() {
-            return permit;
-        }
-        // `acquire` only fails on a closed semaphore, and this one is private
-        // and never closed, so the loop runs once. Looping instead of
-        // unwrapping keeps the impossible case from ever panicking in a
-        // caller's task.
-        loop {
-            if let Ok(permit) = self.semaphore.acquire().await {
-                return BulkheadPermit::new(permit);
+    #[allow(clippy::manual_async_fn, reason = "an `async fn` stores its arguments twice")]
+    pub fn acquire(&self) -> impl Future<Output = BulkheadPermit<'_>> {
+        // An `async` block rather than an `async fn`, which would store
+        // `self` twice: this future sits in every waiting caller's.
+        async move {
+            // A free permit needs no future; tokio's `try_acquire` does not
+            // jump queued waiters, so this stays fair.
+            if let Some(permit) = self.try_acquire() {
+                return permit;
+            }
+            // `acquire` only fails on a closed semaphore, and this one is
+            // private and never closed, so the loop runs once. Looping
+            // instead of unwrapping keeps the impossible case from ever
+            // panicking in a caller's task.
+            loop {
+                if let Ok(permit) = self.semaphore.acquire().await {
+                    return BulkheadPermit::new(permit);
+                }
             }
         }
     }

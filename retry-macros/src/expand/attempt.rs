@@ -85,17 +85,26 @@ impl Body<'_> {
             // their futures are half the size.
             let bounded = config.max_wait.is_some() || config.deadline.is_some();
             let wait = if bounded {
-                quote!(#call.admit_within(&#guards, &mut #waiting).await.map(|()| #waiting))
+                quote!(#call.admit_within(#guards, &mut #waiting).await.map(|()| #waiting))
             } else {
                 quote! {{
-                    #call.admit(&#guards, &mut #waiting).await;
+                    #call.admit(#guards, &mut #waiting).await;
                     ::core::result::Result::Ok(#waiting)
                 }}
             };
+            // The admission is matched in a `let` of its own, so that it is
+            // not kept in the future across the wait as a `match` temporary.
+            let label = syn::Lifetime {
+                apostrophe: Span::mixed_site(),
+                ident: super::local("admit"),
+            };
             quote! {
-                match #call.try_admit(#guards) {
-                    #krate::__private::Admission::Done(#admitted) => #admitted,
-                    #krate::__private::Admission::Wait(mut #waiting) => #wait,
+                #label: {
+                    let mut #waiting = match #call.try_admit(#guards) {
+                        #krate::__private::Admission::Done(#admitted) => break #label #admitted,
+                        #krate::__private::Admission::Wait(#waiting) => #waiting,
+                    };
+                    #wait
                 }
             }
         } else {

@@ -29,7 +29,10 @@ use super::machine::{Admitted, Machine};
 #[must_use = "report the call's outcome with `success()` or `failure()`"]
 pub struct BreakerPermit<'a> {
     machine: &'a Machine,
-    call: Admitted,
+    // The machine's `Admitted`, unpacked so that `pending` shares its
+    // padding: a permit is in every protected call's future.
+    generation: u32,
+    probe: bool,
     /// Cleared by `success` and `failure`, so that `Drop` only frees the
     /// slot of a permit that reported nothing.
     pending: bool,
@@ -39,8 +42,16 @@ impl<'a> BreakerPermit<'a> {
     pub(super) fn new(machine: &'a Machine, call: Admitted) -> Self {
         BreakerPermit {
             machine,
-            call,
+            generation: call.generation,
+            probe: call.probe,
             pending: true,
+        }
+    }
+
+    fn call(&self) -> Admitted {
+        Admitted {
+            generation: self.generation,
+            probe: self.probe,
         }
     }
 }
@@ -60,7 +71,7 @@ impl BreakerPermit<'_> {
     /// ```
     pub fn success(mut self) {
         self.pending = false;
-        self.machine.success(self.call);
+        self.machine.success(self.call());
     }
 
     /// The call failed. Counts towards tripping the breaker, or, for a
@@ -75,7 +86,7 @@ impl BreakerPermit<'_> {
     /// ```
     pub fn failure(mut self) {
         self.pending = false;
-        self.machine.failure(self.call);
+        self.machine.failure(self.call());
     }
 
     /// Whether this permit is one of the half-open breaker's trial calls.
@@ -90,14 +101,14 @@ impl BreakerPermit<'_> {
     /// assert!(breaker.try_acquire().unwrap().is_probe());
     /// ```
     pub fn is_probe(&self) -> bool {
-        self.call.probe
+        self.probe
     }
 }
 
 impl Drop for BreakerPermit<'_> {
     fn drop(&mut self) {
-        if self.pending && self.call.probe {
-            self.machine.release_probe(self.call.generation);
+        if self.pending && self.probe {
+            self.machine.release_probe(self.generation);
         }
     }
 }
@@ -105,8 +116,8 @@ impl Drop for BreakerPermit<'_> {
 impl fmt::Debug for BreakerPermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerPermit")
-            .field("generation", &self.call.generation)
-            .field("probe", &self.call.probe)
+            .field("generation", &self.generation)
+            .field("probe", &self.probe)
             .finish_non_exhaustive()
     }
 }

@@ -2,6 +2,7 @@
 //! a bulkhead permit (composition order), each waiting at most `max_wait`
 //! and never past the call's deadline.
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::circuit_breaker::BreakerPermit;
@@ -42,46 +43,63 @@ impl Call {
     /// when nothing bounds the waits (no `max_wait`, no `deadline`): waits
     /// for the token, then the permit. Takes references and holds no timer,
     /// so that its future (held in the caller's while it waits) stays small.
-    pub async fn admit<'g>(&self, guards: &Guards<'g>, admitted: &mut Admitted<'g>) {
-        if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            // `RateLimiter::acquire` would do, but its future is twice the
-            // size of this loop's, and it would sit in every caller's.
-            while let Err(wait) = limiter.take_one() {
-                tokio::time::sleep(wait).await;
+    pub fn admit<'g>(
+        &self,
+        guards: Guards<'g>,
+        admitted: &mut Admitted<'g>,
+    ) -> impl Future<Output = ()> {
+        // An `async` block, not an `async fn`, whose arguments would be
+        // stored twice in the future; it keeps only the guards that wait.
+        let Guards {
+            limiter, bulkhead, ..
+        } = guards;
+        async move {
+            if let (Some(limiter), false) = (limiter, admitted.token) {
+                // `RateLimiter::acquire` would do, but its future is twice
+                // the size of this loop's, and it would sit in every caller's.
+                while let Err(wait) = limiter.take_one() {
+                    tokio::time::sleep(wait).await;
+                }
+                admitted.token = true;
             }
-            admitted.token = true;
-        }
-        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
-            admitted.permit = Some(bulkhead.acquire().await);
+            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
+                admitted.permit = Some(bulkhead.acquire().await);
+            }
         }
     }
 
     /// [`admit`](Self::admit) when `max_wait` or the `deadline` bounds the
     /// waits: each lasts at most `max_wait`, and never past the deadline.
-    pub async fn admit_within<'g>(
+    pub fn admit_within<'g>(
         &self,
-        guards: &Guards<'g>,
+        guards: Guards<'g>,
         admitted: &mut Admitted<'g>,
-    ) -> Result<(), Refusal> {
-        if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            // As `RateLimiter::acquire_timeout`, in a smaller future: a wait
-            // longer than what is left is refused at once, not slept in vain.
-            while let Err(wait) = limiter.take_one() {
-                if self.wait_left().is_some_and(|left| wait > left) {
-                    return Err(self.wait_refused("rate_limit"));
+    ) -> impl Future<Output = Result<(), Refusal>> {
+        let Guards {
+            limiter, bulkhead, ..
+        } = guards;
+        async move {
+            if let (Some(limiter), false) = (limiter, admitted.token) {
+                // As `RateLimiter::acquire_timeout`, in a smaller future: a
+                // wait longer than what is left is refused at once, not
+                // slept in vain.
+                while let Err(wait) = limiter.take_one() {
+                    if self.wait_left().is_some_and(|left| wait > left) {
+                        return Err(self.wait_refused("rate_limit"));
+                    }
+                    tokio::time::sleep(wait).await;
                 }
-                tokio::time::sleep(wait).await;
+                admitted.token = true;
             }
-            admitted.token = true;
-        }
-        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
-            let left = self.wait_left().unwrap_or(Duration::MAX);
-            match bulkhead.acquire_timeout(left).await {
-                Ok(permit) => admitted.permit = Some(permit),
-                Err(_) => return Err(self.wait_refused("bulkhead")),
+            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
+                let left = self.wait_left().unwrap_or(Duration::MAX);
+                match bulkhead.acquire_timeout(left).await {
+                    Ok(permit) => admitted.permit = Some(permit),
+                    Err(_) => return Err(self.wait_refused("bulkhead")),
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
 
     /// Admits one attempt of a plain function: waits park the thread. Also

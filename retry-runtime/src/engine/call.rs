@@ -26,11 +26,13 @@ use super::settings::Settings;
 pub struct Call {
     pub(super) policy: &'static Settings,
     attempts: u32,
-    decorrelated_prev: Duration,
+    /// The last decorrelated delay, in nanoseconds (as the skipped time
+    /// below: a `Duration` takes twice the room in every call's future).
+    decorrelated_prev: u64,
     start: Option<Instant>,
     // Sleeps skipped under `testing::no_delays` still count towards the
     // deadline and `elapsed`, so a test sees the call give up when it would.
-    skipped: Duration,
+    skipped: u64,
     /// The call's key number, made when an attempt first asks for it and
     /// kept for the others; 0 until then. A number, not the whole key: the
     /// call lives in the function's future, which should stay small.
@@ -48,9 +50,9 @@ impl Call {
         Call {
             policy,
             attempts: 1,
-            decorrelated_prev: Duration::ZERO,
+            decorrelated_prev: 0,
             start: (policy.reads_clock || report::NEEDS_START).then(Instant::now),
-            skipped: Duration::ZERO,
+            skipped: 0,
             key: 0,
         }
     }
@@ -66,8 +68,9 @@ impl Call {
     }
 
     fn elapsed(&self) -> Duration {
-        self.start
-            .map_or(Duration::ZERO, |start| start.elapsed() + self.skipped)
+        self.start.map_or(Duration::ZERO, |start| {
+            start.elapsed() + Duration::from_nanos(self.skipped)
+        })
     }
 
     /// The elapsed time observers need; without any reporting feature they
@@ -81,13 +84,19 @@ impl Call {
         }
     }
 
+    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
+    #[inline]
+    pub fn limits_time(&self) -> bool {
+        self.policy.limits_time()
+    }
+
     #[inline]
     fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
         let deadline = self.policy.deadline?;
         Some(
             (start + deadline)
-                .checked_sub(self.skipped)
+                .checked_sub(Duration::from_nanos(self.skipped))
                 .unwrap_or(start),
         )
     }
@@ -204,10 +213,12 @@ impl Call {
                 return Decision::GiveUp(GiveUp::RetryAfter);
             }
             Some(hint) => hint,
-            None => self
-                .policy
-                .backoff
-                .delay_for_call(self.attempts, &mut self.decorrelated_prev),
+            None => {
+                let mut prev = Duration::from_nanos(self.decorrelated_prev);
+                let delay = self.policy.backoff.delay_for_call(self.attempts, &mut prev);
+                self.decorrelated_prev = nanos(prev);
+                delay
+            }
         };
         if deadline.is_some_and(|d| Instant::now() + delay >= d) {
             return Decision::GiveUp(GiveUp::Deadline);
@@ -229,23 +240,38 @@ impl Call {
         }
     }
 
-    /// Sleeps before the next attempt (async), then counts it.
-    pub async fn backoff(&mut self, delay: Duration) {
-        if testing::delays_skipped() {
-            self.skipped += delay;
-        } else if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
+    /// Counts the next attempt and returns the sleep before it (async).
+    ///
+    /// The future borrows nothing and holds only the sleep: it lives in
+    /// every call's future, beside the call itself. (Counting before the
+    /// sleep ends is safe: a call whose sleep is dropped is dropped too.)
+    pub fn backoff(&mut self, delay: Duration) -> impl Future<Output = ()> + use<> {
+        let sleep = if testing::delays_skipped() {
+            self.skipped = self.skipped.saturating_add(nanos(delay));
+            None
+        } else {
+            Some(delay).filter(|delay| !delay.is_zero())
+        };
         self.attempts += 1;
+        async move {
+            if let Some(delay) = sleep {
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 
     /// Sleeps the thread before the next attempt (sync), then counts it.
     pub fn backoff_blocking(&mut self, delay: Duration) {
         if testing::delays_skipped() {
-            self.skipped += delay;
+            self.skipped = self.skipped.saturating_add(nanos(delay));
         } else if !delay.is_zero() {
             std::thread::sleep(delay);
         }
         self.attempts += 1;
     }
+}
+
+/// A duration in whole nanoseconds, saturating (at 584 years).
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

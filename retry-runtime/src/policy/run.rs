@@ -19,66 +19,92 @@ impl<E: fmt::Debug> Policy<E> {
     /// Needs `&'static self`, like the attribute's statics: a policy lives
     /// in a `static`, or is built at run time and leaked or kept in a
     /// `OnceLock`.
-    pub async fn retry<T, F, Fut>(&'static self, mut operation: F) -> Result<T, E>
+    #[allow(clippy::manual_async_fn, reason = "an `async fn` stores its arguments twice")]
+    pub fn retry<T, F, Fut>(
+        &'static self,
+        mut operation: F,
+    ) -> impl Future<Output = Result<T, E>> + use<T, F, Fut, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // The guards are made again where needed rather than kept: what the
-        // future keeps across its awaits is what every call pays to move.
-        let mut call = Call::start(&self.settings, self.guards());
-        loop {
-            let delay = {
-                let admission = if !self.admits {
-                    Ok(Admitted::default())
-                } else {
-                    match call.try_admit(self.guards()) {
-                        Admission::Done(done) => done,
-                        // Rare, and holding timers: boxed, so that every
-                        // call's future does not carry room for them.
-                        Admission::Wait(mut waiting) => {
-                            Box::pin(async {
-                                let guards = self.guards();
-                                if self.settings.bounds_waits() {
-                                    call.admit_within(&guards, &mut waiting).await?;
-                                } else {
-                                    call.admit(&guards, &mut waiting).await;
-                                }
-                                Ok(waiting)
-                            })
-                            .await
+        // Laid out for the size of the future, which every call pays to
+        // build and move: an `async` block rather than an `async fn` (whose
+        // arguments would be stored twice), the guards made again where
+        // needed rather than kept, and one await per step so that what an
+        // attempt holds shares its room with the backoff's sleep.
+        async move {
+            let mut call = Call::start(&self.settings, self.guards());
+            loop {
+                let delay = {
+                    let mut admitted = if self.admits {
+                        match self.admit(&mut call).await {
+                            Ok(admitted) => admitted,
+                            Err(refusal) => return Err(self.refused(refusal)),
+                        }
+                    } else {
+                        Admitted::default()
+                    };
+                    let timed = async {
+                        let attempt = operation(call.attempt());
+                        if call.limits_time() {
+                            call.with_time_limit(attempt).await
+                        } else {
+                            Ok(attempt.await)
                         }
                     }
-                };
-                let mut admitted = match admission {
-                    Ok(admitted) => admitted,
-                    Err(refusal) => return Err(self.refused(refusal)),
-                };
-                let attempt = operation(call.attempt());
-                let outcome = if self.settings.limits_time() {
-                    match call.with_time_limit(attempt).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => {
-                            admitted.timed_out();
-                            Err(self.refused(Refusal::Elapsed))
-                        }
+                    .await;
+                    let outcome = timed.unwrap_or_else(|_| {
+                        admitted.timed_out();
+                        Err(self.refused(Refusal::Elapsed))
+                    });
+                    match self.settle(&mut call, admitted, outcome) {
+                        ControlFlow::Continue(delay) => delay,
+                        ControlFlow::Break(result) => return result,
                     }
-                } else {
-                    attempt.await
                 };
-                match self.settle(&mut call, admitted, outcome) {
-                    ControlFlow::Continue(delay) => delay,
-                    ControlFlow::Break(result) => return result,
-                }
-            };
-            call.backoff(delay).await;
+                call.backoff(delay).await;
+            }
+        }
+    }
+
+    /// Takes what an attempt needs from the breaker, limiter and bulkhead.
+    /// A wait is rare and holds timers: it is boxed, so that every call's
+    /// future does not carry room for it.
+    async fn admit(&'static self, call: &mut Call) -> Result<Admitted<'static>, Refusal> {
+        match call.try_admit(self.guards()) {
+            Admission::Done(done) => done,
+            Admission::Wait(mut waiting) => {
+                Box::pin(async {
+                    if self.settings.bounds_waits() {
+                        call.admit_within(self.guards(), &mut waiting).await?;
+                    } else {
+                        call.admit(self.guards(), &mut waiting).await;
+                    }
+                    Ok(waiting)
+                })
+                .await
+            }
         }
     }
 
     /// [`retry`](Self::retry) for blocking code: backoff sleeps and waits
     /// park the thread. A `timeout` does not apply (a running closure cannot
     /// be cancelled); the `deadline` is checked between attempts.
+    #[inline]
     pub fn retry_blocking<T>(
+        &'static self,
+        operation: impl FnMut(Attempt) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.admits {
+            self.run_blocking::<true, _>(operation)
+        } else {
+            self.run_blocking::<false, _>(operation)
+        }
+    }
+
+    #[inline]
+    fn run_blocking<const ADMITS: bool, T>(
         &'static self,
         mut operation: impl FnMut(Attempt) -> Result<T, E>,
     ) -> Result<T, E> {
@@ -86,7 +112,12 @@ impl<E: fmt::Debug> Policy<E> {
         let mut call = Call::start(&self.settings, guards);
         loop {
             let delay = {
-                let admitted = match call.admit_blocking(guards) {
+                let admission = if ADMITS {
+                    call.admit_blocking(guards)
+                } else {
+                    Ok(Admitted::default())
+                };
+                let admitted = match admission {
                     Ok(admitted) => admitted,
                     Err(refusal) => return Err(self.refused(refusal)),
                 };
