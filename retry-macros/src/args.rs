@@ -18,7 +18,7 @@ use syn::{Expr, Meta};
 
 use crate::values::{
     BackoffKind, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
-    Name, RateArg, UserExpr, Value, VariantList, combine, did_you_mean, error,
+    Name, RateArg, UserExpr, Value, VariantList, combine, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -202,17 +202,7 @@ fn parse_list(
 }
 
 fn unknown_key(path: &syn::Path, key: Key<'_>, known: &[&str]) -> syn::Error {
-    let within = key
-        .within
-        .map(|outer| format!(" in `{outer}(...)`"))
-        .unwrap_or_default();
-    let message = match did_you_mean(key.name, known.iter().copied()) {
-        Some(close) => format!(
-            "unknown key `{}`{within}; did you mean `{close}`?",
-            key.name
-        ),
-        None => format!("unknown key `{}`{within}", key.name),
-    };
+    let message = retry_rules::unknown_key(key.name, key.within, known.iter().copied());
     error(path, message)
 }
 

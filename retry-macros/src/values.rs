@@ -189,27 +189,13 @@ impl Value for DurationArg {
                 ),
             ));
         };
-        parse_duration(&text.value())
+        retry_rules::duration(&text.value())
             .map(|value| DurationArg {
                 value,
                 span: text.span(),
             })
             .map_err(|reason| error(text, format!("invalid {key}: {reason}")))
     }
-}
-
-/// Durations are parsed by humantime (the parser of `systemd`-style spans
-/// many Rust tools accept), with a message that states the fix.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "duration `\"{text}\"` has no unit; write e.g. `\"{trimmed}ms\"` or `\"{trimmed}s\"`"
-        ));
-    }
-    humantime::parse_duration(trimmed).map_err(|_| {
-        format!("`\"{text}\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`")
-    })
 }
 
 /// A string naming one of `names`, with "did you mean" for a near miss.
@@ -220,45 +206,10 @@ fn named<T: Copy>(
     otherwise: &str,
 ) -> Option<syn::Result<T>> {
     let text = string_literal(expr)?;
-    let name = text.value();
-    let known = names.iter().map(|(n, _)| *n);
-    Some(
-        names
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(_, kind)| *kind)
-            .ok_or_else(|| {
-                let hint = did_you_mean(&name, known.clone())
-                    .map(|close| format!("did you mean `\"{close}\"`?"))
-                    .unwrap_or_else(|| {
-                        format!("expected one of {}{otherwise}", quoted_list(known))
-                    });
-                error(text, format!("unknown {what} `\"{name}\"`; {hint}"))
-            }),
-    )
+    Some(retry_rules::one_of(what, &text.value(), names, otherwise).map_err(|e| error(text, e)))
 }
 
-/// The growth of the delay between attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BackoffKind {
-    Exponential,
-    Fixed,
-    Linear,
-    Fibonacci,
-    None,
-}
-
-impl BackoffKind {
-    /// Every name `backoff` accepts: the one list messages, suggestions and
-    /// the fuzzer read.
-    pub(crate) const NAMES: &[(&str, BackoffKind)] = &[
-        ("exponential", BackoffKind::Exponential),
-        ("fixed", BackoffKind::Fixed),
-        ("linear", BackoffKind::Linear),
-        ("fibonacci", BackoffKind::Fibonacci),
-        ("none", BackoffKind::None),
-    ];
-}
+pub(crate) use retry_rules::{BackoffKind, JitterKind};
 
 impl Value for BackoffKind {
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
@@ -268,7 +219,7 @@ impl Value for BackoffKind {
                 expr,
                 format!(
                     "invalid {key}: expected a backoff name: {}",
-                    quoted_list(names)
+                    retry_rules::quoted_list(names)
                 ),
             ))
         })
@@ -282,28 +233,9 @@ pub(crate) struct JitterArg {
     pub(crate) span: Span,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum JitterKind {
-    None,
-    Full,
-    Equal,
-    Decorrelated,
-    Proportional(f64),
-}
-
-impl JitterKind {
-    /// Every name `jitter` accepts (besides a factor).
-    pub(crate) const NAMES: &[(&str, JitterKind)] = &[
-        ("full", JitterKind::Full),
-        ("equal", JitterKind::Equal),
-        ("decorrelated", JitterKind::Decorrelated),
-        ("none", JitterKind::None),
-    ];
-}
-
 impl Value for JitterArg {
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        let or_factor = ", or a factor in (0, 1] such as `0.2`";
+        let or_factor = JitterKind::OR_FACTOR;
         if let Some(kind) = named(expr, "jitter", JitterKind::NAMES, or_factor) {
             return kind.map(|kind| JitterArg {
                 kind,
@@ -319,7 +251,7 @@ impl Value for JitterArg {
                 expr,
                 format!(
                     "invalid {key}: expected a jitter name ({}){or_factor}",
-                    quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n))
+                    retry_rules::quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n))
                 ),
             )),
         }
@@ -409,14 +341,9 @@ pub(crate) enum BudgetArg {
 impl Value for BudgetArg {
     fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         match string_literal(expr) {
-            Some(text) if text.value() == "off" => Ok(BudgetArg::Off),
-            Some(text) => Err(error(
-                text,
-                format!(
-                    "unknown budget `{}`; write `budget = \"off\"`, or an expression of type `&RetryBudget` such as `budget = &MY_BUDGET`",
-                    text.value()
-                ),
-            )),
+            Some(text) => retry_rules::budget_off(&text.value())
+                .map(|()| BudgetArg::Off)
+                .map_err(|message| error(text, message)),
             None => Ok(BudgetArg::Shared(expr.clone())),
         }
     }
@@ -491,28 +418,6 @@ impl Value for RateArg {
     }
 }
 
-/// The closest of `known` to `given`, if close enough: the measure and
-/// threshold darling and clippy use (`strsim::jaro_winkler > 0.8`).
-pub(crate) fn did_you_mean<'a>(
-    given: &str,
-    known: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    known
-        .map(|candidate| (strsim::jaro_winkler(given, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
-}
-
-/// `` `"a"`, `"b"` or `"c"` ``.
-fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let names: Vec<String> = names.map(|name| format!("`\"{name}\"`")).collect();
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => names.concat(),
-    }
-}
-
 /// All of `errors` as one, or `None` if there are none.
 pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<syn::Error> {
     errors.into_iter().reduce(|mut all, next| {
@@ -532,18 +437,6 @@ mod tests {
     };
 
     #[test]
-    fn durations_need_units() {
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("100").unwrap_err().contains("has no unit"));
-        assert!(
-            parse_duration("soon")
-                .unwrap_err()
-                .contains("is not a duration")
-        );
-    }
-
-    #[test]
     fn keys_name_their_enclosing_list() {
         let nested = Key {
             name: "window",
@@ -551,13 +444,6 @@ mod tests {
         };
         assert_eq!(nested.to_string(), "`window` in `circuit_breaker(...)`");
         assert_eq!(KEY.to_string(), "`k`");
-    }
-
-    #[test]
-    fn suggestions_only_for_close_names() {
-        let names = ["full", "equal", "decorrelated", "none"];
-        assert_eq!(did_you_mean("fulll", names.into_iter()), Some("full"));
-        assert_eq!(did_you_mean("xyz", names.into_iter()), None);
     }
 
     #[test]
@@ -644,15 +530,6 @@ mod tests {
                 .map(|b| b.0.to_string())
                 .as_deref(),
             Some("attempt")
-        );
-    }
-
-    #[test]
-    fn name_lists_read_as_prose() {
-        assert_eq!(quoted_list(["a"].into_iter()), "`\"a\"`");
-        assert_eq!(
-            quoted_list(["a", "b", "c"].into_iter()),
-            "`\"a\"`, `\"b\"` or `\"c\"`"
         );
     }
 }

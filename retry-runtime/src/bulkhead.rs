@@ -160,7 +160,10 @@ impl Bulkhead {
     /// // ... run one attempt while holding the permit ...
     /// # }
     /// ```
-    #[allow(clippy::manual_async_fn, reason = "an `async fn` stores its arguments twice")]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` stores its arguments twice"
+    )]
     pub fn acquire(&self) -> impl Future<Output = BulkheadPermit<'_>> {
         // An `async` block rather than an `async fn`, which would store
         // `self` twice: this future sits in every waiting caller's.

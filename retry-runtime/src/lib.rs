@@ -50,4 +50,6 @@ pub use error::{CircuitOpen, Elapsed, Rejected};
 pub use event::RetryEvent;
 pub use jitter::Jitter;
 pub use policy::Policy;
+#[cfg(feature = "serde")]
+pub use policy::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
 pub use rate_limiter::RateLimiter;

@@ -4,11 +4,13 @@
 use proc_macro2::{Span, TokenStream};
 use syn::Expr;
 
-use super::{DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, Errors, error, spanned};
+use retry_rules::defaults;
+
+use super::{Errors, error, spanned};
 use crate::args::Args;
 use crate::item::Function;
 use crate::operation::Operation;
-use crate::values::{BackoffKind, Float, JitterKind, RateArg};
+use crate::values::{BackoffKind, Float, RateArg};
 
 /// The function must return a `Result` and be something a loop can repeat.
 pub(super) fn check_function(function: &Function, errors: &mut Errors) {
@@ -68,33 +70,23 @@ pub(super) fn check_timing(args: &Args, operation: &Operation, errors: &mut Erro
         ("deadline", &args.deadline),
         ("max_wait", &args.max_wait),
     ] {
-        if let Some(d) = value.filter(|d| d.value.is_zero()) {
-            let fix = match key {
-                "base_delay" | "max_delay" => "; use `backoff = \"none\"` to retry at once",
-                _ => "; remove the key for no limit",
-            };
-            errors.push(spanned(
-                d.span,
-                format!("`{key}` must be greater than zero{fix}"),
-            ));
+        if let Some(d) = value {
+            if let Err(message) = retry_rules::positive_duration(key, d.value) {
+                errors.push(spanned(d.span, message));
+            }
         }
     }
-    let base = args.base_delay.map_or(DEFAULT_BASE_DELAY, |d| d.value);
-    let max = args.max_delay.map_or(DEFAULT_MAX_DELAY, |d| d.value);
-    if base > max && !args.failed.base_delay && !args.failed.max_delay {
-        let span = args
-            .base_delay
-            .map(|d| d.span)
-            .or(args.max_delay.map(|d| d.span))
-            .unwrap_or_else(Span::call_site);
-        errors.push(spanned(
-            span,
-            format!(
-                "`base_delay` ({}) is longer than `max_delay` ({}); lower `base_delay` or raise `max_delay`",
-                humantime::format_duration(base),
-                humantime::format_duration(max),
-            ),
-        ));
+    let base = args.base_delay.map_or(defaults::BASE_DELAY, |d| d.value);
+    let max = args.max_delay.map_or(defaults::MAX_DELAY, |d| d.value);
+    if !args.failed.base_delay && !args.failed.max_delay {
+        if let Err(message) = retry_rules::delays_in_order(base, max) {
+            let span = args
+                .base_delay
+                .map(|d| d.span)
+                .or(args.max_delay.map(|d| d.span))
+                .unwrap_or_else(Span::call_site);
+            errors.push(spanned(span, message));
+        }
     }
     if let Some(timeout) = args.timeout.filter(|_| !operation.is_async) {
         let message = if operation.is_function() {
@@ -144,29 +136,13 @@ pub(super) fn check_backoff(args: &Args, errors: &mut Errors) {
     let exponential =
         args.failed.backoff || args.backoff.is_none_or(|b| b == BackoffKind::Exponential);
     if let Some(Float { value, span }) = args.multiplier {
-        if !(value >= 1.0 && value.is_finite()) {
-            errors.push(spanned(
-                span,
-                format!("`multiplier` must be at least 1.0 (got {value}); a smaller factor would shrink delays"),
-            ));
-        } else if !exponential {
-            errors.push(spanned(
-                span,
-                "`multiplier` only applies to `backoff = \"exponential\"`; remove it or switch the backoff",
-            ));
+        if let Err(message) = retry_rules::multiplier_fits(value, exponential) {
+            errors.push(spanned(span, message));
         }
     }
     if let Some(jitter) = args.jitter {
-        match jitter.kind {
-            JitterKind::Decorrelated if !exponential => errors.push(spanned(
-                jitter.span,
-                "`jitter = \"decorrelated\"` needs `backoff = \"exponential\"`: it grows from the previous delay itself",
-            )),
-            JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => errors.push(spanned(
-                jitter.span,
-                format!("`jitter` factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"),
-            )),
-            _ => {}
+        if let Err(message) = retry_rules::jitter_fits(jitter.kind, exponential) {
+            errors.push(spanned(jitter.span, message));
         }
     }
 }

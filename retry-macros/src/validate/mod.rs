@@ -101,12 +101,6 @@ pub(crate) struct InlineBreaker {
     pub(crate) half_open_probes: Option<u32>,
 }
 
-/// The runtime's defaults for the two keys a rule compares even when one
-/// is not set (`base_delay` > `max_delay`); a test checks they are the
-/// runtime's.
-const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(100);
-const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(20);
-
 type Errors = Vec<syn::Error>;
 
 /// Input:  the parsed arguments, the operation, and the function it is the
@@ -251,23 +245,11 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
 
 /// A count that must be at least 1 and fit the runtime's `u32`.
 fn positive_u32(n: Int, key: &str, why: &str, errors: &mut Errors) -> u32 {
-    match u32::try_from(n.value) {
-        Ok(value) if value >= 1 => value,
-        Ok(_) | Err(_) if n.value < 1 => {
-            errors.push(spanned(
-                n.span,
-                format!("`{key}` must be at least 1 (got {}); {why}", n.value),
-            ));
-            1
-        }
-        _ => {
-            errors.push(spanned(
-                n.span,
-                format!("`{key}` is too large (at most {})", u32::MAX),
-            ));
-            u32::MAX
-        }
-    }
+    retry_rules::at_least_one(key, n.value, why).unwrap_or_else(|message| {
+        errors.push(spanned(n.span, message));
+        // Validation goes on with the nearest valid count.
+        if n.value < 1 { 1 } else { u32::MAX }
+    })
 }
 
 fn rate_count(count: u64, span: Span, errors: &mut Errors) -> u32 {
@@ -344,8 +326,8 @@ mod tests {
     #[test]
     fn the_defaults_rules_compare_are_the_runtimes() {
         let runtime = steadfast::Backoff::new();
-        assert_eq!(DEFAULT_BASE_DELAY, runtime.base());
-        assert_eq!(DEFAULT_MAX_DELAY, runtime.cap());
+        assert_eq!(retry_rules::defaults::BASE_DELAY, runtime.base());
+        assert_eq!(retry_rules::defaults::MAX_DELAY, runtime.cap());
     }
 
     #[test]

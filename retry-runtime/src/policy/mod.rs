@@ -2,7 +2,12 @@
 //! after the attribute's keys, run with [`Policy::retry`] or
 //! [`Policy::retry_blocking`] on the engine the attribute expands onto.
 
+#[cfg(feature = "serde")]
+mod config;
 mod run;
+
+#[cfg(feature = "serde")]
+pub use config::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
 
 use std::fmt;
 use std::time::Duration;

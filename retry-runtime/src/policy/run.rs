@@ -19,7 +19,10 @@ impl<E: fmt::Debug> Policy<E> {
     /// Needs `&'static self`, like the attribute's statics: a policy lives
     /// in a `static`, or is built at run time and leaked or kept in a
     /// `OnceLock`.
-    #[allow(clippy::manual_async_fn, reason = "an `async fn` stores its arguments twice")]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` stores its arguments twice"
+    )]
     pub fn retry<T, F, Fut>(
         &'static self,
         mut operation: F,

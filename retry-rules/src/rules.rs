@@ -1,0 +1,198 @@
+//! One function per rule a value obeys, returning the message that states
+//! the fix. Rules that need several keys take the values they compare.
+
+use std::time::Duration;
+
+use crate::JitterKind;
+
+/// A duration with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
+///
+/// Parsed by humantime; the message states the fix, and a number without a
+/// unit, the likeliest slip, gets its own.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "duration `\"{text}\"` has no unit; write e.g. `\"{trimmed}ms\"` or `\"{trimmed}s\"`"
+        ));
+    }
+    humantime::parse_duration(trimmed).map_err(|_| {
+        format!("`\"{text}\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`")
+    })
+}
+
+/// A delay or limit must be positive: zero would mean no delay, or no time
+/// at all, which the key cannot have been written for.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(
+///     retry_rules::positive_duration("timeout", Duration::ZERO).unwrap_err(),
+///     "`timeout` must be greater than zero; remove the key for no limit",
+/// );
+/// ```
+pub fn positive_duration(key: &str, value: Duration) -> Result<(), String> {
+    if !value.is_zero() {
+        return Ok(());
+    }
+    let fix = match key {
+        "base_delay" | "max_delay" => "; use `backoff = \"none\"` to retry at once",
+        _ => "; remove the key for no limit",
+    };
+    Err(format!("`{key}` must be greater than zero{fix}"))
+}
+
+/// The first delay cannot exceed the cap on every delay.
+pub fn delays_in_order(base: Duration, max: Duration) -> Result<(), String> {
+    if base <= max {
+        return Ok(());
+    }
+    Err(format!(
+        "`base_delay` ({}) is longer than `max_delay` ({}); lower `base_delay` or raise `max_delay`",
+        humantime::format_duration(base),
+        humantime::format_duration(max),
+    ))
+}
+
+/// A count of at least one that fits a `u32`; `why` says what the count is.
+///
+/// ```
+/// assert_eq!(retry_rules::at_least_one("max_attempts", 3, "1 means no retries"), Ok(3));
+/// assert_eq!(
+///     retry_rules::at_least_one("max_attempts", 0, "1 means no retries").unwrap_err(),
+///     "`max_attempts` must be at least 1 (got 0); 1 means no retries",
+/// );
+/// ```
+pub fn at_least_one(key: &str, value: i128, why: &str) -> Result<u32, String> {
+    match u32::try_from(value) {
+        Ok(count) if count >= 1 => Ok(count),
+        _ if value < 1 => Err(format!("`{key}` must be at least 1 (got {value}); {why}")),
+        _ => Err(format!("`{key}` is too large (at most {})", u32::MAX)),
+    }
+}
+
+/// The one budget written as a string is `"off"`; a shared one is a
+/// `&RetryBudget`, which each door takes in its own syntax.
+///
+/// ```
+/// assert_eq!(retry_rules::budget_off("off"), Ok(()));
+/// assert!(retry_rules::budget_off("none").unwrap_err().starts_with("unknown budget `\"none\"`"));
+/// ```
+pub fn budget_off(text: &str) -> Result<(), String> {
+    if text == "off" {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown budget `\"{text}\"`; write `budget = \"off\"` for none, or share a `&RetryBudget` (`budget = &MY_BUDGET` in the attribute, `.budget(&MY_BUDGET)` on a `Policy`)"
+    ))
+}
+
+/// `multiplier` grows an exponential backoff, so it is at least 1 and only
+/// means something for one.
+pub fn multiplier_fits(value: f64, exponential: bool) -> Result<(), String> {
+    if !(value >= 1.0 && value.is_finite()) {
+        return Err(format!(
+            "`multiplier` must be at least 1.0 (got {value}); a smaller factor would shrink delays"
+        ));
+    }
+    if !exponential {
+        return Err(
+            "`multiplier` only applies to `backoff = \"exponential\"`; remove it or switch the backoff"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Decorrelated jitter grows the delay itself, from an exponential
+/// backoff's; a jitter factor is a fraction of the delay.
+pub fn jitter_fits(jitter: JitterKind, exponential: bool) -> Result<(), String> {
+    match jitter {
+        JitterKind::Decorrelated if !exponential => Err(
+            "`jitter = \"decorrelated\"` needs `backoff = \"exponential\"`: it grows from the previous delay itself"
+                .to_owned(),
+        ),
+        JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => Err(format!(
+            "`jitter` factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(duration(" 2s "), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            duration("1.5").unwrap_err(),
+            "duration `\"1.5\"` has no unit; write e.g. `\"1.5ms\"` or `\"1.5s\"`"
+        );
+        assert_eq!(
+            duration("soon").unwrap_err(),
+            "`\"soon\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`"
+        );
+    }
+
+    #[test]
+    fn a_zero_delay_points_at_backoff_none() {
+        assert_eq!(
+            positive_duration("base_delay", Duration::ZERO).unwrap_err(),
+            "`base_delay` must be greater than zero; use `backoff = \"none\"` to retry at once"
+        );
+        assert_eq!(
+            positive_duration("deadline", Duration::from_nanos(1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn delays_in_order_allows_equal_ones() {
+        let second = Duration::from_secs(1);
+        assert_eq!(delays_in_order(second, second), Ok(()));
+        assert_eq!(
+            delays_in_order(second * 2, second).unwrap_err(),
+            "`base_delay` (2s) is longer than `max_delay` (1s); lower `base_delay` or raise `max_delay`"
+        );
+    }
+
+    #[test]
+    fn counts_are_bounded_both_ways() {
+        assert_eq!(
+            at_least_one("burst", -1, "why").unwrap_err(),
+            "`burst` must be at least 1 (got -1); why"
+        );
+        assert_eq!(
+            at_least_one("burst", i128::from(u32::MAX) + 1, "why").unwrap_err(),
+            "`burst` is too large (at most 4294967295)"
+        );
+        assert_eq!(at_least_one("burst", u32::MAX.into(), "why"), Ok(u32::MAX));
+    }
+
+    #[test]
+    fn multiplier_is_checked_before_its_backoff() {
+        assert!(
+            multiplier_fits(0.5, false)
+                .unwrap_err()
+                .contains("at least 1.0")
+        );
+        assert!(multiplier_fits(f64::NAN, true).is_err());
+        assert!(
+            multiplier_fits(1.0, false)
+                .unwrap_err()
+                .contains("only applies")
+        );
+        assert_eq!(multiplier_fits(1.5, true), Ok(()));
+    }
+
+    #[test]
+    fn jitter_factor_is_a_fraction() {
+        assert!(jitter_fits(JitterKind::Proportional(0.0), true).is_err());
+        assert_eq!(jitter_fits(JitterKind::Proportional(1.0), false), Ok(()));
+        assert!(jitter_fits(JitterKind::Decorrelated, false).is_err());
+        assert_eq!(jitter_fits(JitterKind::Decorrelated, true), Ok(()));
+    }
+}
