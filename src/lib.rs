@@ -40,6 +40,10 @@
 //! # }
 //! ```
 //!
+//! With the `serde` feature, `PolicyConfig` and `Policy::from_config` build
+//! a `Policy` from a configuration file (TOML, JSON, any serde format),
+//! checked by the attribute's rules and refused in its words.
+//!
 //! The runtime is usable on its own:
 //!
 //! - [`Backoff`] and [`Jitter`]: delay schedules, an `Iterator<Item =
