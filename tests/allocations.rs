@@ -1,4 +1,4 @@
-//! The happy path (first attempt succeeds) allocates nothing, reads no clock
+//! The happy path (first attempt succeeds) of every door allocates nothing, reads no clock
 //! the configuration does not need, and draws no jitter.
 //!
 //! Counting allocations needs a `#[global_allocator]`, i.e. an

@@ -1,5 +1,6 @@
 //! Counts, on the calling thread, the heap allocations and clock reads of
-//! `#[resilient]` calls whose first attempt succeeds, after a warm-up, and
+//! calls whose first attempt succeeds (through `#[resilient]`, `retry!` and
+//! `Policy`), after a warm-up, and
 //! checks that the jitter generator is not drawn from. Prints one line per
 //! check and `N passed, N failed`; exits non-zero on a failure.
 //!
@@ -19,7 +20,11 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use steadfast::{Backoff, CircuitOpen, Elapsed, Jitter, Rejected, RetryBudget, resilient};
+use std::time::Duration;
+
+use steadfast::{
+    Backoff, CircuitOpen, Elapsed, Jitter, Policy, Rejected, RetryBudget, resilient, retry,
+};
 
 // ------------------------------------------------------------- counting
 
@@ -181,6 +186,20 @@ fn sync_budget_off(x: u64) -> Result<u64, Error> {
 fn sync_concurrency_breaker(x: u64) -> Result<u64, Error> {
     Ok(black_box(x))
 }
+
+// The other two doors, on the same engine: a block at the call site and a
+// policy as a value.
+
+async fn block_defaults(x: u64) -> Result<u64, Error> {
+    retry!(; async { Ok::<_, Error>(black_box(x)) }).await
+}
+
+fn block_sync_defaults(x: u64) -> Result<u64, Error> {
+    retry!(; { Ok::<_, Error>(black_box(x)) })
+}
+
+static POLICY_DEFAULTS: Policy<Error> = Policy::new();
+static POLICY_TIMEOUT: Policy<Error> = Policy::new().timeout(Duration::from_secs(1));
 
 /// Polls a future that must complete at once, with a no-op waker.
 fn ready<F: Future>(future: F) -> F::Output {
@@ -351,7 +370,31 @@ fn main() {
         needs(2),
         |x| ready(async_full_stack_rate_limit(x)),
     );
+    measure(&mut report, "async retry!, defaults", needs(0), |x| {
+        ready(block_defaults(x))
+    });
+    measure(
+        &mut report,
+        "async Policy::retry, defaults",
+        needs(0),
+        |x| ready(POLICY_DEFAULTS.retry(|_| async move { Ok(black_box(x)) })),
+    );
+    measure(&mut report, "async Policy::retry, timeout", needs(1), |x| {
+        ready(POLICY_TIMEOUT.retry(|_| async move { Ok(black_box(x)) }))
+    });
     measure(&mut report, "sync, defaults", needs(0), sync_defaults);
+    measure(
+        &mut report,
+        "sync retry!, defaults",
+        needs(0),
+        block_sync_defaults,
+    );
+    measure(
+        &mut report,
+        "sync Policy::retry_blocking, defaults",
+        needs(0),
+        |x| POLICY_DEFAULTS.retry_blocking(|_| Ok(black_box(x))),
+    );
     measure(
         &mut report,
         "sync, budget = \"off\"",
