@@ -158,7 +158,9 @@ impl Call {
     /// `retryable` is the classification of the error. The breaker counts a
     /// failure when the error is retryable or the attempt timed out: other
     /// errors show the dependency answered. `retry_after` is the server's
-    /// suggested delay, which replaces the computed one.
+    /// suggested delay, which replaces the computed one, and pauses every
+    /// caller of the rate limiter if it was asked to
+    /// (`RateLimiter::pause_on_retry_after`).
     pub fn after_error(
         &mut self,
         guards: Guards<'_>,
@@ -173,6 +175,11 @@ impl Call {
             } else {
                 permit.success();
             }
+        }
+        // Before deciding: a hint too long to wait out ends this call, but
+        // the quota it speaks of is every caller's.
+        if let (Some(hint), Some(limiter)) = (retry_after, guards.limiter) {
+            limiter.hinted(hint);
         }
         let decision = self.decide(guards, retryable, retry_after);
         let site = &self.policy.site;

@@ -59,6 +59,8 @@ use tokio::time::Instant;
 use crate::error::Rejected;
 use crate::sync::const_fn;
 
+mod pause;
+
 /// Admits at most `n` tokens per period, in bursts of at most `burst`.
 ///
 /// Each attempt takes one token ([`try_acquire`](RateLimiter::try_acquire),
@@ -118,6 +120,9 @@ pub struct RateLimiter {
     /// epoch also keeps the nanosecond counter small enough for a `u64`
     /// (584 years).
     epoch: OnceLock<Instant>,
+    /// The longest pause a `Retry-After` hint may impose on every caller
+    /// (`pause_on_retry_after`); zero when hints pause no one.
+    max_pause_ns: u64,
 }
 
 impl RateLimiter {
@@ -163,6 +168,7 @@ impl RateLimiter {
                 burst: n,
                 tat: AtomicU64::new(0),
                 epoch: OnceLock::new(),
+                max_pause_ns: 0,
             }
         }
     }
