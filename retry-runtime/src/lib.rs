@@ -28,15 +28,23 @@ mod circuit_breaker;
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "http")]
+pub mod http;
 mod jitter;
 mod policy;
 mod rate_limiter;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod report;
 mod rng;
 #[cfg(feature = "stats")]
 pub mod stats;
 mod sync;
 pub mod testing;
+#[cfg(feature = "tonic")]
+pub mod tonic;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[doc(hidden)]
 pub mod __private;

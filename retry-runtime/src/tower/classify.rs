@@ -1,0 +1,51 @@
+//! What the layer must know of a service's requests and responses: how to
+//! replay a request, and which responses are failures.
+
+use std::time::Duration;
+
+use super::BoxError;
+
+/// How [`ResilientLayer`](super::ResilientLayer) treats a service's
+/// requests and responses.
+///
+/// Implement it for a protocol of your own; [`Cloned`] and [`Http`] cover
+/// the common cases.
+pub trait Classify<Req, Res> {
+    /// A copy of `request` to send again if the first attempt fails, or
+    /// `None`: the request is sent once and never retried.
+    ///
+    /// Called once per call, before the first attempt.
+    fn replay(&self, request: &Req) -> Option<Req>;
+
+    /// Whether `response` is a failure to retry, and the server's hint.
+    /// `None` (the usual answer) is a success.
+    fn response(&self, response: &Res) -> Option<FailedResponse>;
+}
+
+/// A response that is a failure: what events and the `on_retry` hook see
+/// for it, and how long the server asked to wait.
+#[derive(Debug)]
+pub struct FailedResponse {
+    /// The error that stands for the response in events and hooks (the
+    /// caller still gets the response itself if the policy gives up).
+    pub error: BoxError,
+    /// The server's suggested delay, e.g. from `Retry-After`; it replaces
+    /// the backoff's and is capped by `max_delay`.
+    pub retry_after: Option<Duration>,
+}
+
+/// Replays any `Req: Clone`; every response is a success.
+///
+/// The default for [`ResilientLayer::new`](super::ResilientLayer::new).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cloned;
+
+impl<Req: Clone, Res> Classify<Req, Res> for Cloned {
+    fn replay(&self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
+
+    fn response(&self, _: &Res) -> Option<FailedResponse> {
+        None
+    }
+}
