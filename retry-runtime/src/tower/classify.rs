@@ -49,3 +49,33 @@ impl<Req: Clone, Res> Classify<Req, Res> for Cloned {
         None
     }
 }
+
+/// Sends every request once and takes every response as a success: the
+/// layer protects the service (breaker, rate limit, bulkhead, timeout,
+/// deadline) but never retries.
+///
+/// For services whose requests cannot be copied, such as a tonic
+/// `Channel` (its request bodies are streams). Retry a gRPC call with
+/// [`Policy::retry`](crate::Policy::retry) around the generated client's
+/// method instead, where the request is built again for each attempt.
+///
+/// ```
+/// use retry_runtime::Policy;
+/// use retry_runtime::tower::{BoxError, ResilientLayer, SendOnce};
+///
+/// static GUARD: Policy<BoxError> = Policy::new().max_attempts(1);
+/// let layer = ResilientLayer::new(&GUARD).classify(SendOnce);
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOnce;
+
+impl<Req, Res> Classify<Req, Res> for SendOnce {
+    fn replay(&self, _: &Req) -> Option<Req> {
+        None
+    }
+
+    fn response(&self, _: &Res) -> Option<FailedResponse> {
+        None
+    }
+}

@@ -12,8 +12,9 @@
 //!   business: [`Cloned`] (the default) replays any `Req: Clone`;
 //!   [`Http`] (with feature `http`) replays an `http::Request<B>` whose
 //!   body is `Clone`, and only when the request is safe to send twice (an
-//!   idempotent method, or an `Idempotency-Key` header). A request that
-//!   cannot be replayed is sent once, still guarded by the breaker,
+//!   idempotent method, or an `Idempotency-Key` header); [`SendOnce`]
+//!   never replays (a tonic `Channel`, whose bodies are streams). A request
+//!   that cannot be replayed is sent once, still guarded by the breaker,
 //!   limiter, bulkhead and timeout: it is never retried.
 //! - **Responses that are failures.** With [`Http`], a response with a
 //!   retryable status (`503`, `429`, ...) is retried like an error,
@@ -71,7 +72,7 @@ mod http;
 mod layer;
 mod service;
 
-pub use classify::{Classify, Cloned, FailedResponse};
+pub use classify::{Classify, Cloned, FailedResponse, SendOnce};
 #[cfg(feature = "http")]
 pub use http::{Http, RetryableStatus};
 pub use layer::ResilientLayer;
