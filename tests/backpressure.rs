@@ -153,6 +153,27 @@ async fn an_error_without_a_hint_pauses_no_one() {
     assert!(later.iter().all(|&t| t < ms(2_000)));
 }
 
+static FORBIDDING: RateLimiter = RateLimiter::per_second(100)
+    .burst(10)
+    .pause_on_retry_after(Duration::from_secs(5));
+
+#[resilient(rate_limit = &FORBIDDING, retry_after = suggested, budget = "off")]
+async fn through_forbidding(partner: &Partner) -> Result<(), TestError> {
+    partner.request()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_do_not_retry_ends_its_call_and_pauses_no_one() {
+    // `Duration::MAX`: how a gRPC "do not retry" (negative pushback) reads.
+    let partner = busy(Some(Duration::MAX));
+    let results = crowd(partner, |p| tokio::spawn(through_forbidding(p))).await;
+
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    let later = partner.later_sends();
+    assert_eq!(later.len(), CALLERS - 1);
+    assert_eq!(later[0], ms(0), "it speaks of one call, not the quota");
+}
+
 static CAPPED: RateLimiter = RateLimiter::per_second(100)
     .burst(10)
     .pause_on_retry_after(Duration::from_secs(5));

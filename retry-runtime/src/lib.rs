@@ -33,9 +33,9 @@ pub mod http;
 mod jitter;
 mod policy;
 mod rate_limiter;
+mod report;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
-mod report;
 mod rng;
 #[cfg(feature = "stats")]
 pub mod stats;

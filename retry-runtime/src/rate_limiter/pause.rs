@@ -29,7 +29,9 @@ impl RateLimiter {
     /// confused server cannot stop a service for an hour. Callers waiting
     /// in [`acquire`](RateLimiter::acquire) wait out the pause; those with a
     /// `max_wait` shorter than it are refused at once. No hint, no pause:
-    /// an error without one never pauses anyone. After the pause, tokens
+    /// an error without one never pauses anyone, nor does a "do not retry"
+    /// (a hint of `Duration::MAX`, as `steadfast::tonic` reads a negative
+    /// gRPC pushback), which speaks of one call, not of a quota. After the pause, tokens
     /// come at the limiter's rate, not as a burst, so the server does not
     /// meet every waiting caller at once. A zero `max_pause` turns it off.
     ///
@@ -85,8 +87,12 @@ impl RateLimiter {
 
     /// A hint heard by a call that took a token: pauses everyone if this
     /// limiter was asked to (`pause_on_retry_after`), capped.
+    ///
+    /// `Duration::MAX` is not a time but a server's "do not retry this
+    /// call" (how `steadfast::tonic::retry_after` reads a negative gRPC
+    /// pushback): it ends that call and pauses no one.
     pub(crate) fn hinted(&self, hint: Duration) {
-        if self.max_pause_ns == 0 || hint.is_zero() {
+        if self.max_pause_ns == 0 || hint.is_zero() || hint == Duration::MAX {
             return;
         }
         self.pause(hint.min(Duration::from_nanos(self.max_pause_ns)));

@@ -37,8 +37,9 @@ use tonic::{Code, Status};
 /// assert!(!RetryCodes::DEFAULT.contains(Code::DeadlineExceeded));
 /// ```
 ///
-/// `#[resilient]` takes it in a closure, `Policy` in a closure that captures
-/// nothing (a static is not captured):
+/// As a hook, it goes in a closure: `#[resilient(retry_if = |status|
+/// CODES.is_retryable(status))]`, or a `Policy`'s, which must capture
+/// nothing (a `static` is not captured):
 ///
 /// ```
 /// use retry_runtime::Policy;

@@ -118,15 +118,16 @@ use crate::error::{CircuitOpen, Elapsed, Rejected};
 /// gRPC's own code for "try again" is `Unavailable` (a connection refused or
 /// reset, a server shutting down or shedding load); `ResourceExhausted` is a
 /// quota or a full queue, which frees up with time, so it is retried too,
-/// best with the server's [`retry_after`]. Every other code says the request
-/// itself was wrong, or was seen through, or that the server cannot tell: a
-/// retry would get the same answer or repeat work. `DeadlineExceeded` and
-/// `Aborted` are sometimes worth it; [`RetryCodes`] says when.
+/// best after the server's [`retry_after`]. Every other code says that the
+/// request itself is at fault, so a retry gets the same answer, or that the
+/// server may have acted on it (`Unknown`, `Internal`, `DataLoss`), so a
+/// retry could do the work twice. `DeadlineExceeded` and `Aborted` are
+/// sometimes worth it; [`RetryCodes`] says when.
 ///
 /// A tonic client reports its own failures as statuses too: a refused
-/// connection is `Unavailable` (retried); tonic's own request `timeout` is
-/// `Cancelled` (not retried: use steadfast's `timeout`, see the
-/// [module docs](self)).
+/// connection, or a proxy's 429, 502, 503 or 504, is `Unavailable`
+/// (retried); tonic's own request `timeout` is `Cancelled` (not retried:
+/// use steadfast's `timeout` instead, see the [module docs](self)).
 ///
 /// ```
 /// use retry_runtime::tonic::is_retryable;

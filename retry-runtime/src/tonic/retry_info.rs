@@ -2,7 +2,7 @@
 //!
 //! The details (`grpc-status-details-bin`) are a protobuf `google.rpc.Status`
 //! whose field 3 holds `Any`s; a `RetryInfo` is the `Any` with
-//! [`RetryInfo::TYPE_URL`] and holds a `google.protobuf.Duration`.
+//! [`RETRY_INFO_TYPE_URL`] and holds a `google.protobuf.Duration`.
 //!
 //! # Why not `tonic_types::StatusExt::get_details_retry_info`
 //!
@@ -29,7 +29,11 @@
 
 use std::time::Duration;
 
-use tonic_types::RetryInfo;
+/// The `Any` type URL of `google.rpc.RetryInfo`. Written out rather than
+/// read from `tonic-types`, whose six crates (prost's derive among them)
+/// would otherwise be built for this one string; a test checks it against
+/// tonic-types'.
+const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// The delay of the first well-formed `RetryInfo` in `details`: `None`
 /// without one, or when its delay is absent, zero or negative.
@@ -67,7 +71,7 @@ fn first_retry_info(details: &[u8]) -> Result<Option<Option<(i64, i32)>>, Malfor
             (2, Value::Bytes(message)) => utf8(message)?,
             (3, Value::Bytes(any)) => {
                 let (type_url, value) = any_fields(any)?;
-                if found.is_none() && type_url == RetryInfo::TYPE_URL.as_bytes() {
+                if found.is_none() && type_url == RETRY_INFO_TYPE_URL.as_bytes() {
                     found = retry_info(value).ok();
                 }
             }
@@ -246,6 +250,11 @@ pub(super) mod tests {
     use tonic::{Code, Status};
     use tonic_types::{ErrorDetails, StatusExt};
 
+    #[test]
+    fn the_type_url_is_tonic_types() {
+        assert_eq!(RETRY_INFO_TYPE_URL, tonic_types::RetryInfo::TYPE_URL);
+    }
+
     /// Protobuf encoding, for details `tonic-types` cannot build.
     pub(in super::super) mod wire {
         pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
@@ -364,7 +373,7 @@ pub(super) mod tests {
         let mut status = Vec::new();
         for info in [&bad, &good] {
             let mut any = Vec::new();
-            wire::bytes(1, RetryInfo::TYPE_URL.as_bytes(), &mut any);
+            wire::bytes(1, RETRY_INFO_TYPE_URL.as_bytes(), &mut any);
             wire::bytes(2, info, &mut any);
             wire::bytes(3, &any, &mut status);
         }

@@ -91,7 +91,7 @@ impl Waits {
     }
 }
 
-/// The doors' common shape: the server's own words decide.
+/// The defaults: the status code decides whether, the server's hint how long.
 #[resilient(max_attempts = 4, budget = "off",
             retry_if = steadfast::tonic::is_retryable,
             retry_after = steadfast::tonic::retry_after,
