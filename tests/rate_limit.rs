@@ -102,3 +102,28 @@ async fn a_token_exactly_max_wait_away_is_waited_for() {
     assert_eq!(waits_exactly_max_wait().await, Ok(()));
     assert_eq!(start.elapsed(), ms(1_000));
 }
+
+static UPLOADS: RateLimiter = RateLimiter::per_second(10);
+
+#[resilient(rate_limit = &UPLOADS)]
+async fn upload_one() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn weighted_takes_and_attempts_share_one_limiter() {
+    use steadfast::InsufficientCapacity;
+
+    let start = Instant::now();
+    // A batch of 10 takes the whole burst; 11 could never be admitted.
+    assert_eq!(
+        UPLOADS.acquire_n(11).await,
+        Err(InsufficientCapacity::new(10))
+    );
+    assert_eq!(UPLOADS.acquire_n(10).await, Ok(()));
+    // `check` says when the next attempt can run; it takes nothing.
+    let not_until = UPLOADS.check().unwrap_err();
+    assert_eq!(not_until.wait_time_from(Instant::now()), ms(100));
+    upload_one().await.unwrap();
+    assert_eq!(start.elapsed(), ms(100));
+}

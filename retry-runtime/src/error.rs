@@ -112,6 +112,67 @@ impl From<Rejected> for io::Error {
     }
 }
 
+/// A rate limiter was asked for more tokens at once than its burst: a
+/// request that could never be admitted, however long it waited.
+///
+/// The weighted calls of [`RateLimiter`](crate::RateLimiter)
+/// ([`acquire_n`](crate::RateLimiter::acquire_n),
+/// [`check_n`](crate::RateLimiter::check_n), ...) return it at once, without
+/// waiting and without taking anything, as governor's error of the same name
+/// does. It carries the burst that was exceeded.
+///
+/// Converts into [`io::Error`] with [`io::ErrorKind::InvalidInput`]: trying
+/// again will not help, unlike [`Rejected`].
+///
+/// ```
+/// use retry_runtime::{InsufficientCapacity, RateLimiter};
+///
+/// let limiter = RateLimiter::per_second(10).burst(5);
+/// let err = limiter.check_n(6).unwrap_err();
+/// assert_eq!(err, InsufficientCapacity::new(5));
+/// assert_eq!(err.burst(), 5);
+/// assert_eq!(
+///     std::io::Error::from(err).kind(),
+///     std::io::ErrorKind::InvalidInput
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InsufficientCapacity {
+    burst: u32,
+}
+
+impl InsufficientCapacity {
+    /// Creates the error for a limiter whose burst is `burst`, e.g. to test an
+    /// `impl From<InsufficientCapacity> for MyError`.
+    pub const fn new(burst: u32) -> Self {
+        InsufficientCapacity { burst }
+    }
+
+    /// The burst the request exceeded: the most tokens the limiter can ever
+    /// give at once.
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
+impl fmt::Display for InsufficientCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "insufficient capacity: more tokens requested than the rate limiter's burst of {}",
+            self.burst
+        )
+    }
+}
+
+impl std::error::Error for InsufficientCapacity {}
+
+impl From<InsufficientCapacity> for io::Error {
+    fn from(err: InsufficientCapacity) -> Self {
+        io::Error::new(io::ErrorKind::InvalidInput, err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +188,10 @@ mod tests {
         assert_eq!(
             io::Error::from(Rejected::new()).to_string(),
             Rejected::new().to_string()
+        );
+        assert_eq!(
+            InsufficientCapacity::new(5).to_string(),
+            "insufficient capacity: more tokens requested than the rate limiter's burst of 5"
         );
     }
 }

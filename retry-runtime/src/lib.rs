@@ -54,10 +54,10 @@ pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 pub use circuit_breaker::{BreakerPermit, CircuitBreaker, CircuitState};
 pub use engine::{Attempt, CallKey};
-pub use error::{CircuitOpen, Elapsed, Rejected};
+pub use error::{CircuitOpen, Elapsed, InsufficientCapacity, Rejected};
 pub use event::RetryEvent;
 pub use jitter::Jitter;
 pub use policy::Policy;
 #[cfg(feature = "serde")]
 pub use policy::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
-pub use rate_limiter::RateLimiter;
+pub use rate_limiter::{NotUntil, RateLimiter};

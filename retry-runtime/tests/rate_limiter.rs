@@ -10,7 +10,7 @@ use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
 
-use retry_runtime::{RateLimiter, Rejected};
+use retry_runtime::{InsufficientCapacity, RateLimiter, Rejected};
 use tokio::time::{Instant, advance};
 
 /// One tick of tokio's timer wheel: the resolution of a virtual-time sleep.
@@ -222,10 +222,13 @@ async fn acquire_n_waits_for_all_tokens() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn acquire_n_over_burst_is_rejected_at_once() {
+async fn acquire_n_over_burst_is_insufficient_capacity_at_once() {
     let limiter = RateLimiter::per_second(10).burst(3);
     let start = Instant::now();
-    assert_eq!(limiter.acquire_n(4).await, Err(Rejected::new()));
+    assert_eq!(
+        limiter.acquire_n(4).await,
+        Err(InsufficientCapacity::new(3))
+    );
     assert_eq!(start.elapsed(), Duration::ZERO);
     // Nothing was taken.
     assert!(limiter.try_acquire_n(3));
@@ -419,5 +422,237 @@ fn futures_are_send() {
     let limiter = RateLimiter::per_second(1);
     send(&limiter.acquire());
     send(&limiter.acquire_n(1));
+    send(&limiter.acquire_n_timeout(1, Duration::from_secs(1)));
     send(&limiter.acquire_timeout(Duration::from_secs(1)));
+}
+
+// Capacity and wait-time answers: `check`, `check_n`, the weighted waits
+// with a timeout and their blocking twins. Where governor has a matching
+// test (governor/tests/direct.rs), its name is given.
+
+/// governor: `all_capacity_check_rejects_excess` (`check_n` of burst + 1 is
+/// `InsufficientCapacity(burst)`, of the burst `Ok(Ok(()))`) and
+/// `rejects_too_many_all` (still refused after a quiet spell).
+#[tokio::test(start_paused = true)]
+async fn n_equal_to_the_burst_is_allowed_and_one_more_is_insufficient_capacity() {
+    let limiter = RateLimiter::per_second(10).burst(5);
+    let start = Instant::now();
+    assert_eq!(limiter.check_n(6), Err(InsufficientCapacity::new(5)));
+    assert_eq!(
+        limiter.acquire_n(6).await,
+        Err(InsufficientCapacity::new(5))
+    );
+    assert_eq!(
+        limiter
+            .acquire_n_timeout(6, Duration::from_secs(3600))
+            .await,
+        Err(InsufficientCapacity::new(5))
+    );
+    assert_eq!(
+        limiter.acquire_n_blocking(6),
+        Err(InsufficientCapacity::new(5))
+    );
+    assert_eq!(
+        limiter.acquire_n_blocking_timeout(6, Duration::from_secs(3600)),
+        Err(InsufficientCapacity::new(5))
+    );
+    assert!(!limiter.try_acquire_n(6)); // unchanged: still a plain `false`
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "capacity errors never sleep"
+    );
+
+    // Nothing was taken by any of them: the whole burst is there.
+    assert_eq!(limiter.check_n(5), Ok(Ok(())));
+    // Even a full bucket does not admit burst + 1.
+    advance(Duration::from_secs(3600)).await;
+    assert_eq!(limiter.check_n(6), Err(InsufficientCapacity::new(5)));
+    assert_eq!(limiter.acquire_n(5).await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::from_secs(3600));
+}
+
+#[test]
+fn insufficient_capacity_is_an_invalid_input_io_error() {
+    let err = InsufficientCapacity::new(7);
+    assert_eq!(err.burst(), 7);
+    fn error_traits<T: std::error::Error + Clone + PartialEq + Send + Sync + 'static>() {}
+    error_traits::<InsufficientCapacity>();
+    error_traits::<retry_runtime::NotUntil>();
+    let io = std::io::Error::from(err);
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(io.to_string(), err.to_string());
+    assert!(format!("{err:?}").contains('7'));
+}
+
+/// governor: `correct_wait_time` (advancing by `NotUntil::wait_time_from`
+/// lands exactly on the next token), here with the exact values.
+#[tokio::test(start_paused = true)]
+async fn check_reports_the_exact_wait_until_a_token() {
+    let limiter = RateLimiter::per_second(10).burst(1);
+    let t0 = Instant::now();
+    assert_eq!(limiter.check(), Ok(()));
+    let not_until = limiter.check().unwrap_err();
+    assert_eq!(not_until.wait_time_from(t0), Duration::from_millis(100));
+    assert_eq!(
+        not_until.earliest_possible(),
+        t0 + Duration::from_millis(100)
+    );
+
+    // 1ns short of it: still refused, and the answer counts down exactly.
+    advance(Duration::from_millis(100) - Duration::from_nanos(1)).await;
+    let again = limiter.check().unwrap_err();
+    assert_eq!(
+        again.wait_time_from(Instant::now()),
+        Duration::from_nanos(1)
+    );
+    assert_eq!(again.earliest_possible(), not_until.earliest_possible());
+    assert_eq!(
+        not_until.wait_time_from(Instant::now()),
+        Duration::from_nanos(1)
+    );
+    // Past the instant the wait is zero; before the reading it is longer.
+    assert_eq!(
+        not_until.wait_time_from(t0 + Duration::from_secs(1)),
+        Duration::ZERO
+    );
+
+    advance(Duration::from_nanos(1)).await;
+    assert_eq!(limiter.check(), Ok(()));
+    assert!(limiter.check().is_err());
+}
+
+/// governor: `never_allows_more_than_capacity_all` (weighted `check_n`
+/// refused once the burst is spent), with the wait it reports.
+#[tokio::test(start_paused = true)]
+async fn check_n_reports_the_wait_for_all_n_tokens_and_takes_nothing() {
+    let limiter = RateLimiter::per_second(10);
+    assert_eq!(limiter.check_n(7), Ok(Ok(())));
+    // 3 left: 5 more need 2 refills, 200ms.
+    let not_until = limiter.check_n(5).unwrap().unwrap_err();
+    assert_eq!(
+        not_until.wait_time_from(Instant::now()),
+        Duration::from_millis(200)
+    );
+    // Refused takes took nothing: the 3 are still there.
+    assert_eq!(limiter.check_n(3), Ok(Ok(())));
+    assert_eq!(limiter.check_n(0), Ok(Ok(())));
+
+    let not_until = limiter.check_n(10).unwrap().unwrap_err();
+    assert_eq!(
+        not_until.wait_time_from(Instant::now()),
+        Duration::from_secs(1)
+    );
+    tokio::time::sleep_until(not_until.earliest_possible()).await;
+    assert_eq!(limiter.check_n(10), Ok(Ok(())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_period_takes_a_sub_second_period_exactly() {
+    // "5/250ms": one token every 50ms, 5 at once.
+    let fast = RateLimiter::per_period(5, Duration::from_millis(250));
+    assert_eq!(fast.check_n(5), Ok(Ok(())));
+    let not_until = fast.check().unwrap_err();
+    assert_eq!(
+        not_until.wait_time_from(Instant::now()),
+        Duration::from_millis(50)
+    );
+    assert_eq!(fast.check_n(6), Err(InsufficientCapacity::new(5)));
+    advance(Duration::from_millis(250)).await;
+    assert_eq!(fast.check_n(5), Ok(Ok(())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_sees_a_pause() {
+    let limiter = RateLimiter::per_second(100);
+    limiter.pause(Duration::from_secs(2));
+    let not_until = limiter.check().unwrap_err();
+    assert_eq!(
+        not_until.wait_time_from(Instant::now()),
+        Duration::from_secs(2)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquire_n_timeout_refuses_at_once_when_the_wait_exceeds_max_wait() {
+    let limiter = RateLimiter::per_second(10);
+    assert!(limiter.try_acquire_n(10));
+    let start = Instant::now();
+    // 4 tokens are 400ms away.
+    let result = limiter
+        .acquire_n_timeout(4, Duration::from_millis(399))
+        .await;
+    assert_eq!(result, Ok(Err(Rejected::new())));
+    assert_eq!(start.elapsed(), Duration::ZERO, "must not sleep in vain");
+    // Nothing was taken: the same 4 are still exactly 400ms away.
+    let not_until = limiter.check_n(4).unwrap().unwrap_err();
+    assert_eq!(not_until.wait_time_from(start), Duration::from_millis(400));
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquire_n_timeout_waits_when_the_wait_equals_max_wait() {
+    let limiter = RateLimiter::per_second(10);
+    assert!(limiter.try_acquire_n(10));
+    let start = Instant::now();
+    let result = limiter
+        .acquire_n_timeout(4, Duration::from_millis(400))
+        .await;
+    assert_eq!(result, Ok(Ok(())));
+    assert_close(start.elapsed(), Duration::from_millis(400));
+    assert!(!limiter.try_acquire());
+
+    // Free tokens need no time, even with a zero max_wait; n = 0 is free.
+    advance(Duration::from_secs(1)).await;
+    let start = Instant::now();
+    assert_eq!(
+        limiter.acquire_n_timeout(10, Duration::ZERO).await,
+        Ok(Ok(()))
+    );
+    assert_eq!(
+        limiter.acquire_n_timeout(0, Duration::ZERO).await,
+        Ok(Ok(()))
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_acquire_n_timeout_does_not_consume_tokens() {
+    let limiter = RateLimiter::per_second(10);
+    assert!(limiter.try_acquire_n(10));
+    {
+        let mut waiting = pin!(limiter.acquire_n_timeout(5, Duration::from_secs(1)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+    } // dropped after one poll
+    advance(Duration::from_millis(500)).await;
+    assert!(limiter.try_acquire_n(5), "the cancelled wait took tokens");
+    assert!(!limiter.try_acquire());
+}
+
+#[test]
+fn acquire_n_blocking_takes_free_tokens_at_once() {
+    // One refill takes 6 minutes: only the immediate paths are exercised.
+    let limiter = RateLimiter::per_hour(10);
+    let start = std::time::Instant::now();
+    assert_eq!(limiter.acquire_n_blocking(4), Ok(()));
+    assert_eq!(limiter.acquire_n_blocking(0), Ok(()));
+    assert_eq!(
+        limiter.acquire_n_blocking_timeout(6, Duration::ZERO),
+        Ok(Ok(()))
+    );
+    assert!(start.elapsed() < Duration::from_secs(1), "slept");
+    assert!(!limiter.try_acquire());
+}
+
+#[test]
+fn acquire_n_blocking_timeout_refuses_at_once_when_the_wait_is_too_long() {
+    let limiter = RateLimiter::per_hour(10);
+    assert!(limiter.try_acquire_n(8));
+    let start = std::time::Instant::now();
+    // 3 tokens with 2 left: one refill, 6 minutes away.
+    let result = limiter.acquire_n_blocking_timeout(3, Duration::from_secs(60));
+    assert_eq!(result, Ok(Err(Rejected::new())));
+    assert!(start.elapsed() < Duration::from_secs(1), "slept in vain");
+    // Nothing was taken.
+    assert!(limiter.try_acquire_n(2));
 }

@@ -56,10 +56,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::Rejected;
+use crate::error::{InsufficientCapacity, Rejected};
 use crate::sync::const_fn;
 
+mod check;
 mod pause;
+
+pub use check::NotUntil;
 
 /// Admits at most `n` tokens per period, in bursts of at most `burst`.
 ///
@@ -67,7 +70,27 @@ mod pause;
 /// [`acquire`](RateLimiter::acquire), ...); heavier operations can take
 /// several at once ([`try_acquire_n`](RateLimiter::try_acquire_n),
 /// [`acquire_n`](RateLimiter::acquire_n)). The bucket starts full and refills
-/// continuously, one token every `period / n`.
+/// continuously, one token every `period / n`; the period can be any
+/// [`Duration`] ([`per_period`](RateLimiter::per_period)).
+///
+/// # The calls
+///
+/// | | one token | `n` tokens |
+/// |---|---|---|
+/// | now or never | [`try_acquire`](RateLimiter::try_acquire) `-> bool` | [`try_acquire_n`](RateLimiter::try_acquire_n) `-> bool` |
+/// | now, or when | [`check`](RateLimiter::check) | [`check_n`](RateLimiter::check_n) |
+/// | wait | [`acquire`](RateLimiter::acquire) | [`acquire_n`](RateLimiter::acquire_n) |
+/// | wait up to `max_wait` | [`acquire_timeout`](RateLimiter::acquire_timeout) | [`acquire_n_timeout`](RateLimiter::acquire_n_timeout) |
+/// | block the thread | [`acquire_blocking`](RateLimiter::acquire_blocking) | [`acquire_n_blocking`](RateLimiter::acquire_n_blocking) |
+/// | block up to `max_wait` | [`acquire_blocking_timeout`](RateLimiter::acquire_blocking_timeout) | [`acquire_n_blocking_timeout`](RateLimiter::acquire_n_blocking_timeout) |
+///
+/// The weighted calls, except `try_acquire_n`, fail at once with
+/// [`InsufficientCapacity`] when `n` exceeds the burst, since no wait could
+/// ever admit it. Those that can also fail for want of time (`check_n`,
+/// `acquire_n_timeout`, `acquire_n_blocking_timeout`) return it as the
+/// outer error and [`NotUntil`] or [`Rejected`] as the inner one, as
+/// governor's `check_n` does: `limiter.acquire_n_timeout(n, max_wait).await??`
+/// in a function returning `io::Result` propagates either.
 ///
 /// All constructors are `const fn`, so a limiter can be a `static` shared by
 /// several functions, e.g. through `#[resilient(rate_limit = &API)]`. The
@@ -127,9 +150,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     const_fn! {
-        /// `n` tokens per `period`; the burst defaults to `n`. The other
-        /// constructors are this with a fixed period, and an inline
-        /// `rate_limit = "N/s"` builds the same.
+        /// `n` tokens per `period`, for any period (`250ms`, `10s`, a day);
+        /// the burst defaults to `n`. The other constructors are this with a
+        /// fixed period, and an inline `rate_limit = "N/s"` builds the same.
+        /// A `const fn`, so any period fits in a `static`.
         ///
         /// Neither argument panics: `n = 0` is treated as `1` (a limiter that
         /// never admits anything would make every caller wait forever; the
@@ -266,7 +290,10 @@ impl RateLimiter {
     /// Takes `n` tokens at once if they are all available now, without
     /// waiting; takes nothing otherwise.
     ///
-    /// `n = 0` always succeeds. `n` greater than the burst never does.
+    /// `n = 0` always succeeds. `n` greater than the burst never does, and
+    /// returns `false` like a bucket that is merely empty; use
+    /// [`check_n`](RateLimiter::check_n) to tell the two apart (and to learn
+    /// how long until the tokens).
     ///
     /// ```
     /// use retry_runtime::RateLimiter;
@@ -277,8 +304,8 @@ impl RateLimiter {
     /// assert!(limiter.try_acquire_n(4));
     /// ```
     pub fn try_acquire_n(&self, n: u32) -> bool {
-        match self.check_n(n) {
-            Err(()) => false,
+        match self.needs_tokens(n) {
+            Err(InsufficientCapacity { .. }) => false,
             Ok(false) => true,
             Ok(true) => self.take(n, Instant::now()).is_ok(),
         }
@@ -303,28 +330,76 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn acquire(&self) {
-        // Only `n > burst` can fail, and the burst is at least 1.
+        // No `max_wait`, so no refusal; one token is within every burst.
         let _always_ok: Result<(), Rejected> = self.wait_async(1, None).await;
     }
 
     /// Waits until `n` tokens are available and takes them all at once.
     ///
-    /// Returns [`Rejected`] at once, without waiting, when `n` exceeds the
-    /// burst: such a request could never be admitted. `n = 0` returns `Ok` at
-    /// once. Cancel-safe, like [`acquire`](RateLimiter::acquire).
+    /// Returns [`InsufficientCapacity`] at once, without waiting or taking
+    /// anything, when `n` exceeds the burst: such a request could never be
+    /// admitted (governor's `until_n_ready`). That is its only failure.
+    /// `n = 0` returns `Ok` at once. Cancel-safe, like
+    /// [`acquire`](RateLimiter::acquire).
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::{InsufficientCapacity, RateLimiter};
     ///
     /// static BYTES: RateLimiter = RateLimiter::per_second(1000);
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// assert!(BYTES.acquire_n(512).await.is_ok());
-    /// assert!(BYTES.acquire_n(5000).await.is_err()); // larger than the burst
+    /// assert_eq!(BYTES.acquire_n(512).await, Ok(()));
+    /// // Larger than the burst: refused at once.
+    /// assert_eq!(BYTES.acquire_n(5000).await, Err(InsufficientCapacity::new(1000)));
     /// # }
     /// ```
-    pub async fn acquire_n(&self, n: u32) -> Result<(), Rejected> {
-        self.wait_async(n, None).await
+    pub async fn acquire_n(&self, n: u32) -> Result<(), InsufficientCapacity> {
+        if self.needs_tokens(n)? {
+            // No `max_wait`, so no refusal.
+            let _always_ok: Result<(), Rejected> = self.wait_async(n, None).await;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `max_wait` for `n` tokens and takes them all at once:
+    /// [`acquire_timeout`](RateLimiter::acquire_timeout) for weighted calls.
+    ///
+    /// - `Err(InsufficientCapacity)` at once when `n` exceeds the burst.
+    /// - `Ok(Err(Rejected))` when the tokens are not available within
+    ///   `max_wait`: at once, without sleeping, when the wait needed already
+    ///   exceeds it (a wait of exactly `max_wait` is accepted), or after
+    ///   sleeping if other callers took the tokens first.
+    /// - `Ok(Ok(()))` when all `n` were taken (at once for `n = 0`).
+    ///
+    /// Time is tokio's clock. Cancel-safe: a dropped wait has taken nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{InsufficientCapacity, RateLimiter, Rejected};
+    ///
+    /// static UPLOADS: RateLimiter = RateLimiter::per_second(100); // burst 100
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let second = Duration::from_secs(1);
+    /// assert_eq!(UPLOADS.acquire_n_timeout(101, second).await, Err(InsufficientCapacity::new(100)));
+    /// assert_eq!(UPLOADS.acquire_n_timeout(100, second).await, Ok(Ok(())));
+    /// // 50 tokens are 500ms away: refused at once with a 400ms budget...
+    /// let budget = Duration::from_millis(400);
+    /// assert_eq!(UPLOADS.acquire_n_timeout(50, budget).await, Ok(Err(Rejected::new())));
+    /// // ... waited for with a 500ms one.
+    /// let budget = Duration::from_millis(500);
+    /// assert_eq!(UPLOADS.acquire_n_timeout(50, budget).await, Ok(Ok(())));
+    /// # }
+    /// ```
+    pub async fn acquire_n_timeout(
+        &self,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Result<(), Rejected>, InsufficientCapacity> {
+        if !self.needs_tokens(n)? {
+            return Ok(Ok(()));
+        }
+        Ok(self.wait_async(n, Some(max_wait)).await)
     }
 
     /// Waits up to `max_wait` for a token; fails with [`Rejected`] otherwise.
@@ -349,6 +424,7 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn acquire_timeout(&self, max_wait: Duration) -> Result<(), Rejected> {
+        // One token is within every burst.
         self.wait_async(1, Some(max_wait)).await
     }
 
@@ -369,7 +445,7 @@ impl RateLimiter {
     /// assert!(start.elapsed() >= std::time::Duration::from_micros(900));
     /// ```
     pub fn acquire_blocking(&self) {
-        // Only `n > burst` can fail, and the burst is at least 1.
+        // No `max_wait`, so no refusal; one token is within every burst.
         let _always_ok: Result<(), Rejected> = self.wait_blocking(1, None);
     }
 
@@ -394,10 +470,70 @@ impl RateLimiter {
         self.wait_blocking(1, Some(max_wait))
     }
 
+    /// Blocks the current thread until `n` tokens are available and takes
+    /// them all at once: [`acquire_n`](RateLimiter::acquire_n) for sync
+    /// functions.
+    ///
+    /// Fails only with [`InsufficientCapacity`], at once, when `n` exceeds
+    /// the burst. Sleeps the thread with [`std::thread::sleep`], as
+    /// [`acquire_blocking`](RateLimiter::acquire_blocking) does.
+    ///
+    /// ```
+    /// use retry_runtime::{InsufficientCapacity, RateLimiter};
+    ///
+    /// static DISK: RateLimiter = RateLimiter::per_second(1000).burst(64);
+    ///
+    /// assert_eq!(DISK.acquire_n_blocking(64), Ok(()));
+    /// assert_eq!(DISK.acquire_n_blocking(65), Err(InsufficientCapacity::new(64)));
+    /// ```
+    pub fn acquire_n_blocking(&self, n: u32) -> Result<(), InsufficientCapacity> {
+        if self.needs_tokens(n)? {
+            // No `max_wait`, so no refusal.
+            let _always_ok: Result<(), Rejected> = self.wait_blocking(n, None);
+        }
+        Ok(())
+    }
+
+    /// Blocks the current thread for up to `max_wait` waiting for `n`
+    /// tokens; the results of [`acquire_n_timeout`](RateLimiter::acquire_n_timeout).
+    ///
+    /// `Err(InsufficientCapacity)` at once when `n` exceeds the burst;
+    /// `Ok(Err(Rejected))` at once when the wait needed exceeds `max_wait`,
+    /// or later if other callers took the tokens first. `max_wait` is
+    /// measured on the wall clock, as for
+    /// [`acquire_blocking_timeout`](RateLimiter::acquire_blocking_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{InsufficientCapacity, RateLimiter, Rejected};
+    ///
+    /// static EXPORTS: RateLimiter = RateLimiter::per_hour(10);
+    ///
+    /// let second = Duration::from_secs(1);
+    /// assert_eq!(EXPORTS.acquire_n_blocking_timeout(11, second), Err(InsufficientCapacity::new(10)));
+    /// assert_eq!(EXPORTS.acquire_n_blocking_timeout(10, second), Ok(Ok(())));
+    /// // The next tokens are minutes away: refused at once.
+    /// assert_eq!(EXPORTS.acquire_n_blocking_timeout(2, second), Ok(Err(Rejected::new())));
+    /// ```
+    pub fn acquire_n_blocking_timeout(
+        &self,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Result<(), Rejected>, InsufficientCapacity> {
+        if !self.needs_tokens(n)? {
+            return Ok(Ok(()));
+        }
+        Ok(self.wait_blocking(n, Some(max_wait)))
+    }
+
     /// `Err` if `n` can never be admitted, `Ok(false)` if it is trivially
     /// admitted (zero tokens), `Ok(true)` if the bucket must be consulted.
-    fn check_n(&self, n: u32) -> Result<bool, ()> {
-        if n > self.burst { Err(()) } else { Ok(n != 0) }
+    fn needs_tokens(&self, n: u32) -> Result<bool, InsufficientCapacity> {
+        if n > self.burst {
+            Err(InsufficientCapacity::new(self.burst))
+        } else {
+            Ok(n != 0)
+        }
     }
 
     fn nanos_since_epoch(&self, now: Instant) -> u64 {
@@ -440,10 +576,9 @@ impl RateLimiter {
         }
     }
 
+    /// Waits for `n` tokens, `1 <= n <= burst` (checked by the caller), for
+    /// up to `max_wait`.
     async fn wait_async(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
-        if !self.check_n(n).map_err(|()| Rejected::new())? {
-            return Ok(());
-        }
         let mut now = Instant::now();
         // A `max_wait` too large to represent as an instant is no limit.
         let deadline = max_wait.and_then(|max_wait| now.checked_add(max_wait));
@@ -464,10 +599,9 @@ impl RateLimiter {
         }
     }
 
+    /// Blocks for `n` tokens, `1 <= n <= burst` (checked by the caller), for
+    /// up to `max_wait`.
     fn wait_blocking(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
-        if !self.check_n(n).map_err(|()| Rejected::new())? {
-            return Ok(());
-        }
         // A blocked thread is not on tokio's (possibly paused) clock, so the
         // caller's `max_wait` is measured on the wall clock; the bucket itself
         // still reads tokio's clock, the time base all callers share.
