@@ -61,8 +61,14 @@ async fn opens_rejects_and_recovers() {
     assert_eq!(BREAKER.state(), CircuitState::Closed);
 }
 
+// Shared, because inline this is a compile error: a threshold at or below
+// `max_attempts` lets one call open the breaker, which is what this tests.
+static INTO_OPEN: CircuitBreaker = CircuitBreaker::new()
+    .failure_threshold(2)
+    .open_for(Duration::from_secs(1));
+
 #[resilient(
-    circuit_breaker(failure_threshold = 2, open_for = "1s"),
+    circuit_breaker = &INTO_OPEN,
     max_attempts = 5,
     backoff = "none",
     budget = "off"

@@ -187,7 +187,10 @@ mod values;
 /// `failure_rate`, when that share of the last `window` calls (20) failed,
 /// once `min_calls` (the window) were made; it stays open for `open_for`
 /// (30 s) and closes when all `half_open_probes` (1) succeed. It is named
-/// after its function (or the `name` key) in events and metrics.
+/// after its function (or the `name` key) in events and metrics. With
+/// retries, an inline `failure_threshold` at or below `max_attempts` is a
+/// compile error: one call failing every attempt would open the breaker.
+/// `timeout` or `base_delay` not shorter than `deadline` is an error too.
 ///
 /// ```
 /// # use steadfast::{resilient, Bulkhead, CircuitBreaker, CircuitOpen, RateLimiter, Rejected};

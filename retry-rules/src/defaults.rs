@@ -12,3 +12,5 @@ pub const BASE_DELAY: Duration = Duration::from_millis(100);
 pub const MAX_DELAY: Duration = Duration::from_secs(20);
 /// The growth of an exponential backoff.
 pub const MULTIPLIER: f64 = 2.0;
+/// The consecutive failures that open an inline `circuit_breaker`.
+pub const FAILURE_THRESHOLD: u32 = 5;

@@ -25,6 +25,6 @@ mod rules;
 
 pub use names::{BackoffKind, JitterKind, did_you_mean, one_of, quoted_list, unknown_key};
 pub use rules::{
-    at_least_one, budget_off, delays_in_order, duration, jitter_fits, multiplier_fits,
-    positive_duration,
+    at_least_one, base_delay_within_deadline, breaker_outlasts_a_call, budget_off, delays_in_order,
+    duration, jitter_fits, multiplier_fits, positive_duration, timeout_within_deadline,
 };

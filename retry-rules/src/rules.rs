@@ -55,6 +55,88 @@ pub fn delays_in_order(base: Duration, max: Duration) -> Result<(), String> {
     ))
 }
 
+/// `timeout` must leave an attempt room before the call's `deadline`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let s = Duration::from_secs;
+/// assert_eq!(retry_rules::timeout_within_deadline(s(1), s(5)), Ok(()));
+/// assert_eq!(
+///     retry_rules::timeout_within_deadline(s(5), s(5)).unwrap_err(),
+///     "`timeout` (5s) is not shorter than `deadline` (5s): the deadline always ends the call first; lower `timeout` or raise `deadline`",
+/// );
+/// ```
+pub fn timeout_within_deadline(timeout: Duration, deadline: Duration) -> Result<(), String> {
+    if timeout < deadline {
+        return Ok(());
+    }
+    Err(format!(
+        "`timeout` ({}) is not shorter than `deadline` ({}): the deadline always ends the call first; lower `timeout` or raise `deadline`",
+        humantime::format_duration(timeout),
+        humantime::format_duration(deadline),
+    ))
+}
+
+/// `base_delay` must leave a retry room before the call's `deadline`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let s = Duration::from_secs;
+/// assert_eq!(
+///     retry_rules::base_delay_within_deadline(s(10), s(2)).unwrap_err(),
+///     "`base_delay` (10s) is not shorter than `deadline` (2s): the first retry would wait past the deadline; lower `base_delay` or raise `deadline`",
+/// );
+/// ```
+pub fn base_delay_within_deadline(base: Duration, deadline: Duration) -> Result<(), String> {
+    if base < deadline {
+        return Ok(());
+    }
+    Err(format!(
+        "`base_delay` ({}) is not shorter than `deadline` ({}): the first retry would wait past the deadline; lower `base_delay` or raise `deadline`",
+        humantime::format_duration(base),
+        humantime::format_duration(deadline),
+    ))
+}
+
+/// A breaker guarding one function must survive one failing call: with
+/// retries and a `failure_threshold` at or below `max_attempts`, a single
+/// call that fails every attempt opens it. `default` says the threshold
+/// was not written.
+///
+/// ```
+/// assert_eq!(retry_rules::breaker_outlasts_a_call(6, 5, false), Ok(()));
+/// // Without retries, a threshold of 1 opens on one failure, as asked.
+/// assert_eq!(retry_rules::breaker_outlasts_a_call(1, 1, false), Ok(()));
+/// assert_eq!(
+///     retry_rules::breaker_outlasts_a_call(3, 3, false).unwrap_err(),
+///     "`failure_threshold` (3) is not above `max_attempts` (3): one call failing every attempt opens the breaker; raise `failure_threshold` above 3 or lower `max_attempts`",
+/// );
+/// ```
+pub fn breaker_outlasts_a_call(
+    threshold: u32,
+    max_attempts: u32,
+    default: bool,
+) -> Result<(), String> {
+    // Without retries one call is one failure, and a threshold of 1 is
+    // simply what it says.
+    if threshold > max_attempts || max_attempts == 1 {
+        return Ok(());
+    }
+    let (which, fix) = if default {
+        (
+            "the breaker's default `failure_threshold`",
+            "set `failure_threshold`",
+        )
+    } else {
+        ("`failure_threshold`", "raise `failure_threshold`")
+    };
+    Err(format!(
+        "{which} ({threshold}) is not above `max_attempts` ({max_attempts}): one call failing every attempt opens the breaker; {fix} above {max_attempts} or lower `max_attempts`",
+    ))
+}
+
 /// A count of at least one that fits a `u32`; `why` says what the count is.
 ///
 /// ```

@@ -191,6 +191,7 @@ fn configuration_refuses_what_the_attribute_refuses_in_the_same_words() {
     // each have a case.
     for case in [
         "base-delay-exceeds-max-delay",
+        "base-delay-not-within-deadline",
         "decorrelated-without-exponential",
         "duration-unparsable",
         "duration-without-unit",
@@ -204,6 +205,7 @@ fn configuration_refuses_what_the_attribute_refuses_in_the_same_words() {
         "unknown-budget",
         "unknown-jitter",
         "unknown-key",
+        "timeout-not-within-deadline",
         "zero-duration",
     ] {
         assert!(

@@ -252,7 +252,7 @@ mod tests {
                 quote!(
                     retry_if = |_| true,
                     budget = "off",
-                    circuit_breaker(failure_threshold = 2),
+                    circuit_breaker(failure_threshold = 5),
                     on_retry = async |_| {},
                     fallback = async |e| Err(e)
                 ),

@@ -8,6 +8,7 @@ use retry_rules::defaults;
 
 use super::{Errors, error, spanned};
 use crate::args::Args;
+use crate::args::BreakerArg;
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::{BackoffKind, Float, RateArg};
@@ -88,6 +89,7 @@ pub(super) fn check_timing(args: &Args, operation: &Operation, errors: &mut Erro
             errors.push(spanned(span, message));
         }
     }
+    check_deadline(args, errors);
     if let Some(timeout) = args.timeout.filter(|_| !operation.is_async) {
         let message = if operation.is_function() {
             "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts"
@@ -173,6 +175,26 @@ pub(super) fn check_classification(args: &Args, errors: &mut Errors) {
     }
 }
 
+/// What is written to happen before the deadline must fit before it.
+/// Only keys written are compared: a default `base_delay` with full jitter
+/// may well fit a short deadline.
+fn check_deadline(args: &Args, errors: &mut Errors) {
+    let Some(deadline) = args.deadline.filter(|d| !d.value.is_zero()) else {
+        return;
+    };
+    if let Some(timeout) = args.timeout {
+        if let Err(message) = retry_rules::timeout_within_deadline(timeout.value, deadline.value) {
+            errors.push(spanned(timeout.span, message));
+        }
+    }
+    let retries_wait = !args.failed.backoff && args.backoff != Some(BackoffKind::None);
+    if let Some(base) = args.base_delay.filter(|_| retries_wait) {
+        if let Err(message) = retry_rules::base_delay_within_deadline(base.value, deadline.value) {
+            errors.push(spanned(base.span, message));
+        }
+    }
+}
+
 /// Keys that refine a limit need the limit.
 pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
     if let Some(burst) = args.burst {
@@ -183,6 +205,7 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
             ));
         }
     }
+    check_breaker_threshold(args, errors);
     if let Some(max_wait) = args.max_wait {
         if args.concurrency.is_none()
             && args.rate_limit.is_none()
@@ -194,5 +217,34 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
                 "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
             ));
         }
+    }
+}
+
+/// An inline breaker counting consecutive failures must outlast one call
+/// that fails every attempt, or that one call opens it.
+fn check_breaker_threshold(args: &Args, errors: &mut Errors) {
+    let Some(BreakerArg::Inline(breaker, breaker_span)) = &args.circuit_breaker else {
+        return;
+    };
+    let counts_consecutive = breaker.failure_rate.is_none() && !breaker.failed.failure_rate;
+    if !counts_consecutive || args.failed.max_attempts || breaker.failed.failure_threshold {
+        return;
+    }
+    let max_attempts = match args.max_attempts {
+        Some(n) => match u32::try_from(n.value) {
+            Ok(n) if n >= 1 => n,
+            _ => return,
+        },
+        None => defaults::MAX_ATTEMPTS,
+    };
+    let (threshold, span, default) = match breaker.failure_threshold {
+        Some(n) => match u32::try_from(n.value) {
+            Ok(t) if t >= 1 => (t, n.span, false),
+            _ => return,
+        },
+        None => (defaults::FAILURE_THRESHOLD, *breaker_span, true),
+    };
+    if let Err(message) = retry_rules::breaker_outlasts_a_call(threshold, max_attempts, default) {
+        errors.push(spanned(span, message));
     }
 }

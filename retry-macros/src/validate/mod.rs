@@ -328,6 +328,10 @@ mod tests {
         let runtime = steadfast::Backoff::new();
         assert_eq!(retry_rules::defaults::BASE_DELAY, runtime.base());
         assert_eq!(retry_rules::defaults::MAX_DELAY, runtime.cap());
+        assert_eq!(
+            retry_rules::defaults::FAILURE_THRESHOLD,
+            steadfast::CircuitBreaker::DEFAULT_FAILURE_THRESHOLD
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::state::{COUNT_MAX, CircuitState, PROBE_MAX, TIME_MAX};
 use super::window::MAX_WINDOW;
 
 /// Consecutive failures that trip a default breaker.
-const DEFAULT_THRESHOLD: u32 = 5;
+pub(super) const DEFAULT_THRESHOLD: u32 = 5;
 /// How long a default breaker stays open.
 const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(30);
 /// The failure-rate window when none is given; public as

@@ -162,6 +162,16 @@ impl CircuitBreaker {
     /// ```
     pub const DEFAULT_WINDOW: u32 = config::DEFAULT_WINDOW;
 
+    /// The consecutive failures that open a breaker built without
+    /// `failure_threshold`: 5.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// assert_eq!(CircuitBreaker::DEFAULT_FAILURE_THRESHOLD, 5);
+    /// ```
+    pub const DEFAULT_FAILURE_THRESHOLD: u32 = config::DEFAULT_THRESHOLD;
+
     const_fn! {
         /// A closed breaker that trips after 5 consecutive failures, stays open
         /// for 30 seconds and then admits 1 probe.

@@ -234,6 +234,19 @@ impl<E: From<Elapsed>> Policy<E> {
                 problems.push(key, message);
             }
         }
+        if let Some(deadline) = deadline {
+            if let Some(timeout) = timeout {
+                if let Err(message) = retry_rules::timeout_within_deadline(timeout, deadline) {
+                    problems.push("timeout", message);
+                }
+            }
+            let retries_wait = !backoff_failed && backoff != Some(BackoffKind::None);
+            if let Some(base) = base_delay.filter(|_| retries_wait) {
+                if let Err(message) = retry_rules::base_delay_within_deadline(base, deadline) {
+                    problems.push("base_delay", message);
+                }
+            }
+        }
         // With an unknown `backoff` it is unknown whether these keys fit it.
         let exponential = backoff_failed || backoff.is_none_or(|b| b == BackoffKind::Exponential);
         if let Some(m) = config.multiplier {

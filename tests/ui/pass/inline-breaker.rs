@@ -13,7 +13,7 @@ async fn by_rate() -> std::io::Result<u8> {
     Ok(1)
 }
 
-#[resilient(circuit_breaker(failure_threshold = 3, open_for = "1m30s"))]
+#[resilient(circuit_breaker(failure_threshold = 4, open_for = "1m30s"))]
 fn by_threshold() -> std::io::Result<u8> {
     Ok(2)
 }
