@@ -50,8 +50,9 @@
 //!   Duration>` you can preview and seed;
 //! - [`RetryBudget`]: retries as a share of calls, so a failing dependency
 //!   is not hammered;
-//! - [`Elapsed`], [`CircuitOpen`], [`Rejected`]: the errors the library
-//!   produces, each convertible into `std::io::Error`;
+//! - [`Elapsed`], [`CircuitOpen`], [`Rejected`], [`InsufficientCapacity`]:
+//!   the errors the library produces, each convertible into
+//!   `std::io::Error`; [`NotUntil`]: when a rate limiter's token will come;
 //! - [`RetryEvent`]: what an `on_retry` hook sees;
 //! - [`guide`]: walkthroughs, such as coming from Python asyncio;
 //! - [`testing`]: seeded jitter and skipped sleeps for tests.

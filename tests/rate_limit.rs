@@ -21,6 +21,21 @@ async fn attempts_are_paced_to_the_rate() {
     assert_eq!(start.elapsed(), ms(1_900));
 }
 
+#[resilient(rate_limit = "2/250ms", burst = 1)]
+async fn sub_second() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_period_with_its_length_is_a_rate() {
+    let start = Instant::now();
+    for _ in 0..5 {
+        sub_second().await.unwrap();
+    }
+    // two tokens per 250 ms: one every 125 ms after the first
+    assert_eq!(start.elapsed(), ms(500));
+}
+
 #[resilient(rate_limit = "5/s")]
 async fn bursty() -> Result<(), TestError> {
     Ok(())

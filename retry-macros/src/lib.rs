@@ -72,7 +72,7 @@ mod values;
 /// | `retry_after` | `Fn(&E) -> Option<Duration>`: a server-suggested delay | — |
 /// | `budget` | `"off"`, or `&RetryBudget` | one budget per function |
 /// | `concurrency` | integer >= 1, or `&Bulkhead` | unlimited |
-/// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, or `&RateLimiter` | unlimited |
+/// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, any period `"N/250ms"`, or `&RateLimiter` | unlimited |
 /// | `burst` | integer >= 1, with an inline `rate_limit` | N |
 /// | `max_wait` | duration: longest wait for a permit or token | unbounded |
 /// | `circuit_breaker` | bare word, `circuit_breaker(...)`, or `&CircuitBreaker` | off |

@@ -372,7 +372,8 @@ impl Value for LimitArg {
     }
 }
 
-/// `rate_limit = "N/s" | "N/min" | "N/h"` or `rate_limit = <expr: &RateLimiter>`.
+/// `rate_limit = "N/s" | "N/min" | "N/h" | "N/<duration>"` or
+/// `rate_limit = <expr: &RateLimiter>`.
 #[derive(Clone)]
 pub(crate) enum RateArg {
     Inline(Rate),
@@ -394,13 +395,14 @@ impl Value for RateArg {
         let value = text.value();
         let parsed = value.split_once('/').and_then(|(count, per)| {
             let count = count.trim().parse::<u64>().ok()?;
-            let seconds = match per.trim() {
-                "s" | "sec" | "second" => 1,
-                "min" | "m" | "minute" => 60,
-                "h" | "hour" => 3600,
-                _ => return None,
+            let period = match per.trim() {
+                "s" | "sec" | "second" => Duration::from_secs(1),
+                "min" | "m" | "minute" => Duration::from_secs(60),
+                "h" | "hour" => Duration::from_secs(3600),
+                // Any period with its length: `"5/250ms"`, `"100/10s"`.
+                other => retry_rules::duration(other).ok().filter(|d| !d.is_zero())?,
             };
-            Some((count, Duration::from_secs(seconds)))
+            Some((count, period))
         });
         match parsed {
             Some((count, period)) => Ok(RateArg::Inline(Rate {
@@ -411,7 +413,7 @@ impl Value for RateArg {
             None => Err(error(
                 text,
                 format!(
-                    "invalid {key}: `\"{value}\"` is not a rate; write a count per period (`\"10/s\"`, `\"600/min\"`, `\"1000/h\"`) or a `&RateLimiter`"
+                    "invalid {key}: `\"{value}\"` is not a rate; write a count per period (`\"10/s\"`, `\"600/min\"`, `\"5/250ms\"`) or a `&RateLimiter`"
                 ),
             )),
         }
@@ -469,6 +471,26 @@ mod tests {
             panic!("not a rate");
         };
         assert!(error.to_string().contains("is not a rate"), "{error}");
+    }
+
+    #[test]
+    fn any_period_with_its_length_is_a_rate() {
+        for (text, count, period) in [
+            ("5/250ms", 5, Duration::from_millis(250)),
+            ("100/10s", 100, Duration::from_secs(10)),
+            ("1/1m30s", 1, Duration::from_secs(90)),
+        ] {
+            let Ok(RateArg::Inline(rate)) = RateArg::from_expr(KEY, &parse_quote!(#text)) else {
+                panic!("{text} is a rate");
+            };
+            assert_eq!((rate.count, rate.period), (count, period), "{text}");
+        }
+        for not_a_rate in ["5/0ms", "5/250", "5/-1s"] {
+            assert!(
+                RateArg::from_expr(KEY, &parse_quote!(#not_a_rate)).is_err(),
+                "{not_a_rate}"
+            );
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! - [`RetryBudget`]: a token bucket that stops retry storms.
 //! - [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`]: protection shared by
 //!   the callers of one function, or across functions via a `static`.
-//! - [`Elapsed`], [`CircuitOpen`], [`Rejected`]: the errors the library itself
-//!   produces, each convertible into `std::io::Error`.
+//! - [`Elapsed`], [`CircuitOpen`], [`Rejected`], [`InsufficientCapacity`]:
+//!   the errors the library itself produces, each convertible into
+//!   `std::io::Error`; [`NotUntil`]: when a rate limiter's token will come.
 //! - [`RetryEvent`]: what an `on_retry` hook sees.
 //! - [`testing`]: seeded jitter and skipped sleeps for tests.
 //!
