@@ -129,6 +129,24 @@ async fn an_open_breaker_ends_the_call_with_e_from_circuit_open() {
     assert_eq!(OPENS.state(), CircuitState::Open);
 }
 
+static HEALTHY: CircuitBreaker = CircuitBreaker::new().failure_threshold(2);
+static THROTTLED: Policy<TestError> = Policy::new()
+    .max_attempts(5)
+    .backoff(Backoff::none())
+    .circuit_breaker(&HEALTHY)
+    .breaker_if(|e| matches!(e, TestError::Io))
+    .no_budget();
+
+#[tokio::test(start_paused = true)]
+async fn breaker_if_keeps_retried_throttling_out_of_the_breaker() {
+    let busy = TestError::Busy { retry_in: None };
+    let result: Result<(), _> = THROTTLED.retry(|_| async { Err(busy.clone()) }).await;
+    assert_eq!(result, Err(busy), "five attempts, none counted");
+    assert_eq!(HEALTHY.state(), CircuitState::Closed);
+    let result: Result<(), _> = THROTTLED.retry(|_| async { Err(TestError::Io) }).await;
+    assert!(matches!(result, Err(TestError::Open(_))), "{result:?}");
+}
+
 static NARROW: Bulkhead = Bulkhead::new(1);
 static SHEDS: Policy<TestError> = Policy::new()
     .concurrency(&NARROW)

@@ -82,6 +82,7 @@ keys! {
         retry_on: VariantList,
         no_retry_on: VariantList,
         retry_if: UserExpr,
+        breaker_if: UserExpr,
         retry_after: UserExpr,
         budget: BudgetArg,
         concurrency: LimitArg,

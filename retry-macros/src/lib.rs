@@ -69,6 +69,7 @@ mod values;
 /// | `retry_on` | `[Variant, ...]`: retry only these errors | every error |
 /// | `no_retry_on` | `[Variant, ...]`: retry all but these | — |
 /// | `retry_if` | `Fn(&E) -> bool` | — |
+/// | `breaker_if` | `Fn(&E) -> bool`, with `circuit_breaker` | what is retried |
 /// | `retry_after` | `Fn(&E) -> Option<Duration>`: a server-suggested delay | — |
 /// | `budget` | `"off"`, or `&RetryBudget` | one budget per function |
 /// | `concurrency` | integer >= 1, or `&Bulkhead` | unlimited |

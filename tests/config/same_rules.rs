@@ -80,6 +80,7 @@ const CODE_KEYS: &[&str] = &[
     "retry_on",
     "no_retry_on",
     "retry_if",
+    "breaker_if",
     "retry_after",
     "on_retry",
     "fallback",

@@ -73,8 +73,8 @@ impl Body<'_> {
         if !self.admits() {
             return TokenStream::new();
         }
-        let mutable =
-            (config.circuit_breaker.is_some() && self.can_time_out()).then(|| quote!(mut));
+        let judged = self.can_time_out() || config.breaker_if.is_some();
+        let mutable = (config.circuit_breaker.is_some() && judged).then(|| quote!(mut));
         let waits = config.rate_limit.is_some() || config.concurrency.is_some();
         let guards = self.guards();
         // The waits' futures are polled only when a token or permit is not
@@ -216,6 +216,13 @@ impl Body<'_> {
             }
             None => quote!(::core::option::Option::None),
         };
+        // Judged before `after_error`, which records the breaker's outcome.
+        let breaker_if = self.config.breaker_if.as_ref().map(|expr| {
+            let at = krate_at(krate, expr.span());
+            quote_spanned! {expr.span()=>
+                #admitted.breaker_judges(#at::__private::breaker_if(&#error, #expr));
+            }
+        });
         let on_retry = self.config.on_retry.as_ref().map(|hook| {
             let at = krate_at(krate, hook.span());
             if self.config.on_retry_is_async {
@@ -243,6 +250,7 @@ impl Body<'_> {
                 use #krate::__private::describe::*;
                 (&&&ErrorRef(&#error)).describe()
             };
+            #breaker_if
             match #call.after_error(#guards, #admitted, #retryable, #retry_after, #description) {
                 #krate::__private::Decision::Retry(#delay) => {
                     #on_retry

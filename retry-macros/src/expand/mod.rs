@@ -251,6 +251,7 @@ mod tests {
             (
                 quote!(
                     retry_if = |_| true,
+                    breaker_if = |_| true,
                     budget = "off",
                     circuit_breaker(failure_threshold = 5),
                     on_retry = async |_| {},

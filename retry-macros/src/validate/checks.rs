@@ -206,6 +206,14 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
         }
     }
     check_breaker_threshold(args, errors);
+    if let Some(breaker_if) = &args.breaker_if {
+        if args.circuit_breaker.is_none() && !args.failed.circuit_breaker {
+            errors.push(error(
+                &breaker_if.0,
+                "`breaker_if` chooses which errors a circuit breaker counts; add `circuit_breaker` or remove `breaker_if`",
+            ));
+        }
+    }
     if let Some(max_wait) = args.max_wait {
         if args.concurrency.is_none()
             && args.rate_limit.is_none()

@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) deadline: Option<DurationArg>,
     pub(crate) classify: Classify,
     pub(crate) retry_after: Option<Expr>,
+    /// `breaker_if`: which errors the breaker counts, apart from retrying.
+    pub(crate) breaker_if: Option<Expr>,
     pub(crate) budget: Budget,
     pub(crate) concurrency: Option<Limit>,
     pub(crate) rate_limit: Option<RateLimit>,
@@ -169,6 +171,7 @@ pub(crate) fn validate(
         deadline: args.deadline,
         classify,
         retry_after: args.retry_after.map(|e| e.0),
+        breaker_if: args.breaker_if.map(|e| e.0),
         budget: match args.budget {
             None => Budget::PerFunction,
             Some(BudgetArg::Off) => Budget::Off,

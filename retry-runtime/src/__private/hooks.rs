@@ -12,6 +12,12 @@ pub fn retry_if<E>(error: &E, predicate: impl Fn(&E) -> bool) -> bool {
     predicate(error)
 }
 
+/// Applies `breaker_if` to the error.
+#[inline]
+pub fn breaker_if<E>(error: &E, predicate: impl Fn(&E) -> bool) -> bool {
+    predicate(error)
+}
+
 /// Applies `retry_after` to the error.
 #[inline]
 pub fn retry_after<E>(error: &E, suggest: impl Fn(&E) -> Option<Duration>) -> Option<Duration> {

@@ -13,10 +13,10 @@
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
 //! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
-//! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer |
+//! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
 //! | [`Attempt`] | the type of the `attempt` key's binding |
 //! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl |
-//! | [`retry_if`], [`retry_after`], [`on_retry`], [`fallback`], [`on_retry_async`], [`fallback_async`] | the user's expressions, type-checked at their own tokens (the `_async` ones for async closures, awaited in place) |
+//! | [`retry_if`], [`breaker_if`], [`retry_after`], [`on_retry`], [`fallback`], [`on_retry_async`], [`fallback_async`] | the user's expressions, type-checked at their own tokens (the `_async` ones for async closures, awaited in place) |
 //! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
 //!
 //! Everything else (the decisions, the reporting, the defaults) is the
@@ -41,7 +41,9 @@ pub use crate::jitter::Jitter;
 pub use crate::rate_limiter::RateLimiter;
 
 pub use convert::{FromCircuitOpen, FromElapsed, FromRejected, circuit_open, elapsed, rejected};
-pub use hooks::{fallback, fallback_async, on_retry, on_retry_async, retry_after, retry_if};
+pub use hooks::{
+    breaker_if, fallback, fallback_async, on_retry, on_retry_async, retry_after, retry_if,
+};
 
 /// How events show an attempt's error; used as
 /// `{ use describe::*; (&&&ErrorRef(&error)).describe() }`.

@@ -26,6 +26,7 @@ impl Call {
             permit: None,
             token: guards.limiter.is_none_or(RateLimiter::try_acquire),
             timed_out: false,
+            breaker_failure: None,
         };
         if !admitted.token {
             return Admission::Wait(admitted);

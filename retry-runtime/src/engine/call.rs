@@ -156,8 +156,9 @@ impl Call {
     /// events show it.
     ///
     /// `retryable` is the classification of the error. The breaker counts a
-    /// failure when the error is retryable or the attempt timed out: other
-    /// errors show the dependency answered. `retry_after` is the server's
+    /// failure when the error is retryable (or `breaker_if` said so, see
+    /// [`Admitted::breaker_judges`]) or the attempt timed out: other errors
+    /// show the dependency answered. `retry_after` is the server's
     /// suggested delay, which replaces the computed one, and pauses every
     /// caller of the rate limiter if it was asked to
     /// (`RateLimiter::pause_on_retry_after`).
@@ -170,7 +171,7 @@ impl Call {
         error: Description<'_>,
     ) -> Decision {
         if let Some(permit) = admitted.breaker {
-            if retryable || admitted.timed_out {
+            if admitted.breaker_failure.unwrap_or(retryable) || admitted.timed_out {
                 permit.failure();
             } else {
                 permit.success();

@@ -82,6 +82,8 @@ pub struct Admitted<'g> {
     /// Whether the rate limiter's token was taken (or there is no limiter).
     pub(super) token: bool,
     pub(super) timed_out: bool,
+    /// `breaker_if`'s verdict on the attempt's error, when it has one.
+    pub(super) breaker_failure: Option<bool>,
 }
 
 impl Admitted<'_> {
@@ -89,6 +91,14 @@ impl Admitted<'_> {
     /// whatever the error's classification.
     pub fn timed_out(&mut self) {
         self.timed_out = true;
+    }
+
+    /// `breaker_if`: whether the breaker counts the attempt's error as a
+    /// failure, in place of the retry classification. A timed-out attempt
+    /// is a failure either way.
+    #[inline]
+    pub fn breaker_judges(&mut self, failure: bool) {
+        self.breaker_failure = Some(failure);
     }
 }
 

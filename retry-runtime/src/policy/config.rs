@@ -110,6 +110,7 @@ const IN_CODE: &[(&str, &str)] = &[
     ("retry_on", "retry_if"),
     ("no_retry_on", "retry_if"),
     ("retry_if", "retry_if"),
+    ("breaker_if", "breaker_if"),
     ("retry_after", "retry_after"),
     ("on_retry", "on_retry"),
     ("fallback", "the result's `or_else`"),

@@ -84,6 +84,7 @@ pub struct Policy<E> {
     /// Whether an attempt must be admitted (a breaker, limiter or bulkhead).
     pub(super) admits: bool,
     pub(super) retry_if: Option<fn(&E) -> bool>,
+    pub(super) breaker_if: Option<fn(&E) -> bool>,
     pub(super) retry_after: Option<fn(&E) -> Option<Duration>>,
     pub(super) on_retry: Option<fn(&RetryEvent<'_, E>)>,
     pub(super) elapsed: Option<fn(Elapsed) -> E>,
@@ -115,6 +116,7 @@ impl<E> Policy<E> {
                 bulkhead: None,
                 admits: false,
                 retry_if: None,
+                breaker_if: None,
                 retry_after: None,
                 on_retry: None,
                 elapsed: None,
@@ -172,6 +174,33 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn retry_if(mut self, retryable: fn(&E) -> bool) -> Self {
         self.retry_if = Some(retryable);
+        self
+    }
+
+    /// `breaker_if`: which errors the circuit breaker counts as failures,
+    /// when that should differ from which are retried (by default the
+    /// breaker counts the errors `retry_if` retries, and timeouts).
+    /// resilience4j's `recordExceptions`/`ignoreExceptions`: a `429` may be
+    /// worth retrying but says nothing of the dependency's health.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitOpen, Policy};
+    ///
+    /// #[derive(Debug)]
+    /// enum ApiError { Down, Throttled, Open(CircuitOpen) }
+    /// impl From<CircuitOpen> for ApiError {
+    ///     fn from(open: CircuitOpen) -> Self { ApiError::Open(open) }
+    /// }
+    ///
+    /// static API_BREAKER: CircuitBreaker = CircuitBreaker::new();
+    /// static API: Policy<ApiError> = Policy::new()
+    ///     .circuit_breaker(&API_BREAKER)
+    ///     .retry_if(|e| matches!(e, ApiError::Down | ApiError::Throttled))
+    ///     .breaker_if(|e| matches!(e, ApiError::Down));
+    /// ```
+    #[must_use]
+    pub const fn breaker_if(mut self, failure: fn(&E) -> bool) -> Self {
+        self.breaker_if = Some(failure);
         self
     }
 

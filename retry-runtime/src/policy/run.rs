@@ -196,10 +196,13 @@ impl<E: fmt::Debug> Policy<E> {
     fn decide(
         &self,
         call: &mut Call,
-        admitted: Admitted<'_>,
+        mut admitted: Admitted<'_>,
         error: &E,
         (retryable, retry_after): (bool, Option<Duration>),
     ) -> Option<Duration> {
+        if let Some(breaker_if) = self.breaker_if {
+            admitted.breaker_judges(breaker_if(error));
+        }
         let description = Description::Debug(error);
         match call.after_error(self.guards(), admitted, retryable, retry_after, description) {
             Decision::Retry(delay) => {
