@@ -450,7 +450,7 @@ fn a_panicking_probe_frees_its_slot() {
     type Call = fn() -> Result<(), TestError>;
     let cases: [(&str, Call); 2] = [("body", probe_panics), ("retry_if", classifier_panics)];
     for (what, call) in cases {
-        PROBE_BREAKER.force_open();
+        PROBE_BREAKER.force_open_for(std::time::Duration::ZERO);
         // open_for is zero: the call is the half-open breaker's only probe.
         assert!(catch_unwind(call).is_err());
         assert_eq!(PROBE_BREAKER.state(), CircuitState::HalfOpen, "{what}");
@@ -497,7 +497,7 @@ async fn a_panicking_async_body_leaves_everything_consistent() {
     assert_eq!(ASYNC_CALLS.load(SeqCst), 2);
     assert_consistent_after_panic(&ASYNC_POOL, &ASYNC_BREAKER, &ASYNC_LIMIT, &ASYNC_BUDGET);
 
-    ASYNC_PROBE_BREAKER.force_open();
+    ASYNC_PROBE_BREAKER.force_open_for(std::time::Duration::ZERO);
     let joined = tokio::spawn(async_probe_panics()).await;
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(ASYNC_POOL.available(), 2);

@@ -126,3 +126,48 @@ fn the_default_breaker_opens_after_five_failures_and_feeds_the_fallback() {
     assert_eq!(with_fallback(&bodies), Ok("served from cache"));
     assert_eq!(bodies.load(Ordering::SeqCst), 5);
 }
+
+static SWITCHED: CircuitBreaker = CircuitBreaker::new()
+    .failure_threshold(2)
+    .open_for(Duration::from_secs(1));
+
+#[resilient(circuit_breaker = &SWITCHED, max_attempts = 1, budget = "off")]
+async fn switched_dependency(fail: bool, bodies: &AtomicU32) -> Result<(), TestError> {
+    bodies.fetch_add(1, Ordering::SeqCst);
+    if fail { Err(TestError::Io) } else { Ok(()) }
+}
+
+/// An operator's switches through the attribute: `force_open` refuses every
+/// call until `reset` (resilience4j FORCED_OPEN, Polly `Isolate`), and
+/// `disable` lets every call through while still counting (resilience4j
+/// METRICS_ONLY).
+#[tokio::test(start_paused = true)]
+async fn force_open_refuses_until_reset_and_disable_never_refuses() {
+    let bodies = AtomicU32::new(0);
+    SWITCHED.force_open();
+    advance(Duration::from_secs(3600)).await;
+    assert_eq!(
+        switched_dependency(false, &bodies).await,
+        Err(TestError::Open(CircuitOpen::new()))
+    );
+    assert_eq!(bodies.load(Ordering::SeqCst), 0);
+    assert_eq!(SWITCHED.rejected_count(), 1);
+    SWITCHED.reset();
+    assert_eq!(switched_dependency(false, &bodies).await, Ok(()));
+
+    SWITCHED.disable();
+    for _ in 0..5 {
+        assert_eq!(switched_dependency(true, &bodies).await, Err(TestError::Io));
+    }
+    assert_eq!(bodies.load(Ordering::SeqCst), 6, "every call ran");
+    assert_eq!(SWITCHED.state(), CircuitState::Closed);
+    SWITCHED.enable();
+    for _ in 0..2 {
+        let _ = switched_dependency(true, &bodies).await;
+    }
+    assert_eq!(
+        SWITCHED.state(),
+        CircuitState::Open,
+        "judged again once enabled"
+    );
+}

@@ -216,7 +216,7 @@ async fn cancelling_a_call_at_any_await_returns_every_permit_and_probe() {
         );
 
         // Half-open breaker: the cancelled probe frees its slot.
-        SWEPT_BREAKER.force_open();
+        SWEPT_BREAKER.force_open_for(std::time::Duration::from_secs(1));
         tokio::time::advance(std::time::Duration::from_secs(1)).await;
         poll_then_drop(many_awaits(false, &attempts), polls).await;
         assert_eq!(

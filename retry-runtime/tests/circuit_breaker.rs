@@ -446,7 +446,7 @@ async fn stale_probe_drop_frees_no_slot_of_a_later_period() {
     let breaker = tripped(1, 1);
     advance(OPEN_FOR).await;
     let stale = breaker.try_acquire().unwrap();
-    breaker.force_open();
+    breaker.force_open_for(OPEN_FOR);
     advance(OPEN_FOR).await;
     let fresh = breaker.try_acquire().unwrap();
     drop(stale);
@@ -472,7 +472,7 @@ async fn reset_closes_and_clears_counts() {
     assert!(breaker.try_acquire().is_ok());
 
     // From half-open, outstanding probes become stale.
-    breaker.force_open();
+    breaker.force_open_for(OPEN_FOR);
     advance(OPEN_FOR).await;
     let probe = breaker.try_acquire().unwrap();
     breaker.reset();
@@ -481,14 +481,14 @@ async fn reset_closes_and_clears_counts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn force_open_opens_now_for_open_for() {
+async fn force_open_for_opens_now_and_starts_over_when_repeated() {
     let breaker = CircuitBreaker::new().open_for(OPEN_FOR);
-    breaker.force_open();
+    breaker.force_open_for(OPEN_FOR);
     assert_eq!(breaker.state(), CircuitState::Open);
     assert!(is_rejected(&breaker));
 
     advance(OPEN_FOR / 2).await;
-    breaker.force_open(); // starts open_for over
+    breaker.force_open_for(OPEN_FOR); // starts open_for over
     advance(OPEN_FOR - MS).await;
     assert!(is_rejected(&breaker));
     advance(MS).await;
@@ -761,4 +761,365 @@ fn stress_rate_mode_ends_consistent() {
     assert_eq!(BREAKER.state(), CircuitState::Closed);
     fail(&BREAKER); // 4 of 16 = 0.25
     assert_eq!(BREAKER.state(), CircuitState::Open);
+}
+
+// ---------------------------------------------------------------------------
+// Forced and disabled states.
+
+const NS: Duration = Duration::from_nanos(1);
+
+/// resilience4j `CircuitBreakerStateMachineTest.shouldStayInForcedOpenState`
+/// (no time moves a FORCED_OPEN breaker), Polly's `Isolate` tests.
+#[tokio::test(start_paused = true)]
+async fn force_open_holds_open_past_open_for_until_reset() {
+    let breaker = CircuitBreaker::new().open_for(OPEN_FOR);
+    breaker.force_open();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    assert!(breaker.is_forced_open());
+    for _ in 0..3 {
+        advance(OPEN_FOR * 10).await;
+        assert!(is_rejected(&breaker));
+    }
+    assert_eq!(breaker.state(), CircuitState::Open);
+    breaker.reset();
+    assert!(!breaker.is_forced_open());
+    succeed(&breaker);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_open_ignores_calls_admitted_before_it() {
+    let breaker = tripped(1, 1);
+    advance(OPEN_FOR).await;
+    let probe = breaker.try_acquire().unwrap();
+    breaker.force_open();
+    probe.success(); // the half-open period it belonged to is over
+    assert!(breaker.is_forced_open());
+    assert!(is_rejected(&breaker));
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_open_for_opens_for_exactly_that_long() {
+    let breaker = CircuitBreaker::new().open_for(OPEN_FOR);
+    let d = Duration::from_secs(3);
+    breaker.force_open_for(d);
+    advance(d - NS).await;
+    assert!(is_rejected(&breaker));
+    advance(NS).await;
+    let probe = breaker.try_acquire().unwrap();
+    assert!(probe.is_probe());
+    probe.success();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+
+    // It also ends an isolation, which then runs out like any open.
+    breaker.force_open();
+    breaker.force_open_for(d);
+    assert!(!breaker.is_forced_open());
+    advance(d).await;
+    assert!(breaker.try_acquire().unwrap().is_probe());
+}
+
+/// resilience4j `shouldStayInMetricsOnlyStateAndRecordCalls`: admits, counts,
+/// never trips.
+#[tokio::test(start_paused = true)]
+async fn a_disabled_breaker_admits_and_counts_but_never_trips() {
+    let breaker = CircuitBreaker::new()
+        .failure_rate(0.5, 4)
+        .open_for(OPEN_FOR);
+    breaker.disable();
+    assert!(breaker.is_disabled());
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    record(&breaker, &[false; 10]);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    assert_eq!(breaker.calls_in_window(), 4);
+    assert_eq!(breaker.current_failure_rate(), Some(1.0));
+    breaker.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    assert_eq!(breaker.rejected_count(), 0);
+
+    let consecutive = CircuitBreaker::new().failure_threshold(1);
+    consecutive.disable();
+    record(&consecutive, &[false; 5]);
+    assert_eq!(consecutive.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn enable_closes_a_disabled_breaker_with_fresh_counts() {
+    let breaker = CircuitBreaker::new()
+        .failure_threshold(2)
+        .open_for(OPEN_FOR);
+    breaker.disable();
+    let before = breaker.try_acquire().unwrap();
+    record(&breaker, &[false, false, false]);
+    breaker.enable();
+    assert!(!breaker.is_disabled());
+    before.failure(); // admitted while disabled: stale
+    fail(&breaker); // threshold - 1: the disabled streak was not carried over
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    fail(&breaker); // threshold
+    assert_eq!(breaker.state(), CircuitState::Open);
+
+    breaker.enable(); // not disabled: left open
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn disable_admits_at_once_from_open_and_reset_ends_it() {
+    let breaker = tripped(1, 1);
+    breaker.disable();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    assert!(!breaker.try_acquire().unwrap().is_probe());
+    breaker.reset();
+    assert!(!breaker.is_disabled());
+    fail(&breaker);
+    assert_eq!(breaker.state(), CircuitState::Open);
+    // A forced open takes it out of disabled too.
+    breaker.disable();
+    breaker.force_open();
+    assert!(!breaker.is_disabled());
+    assert!(is_rejected(&breaker));
+}
+
+// ---------------------------------------------------------------------------
+// Observation without a permit.
+
+/// failsafe `CircuitBreakerTest.testRecordFailure` / resilience4j `onError`.
+#[tokio::test(start_paused = true)]
+async fn record_failure_trips_at_exactly_the_threshold() {
+    let breaker = CircuitBreaker::new().failure_threshold(3);
+    breaker.record_failure();
+    breaker.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    breaker.record_success(); // ends the streak
+    breaker.record_failure();
+    breaker.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    breaker.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn outcomes_without_a_permit_are_ignored_while_open_or_half_open() {
+    let breaker = tripped(1, 1);
+    breaker.record_success();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    advance(OPEN_FOR).await;
+    let probe = breaker.try_acquire().unwrap();
+    breaker.record_failure(); // does not reopen
+    breaker.record_success(); // does not close
+    assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    probe.success();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+/// resilience4j `CircuitBreakerMetricsTest`: failure rate and buffered calls.
+#[tokio::test(start_paused = true)]
+async fn the_window_reports_its_failure_rate_and_calls() {
+    let breaker = CircuitBreaker::new()
+        .failure_rate(0.75, 4)
+        .open_for(OPEN_FOR);
+    assert_eq!(breaker.current_failure_rate(), None);
+    assert_eq!(breaker.calls_in_window(), 0);
+    record(&breaker, &[true, false]);
+    assert_eq!(breaker.current_failure_rate(), Some(0.5));
+    assert_eq!(breaker.calls_in_window(), 2);
+    record(&breaker, &[true, true, true]); // the first success slides out
+    assert_eq!(breaker.calls_in_window(), 4);
+    assert_eq!(breaker.current_failure_rate(), Some(0.25));
+    record(&breaker, &[false, false]); // 2 of 4: below 0.75
+    assert_eq!(breaker.current_failure_rate(), Some(0.5));
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    fail(&breaker); // 3 of 4: at the rate, trips
+    assert_eq!(breaker.state(), CircuitState::Open);
+    assert_eq!(breaker.current_failure_rate(), None, "no window while open");
+    assert_eq!(breaker.calls_in_window(), 0);
+
+    let consecutive = CircuitBreaker::new();
+    consecutive.record_failure();
+    assert_eq!(consecutive.current_failure_rate(), None);
+    assert_eq!(consecutive.calls_in_window(), 0);
+}
+
+/// resilience4j `getNumberOfNotPermittedCalls`.
+#[tokio::test(start_paused = true)]
+async fn rejected_count_counts_refusals_only() {
+    let breaker = tripped(1, 2);
+    assert_eq!(breaker.rejected_count(), 0);
+    assert!(is_rejected(&breaker));
+    advance(OPEN_FOR - NS).await;
+    assert!(is_rejected(&breaker));
+    assert_eq!(breaker.rejected_count(), 2);
+    advance(NS).await;
+    let a = breaker.try_acquire().unwrap();
+    let b = breaker.try_acquire().unwrap();
+    assert!(is_rejected(&breaker)); // both probe slots taken
+    assert_eq!(breaker.rejected_count(), 3);
+    a.success();
+    b.success();
+    succeed(&breaker);
+    breaker.reset();
+    assert_eq!(
+        breaker.rejected_count(),
+        3,
+        "admitted calls and resets add nothing"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Open-duration backoff.
+
+/// Polly `BreakDurationGenerator` (failure count -> duration), failsafe
+/// `withDelayFn`: each reopen in a row multiplies the open time, up to the
+/// cap; a close starts over.
+#[tokio::test(start_paused = true)]
+async fn each_reopen_in_a_row_stays_open_longer_up_to_the_cap() {
+    let s = Duration::from_secs;
+    let breaker = CircuitBreaker::new()
+        .failure_threshold(1)
+        .open_for(s(10))
+        .open_for_backoff(2.0, s(35));
+
+    async fn open_exactly(
+        breaker: &CircuitBreaker,
+        d: Duration,
+    ) -> retry_runtime::BreakerPermit<'_> {
+        advance(d - NS).await;
+        assert!(is_rejected(breaker), "open for less than {d:?}");
+        advance(NS).await;
+        let probe = breaker.try_acquire().expect("half-open after {d:?}");
+        assert!(probe.is_probe());
+        probe
+    }
+
+    fail(&breaker); // trip from closed: open_for
+    for d in [s(10), s(20), s(35), s(35)] {
+        open_exactly(&breaker, d).await.failure();
+    }
+    open_exactly(&breaker, s(35)).await.success();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+
+    fail(&breaker); // closed in between: back to open_for
+    open_exactly(&breaker, s(10)).await.failure();
+    open_exactly(&breaker, s(20)).await.failure();
+    breaker.reset(); // a reset starts over too
+    fail(&breaker);
+    open_exactly(&breaker, s(10)).await.failure();
+    open_exactly(&breaker, s(20)).await.success();
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_backoff_every_reopen_lasts_open_for() {
+    let breaker = tripped(1, 1);
+    for _ in 0..3 {
+        advance(OPEN_FOR).await;
+        fail(&breaker);
+        advance(OPEN_FOR - NS).await;
+        assert!(is_rejected(&breaker));
+        advance(NS).await;
+        assert!(breaker.try_acquire().is_ok());
+        breaker.force_open_for(OPEN_FOR);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Half-open judged by a rate.
+
+fn judged(probes: u32, rate: f64) -> CircuitBreaker {
+    let breaker = CircuitBreaker::new()
+        .failure_threshold(1)
+        .open_for(OPEN_FOR)
+        .half_open_probes(probes)
+        .half_open_failure_rate(rate);
+    fail(&breaker);
+    breaker
+}
+
+/// Reports `failures` failed probes, then successes, out of `probes`.
+fn probe_round(breaker: &CircuitBreaker, probes: u32, failures: u32) {
+    let permits: Vec<_> = (0..probes)
+        .map(|_| breaker.try_acquire().unwrap())
+        .collect();
+    assert!(is_rejected(breaker), "only {probes} probes");
+    for (i, permit) in permits.into_iter().enumerate() {
+        assert!(permit.is_probe());
+        assert_eq!(
+            breaker.state(),
+            CircuitState::HalfOpen,
+            "judged before all reported"
+        );
+        if (i as u32) < failures {
+            permit.failure()
+        } else {
+            permit.success()
+        }
+    }
+}
+
+/// resilience4j `shouldTransitionToClosedStateWhenFailureRateBelowThreshold...`
+/// and `...ToOpenStateIfFailureRateAboveThreshold` in the half-open state.
+#[tokio::test(start_paused = true)]
+async fn a_half_open_rate_judges_all_probes_at_exactly_the_rate() {
+    // 4 probes at 0.5: 1 failure (below) closes, 2 (at the rate) reopen.
+    let breaker = judged(4, 0.5);
+    advance(OPEN_FOR).await;
+    probe_round(&breaker, 4, 1);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+
+    let breaker = judged(4, 0.5);
+    advance(OPEN_FOR).await;
+    probe_round(&breaker, 4, 2);
+    assert_eq!(breaker.state(), CircuitState::Open);
+    advance(OPEN_FOR - NS).await;
+    assert!(is_rejected(&breaker), "reopened for a fresh open_for");
+    advance(NS).await;
+    probe_round(&breaker, 4, 0);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+
+    // A rate of 0.0 reopens on any failure; 1.0 only when all fail.
+    let strict = judged(3, 0.0);
+    advance(OPEN_FOR).await;
+    probe_round(&strict, 3, 1);
+    assert_eq!(strict.state(), CircuitState::Open);
+    let lenient = judged(3, 1.0);
+    advance(OPEN_FOR).await;
+    probe_round(&lenient, 3, 2);
+    assert_eq!(lenient.state(), CircuitState::Closed);
+    let lenient = judged(3, 1.0);
+    advance(OPEN_FOR).await;
+    probe_round(&lenient, 3, 3);
+    assert_eq!(lenient.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_probe_frees_its_slot_under_a_half_open_rate() {
+    let breaker = judged(2, 0.5);
+    advance(OPEN_FOR).await;
+    let failed = breaker.try_acquire().unwrap();
+    let dropped = breaker.try_acquire().unwrap();
+    failed.failure();
+    assert!(is_rejected(&breaker), "a failed probe keeps its slot");
+    drop(dropped);
+    let again = breaker.try_acquire().unwrap();
+    assert!(again.is_probe());
+    again.success();
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "1 of 2 failed: rate 0.5 reached"
+    );
+}
+
+#[test]
+fn debug_shows_the_new_options_only_when_set() {
+    let plain = format!("{:?}", CircuitBreaker::new());
+    assert!(!plain.contains("open_multiplier") && !plain.contains("half_open_failure_rate"));
+    let set = format!(
+        "{:?}",
+        CircuitBreaker::new()
+            .open_for_backoff(2.0, Duration::from_secs(60))
+            .half_open_failure_rate(0.5)
+    );
+    assert!(set.contains("open_multiplier: 2.0"), "{set}");
+    assert!(set.contains("open_max: 60s"), "{set}");
+    assert!(set.contains("half_open_failure_rate: 0.5"), "{set}");
 }

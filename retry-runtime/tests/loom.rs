@@ -81,7 +81,7 @@ fn half_open_never_admits_more_than_its_probes() {
                 .open_for(Duration::ZERO)
                 .half_open_probes(PROBES as u32),
         );
-        breaker.force_open();
+        breaker.force_open_for(Duration::ZERO);
         let held = Arc::new(Held::new());
         // Three callers: one reports success, one is cancelled (drops its
         // permit), one tries twice, so slots are freed and retaken.
@@ -143,7 +143,7 @@ fn a_failed_probe_reopens_and_nothing_leaks() {
                 .open_for(Duration::ZERO)
                 .half_open_probes(2),
         );
-        breaker.force_open();
+        breaker.force_open_for(Duration::ZERO);
         let outcomes = [0u8, 1, 2]; // fail, succeed, cancel
         let threads: Vec<_> = outcomes
             .into_iter()

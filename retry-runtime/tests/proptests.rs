@@ -869,7 +869,8 @@ proptest! {
                         model.state = Model::closed(generation);
                     }
                     Op::ForceOpen => {
-                        breaker.force_open();
+                        // The timed open the model knows: as after a trip.
+                        breaker.force_open_for(Duration::from_millis(config.open_for_ms));
                         model.open();
                     }
                 }

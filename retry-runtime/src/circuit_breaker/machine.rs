@@ -18,8 +18,9 @@ use std::sync::OnceLock;
 use tokio::time::Instant;
 
 use super::config::{Config, Mode};
+use super::half_open::Verdict;
 use super::report;
-use super::state::{CircuitState, State, TIME_MAX};
+use super::state::{CircuitState, HELD, State, TIME_MAX};
 use super::window::{Ring, next_index};
 use crate::error::CircuitOpen;
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -31,6 +32,13 @@ pub(super) struct Machine {
     /// word holds the current one.
     next_generation: AtomicU32,
     ring: Ring,
+    /// Calls refused while open or half-open; written only on refusal.
+    rejected: AtomicU64,
+    /// The open time of the latest reopen after a failed half-open period,
+    /// in nanoseconds (0: none since the breaker last closed). Read and
+    /// written only around transitions, and only with
+    /// `open_for_backoff`; see [`Machine::probe_reopened`].
+    reopened_for: AtomicU64,
     /// Set when the breaker first needs the clock, which keeps construction
     /// `const`; reopen times are nanoseconds since it.
     epoch: OnceLock<Instant>,
@@ -47,6 +55,13 @@ pub(super) struct Admitted {
     pub(super) probe: bool,
 }
 
+/// What the window holds for the current closed (or disabled) period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct WindowSnapshot {
+    pub(super) calls: u32,
+    pub(super) failures: u32,
+}
+
 impl Machine {
     const_fn! {
         pub(super) fn new(config: Config) -> Self {
@@ -55,6 +70,8 @@ impl Machine {
                 // Generation 0 is the initial closed period.
                 next_generation: AtomicU32::new(1),
                 ring: Ring::new(),
+                rejected: AtomicU64::new(0),
+                reopened_for: AtomicU64::new(0),
                 epoch: OnceLock::new(),
                 config,
                 #[cfg(test)]
@@ -65,6 +82,21 @@ impl Machine {
 
     pub(super) fn state(&self) -> CircuitState {
         State::public_of(self.state.load(Ordering::Acquire))
+    }
+
+    /// Whether the breaker is disabled (admitting and counting, never
+    /// tripping).
+    pub(super) fn is_disabled(&self) -> bool {
+        matches!(self.current(), State::Disabled { .. })
+    }
+
+    /// Whether the breaker is held open until `reset`.
+    pub(super) fn is_forced_open(&self) -> bool {
+        self.current() == State::Open { until: HELD }
+    }
+
+    fn current(&self) -> State {
+        State::decode(self.state.load(Ordering::Acquire))
     }
 
     /// The one way the state changes; see the module docs. Returns the
@@ -110,9 +142,9 @@ impl Machine {
     /// taken.
     #[inline]
     pub(super) fn acquire(&self) -> Result<Admitted, CircuitOpen> {
-        // Closed: one load, no clock, no write.
+        // Closed (or disabled): one load, no clock, no write.
         let word = self.state.load(Ordering::Acquire);
-        match State::closed_generation(word) {
+        match State::free_generation(word) {
             Some(generation) => Ok(Admitted {
                 generation,
                 probe: false,
@@ -125,41 +157,49 @@ impl Machine {
         let probes = self.config.half_open_probes;
         let mut fresh = None;
         let taken = self.transition_from(word, |state| match state {
-            State::Closed { .. } => None,
+            State::Closed { .. } | State::Disabled { .. } => None,
             // `open_for` has passed: half-open, with this call as a probe.
-            State::Open { until } => (self.now_nanos() >= until).then(|| State::HalfOpen {
-                generation: *fresh.get_or_insert_with(|| self.fresh_generation()),
-                in_flight: 1,
-                succeeded: 0,
-            }),
+            // A held breaker waits for `reset`, whatever the clock says.
+            State::Open { until } => (until != HELD && self.now_nanos() >= until)
+                .then(|| State::half_open(*fresh.get_or_insert_with(|| self.fresh_generation()))),
             State::HalfOpen {
                 generation,
                 in_flight,
                 succeeded,
-            } => (in_flight.saturating_add(succeeded) < probes).then_some(State::HalfOpen {
-                generation,
-                in_flight: in_flight + 1,
-                succeeded,
-            }),
+                failed,
+            } => (in_flight.saturating_add(succeeded).saturating_add(failed) < probes).then_some(
+                State::HalfOpen {
+                    generation,
+                    in_flight: in_flight + 1,
+                    succeeded,
+                    failed,
+                },
+            ),
         });
         match taken {
             Ok((_, State::HalfOpen { generation, .. })) => Ok(Admitted {
                 generation,
                 probe: true,
             }),
-            // Closed again by the time the word was read: an ordinary call.
-            Err(State::Closed { generation, .. }) => Ok(Admitted {
-                generation,
-                probe: false,
-            }),
-            _ => Err(CircuitOpen::new()),
+            // Closed (or disabled) again by the time the word was read: an
+            // ordinary call.
+            Err(State::Closed { generation, .. } | State::Disabled { generation, .. }) => {
+                Ok(Admitted {
+                    generation,
+                    probe: false,
+                })
+            }
+            _ => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(CircuitOpen::new())
+            }
         }
     }
 
     /// The admitted call succeeded.
     pub(super) fn success(&self, call: Admitted) {
         match (call.probe, self.config.mode) {
-            (true, _) => self.probe_succeeded(call.generation),
+            (true, _) => self.probe_reported(call.generation, false),
             (false, Mode::Consecutive) => self.end_streak(call.generation),
             (false, Mode::Rate) => self.record_in_window(call.generation, false),
         }
@@ -168,51 +208,131 @@ impl Machine {
     /// The admitted call failed.
     pub(super) fn failure(&self, call: Admitted) {
         match (call.probe, self.config.mode) {
-            (true, _) => self.probe_failed(call.generation),
+            (true, _) => self.probe_reported(call.generation, true),
             (false, Mode::Consecutive) => self.extend_streak(call.generation),
             (false, Mode::Rate) => self.record_in_window(call.generation, true),
+        }
+    }
+
+    /// An outcome observed without a permit: counted as a call of the
+    /// current closed (or disabled) period, ignored in any other state.
+    pub(super) fn record(&self, failed: bool) {
+        let word = self.state.load(Ordering::Acquire);
+        if let Some(generation) = State::free_generation(word) {
+            let call = Admitted {
+                generation,
+                probe: false,
+            };
+            if failed {
+                self.failure(call);
+            } else {
+                self.success(call);
+            }
         }
     }
 
     /// A probe ended without an outcome: its slot is free for another.
     pub(super) fn release_probe(&self, generation: u32) {
         let _ = self.transition(|state| {
-            let (in_flight, succeeded) = state.probes(generation)?;
+            let (in_flight, succeeded, failed) = state.probes(generation)?;
             Some(State::HalfOpen {
                 generation,
                 in_flight: in_flight.saturating_sub(1),
                 succeeded,
+                failed,
             })
         });
     }
 
     pub(super) fn reset(&self) {
         let closed = State::closed(self.fresh_generation());
-        let _ = self.transition(|_| Some(closed));
+        if self.transition(|_| Some(closed)).is_ok() {
+            self.closed_again();
+        }
     }
 
-    pub(super) fn force_open(&self) {
-        let open = self.open_state();
+    /// Open from now for `nanos`, whatever the state.
+    pub(super) fn force_open_for(&self, nanos: u64) {
+        let open = self.open_state(nanos);
         let _ = self.transition(|_| Some(open));
+    }
+
+    /// Open until [`reset`](Self::reset), whatever the state.
+    pub(super) fn isolate(&self) {
+        let _ = self.transition(|_| Some(State::Open { until: HELD }));
+    }
+
+    /// Admit every call and keep counting, but never trip, whatever the
+    /// state; a disabled breaker stays as it is.
+    pub(super) fn disable(&self) {
+        let mut fresh = None;
+        let _ = self.transition(|state| match state {
+            State::Disabled { .. } => None,
+            _ => Some(State::Disabled {
+                generation: *fresh.get_or_insert_with(|| self.fresh_generation()),
+                count: 0,
+            }),
+        });
+    }
+
+    /// A disabled breaker closes with its counts cleared; any other state is
+    /// left alone.
+    pub(super) fn enable(&self) {
+        let mut fresh = None;
+        let enabled = self.transition(|state| match state {
+            State::Disabled { .. } => Some(State::closed(
+                *fresh.get_or_insert_with(|| self.fresh_generation()),
+            )),
+            _ => None,
+        });
+        if enabled.is_ok() {
+            self.closed_again();
+        }
+    }
+
+    /// The calls and failures in the window of the current closed or
+    /// disabled period; `None` in other states and without a window.
+    pub(super) fn window(&self) -> Option<WindowSnapshot> {
+        if self.config.mode != Mode::Rate {
+            return None;
+        }
+        let calls = match self.current() {
+            State::Closed { count, .. } | State::Disabled { count, .. } => {
+                count.min(self.config.window)
+            }
+            _ => return None,
+        };
+        Some(WindowSnapshot {
+            calls,
+            failures: self.ring.failures_in_first(calls),
+        })
+    }
+
+    pub(super) fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
     }
 
     fn end_streak(&self, generation: u32) {
         // The happy path: a streak of zero needs no write at all.
-        let _ = self.transition(|state| match state.closed_count(generation)? {
+        let _ = self.transition(|state| match state.tally(generation)? {
             0 => None,
-            _ => Some(State::closed(generation)),
+            _ => Some(state.with_tally(0)),
         });
     }
 
     fn extend_streak(&self, generation: u32) {
         let mut open = None;
         let _ = self.transition(|state| {
-            let count = state.closed_count(generation)?.saturating_add(1);
-            Some(if count >= self.config.failure_threshold {
-                *open.get_or_insert_with(|| self.open_state())
-            } else {
-                State::Closed { generation, count }
-            })
+            let count = state.tally(generation)?.saturating_add(1);
+            Some(
+                if count >= self.config.failure_threshold
+                    && state.closed_count(generation).is_some()
+                {
+                    *open.get_or_insert_with(|| self.trip_state())
+                } else {
+                    state.with_tally(count)
+                },
+            )
         });
     }
 
@@ -221,19 +341,21 @@ impl Machine {
         // The slot is claimed by the same compare-and-swap that checks the
         // generation, so a stale call cannot take a slot of a later one.
         let claimed = self.transition(|state| {
-            let index = state.closed_count(generation)?;
-            Some(State::Closed {
-                generation,
-                count: next_index(index, window),
-            })
+            let index = state.tally(generation)?;
+            Some(state.with_tally(next_index(index, window)))
         });
-        let Ok((State::Closed { count: index, .. }, _)) = claimed else {
+        let Ok((before, _)) = claimed else {
+            return;
+        };
+        let Some(index) = before.tally(generation) else {
             return;
         };
         self.ring.write(index, window, failed);
         // A success cannot raise the rate, but the call that reaches
-        // min_calls is the first one allowed to act on it.
-        if failed || index.saturating_add(1) == self.config.min_calls() {
+        // min_calls is the first one allowed to act on it. A disabled
+        // breaker never trips.
+        let closed = before.closed_count(generation).is_some();
+        if closed && (failed || index.saturating_add(1) == self.config.min_calls()) {
             self.trip_on_rate(generation);
         }
     }
@@ -250,33 +372,66 @@ impl Machine {
             if failures == 0 || f64::from(failures) / f64::from(calls) < config.failure_rate {
                 return None;
             }
-            Some(*open.get_or_insert_with(|| self.open_state()))
+            Some(*open.get_or_insert_with(|| self.trip_state()))
         });
     }
 
-    fn probe_succeeded(&self, generation: u32) {
+    /// A probe of `generation` succeeded or failed: the half-open period
+    /// goes on, closes, or reopens (see [`Verdict`]).
+    fn probe_reported(&self, generation: u32, failed: bool) {
         let mut fresh = None;
-        let _ = self.transition(|state| {
-            let (in_flight, succeeded) = state.probes(generation)?;
-            let succeeded = succeeded.saturating_add(1);
-            Some(if succeeded >= self.config.half_open_probes {
-                State::closed(*fresh.get_or_insert_with(|| self.fresh_generation()))
+        let mut reopen = None;
+        let moved = self.transition(|state| {
+            let (in_flight, succeeded, failures) = state.probes(generation)?;
+            let (succeeded, failures) = if failed {
+                (succeeded, failures.saturating_add(1))
             } else {
-                State::HalfOpen {
+                (succeeded.saturating_add(1), failures)
+            };
+            Some(match self.config.verdict(succeeded, failures) {
+                Verdict::Close => {
+                    State::closed(*fresh.get_or_insert_with(|| self.fresh_generation()))
+                }
+                Verdict::Reopen => reopen.get_or_insert_with(|| self.reopen_state()).0,
+                Verdict::Wait => State::HalfOpen {
                     generation,
                     in_flight: in_flight.saturating_sub(1),
                     succeeded,
-                }
+                    failed: failures,
+                },
             })
         });
+        match moved {
+            Ok((_, State::Closed { .. })) => self.closed_again(),
+            Ok((_, State::Open { .. })) => self.probe_reopened(reopen),
+            _ => {}
+        }
     }
 
-    fn probe_failed(&self, generation: u32) {
-        let mut open = None;
-        let _ = self.transition(|state| {
-            state.probes(generation)?;
-            Some(*open.get_or_insert_with(|| self.open_state()))
-        });
+    /// Bookkeeping after a swap that closed the breaker: the next reopen
+    /// starts from `open_for` again.
+    fn closed_again(&self) {
+        if self.config.open_multiplier > 1.0 {
+            self.reopened_for.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Bookkeeping after a failed half-open period reopened the breaker:
+    /// remember the open time it got, for the next reopen to grow from.
+    ///
+    /// This is a second atomic, written after the swap, not part of the
+    /// state word (which has no bits to spare in half-open). The only
+    /// writers are this and [`closed_again`](Self::closed_again), each
+    /// after a swap out of a half-open period that only one thread can win,
+    /// or after a reset. So it is exact unless a reset races with a failing
+    /// probe, or a zero-length open lets the next probe fail before this
+    /// store lands: then one open time may be a step too long or short.
+    fn probe_reopened(&self, reopen: Option<(State, u64)>) {
+        if let Some((_, nanos)) = reopen {
+            if self.config.open_multiplier > 1.0 {
+                self.reopened_for.store(nanos, Ordering::Relaxed);
+            }
+        }
     }
 
     fn fresh_generation(&self) -> u32 {
@@ -285,12 +440,31 @@ impl Machine {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Open from now for `open_for`.
-    fn open_state(&self) -> State {
-        let until = self
-            .now_nanos()
-            .saturating_add(self.config.open_for_nanos)
-            .min(TIME_MAX);
+    /// Open from now for `open_for`: the trip of a closed breaker.
+    fn trip_state(&self) -> State {
+        self.open_state(self.config.open_for_nanos)
+    }
+
+    /// Open again after a failed half-open period: for `open_for`, or with
+    /// `open_for_backoff` for the previous reopen's time multiplied. Returns
+    /// the time chosen too.
+    fn reopen_state(&self) -> (State, u64) {
+        let nanos = if self.config.open_multiplier > 1.0 {
+            let previous = self.reopened_for.load(Ordering::Relaxed);
+            if previous == 0 {
+                self.config.reopen_nanos(self.config.open_for_nanos)
+            } else {
+                self.config.reopen_nanos(previous)
+            }
+        } else {
+            self.config.open_for_nanos
+        };
+        (self.open_state(nanos), nanos)
+    }
+
+    /// Open from now for `nanos`.
+    fn open_state(&self, nanos: u64) -> State {
+        let until = self.now_nanos().saturating_add(nanos).min(TIME_MAX);
         State::Open { until }
     }
 
@@ -344,5 +518,29 @@ mod tests {
         let call = machine.acquire_probe(stale).unwrap();
         assert!(!call.probe);
         assert_eq!(machine.state(), CircuitState::Closed);
+    }
+
+    #[test]
+    fn disabled_admission_and_successes_write_nothing_either() {
+        let machine = Machine::new(Config::DEFAULT);
+        machine.disable();
+        let before = writes(&machine);
+        for _ in 0..3 {
+            let call = machine.acquire().unwrap();
+            assert!(!call.probe);
+            machine.success(call);
+        }
+        machine.record(false);
+        assert_eq!(writes(&machine), before, "disabled is as cheap as closed");
+        assert_eq!(machine.rejected(), 0);
+    }
+
+    #[test]
+    fn a_held_open_word_never_half_opens() {
+        let machine = Machine::new(Config::DEFAULT.open_for(std::time::Duration::ZERO));
+        machine.isolate();
+        assert!(machine.acquire().is_err());
+        assert!(machine.is_forced_open());
+        assert_eq!(machine.rejected(), 1);
     }
 }

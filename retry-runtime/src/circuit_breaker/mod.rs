@@ -22,10 +22,28 @@
 //!   given back only by a probe dropped without an outcome, not by one that
 //!   succeeded) and rejects the rest. One failed probe opens the breaker
 //!   again for a fresh `open_for`; once all of them have succeeded it closes
-//!   with its counts cleared.
+//!   with its counts cleared. With
+//!   [`half_open_failure_rate`](CircuitBreaker::half_open_failure_rate) the
+//!   period is judged instead by the failure rate of all its probes, and
+//!   with [`open_for_backoff`](CircuitBreaker::open_for_backoff) each
+//!   reopen in a row stays open longer.
 //!
-//! [`reset`](CircuitBreaker::reset) and [`force_open`](CircuitBreaker::force_open)
-//! move it by hand.
+//! [`reset`](CircuitBreaker::reset), [`force_open`](CircuitBreaker::force_open)
+//! (until `reset`) and [`force_open_for`](CircuitBreaker::force_open_for)
+//! move it by hand;
+//! [`disable`](CircuitBreaker::disable) takes it out of the call path while
+//! it keeps counting, until [`enable`](CircuitBreaker::enable).
+//!
+//! # Peers
+//!
+//! | here | resilience4j | Polly | failsafe |
+//! |---|---|---|---|
+//! | `force_open` / `reset` | `transitionToForcedOpenState` / `reset` | `Isolate` / `Close` | `open` / `close` |
+//! | `disable` / `enable` | `transitionToMetricsOnlyState` / `transitionToClosedState` | — | — |
+//! | `record_success` / `record_failure` | `onSuccess` / `onError` | — | `recordSuccess` / `recordFailure` |
+//! | `current_failure_rate()`, `calls_in_window()`, `rejected_count()` | `Metrics.getFailureRate`, `getNumberOfBufferedCalls`, `getNumberOfNotPermittedCalls` | — | `getFailureRate`, `getExecutionCount` |
+//! | `open_for_backoff` | — | `BreakDurationGenerator` | `withDelayFn` |
+//! | `half_open_failure_rate` | `permittedNumberOfCallsInHalfOpenState` with `failureRateThreshold` | — | `withSuccessThreshold(m, n)` |
 //!
 //! # Why lock-free
 //!
@@ -35,10 +53,15 @@
 //! thread that the OS has descheduled, and would be poisoned by a panicking
 //! hook. Instead the whole state lives in one `AtomicU64`, and every
 //! transition is a single compare-and-swap, so no reader ever sees a
-//! half-made transition. Admitting a call while closed is one atomic load; a
+//! half-made transition. Admitting a call while closed (or disabled) is one
+//! atomic load; a
 //! success while closed is one more in the default mode (and a write only
 //! when it ends a failure streak), and a compare-and-swap plus one bit write
-//! in rate mode. The clock is only read while open and when opening.
+//! in rate mode. The clock is only read while open and when opening. Two
+//! side counters are written off the happy path only: the refusals behind
+//! `rejected_count`, on each refusal, and the latest backed-off open time,
+//! on a reopen or close with `open_for_backoff` (see `machine.rs` for why
+//! that one is not in the word, and what that costs).
 //!
 //! # Generations
 //!
@@ -58,7 +81,8 @@
 //! | `mod.rs` | [`CircuitBreaker`]: its `const` builders and public methods |
 //! | `config.rs` | what the builders set, clamped, and the defaults |
 //! | `state.rs` | [`CircuitState`] and the packed state word: layout, encode, decode |
-//! | `machine.rs` | the atomics, the one compare-and-swap loop, and every transition rule |
+//! | `machine.rs` | the atomics, the one compare-and-swap loop, and every transition rule (including the reopen backoff's bookkeeping) |
+//! | `half_open.rs` | the verdict on a half-open period from its probes' counts |
 //! | `window.rs` | the failure-rate ring of outcome bits |
 //! | `permit.rs` | [`BreakerPermit`]: reporting one call's outcome |
 //! | `report.rs` | `tracing` events and `metrics` for transitions |
@@ -68,6 +92,7 @@
 //! touches the state word.
 
 mod config;
+mod half_open;
 mod machine;
 mod permit;
 mod report;
@@ -109,8 +134,15 @@ pub use state::CircuitState;
 ///   `open_for`; when all of them have succeeded it closes, with its counts
 ///   cleared.
 ///
+/// By hand, [`force_open`](Self::force_open) holds it open until
+/// [`reset`](Self::reset), [`force_open_for`](Self::force_open_for) opens it
+/// for a while, and [`disable`](Self::disable) admits every call while still
+/// counting outcomes.
+///
 /// Every call goes through [`try_acquire`](Self::try_acquire) and reports its
-/// outcome on the returned [`BreakerPermit`]. The state is one atomic word,
+/// outcome on the returned [`BreakerPermit`] (or, without a permit, with
+/// [`record_success`](Self::record_success) and
+/// [`record_failure`](Self::record_failure)). The state is one atomic word,
 /// changed by compare-and-swap only: no lock is taken, and admitting a call
 /// while closed costs one atomic load.
 ///
@@ -278,7 +310,7 @@ impl CircuitBreaker {
     /// use retry_runtime::{CircuitBreaker, CircuitState};
     ///
     /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO);
-    /// breaker.force_open();
+    /// breaker.force_open_for(Duration::ZERO);
     /// assert!(breaker.try_acquire().is_ok()); // open_for has already passed
     /// assert_eq!(breaker.state(), CircuitState::HalfOpen);
     /// ```
@@ -290,18 +322,22 @@ impl CircuitBreaker {
 
     /// How many trial calls the half-open breaker admits; all of them must
     /// succeed to close it, and other calls are rejected until then. 1 by
-    /// default; `n` is clamped to `1..=32767`.
+    /// default; `n` is clamped to `1..=1023`.
     ///
     /// A probe that succeeded keeps its slot (it counts towards closing); a
     /// probe whose permit is dropped without an outcome (its call was
     /// cancelled) frees its slot for another probe.
+    /// The limit of 1023 is what the state word has room for: it counts
+    /// probes in flight, succeeded and failed (for
+    /// [`half_open_failure_rate`](Self::half_open_failure_rate)), 10 bits
+    /// each.
     ///
     /// ```
     /// use std::time::Duration;
     /// use retry_runtime::{CircuitBreaker, CircuitState};
     ///
     /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO).half_open_probes(2);
-    /// breaker.force_open();
+    /// breaker.force_open_for(Duration::ZERO);
     /// let first = breaker.try_acquire().unwrap();
     /// let second = breaker.try_acquire().unwrap();
     /// assert!(breaker.try_acquire().is_err()); // both slots taken
@@ -313,6 +349,76 @@ impl CircuitBreaker {
     #[must_use]
     pub const fn half_open_probes(mut self, n: u32) -> Self {
         self.machine.config = self.machine.config.half_open_probes(n);
+        self
+    }
+
+    /// Judges a half-open period by the failure rate of its probes instead
+    /// of closing only when all of them succeed: the breaker waits until
+    /// every one of its [`half_open_probes`](Self::half_open_probes) has
+    /// reported, then reopens if `failed / probes >= rate` (and at least one
+    /// failed), and closes otherwise. This is resilience4j's half-open state
+    /// (`permittedNumberOfCallsInHalfOpenState` calls, judged against the
+    /// failure-rate threshold) and failsafe's `withSuccessThreshold(m, n)`
+    /// with `m = n - ceil(rate * n) + 1`.
+    ///
+    /// Without it (the default) the first failed probe reopens the breaker
+    /// at once. With one probe the two are the same for any `rate`. `rate`
+    /// is clamped to `0.0..=1.0`, NaN counting as `1.0`; a rate of `0.0`
+    /// means "any failure", and probe slots are taken and freed as without
+    /// it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// // Reopen when half or more of 4 probes fail.
+    /// let breaker = CircuitBreaker::new()
+    ///     .open_for(Duration::ZERO)
+    ///     .half_open_probes(4)
+    ///     .half_open_failure_rate(0.5);
+    /// breaker.force_open_for(Duration::ZERO);
+    /// let probes: Vec<_> = (0..4).map(|_| breaker.try_acquire().unwrap()).collect();
+    /// let mut probes = probes.into_iter();
+    /// probes.next().unwrap().failure();
+    /// assert_eq!(breaker.state(), CircuitState::HalfOpen); // not judged yet
+    /// for probe in probes {
+    ///     probe.success();
+    /// }
+    /// assert_eq!(breaker.state(), CircuitState::Closed); // 1 of 4 < 0.5
+    /// ```
+    #[must_use]
+    pub const fn half_open_failure_rate(mut self, rate: f64) -> Self {
+        self.machine.config = self.machine.config.half_open_failure_rate(rate);
+        self
+    }
+
+    /// Makes each reopen in a row last longer: when a half-open period fails
+    /// and the breaker opens again, it stays open for the previous open time
+    /// times `multiplier`, up to `max`. The first trip from closed opens for
+    /// [`open_for`](Self::open_for); a breaker that closes (or is
+    /// [`reset`](Self::reset)) starts from `open_for` again. This is Polly's
+    /// `BreakDurationGenerator` fed the failure count, and failsafe's
+    /// `withDelayFn`, in its common exponential form.
+    ///
+    /// `multiplier` below `1.0` (or NaN) counts as `1.0`, no growth; `max`
+    /// below `open_for` never shortens `open_for`; both saturate at about
+    /// 146 years. An `open_for` of zero stays zero. Manual opens
+    /// ([`force_open`](Self::force_open), [`force_open_for`](Self::force_open_for))
+    /// do not grow it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// // Open for 10 s, then 20 s, 40 s, 60 s, 60 s... while probes fail.
+    /// static BREAKER: CircuitBreaker = CircuitBreaker::new()
+    ///     .open_for(Duration::from_secs(10))
+    ///     .open_for_backoff(2.0, Duration::from_secs(60));
+    /// # let _ = &BREAKER;
+    /// ```
+    #[must_use]
+    pub const fn open_for_backoff(mut self, multiplier: f64, max: Duration) -> Self {
+        self.machine.config = self.machine.config.open_for_backoff(multiplier, max);
         self
     }
 
@@ -403,20 +509,230 @@ impl CircuitBreaker {
         self.machine.reset();
     }
 
-    /// Opens the breaker now, for `open_for`, whatever its state; an open
-    /// breaker starts its `open_for` over. Outcomes of calls admitted before
-    /// are ignored.
+    /// Holds the breaker open until [`reset`](Self::reset) (or
+    /// [`force_open_for`](Self::force_open_for), [`disable`](Self::disable)),
+    /// whatever its state: every call is rejected with [`CircuitOpen`], and
+    /// no time passing half-opens it. [`state`](Self::state) reports
+    /// [`CircuitState::Open`]; [`is_forced_open`](Self::is_forced_open)
+    /// tells it from a timed open. Outcomes of calls admitted before are
+    /// ignored.
+    ///
+    /// This is resilience4j's `FORCED_OPEN` state and Polly's `Isolate`: a
+    /// switch for an operator who knows the dependency is down or must not
+    /// be called. For a timed open, as after a trip, use
+    /// [`force_open_for`](Self::force_open_for).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO);
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire().is_err()); // open_for has passed, still open
+    /// assert!(breaker.is_forced_open());
+    /// breaker.reset();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn force_open(&self) {
+        self.machine.isolate();
+    }
+
+    /// Opens the breaker now for `d`, whatever its state (a disabled or
+    /// forced-open one included); an open breaker starts over with `d`.
+    /// When `d` has passed it half-opens as after a trip. Outcomes of calls
+    /// admitted before are ignored. `d` saturates at about 146 years.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.force_open_for(Duration::ZERO);
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// assert!(breaker.try_acquire().unwrap().is_probe()); // zero has passed
+    /// ```
+    pub fn force_open_for(&self, d: Duration) {
+        self.machine.force_open_for(config::nanos(d));
+    }
+
+    /// Whether the breaker is held open by [`force_open`](Self::force_open).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.force_open_for(Duration::from_secs(30));
+    /// assert!(!breaker.is_forced_open()); // open for 30 s only
+    /// ```
+    pub fn is_forced_open(&self) -> bool {
+        self.machine.is_forced_open()
+    }
+
+    /// Takes the breaker out of the call path without losing what it sees:
+    /// every call is admitted, outcomes are still counted (so
+    /// [`current_failure_rate`](Self::current_failure_rate) and
+    /// [`calls_in_window`](Self::calls_in_window) keep reporting), but it
+    /// never trips. [`state`](Self::state) reports
+    /// [`CircuitState::Closed`]; [`is_disabled`](Self::is_disabled) tells
+    /// it apart. Counts start afresh, and calls admitted before count for
+    /// nothing. A disabled breaker stays so until
+    /// [`enable`](Self::enable) or [`reset`](Self::reset) (or
+    /// [`force_open`](Self::force_open), [`force_open_for`](Self::force_open_for)).
+    ///
+    /// This is resilience4j's `METRICS_ONLY` state (its `DISABLED` state
+    /// also stops counting). It is a run-time switch rather than a builder,
+    /// so that a breaker in a `static` can be turned off and on again, e.g.
+    /// from a feature flag. Admitting a call while disabled costs what it
+    /// costs while closed: one atomic load.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_rate(0.5, 4);
+    /// breaker.disable();
+    /// for _ in 0..4 {
+    ///     breaker.try_acquire().unwrap().failure();
+    /// }
+    /// assert_eq!(breaker.state(), CircuitState::Closed); // never trips
+    /// assert_eq!(breaker.current_failure_rate(), Some(1.0)); // but still counts
+    /// breaker.enable();
+    /// assert!(!breaker.is_disabled());
+    /// assert_eq!(breaker.current_failure_rate(), None); // a fresh window
+    /// ```
+    pub fn disable(&self) {
+        self.machine.disable();
+    }
+
+    /// Ends [`disable`](Self::disable): a disabled breaker closes with its
+    /// counts cleared, and starts judging calls again. Any other state is
+    /// left as it is.
     ///
     /// ```
     /// use retry_runtime::{CircuitBreaker, CircuitState};
     ///
     /// let breaker = CircuitBreaker::new();
     /// breaker.force_open();
+    /// breaker.enable(); // not disabled: nothing happens
     /// assert_eq!(breaker.state(), CircuitState::Open);
-    /// assert!(breaker.try_acquire().is_err());
     /// ```
-    pub fn force_open(&self) {
-        self.machine.force_open();
+    pub fn enable(&self) {
+        self.machine.enable();
+    }
+
+    /// Whether the breaker is [disabled](Self::disable).
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// assert!(!CircuitBreaker::new().is_disabled());
+    /// ```
+    pub fn is_disabled(&self) -> bool {
+        self.machine.is_disabled()
+    }
+
+    /// Counts a success observed without a permit, for code that cannot hold
+    /// one across the call (a callback API, outcomes read from a log). It
+    /// counts as an ordinary call of the current closed (or disabled)
+    /// period, as [`BreakerPermit::success`] would; while open or half-open
+    /// it is ignored, since the breaker then judges the dependency by its
+    /// own probes only. resilience4j's `onSuccess`, failsafe's
+    /// `recordSuccess`.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_threshold(2);
+    /// breaker.record_failure();
+    /// breaker.record_success(); // ends the streak
+    /// breaker.record_failure();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn record_success(&self) {
+        self.machine.record(false);
+    }
+
+    /// Counts a failure observed without a permit; see
+    /// [`record_success`](Self::record_success). It can trip a closed
+    /// breaker as a permit's [`failure`](BreakerPermit::failure) can, and is
+    /// ignored while open or half-open. resilience4j's `onError`, failsafe's
+    /// `recordFailure`.
+    ///
+    /// ```
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::new().failure_threshold(1);
+    /// breaker.record_failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// ```
+    pub fn record_failure(&self) {
+        self.machine.record(true);
+    }
+
+    /// The share of failures among the calls in the window, `0.0..=1.0`:
+    /// what the [`failure_rate`](Self::failure_rate) builder compares with
+    /// its rate (the name is taken by that builder). `None` for a breaker counting consecutive failures, while
+    /// open or half-open (the window belongs to the closed period), and
+    /// before any call of the current closed period has reported. Counted
+    /// even below [`min_calls`](Self::min_calls). resilience4j's
+    /// `Metrics.getFailureRate` (which reports -1 below its minimum).
+    ///
+    /// The value is read from the window without a lock: under concurrent
+    /// outcomes it may miss a call that has claimed its slot but not yet
+    /// written its outcome.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new().failure_rate(0.5, 10);
+    /// assert_eq!(breaker.current_failure_rate(), None);
+    /// breaker.record_success();
+    /// breaker.record_failure();
+    /// assert_eq!(breaker.current_failure_rate(), Some(0.5));
+    /// assert_eq!(CircuitBreaker::new().current_failure_rate(), None); // no window
+    /// ```
+    pub fn current_failure_rate(&self) -> Option<f64> {
+        let window = self.machine.window()?;
+        (window.calls > 0).then(|| f64::from(window.failures) / f64::from(window.calls))
+    }
+
+    /// The calls recorded in the window of the current closed (or disabled)
+    /// period, at most its size: the denominator of
+    /// [`current_failure_rate`](Self::current_failure_rate). 0 for a breaker counting
+    /// consecutive failures, and while open or half-open. resilience4j's
+    /// `Metrics.getNumberOfBufferedCalls`.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new().failure_rate(0.5, 2);
+    /// for _ in 0..3 {
+    ///     breaker.record_success();
+    /// }
+    /// assert_eq!(breaker.calls_in_window(), 2); // the window holds 2
+    /// ```
+    pub fn calls_in_window(&self) -> u32 {
+        self.machine.window().map_or(0, |window| window.calls)
+    }
+
+    /// How many calls [`try_acquire`](Self::try_acquire) has refused since
+    /// the breaker was built: while open, and while half-open with every
+    /// probe slot taken. A counter that only grows (wrapping after 2^64);
+    /// [`reset`](Self::reset) does not clear it. resilience4j's
+    /// `Metrics.getNumberOfNotPermittedCalls`. It is written only on a
+    /// refusal, never on an admitted call.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new();
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire().is_err());
+    /// assert!(breaker.try_acquire().is_err());
+    /// assert_eq!(breaker.rejected_count(), 2);
+    /// ```
+    pub fn rejected_count(&self) -> u64 {
+        self.machine.rejected()
     }
 
     /// Asks to make one call (one attempt).
@@ -472,8 +788,15 @@ impl fmt::Debug for CircuitBreaker {
                 .field("window", &config.window)
                 .field("min_calls", &config.min_calls()),
         };
-        s.field("open_for", &Duration::from_nanos(config.open_for_nanos))
-            .field("half_open_probes", &config.half_open_probes)
-            .finish_non_exhaustive()
+        s.field("open_for", &Duration::from_nanos(config.open_for_nanos));
+        if config.open_multiplier > 1.0 {
+            s.field("open_multiplier", &config.open_multiplier)
+                .field("open_max", &Duration::from_nanos(config.open_max_nanos));
+        }
+        s.field("half_open_probes", &config.half_open_probes);
+        if let Some(rate) = config.half_open_rate {
+            s.field("half_open_failure_rate", &rate);
+        }
+        s.finish_non_exhaustive()
     }
 }

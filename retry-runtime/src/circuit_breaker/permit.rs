@@ -97,7 +97,7 @@ impl BreakerPermit<'_> {
     ///
     /// let breaker = CircuitBreaker::new().open_for(Duration::ZERO);
     /// assert!(!breaker.try_acquire().unwrap().is_probe());
-    /// breaker.force_open();
+    /// breaker.force_open_for(Duration::ZERO);
     /// assert!(breaker.try_acquire().unwrap().is_probe());
     /// ```
     pub fn is_probe(&self) -> bool {

@@ -5,31 +5,41 @@
 //! bits     63 ........... 34 33 ........ 2 1 0
 //! Closed   count (30 bits)   generation    0 0   count: failure streak, or calls
 //!                                                claimed in the rate window
-//! HalfOpen succ(15) | inflight(15) | gen   1 0
+//! Disabled count (30 bits)   generation    1 0   as Closed, but never trips
+//! HalfOpen fail(10) succ(10) inflight(10) gen 1 1
 //! Open     reopen time (62 bits, ns since the breaker's epoch)  0 1
 //! ```
 //!
-//! Open needs no generation of its own: no permit is handed out while open,
-//! and leaving Open draws a fresh one. The reopen time is measured in
-//! nanoseconds since a per-breaker epoch (see `machine.rs`), so 62 bits last
-//! 146 years. Encoding saturates every field instead of letting it spill
-//! into its neighbours.
+//! Bit 0 clear means "admit without a probe slot" (Closed or Disabled), so
+//! the admission fast path tests one bit. Open needs no generation of its
+//! own: no permit is handed out while open, and leaving Open draws a fresh
+//! one. The reopen time is measured in nanoseconds since a per-breaker epoch
+//! (see `machine.rs`), so 62 bits last 146 years; the largest value,
+//! [`HELD`], means "until `reset`" (a forced-open breaker), and timed reopen
+//! times stop one short of it. Encoding saturates every field instead of
+//! letting it spill into its neighbours.
 
 const PHASE_MASK: u64 = 0b11;
-const PHASE_CLOSED: u64 = 0;
-const PHASE_OPEN: u64 = 1;
-const PHASE_HALF_OPEN: u64 = 2;
+const PHASE_CLOSED: u64 = 0b00;
+const PHASE_OPEN: u64 = 0b01;
+const PHASE_DISABLED: u64 = 0b10;
+const PHASE_HALF_OPEN: u64 = 0b11;
+/// Set in the phase of the states that hand out no ordinary permits.
+const PHASE_GATED: u64 = 0b01;
 
 const GEN_SHIFT: u32 = 2;
 const COUNT_SHIFT: u32 = 34;
 /// The largest closed count: failure streaks and window indices saturate here.
 pub(super) const COUNT_MAX: u32 = (1 << 30) - 1;
-const PROBE_BITS: u32 = 15;
-/// The most half-open probes, in flight or succeeded, the word can count.
+const PROBE_BITS: u32 = 10;
+/// The most half-open probes, in flight, succeeded or failed, the word can
+/// count.
 pub(super) const PROBE_MAX: u32 = (1 << PROBE_BITS) - 1;
 const TIME_SHIFT: u32 = 2;
-/// The latest reopen time the word can hold, in nanoseconds.
-pub(super) const TIME_MAX: u64 = (1 << 62) - 1;
+/// The reopen time of a breaker held open until `reset`.
+pub(super) const HELD: u64 = (1 << 62) - 1;
+/// The latest timed reopen time the word can hold, in nanoseconds.
+pub(super) const TIME_MAX: u64 = HELD - 1;
 
 /// The state of a [`CircuitBreaker`](super::CircuitBreaker), as reported by
 /// [`CircuitBreaker::state`](super::CircuitBreaker::state) and passed to
@@ -61,6 +71,12 @@ pub(super) enum State {
         generation: u32,
         count: u32,
     },
+    /// Admits every call and counts outcomes as Closed does, but never
+    /// trips: `CircuitBreaker::disable`.
+    Disabled {
+        generation: u32,
+        count: u32,
+    },
     Open {
         until: u64,
     },
@@ -68,7 +84,19 @@ pub(super) enum State {
         generation: u32,
         in_flight: u32,
         succeeded: u32,
+        failed: u32,
     },
+}
+
+/// The word's fields for a closed or disabled state.
+const fn counted(phase: u64, generation: u32, count: u32) -> u64 {
+    phase
+        | (generation as u64) << GEN_SHIFT
+        | ((if count < COUNT_MAX { count } else { COUNT_MAX }) as u64) << COUNT_SHIFT
+}
+
+const fn probe_field(n: u32, at: u32) -> u64 {
+    ((if n < PROBE_MAX { n } else { PROBE_MAX }) as u64) << (COUNT_SHIFT + at * PROBE_BITS)
 }
 
 impl State {
@@ -80,52 +108,62 @@ impl State {
         }
     }
 
+    /// A half-open state whose first probe is the caller.
+    pub(super) const fn half_open(generation: u32) -> Self {
+        State::HalfOpen {
+            generation,
+            in_flight: 1,
+            succeeded: 0,
+            failed: 0,
+        }
+    }
+
     pub(super) const fn decode(word: u64) -> Self {
         let generation = (word >> GEN_SHIFT) as u32;
+        let count = (word >> COUNT_SHIFT) as u32;
         match word & PHASE_MASK {
-            PHASE_CLOSED => State::Closed {
-                generation,
-                count: (word >> COUNT_SHIFT) as u32,
-            },
+            PHASE_CLOSED => State::Closed { generation, count },
+            PHASE_DISABLED => State::Disabled { generation, count },
             PHASE_OPEN => State::Open {
                 until: word >> TIME_SHIFT,
             },
             _ => State::HalfOpen {
                 generation,
-                in_flight: (word >> COUNT_SHIFT) as u32 & PROBE_MAX,
-                succeeded: (word >> (COUNT_SHIFT + PROBE_BITS)) as u32 & PROBE_MAX,
+                in_flight: count & PROBE_MAX,
+                succeeded: (count >> PROBE_BITS) & PROBE_MAX,
+                failed: (count >> (2 * PROBE_BITS)) & PROBE_MAX,
             },
         }
     }
 
     pub(super) const fn encode(self) -> u64 {
         match self {
-            State::Closed { generation, count } => {
-                PHASE_CLOSED
-                    | (generation as u64) << GEN_SHIFT
-                    | ((if count < COUNT_MAX { count } else { COUNT_MAX }) as u64) << COUNT_SHIFT
-            }
+            State::Closed { generation, count } => counted(PHASE_CLOSED, generation, count),
+            State::Disabled { generation, count } => counted(PHASE_DISABLED, generation, count),
             State::Open { until } => {
-                PHASE_OPEN | (if until < TIME_MAX { until } else { TIME_MAX }) << TIME_SHIFT
+                PHASE_OPEN | (if until < HELD { until } else { HELD }) << TIME_SHIFT
             }
             State::HalfOpen {
                 generation,
                 in_flight,
                 succeeded,
+                failed,
             } => {
                 PHASE_HALF_OPEN
                     | (generation as u64) << GEN_SHIFT
-                    | ((in_flight & PROBE_MAX) as u64) << COUNT_SHIFT
-                    | ((succeeded & PROBE_MAX) as u64) << (COUNT_SHIFT + PROBE_BITS)
+                    | probe_field(in_flight, 0)
+                    | probe_field(succeeded, 1)
+                    | probe_field(failed, 2)
             }
         }
     }
 
-    /// The generation of a closed word, without decoding the rest: the
-    /// admission fast path.
+    /// The generation of a word that admits calls without a probe slot
+    /// (closed or disabled), without decoding the rest: the admission fast
+    /// path.
     #[inline]
-    pub(super) const fn closed_generation(word: u64) -> Option<u32> {
-        if word & PHASE_MASK == PHASE_CLOSED {
+    pub(super) const fn free_generation(word: u64) -> Option<u32> {
+        if word & PHASE_GATED == 0 {
             Some((word >> GEN_SHIFT) as u32)
         } else {
             None
@@ -133,7 +171,7 @@ impl State {
     }
 
     /// The count of a closed state of `generation`; `None` for any other
-    /// state, which an outcome of that generation must leave alone.
+    /// state, which must not trip.
     #[inline]
     pub(super) const fn closed_count(self, generation: u32) -> Option<u32> {
         match self {
@@ -145,32 +183,56 @@ impl State {
         }
     }
 
-    /// `(in_flight, succeeded)` of a half-open state of `generation`.
+    /// The count of a closed or disabled state of `generation`: the states
+    /// an ordinary outcome of that generation is counted in.
     #[inline]
-    pub(super) const fn probes(self, generation: u32) -> Option<(u32, u32)> {
+    pub(super) const fn tally(self, generation: u32) -> Option<u32> {
+        match self {
+            State::Closed {
+                generation: g,
+                count,
+            }
+            | State::Disabled {
+                generation: g,
+                count,
+            } if g == generation => Some(count),
+            _ => None,
+        }
+    }
+
+    /// The same closed or disabled state with another count.
+    pub(super) const fn with_tally(self, count: u32) -> Self {
+        match self {
+            State::Disabled { generation, .. } => State::Disabled { generation, count },
+            State::Closed { generation, .. } => State::Closed { generation, count },
+            other => other,
+        }
+    }
+
+    /// `(in_flight, succeeded, failed)` of a half-open state of `generation`.
+    #[inline]
+    pub(super) const fn probes(self, generation: u32) -> Option<(u32, u32, u32)> {
         match self {
             State::HalfOpen {
                 generation: g,
                 in_flight,
                 succeeded,
-            } if g == generation => Some((in_flight, succeeded)),
+                failed,
+            } if g == generation => Some((in_flight, succeeded, failed)),
             _ => None,
         }
     }
 
     pub(super) const fn public(self) -> CircuitState {
-        match self {
-            State::Closed { .. } => CircuitState::Closed,
-            State::Open { .. } => CircuitState::Open,
-            State::HalfOpen { .. } => CircuitState::HalfOpen,
-        }
+        Self::public_of(self.encode())
     }
 
-    /// The public state of an encoded word, without decoding the rest.
+    /// The public state of an encoded word, without decoding the rest. A
+    /// disabled breaker reports `Closed`, a forced-open one `Open`.
     #[inline]
     pub(super) const fn public_of(word: u64) -> CircuitState {
         match word & PHASE_MASK {
-            PHASE_CLOSED => CircuitState::Closed,
+            PHASE_CLOSED | PHASE_DISABLED => CircuitState::Closed,
             PHASE_OPEN => CircuitState::Open,
             _ => CircuitState::HalfOpen,
         }
@@ -191,15 +253,22 @@ mod tests {
             },
             State::Open { until: 0 },
             State::Open { until: TIME_MAX },
+            State::Open { until: HELD },
+            State::Disabled {
+                generation: 9,
+                count: COUNT_MAX,
+            },
             State::HalfOpen {
                 generation: u32::MAX,
                 in_flight: PROBE_MAX,
                 succeeded: PROBE_MAX,
+                failed: PROBE_MAX,
             },
             State::HalfOpen {
                 generation: 7,
                 in_flight: 1,
                 succeeded: 2,
+                failed: 3,
             },
         ];
         for state in states {
@@ -212,7 +281,23 @@ mod tests {
     #[test]
     fn encode_saturates_instead_of_spilling_into_other_fields() {
         let word = State::Open { until: u64::MAX }.encode();
-        assert_eq!(State::decode(word), State::Open { until: TIME_MAX });
+        assert_eq!(State::decode(word), State::Open { until: HELD });
+        let word = State::HalfOpen {
+            generation: 1,
+            in_flight: u32::MAX,
+            succeeded: 0,
+            failed: 2,
+        }
+        .encode();
+        assert_eq!(
+            State::decode(word),
+            State::HalfOpen {
+                generation: 1,
+                in_flight: PROBE_MAX,
+                succeeded: 0,
+                failed: 2
+            }
+        );
         let word = State::Closed {
             generation: 3,
             count: u32::MAX,
@@ -230,10 +315,16 @@ mod tests {
     #[test]
     fn the_fast_path_reads_the_same_generation_as_decode() {
         let word = State::closed(41).encode();
-        assert_eq!(State::closed_generation(word), Some(41));
+        assert_eq!(State::free_generation(word), Some(41));
+        let disabled = State::Disabled {
+            generation: 42,
+            count: 3,
+        };
+        assert_eq!(State::free_generation(disabled.encode()), Some(42));
         assert_eq!(
-            State::closed_generation(State::Open { until: 5 }.encode()),
+            State::free_generation(State::Open { until: 5 }.encode()),
             None
         );
+        assert_eq!(State::free_generation(State::half_open(43).encode()), None);
     }
 }
