@@ -32,6 +32,7 @@ mod event;
 #[cfg(feature = "http")]
 pub mod http;
 mod jitter;
+mod keyed;
 mod policy;
 mod rate_limiter;
 mod report;
@@ -58,6 +59,7 @@ pub use engine::{Attempt, CallKey};
 pub use error::{CircuitOpen, Elapsed, InsufficientCapacity, Rejected};
 pub use event::RetryEvent;
 pub use jitter::Jitter;
+pub use keyed::Keyed;
 pub use policy::Policy;
 #[cfg(feature = "serde")]
 pub use policy::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
