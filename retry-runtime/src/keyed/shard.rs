@@ -13,13 +13,7 @@ use std::sync::{Arc, PoisonError};
 use super::hashed::{BuildPassThrough, Stored};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::const_fn;
-
-// `crate::sync` has no `RwLock`; loom's under `--cfg steadfast_loom`, as
-// for the locks `sync.rs` exports.
-#[cfg(steadfast_loom)]
-use loom::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-#[cfg(not(steadfast_loom))]
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Shards per map: a power of two, so that a shard is picked by masking.
 pub(super) const SHARDS: usize = 16;
