@@ -107,6 +107,7 @@ keys! {
         min_calls: Int,
         open_for: DurationArg,
         half_open_probes: Int,
+        key: UserExpr,
     }
 }
 

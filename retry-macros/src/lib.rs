@@ -193,6 +193,13 @@ mod values;
 /// compile error: one call failing every attempt would open the breaker.
 /// `timeout` or `base_delay` not shorter than `deadline` is an error too.
 ///
+/// `circuit_breaker(key = host, ...)` keeps one breaker per value of the
+/// key (any `AsRef<str>`: a host, a tenant), evaluated once per call, so
+/// one provider's outage does not open another's breaker. At most
+/// `Keyed::DEFAULT_MAX_KEYS` (10 000) breakers are kept; the least recently
+/// used are evicted past that (an evicted breaker comes back closed), so a
+/// flood of distinct keys cannot grow memory without bound.
+///
 /// ```
 /// # use steadfast::{resilient, Bulkhead, CircuitBreaker, CircuitOpen, RateLimiter, Rejected};
 /// # use std::time::Duration;

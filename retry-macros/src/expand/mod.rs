@@ -127,6 +127,7 @@ impl<'a> Body<'a> {
     /// The statements of the call: the statics, the start, and the loop.
     fn statements(&self) -> TokenStream {
         let statics = self.statics();
+        let keyed = self.keyed();
         let start = self.start();
         let attempt = self.attempt();
         let decide = self.decide();
@@ -134,6 +135,7 @@ impl<'a> Body<'a> {
         let delay = &self.delay;
         quote! {
             #statics
+            #keyed
             #start
             loop {
                 // Everything of one attempt (its result, error, permits)
@@ -240,7 +242,12 @@ mod tests {
                     concurrency = 2,
                     rate_limit = "5/s",
                     burst = 2,
-                    circuit_breaker(failure_rate = 0.5, open_for = "1s", half_open_probes = 2)
+                    circuit_breaker(
+                        failure_rate = 0.5,
+                        open_for = "1s",
+                        half_open_probes = 2,
+                        key = "h"
+                    )
                 ),
                 quote!(
                     fn f() -> Result<(), E> {

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 
 use super::paths::duration;
 use super::{Body, CONTRACT};
-use crate::validate::{Breaker, Budget, Limit, RateLimit};
+use crate::validate::{Breaker, Budget, InlineBreaker, Limit, RateLimit};
 use crate::values::{BackoffKind, JitterKind};
 
 impl Body<'_> {
@@ -141,11 +141,22 @@ impl Body<'_> {
                 let probes = inline
                     .half_open_probes
                     .map(|n| quote!(.half_open_probes(#n)));
-                Some(quote! {
-                    static __RESILIENT_BREAKER: #krate::__private::CircuitBreaker =
-                        #krate::__private::CircuitBreaker::new()
-                            .name(__RESILIENT_NAME)
-                            #threshold #rate #min_calls #open_for #probes;
+                let breaker = quote! {
+                    #krate::__private::CircuitBreaker::new()
+                        .name(__RESILIENT_NAME)
+                        #threshold #rate #min_calls #open_for #probes
+                };
+                Some(match &inline.key {
+                    None => quote! {
+                        static __RESILIENT_BREAKER: #krate::__private::CircuitBreaker = #breaker;
+                    },
+                    // One breaker per key, made by the same builders.
+                    Some(_) => quote! {
+                        static __RESILIENT_BREAKERS: #krate::__private::Keyed<
+                            ::std::string::String,
+                            #krate::__private::CircuitBreaker,
+                        > = #krate::__private::Keyed::new(|| #breaker);
+                    },
                 })
             }
             _ => None,
@@ -164,37 +175,59 @@ impl Body<'_> {
         let krate = self.krate;
         let config = self.config;
         let mut guards = Vec::new();
-        let mut guard = |setter: &str, inline: &str, shared: Option<&syn::Expr>| {
+        let mut guard = |setter: &str, inline: TokenStream, shared: Option<&syn::Expr>| {
             let setter = syn::Ident::new(setter, proc_macro2::Span::call_site());
             guards.push(match shared {
                 Some(expr) => quote_spanned!(expr.span()=> .#setter(#expr)),
-                None => {
-                    let inline = syn::Ident::new(inline, proc_macro2::Span::call_site());
-                    quote!(.#setter(&#inline))
-                }
+                None => quote!(.#setter(#inline)),
             });
         };
+        let none = TokenStream::new;
         match &config.budget {
-            Budget::PerFunction => guard("budget", "__RESILIENT_BUDGET", None),
-            Budget::Shared(expr) => guard("budget", "", Some(expr)),
+            Budget::PerFunction => guard("budget", quote!(&__RESILIENT_BUDGET), None),
+            Budget::Shared(expr) => guard("budget", none(), Some(expr)),
             Budget::Off => {}
         }
         match &config.circuit_breaker {
-            Some(Breaker::Inline(_)) => guard("circuit_breaker", "__RESILIENT_BREAKER", None),
-            Some(Breaker::Shared(expr)) => guard("circuit_breaker", "", Some(expr)),
+            Some(Breaker::Inline(inline)) if inline.key.is_some() => {
+                let breaker = super::local("breaker");
+                guard("circuit_breaker", quote!(&#breaker), None);
+            }
+            Some(Breaker::Inline(_)) => {
+                guard("circuit_breaker", quote!(&__RESILIENT_BREAKER), None)
+            }
+            Some(Breaker::Shared(expr)) => guard("circuit_breaker", none(), Some(expr)),
             None => {}
         }
         match &config.rate_limit {
-            Some(RateLimit::Inline { .. }) => guard("rate_limit", "__RESILIENT_RATE_LIMITER", None),
-            Some(RateLimit::Shared(expr)) => guard("rate_limit", "", Some(expr)),
+            Some(RateLimit::Inline { .. }) => {
+                guard("rate_limit", quote!(&__RESILIENT_RATE_LIMITER), None);
+            }
+            Some(RateLimit::Shared(expr)) => guard("rate_limit", none(), Some(expr)),
             None => {}
         }
         match &config.concurrency {
-            Some(Limit::Inline(_)) => guard("concurrency", "__RESILIENT_BULKHEAD", None),
-            Some(Limit::Shared(expr)) => guard("concurrency", "", Some(expr)),
+            Some(Limit::Inline(_)) => guard("concurrency", quote!(&__RESILIENT_BULKHEAD), None),
+            Some(Limit::Shared(expr)) => guard("concurrency", none(), Some(expr)),
             None => {}
         }
         quote!(#krate::__private::Guards::new() #(#guards)*)
+    }
+
+    /// `let breaker = BREAKERS.get(key);`: the call's breaker, when there
+    /// is one per key. The key is evaluated once per call, as a `&str`
+    /// (a host, a tenant); the `Arc` keeps the breaker for the whole call
+    /// even if it is evicted meanwhile.
+    pub(super) fn keyed(&self) -> TokenStream {
+        let Some(Breaker::Inline(InlineBreaker { key: Some(key), .. })) =
+            &self.config.circuit_breaker
+        else {
+            return TokenStream::new();
+        };
+        let breaker = super::local("breaker");
+        quote_spanned! {key.span()=>
+            let #breaker = __RESILIENT_BREAKERS.get(::core::convert::AsRef::<str>::as_ref(&(#key)));
+        }
     }
 
     /// `let mut call = Call::start(&POLICY, guards);`: the budget deposit,

@@ -101,6 +101,9 @@ pub(crate) struct InlineBreaker {
     pub(crate) min_calls: Option<u32>,
     pub(crate) open_for: Option<Duration>,
     pub(crate) half_open_probes: Option<u32>,
+    /// `key = <expr>`: one breaker per value of the expression (a host, a
+    /// tenant), each made on first use and kept in a bounded `Keyed`.
+    pub(crate) key: Option<Expr>,
 }
 
 type Errors = Vec<syn::Error>;
@@ -243,6 +246,7 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
             positive_u32(n, "half_open_probes", "it is the number of trial calls that decide whether to close", errors)
         }),
         failure_rate,
+        key: args.key.map(|key| key.0),
     }
 }
 

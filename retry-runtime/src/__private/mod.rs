@@ -11,6 +11,7 @@
 //! | [`CONTRACT`] | `const _: () = assert!(CONTRACT == N, "...")` |
 //! | [`Settings`], [`BackoffKind`], [`Jitter`] | `static SETTINGS: Settings = Settings::new(name)` + one builder per key the user set |
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
+//! | [`Keyed`] | `circuit_breaker(key = ..)`: a `static Keyed<String, CircuitBreaker>`, and `get` once per call |
 //! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
@@ -38,6 +39,7 @@ pub use crate::engine::{
     Admission, Admitted, Attempt, Call, Decision, GiveUp, Guards, Refusal, Settings,
 };
 pub use crate::jitter::Jitter;
+pub use crate::keyed::Keyed;
 pub use crate::rate_limiter::RateLimiter;
 
 pub use convert::{FromCircuitOpen, FromElapsed, FromRejected, circuit_open, elapsed, rejected};

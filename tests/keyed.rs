@@ -1,0 +1,58 @@
+//! `circuit_breaker(key = ..)`: one breaker per value of the key (a host, a
+//! tenant), so one provider's outage does not open another's breaker.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use steadfast::{CircuitOpen, resilient};
+use support::TestError;
+
+#[resilient(max_attempts = 1, budget = "off",
+            circuit_breaker(key = host, failure_threshold = 2, open_for = "1m"))]
+async fn fetch(host: &str, up: bool, sent: &AtomicU32) -> Result<(), TestError> {
+    sent.fetch_add(1, Ordering::SeqCst);
+    if up { Ok(()) } else { Err(TestError::Io) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_hosts_outage_opens_only_its_own_breaker() {
+    let sent = AtomicU32::new(0);
+    for _ in 0..2 {
+        assert_eq!(
+            fetch("down.example", false, &sent).await,
+            Err(TestError::Io)
+        );
+    }
+    assert_eq!(
+        fetch("down.example", true, &sent).await,
+        Err(TestError::Open(CircuitOpen::new())),
+        "the failing host's breaker is open"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 2, "refused without sending");
+
+    assert_eq!(fetch("up.example", true, &sent).await, Ok(()));
+    assert_eq!(
+        fetch("up.example", false, &sent).await,
+        Err(TestError::Io),
+        "the other host's breaker is closed: the call is sent"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 4);
+}
+
+/// The key can be any `AsRef<str>`: an owned `String` from the request.
+#[resilient(max_attempts = 1, budget = "off",
+            circuit_breaker(key = tenant.to_owned(), failure_threshold = 1, open_for = "1m"))]
+fn charge(tenant: &str, up: bool) -> Result<(), TestError> {
+    if up { Ok(()) } else { Err(TestError::Io) }
+}
+
+#[test]
+fn a_plain_fn_keys_its_breaker_too() {
+    assert_eq!(charge("acme", false), Err(TestError::Io));
+    assert_eq!(
+        charge("acme", true),
+        Err(TestError::Open(CircuitOpen::new()))
+    );
+    assert_eq!(charge("globex", true), Ok(()));
+}
