@@ -69,7 +69,11 @@ fn main() {
     group.finish();
 
     c.final_summary();
-    let rows = [row("steadfast"), row("governor_keyed"), row("rwlock_hashmap")];
+    let rows = [
+        row("steadfast"),
+        row("governor_keyed"),
+        row("rwlock_hashmap"),
+    ];
     for group in ["keyed/hit", "keyed/hit_2_threads"] {
         common::print_table(group, "governor_keyed", &rows, since);
     }
