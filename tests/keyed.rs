@@ -1,5 +1,6 @@
 //! `circuit_breaker(key = ..)`: one breaker per value of the key (a host, a
-//! tenant), so one provider's outage does not open another's breaker.
+//! tenant), so one provider's outage does not open another's breaker; and a
+//! `Keyed` limiter handed to each call.
 
 mod support;
 
@@ -55,4 +56,25 @@ fn a_plain_fn_keys_its_breaker_too() {
         Err(TestError::Open(CircuitOpen::new()))
     );
     assert_eq!(charge("globex", true), Ok(()));
+}
+
+/// A per-key limiter or bulkhead: keep them in a `Keyed` static and hand the
+/// call its own; the attribute's shared keys take any expression of the
+/// function, a parameter included.
+static PER_TENANT: steadfast::Keyed<String, steadfast::RateLimiter> =
+    steadfast::Keyed::new(|| steadfast::RateLimiter::per_second(2).burst(1));
+
+#[resilient(max_attempts = 1, budget = "off", rate_limit = quota)]
+async fn send(quota: &steadfast::RateLimiter) -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_limiter_paces_each_tenant_alone() {
+    let start = tokio::time::Instant::now();
+    send(&PER_TENANT.get("acme")).await.unwrap();
+    send(&PER_TENANT.get("globex")).await.unwrap();
+    assert_eq!(start.elapsed(), support::ms(0), "another tenant's token");
+    send(&PER_TENANT.get("acme")).await.unwrap();
+    assert_eq!(start.elapsed(), support::ms(500), "acme waited for its own");
 }
