@@ -1,6 +1,22 @@
 //! Keyed instances: one breaker, limiter or bulkhead per key (a host, a
 //! tenant, an endpoint), in bounded memory.
 //!
+//! # With the attribute
+//!
+//! A breaker per key is built in: `circuit_breaker(key = host, ...)` keeps
+//! its breakers in a `Keyed`. For a limiter or bulkhead per key, keep a
+//! `Keyed` static and hand each call its own: the shared keys take any
+//! expression of the function, a parameter included.
+//!
+//! ```text
+//! static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
+//!
+//! #[resilient(rate_limit = quota)]
+//! async fn send(quota: &RateLimiter, ..) -> Result<(), ApiError> { .. }
+//!
+//! send(&PER_TENANT.get(tenant), ..).await
+//! ```
+//!
 //! # Why bounded
 //!
 //! The keys usually come from the traffic itself, and a map that keeps
