@@ -171,3 +171,56 @@ async fn force_open_refuses_until_reset_and_disable_never_refuses() {
         "judged again once enabled"
     );
 }
+
+// A breaker that judges slow attempts: half of the last 2 slower than
+// 100 ms trips it.
+static SLOW_BREAKER: CircuitBreaker = CircuitBreaker::new()
+    .failure_rate(1.0, 2)
+    .slow_call(Duration::from_millis(100), 0.5)
+    .open_for(Duration::from_secs(10));
+
+#[resilient(circuit_breaker = &SLOW_BREAKER, max_attempts = 1)]
+async fn answers_after(delay: Duration) -> Result<(), TestError> {
+    sleep(delay).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_successes_trip_a_slow_call_breaker() {
+    assert_eq!(answers_after(ms(100)).await, Ok(()), "at the threshold");
+    assert_eq!(answers_after(ms(101)).await, Ok(()), "slow, but answered");
+    assert_eq!(SLOW_BREAKER.slow_call_rate(), None, "open: no window");
+    assert_eq!(SLOW_BREAKER.state(), CircuitState::Open, "1 of 2 slow");
+    assert_eq!(
+        answers_after(Duration::ZERO).await,
+        Err(TestError::Open(CircuitOpen::new()))
+    );
+}
+
+// Failures over the last 10 s, at least 3 calls.
+static OVER_TIME: CircuitBreaker = CircuitBreaker::new()
+    .failure_rate_over(0.5, Duration::from_secs(10))
+    .min_calls(3)
+    .open_for(Duration::from_secs(10));
+
+#[resilient(circuit_breaker = &OVER_TIME, max_attempts = 1, retry_on = [Io])]
+async fn over_time(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Io) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_forgets_failures_older_than_its_period() {
+    let _ = over_time(true).await;
+    let _ = over_time(true).await;
+    advance(Duration::from_secs(10)).await;
+    assert_eq!(OVER_TIME.calls_in_window(), 0, "both left the window");
+    assert_eq!(over_time(true).await, Err(TestError::Io));
+    assert_eq!(over_time(false).await, Ok(()));
+    assert_eq!(
+        OVER_TIME.state(),
+        CircuitState::Closed,
+        "2 calls < min_calls"
+    );
+    assert_eq!(over_time(true).await, Err(TestError::Io));
+    assert_eq!(OVER_TIME.state(), CircuitState::Open, "2 of 3 in 10 s");
+}

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use super::state::{COUNT_MAX, CircuitState, PROBE_MAX, TIME_MAX};
-use super::window::MAX_WINDOW;
+use super::time_window::BUCKETS;
+use super::window::{MAX_WINDOW, STREAK_MAX};
 
 /// Consecutive failures that trip a default breaker.
 pub(super) const DEFAULT_THRESHOLD: u32 = 5;
@@ -18,18 +19,52 @@ const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(30);
 /// `CircuitBreaker::DEFAULT_WINDOW`.
 pub(super) const DEFAULT_WINDOW: u32 = 20;
 
+/// The shortest time-based window: 10 ms, so 1 ms buckets (see
+/// `time_window.rs` on why buckets should not be shorter).
+const MIN_PERIOD_NANOS: u64 = 10_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Consecutive,
+    /// Count-based window: the last `window` calls.
     Rate,
+    /// Time-based window: the calls of the last `period_nanos`.
+    Time,
+}
+
+/// Where an ordinary outcome goes, derived from the mode and `slow` by
+/// [`Config::derive`] so that the outcome path branches once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorder {
+    /// The failure streak in the state word.
+    Streak,
+    /// The count-based ring of failures (rate mode without slow calls).
+    Ring,
+    /// The count-based rings with slow calls (rate mode, or consecutive
+    /// mode whose slow calls get a window of their own).
+    SlowRing,
+    /// The time-based buckets.
+    Time,
+}
+
+/// `slow_call`: calls slower than `threshold_nanos` are slow, and the
+/// breaker trips when their share in the window reaches `rate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct SlowCalls {
+    pub(super) threshold_nanos: u64,
+    pub(super) rate: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Config {
     pub(super) mode: Mode,
+    pub(super) recorder: Recorder,
     pub(super) failure_threshold: u32,
     pub(super) failure_rate: f64,
     pub(super) window: u32,
+    /// The time-based window's length, in nanoseconds (`Mode::Time`).
+    pub(super) period_nanos: u64,
+    pub(super) slow: Option<SlowCalls>,
     /// `None` until set, so that `min_calls` may come before or after
     /// `failure_rate` and still default to the window.
     min_calls: Option<u32>,
@@ -51,9 +86,12 @@ impl Config {
     /// 5 consecutive failures, open for 30 s, 1 probe.
     pub(super) const DEFAULT: Config = Config {
         mode: Mode::Consecutive,
+        recorder: Recorder::Streak,
         failure_threshold: DEFAULT_THRESHOLD,
         failure_rate: 0.5,
         window: DEFAULT_WINDOW,
+        period_nanos: 0,
+        slow: None,
         min_calls: None,
         open_for_nanos: DEFAULT_OPEN_FOR.as_nanos() as u64,
         half_open_probes: 1,
@@ -68,7 +106,7 @@ impl Config {
     pub(super) const fn failure_threshold(mut self, n: u32) -> Self {
         self.mode = Mode::Consecutive;
         self.failure_threshold = clamp(n, 1, COUNT_MAX);
-        self
+        self.derive()
     }
 
     #[must_use]
@@ -76,7 +114,76 @@ impl Config {
         self.mode = Mode::Rate;
         self.failure_rate = unit_rate(rate);
         self.window = clamp(window, 1, MAX_WINDOW);
+        self.derive()
+    }
+
+    #[must_use]
+    pub(super) const fn failure_rate_over(mut self, rate: f64, period: Duration) -> Self {
+        self.mode = Mode::Time;
+        self.failure_rate = unit_rate(rate);
+        let nanos = nanos(period);
+        self.period_nanos = if nanos < MIN_PERIOD_NANOS {
+            MIN_PERIOD_NANOS
+        } else {
+            nanos
+        };
+        self.derive()
+    }
+
+    #[must_use]
+    pub(super) const fn slow_call(mut self, threshold: Duration, rate: f64) -> Self {
+        self.slow = Some(SlowCalls {
+            threshold_nanos: nanos(threshold),
+            rate: unit_rate(rate),
+        });
+        self.derive()
+    }
+
+    /// Sets `recorder` from the mode and `slow`; every builder that
+    /// changes either ends with it.
+    const fn derive(mut self) -> Self {
+        self.recorder = match (self.mode, self.slow.is_some()) {
+            (Mode::Time, _) => Recorder::Time,
+            (_, true) => Recorder::SlowRing,
+            (Mode::Rate, false) => Recorder::Ring,
+            (Mode::Consecutive, false) => Recorder::Streak,
+        };
         self
+    }
+
+    /// The width of one bucket of the time-based window, in nanoseconds.
+    pub(super) const fn bucket_nanos(&self) -> u64 {
+        self.period_nanos / BUCKETS as u64
+    }
+
+    /// Whether outcomes go to the count-based ring: in rate mode, and in
+    /// consecutive mode with slow calls (which then have a window of their
+    /// own, the failure streak sharing the state word's count with it).
+    pub(super) const fn counts_in_ring(&self) -> bool {
+        matches!(self.recorder, Recorder::Ring | Recorder::SlowRing)
+    }
+
+    /// The failure streak that trips in consecutive mode: as set, and at
+    /// most [`STREAK_MAX`] when it shares the count with a slow-call window.
+    pub(super) const fn streak_threshold(&self) -> u32 {
+        if self.slow.is_some() && self.failure_threshold > STREAK_MAX {
+            STREAK_MAX
+        } else {
+            self.failure_threshold
+        }
+    }
+
+    /// Whether a window holding `calls` calls, `failures` of them failed
+    /// and `slow` slow, trips the breaker: at least `min_calls` calls, and
+    /// the failure rate (not judged in consecutive mode, where the streak
+    /// is) or the slow-call rate reached, with at least one such call.
+    pub(super) fn window_trips(&self, calls: u32, failures: u32, slow: u32) -> bool {
+        if calls == 0 || calls < self.min_calls() {
+            return false;
+        }
+        let reached = |n: u32, rate: f64| n > 0 && f64::from(n) / f64::from(calls) >= rate;
+        let failing = self.mode != Mode::Consecutive && reached(failures, self.failure_rate);
+        failing || self.slow.is_some_and(|s| reached(slow, s.rate))
     }
 
     #[must_use]
@@ -127,8 +234,15 @@ impl Config {
     }
 
     /// The fewest calls before the rate may trip: as set, but never more
-    /// than the window, and the whole window when not set.
+    /// than the window, and the whole window when not set. A time-based
+    /// window has no size to bound it: as set, or `DEFAULT_WINDOW`.
     pub(super) const fn min_calls(&self) -> u32 {
+        if let Mode::Time = self.mode {
+            return match self.min_calls {
+                Some(n) => n,
+                None => DEFAULT_WINDOW,
+            };
+        }
         match self.min_calls {
             Some(n) if n < self.window => n,
             _ => self.window,

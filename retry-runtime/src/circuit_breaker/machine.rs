@@ -9,6 +9,10 @@
 //! state once, from the thread whose swap made it. So each rule below is the
 //! rule and nothing else, and no reader ever sees half a transition.
 //!
+//! The rules that record outcomes in a window (count- or time-based, with
+//! slow calls) are in the child module `windows.rs`; they change the state
+//! through the same [`Machine::transition`].
+//!
 //! What a rule computes lazily (a reopen time, which reads the clock; a
 //! fresh generation, which takes one from a counter) it computes once per
 //! call and reuses if the swap has to be retried.
@@ -17,21 +21,30 @@ use std::sync::OnceLock;
 
 use tokio::time::Instant;
 
-use super::config::{Config, Mode};
+use super::config::{Config, Recorder};
 use super::half_open::Verdict;
 use super::report;
 use super::state::{CircuitState, HELD, State, TIME_MAX};
-use super::window::{Ring, next_index};
+use super::time_window::TimeRing;
+use super::window::Ring;
 use crate::error::CircuitOpen;
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::const_fn;
 
 pub(super) struct Machine {
-    state: AtomicU64,
+    /// On a cache line of its own: under contention every outcome in
+    /// rate mode swaps it, and the fields around it (the configuration,
+    /// the rings) are read on every call, so sharing its line would make
+    /// each of those reads a miss too.
+    state: CacheLine<AtomicU64>,
     /// Generations come from here, touched only on transitions; the state
     /// word holds the current one.
     next_generation: AtomicU32,
     ring: Ring,
+    /// Slow calls, at the same indices as `ring` (with `slow_call`).
+    slow_ring: Ring,
+    /// The time-based window (`failure_rate_over`).
+    time: TimeRing,
     /// Calls refused while open or half-open; written only on refusal.
     rejected: AtomicU64,
     /// The open time of the latest reopen after a failed half-open period,
@@ -48,6 +61,19 @@ pub(super) struct Machine {
     writes: std::sync::atomic::AtomicU32,
 }
 
+/// A value alone on its cache line (64 bytes, as on x86-64 and most
+/// ARM cores).
+#[repr(align(64))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// What a permit remembers about its admission.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Admitted {
@@ -60,16 +86,19 @@ pub(super) struct Admitted {
 pub(super) struct WindowSnapshot {
     pub(super) calls: u32,
     pub(super) failures: u32,
+    pub(super) slow: u32,
 }
 
 impl Machine {
     const_fn! {
         pub(super) fn new(config: Config) -> Self {
             Machine {
-                state: AtomicU64::new(State::closed(0).encode()),
+                state: CacheLine(AtomicU64::new(State::closed(0).encode())),
                 // Generation 0 is the initial closed period.
                 next_generation: AtomicU32::new(1),
                 ring: Ring::new(),
+                slow_ring: Ring::new(),
+                time: TimeRing::new(),
                 rejected: AtomicU64::new(0),
                 reopened_for: AtomicU64::new(0),
                 epoch: OnceLock::new(),
@@ -130,6 +159,7 @@ impl Machine {
                     #[cfg(test)]
                     self.writes
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.period_ended(old, new);
                     self.notify(old.public(), new.public());
                     return Ok((old, new));
                 }
@@ -198,20 +228,57 @@ impl Machine {
 
     /// The admitted call succeeded.
     pub(super) fn success(&self, call: Admitted) {
-        match (call.probe, self.config.mode) {
-            (true, _) => self.probe_reported(call.generation, false),
-            (false, Mode::Consecutive) => self.end_streak(call.generation),
-            (false, Mode::Rate) => self.record_in_window(call.generation, false),
-        }
+        self.report(call, false, 0);
     }
 
     /// The admitted call failed.
     pub(super) fn failure(&self, call: Admitted) {
-        match (call.probe, self.config.mode) {
-            (true, _) => self.probe_reported(call.generation, true),
-            (false, Mode::Consecutive) => self.extend_streak(call.generation),
-            (false, Mode::Rate) => self.record_in_window(call.generation, true),
+        self.report(call, true, 0);
+    }
+
+    /// The admitted call ended, failed or not; `started` is when it was
+    /// admitted, from [`timed_start`](Self::timed_start), for a call timed
+    /// for `slow_call` (0: untimed). The two plain modes are handled
+    /// inline; probes, slow calls and the time-based window out of line,
+    /// so that the plain paths stay as small as they were without them.
+    #[inline]
+    pub(super) fn report(&self, call: Admitted, failed: bool, started: u64) {
+        match (call.probe, self.config.recorder) {
+            (false, Recorder::Streak) if failed => self.extend_streak(call.generation),
+            (false, Recorder::Streak) => self.end_streak(call.generation),
+            (false, Recorder::Ring) => self.record_in_window(call.generation, failed),
+            _ => self.report_other(call, failed, started),
         }
+    }
+
+    /// [`report`](Self::report) for the rest: a call timed from `started`
+    /// is slow when more than the `slow_call` threshold has passed, and a
+    /// slow probe counts as a failed one.
+    #[inline(never)]
+    fn report_other(&self, call: Admitted, failed: bool, started: u64) {
+        let slow = started != 0
+            && self.config.slow.is_some_and(|slow| {
+                self.now_nanos().saturating_sub(started - 1) > slow.threshold_nanos
+            });
+        let generation = call.generation;
+        match (call.probe, self.config.recorder) {
+            (true, _) => self.probe_reported(generation, failed || slow),
+            (false, Recorder::Streak) if failed => self.extend_streak(generation),
+            (false, Recorder::Streak) => self.end_streak(generation),
+            (false, Recorder::Ring) => self.record_in_window(generation, failed),
+            (false, Recorder::SlowRing) => self.record_with_slow(generation, failed, slow),
+            (false, Recorder::Time) => self.record_in_time(generation, failed, slow),
+        }
+    }
+
+    /// When a call timed for `slow_call` starts: [`now_nanos`] plus one,
+    /// so that 0 can mean "not timed". Out of line, so that the untimed
+    /// path stays as small as without `slow_call`.
+    ///
+    /// [`now_nanos`]: Self::now_nanos
+    #[inline(never)]
+    pub(super) fn timed_start(&self) -> u64 {
+        self.now_nanos().saturating_add(1)
     }
 
     /// An outcome observed without a permit: counted as a call of the
@@ -290,24 +357,6 @@ impl Machine {
         }
     }
 
-    /// The calls and failures in the window of the current closed or
-    /// disabled period; `None` in other states and without a window.
-    pub(super) fn window(&self) -> Option<WindowSnapshot> {
-        if self.config.mode != Mode::Rate {
-            return None;
-        }
-        let calls = match self.current() {
-            State::Closed { count, .. } | State::Disabled { count, .. } => {
-                count.min(self.config.window)
-            }
-            _ => return None,
-        };
-        Some(WindowSnapshot {
-            calls,
-            failures: self.ring.failures_in_first(calls),
-        })
-    }
-
     pub(super) fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
     }
@@ -333,46 +382,6 @@ impl Machine {
                     state.with_tally(count)
                 },
             )
-        });
-    }
-
-    fn record_in_window(&self, generation: u32, failed: bool) {
-        let window = self.config.window;
-        // The slot is claimed by the same compare-and-swap that checks the
-        // generation, so a stale call cannot take a slot of a later one.
-        let claimed = self.transition(|state| {
-            let index = state.tally(generation)?;
-            Some(state.with_tally(next_index(index, window)))
-        });
-        let Ok((before, _)) = claimed else {
-            return;
-        };
-        let Some(index) = before.tally(generation) else {
-            return;
-        };
-        self.ring.write(index, window, failed);
-        // A success cannot raise the rate, but the call that reaches
-        // min_calls is the first one allowed to act on it. A disabled
-        // breaker never trips.
-        let closed = before.closed_count(generation).is_some();
-        if closed && (failed || index.saturating_add(1) == self.config.min_calls()) {
-            self.trip_on_rate(generation);
-        }
-    }
-
-    fn trip_on_rate(&self, generation: u32) {
-        let config = &self.config;
-        let mut open = None;
-        let _ = self.transition(|state| {
-            let calls = state.closed_count(generation)?.min(config.window);
-            if calls < config.min_calls() {
-                return None;
-            }
-            let failures = self.ring.failures_in_first(calls);
-            if failures == 0 || f64::from(failures) / f64::from(calls) < config.failure_rate {
-                return None;
-            }
-            Some(*open.get_or_insert_with(|| self.trip_state()))
         });
     }
 
@@ -468,10 +477,30 @@ impl Machine {
         State::Open { until }
     }
 
-    fn now_nanos(&self) -> u64 {
+    /// Nanoseconds since the breaker's epoch on the tokio clock.
+    pub(super) fn now_nanos(&self) -> u64 {
         let epoch = *self.epoch.get_or_init(Instant::now);
         let elapsed = Instant::now().saturating_duration_since(epoch);
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// After a swap from `old` to `new`: the thread whose swap ends a
+    /// closed or disabled period empties the time-based window, so that
+    /// the next period starts from nothing (see `time_window.rs`). The
+    /// count-based window needs nothing: a new generation starts at index 0.
+    fn period_ended(&self, old: State, new: State) {
+        let counting = |state: State| match state {
+            State::Closed { generation, .. } | State::Disabled { generation, .. } => {
+                Some(generation)
+            }
+            _ => None,
+        };
+        if self.config.mode == super::config::Mode::Time
+            && counting(old).is_some()
+            && counting(old) != counting(new)
+        {
+            self.time.clear(self.bucket_now());
+        }
     }
 
     fn notify(&self, from: CircuitState, to: CircuitState) {
@@ -483,6 +512,8 @@ impl Machine {
         }
     }
 }
+
+mod windows;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,11 @@
 //! - **Closed** admits every call and watches outcomes. It trips either after
 //!   `failure_threshold` consecutive failures (the default, 5) or, with
 //!   [`failure_rate`](CircuitBreaker::failure_rate), when the share of
-//!   failures among the last `window` calls reaches the rate.
+//!   failures among the last `window` calls reaches the rate, or, with
+//!   [`failure_rate_over`](CircuitBreaker::failure_rate_over), among the
+//!   calls of the last `period`. With
+//!   [`slow_call`](CircuitBreaker::slow_call) it also trips when the share
+//!   of slow calls in the window reaches its rate.
 //! - **Open** rejects every call with [`CircuitOpen`] until `open_for` has
 //!   passed. The breaker does not move by itself: the first
 //!   [`try_acquire`](CircuitBreaker::try_acquire) after that moves it to
@@ -44,6 +48,9 @@
 //! | `current_failure_rate()`, `calls_in_window()`, `rejected_count()` | `Metrics.getFailureRate`, `getNumberOfBufferedCalls`, `getNumberOfNotPermittedCalls` | — | `getFailureRate`, `getExecutionCount` |
 //! | `open_for_backoff` | — | `BreakDurationGenerator` | `withDelayFn` |
 //! | `half_open_failure_rate` | `permittedNumberOfCallsInHalfOpenState` with `failureRateThreshold` | — | `withSuccessThreshold(m, n)` |
+//! | `slow_call(threshold, rate)` (tower-resilience's slow-call rate too) | `slowCallDurationThreshold` + `slowCallRateThreshold` | — | — |
+//! | `slow_call_rate()` | `Metrics.getSlowCallRate` | — | — |
+//! | `failure_rate_over(rate, period)` with `min_calls` | `SlidingWindowType.TIME_BASED` with `minimumNumberOfCalls` | `FailureRatio` + `SamplingDuration` + `MinimumThroughput` | `withFailureRateThreshold(rate, executions, period)` |
 //!
 //! # Why lock-free
 //!
@@ -57,11 +64,24 @@
 //! atomic load; a
 //! success while closed is one more in the default mode (and a write only
 //! when it ends a failure streak), and a compare-and-swap plus one bit write
-//! in rate mode. The clock is only read while open and when opening. Two
+//! in rate mode (the bit is read first, and written only when the outcome
+//! differs from the one its slot held a lap ago, so a run of successes
+//! leaves the ring's cache line shared between cores). The state word has
+//! a cache line to itself, so that the configuration and the rings, read
+//! on every call, do not share the line every outcome in rate mode swaps.
+//! The clock is only read while open and when opening. Two
 //! side counters are written off the happy path only: the refusals behind
 //! `rejected_count`, on each refusal, and the latest backed-off open time,
 //! on a reopen or close with `open_for_backoff` (see `machine.rs` for why
 //! that one is not in the word, and what that costs).
+//!
+//! Two options read the clock on the happy path, and only they:
+//! [`slow_call`](CircuitBreaker::slow_call) at admission and at the
+//! outcome (to time the call), and
+//! [`failure_rate_over`](CircuitBreaker::failure_rate_over) at the outcome
+//! (to find its bucket). The time-based window is a ring of its own (see
+//! `time_window.rs`); a success there writes one bucket word and only
+//! reads the state word.
 //!
 //! # Generations
 //!
@@ -82,14 +102,17 @@
 //! | `config.rs` | what the builders set, clamped, and the defaults |
 //! | `state.rs` | [`CircuitState`] and the packed state word: layout, encode, decode |
 //! | `machine.rs` | the atomics, the one compare-and-swap loop, and every transition rule (including the reopen backoff's bookkeeping) |
+//! | `machine/windows.rs` | the rules that record an outcome in a window, count- or time-based, and trip on its rates |
 //! | `half_open.rs` | the verdict on a half-open period from its probes' counts |
-//! | `window.rs` | the failure-rate ring of outcome bits |
+//! | `window.rs` | the count-based rings of failure and slow-call bits |
+//! | `time_window.rs` | the time-based window's buckets |
 //! | `permit.rs` | [`BreakerPermit`]: reporting one call's outcome |
 //! | `report.rs` | `tracing` events and `metrics` for transitions |
 //!
 //! No file imports `mod.rs`, and none imports a file that imports it back:
-//! `permit.rs` reaches the state through `machine.rs`, the only file that
-//! touches the state word.
+//! `permit.rs` reaches the state through `machine.rs`, the only file (with
+//! its child `machine/windows.rs`) that touches the state word, always
+//! through `Machine::transition`.
 
 mod config;
 mod half_open;
@@ -97,6 +120,7 @@ mod machine;
 mod permit;
 mod report;
 mod state;
+mod time_window;
 mod window;
 
 use std::fmt;
@@ -125,7 +149,10 @@ pub use state::CircuitState;
 /// - **Closed** admits every call. It trips after
 ///   [`failure_threshold`](Self::failure_threshold) consecutive failures, or,
 ///   with [`failure_rate`](Self::failure_rate), when the share of failures
-///   among the last `window` calls reaches the rate.
+///   among the last `window` calls reaches the rate
+///   ([`failure_rate_over`](Self::failure_rate_over): the calls of the last
+///   `period`), or with [`slow_call`](Self::slow_call) when the share of
+///   slow calls does.
 /// - **Open** rejects every call with [`CircuitOpen`] for
 ///   [`open_for`](Self::open_for); the first [`try_acquire`](Self::try_acquire)
 ///   after that moves it to half-open and becomes a probe.
@@ -283,8 +310,11 @@ impl CircuitBreaker {
     /// The fewest calls in the window before
     /// [`failure_rate`](Self::failure_rate) may trip the breaker, so that
     /// one early failure is not a 100% failure rate. Defaults to the window
-    /// size; `n` is clamped to `1..=window`. Ignored in
-    /// [`failure_threshold`](Self::failure_threshold) mode.
+    /// size; `n` is clamped to `1..=window`. With
+    /// [`failure_rate_over`](Self::failure_rate_over) it defaults to 20
+    /// (`DEFAULT_WINDOW`) and is at least 1. In
+    /// [`failure_threshold`](Self::failure_threshold) mode it applies only
+    /// to the window of [`slow_call`](Self::slow_call).
     ///
     /// ```
     /// use retry_runtime::{CircuitBreaker, CircuitState};
@@ -299,6 +329,140 @@ impl CircuitBreaker {
     #[must_use]
     pub const fn min_calls(mut self, n: u32) -> Self {
         self.machine.config = self.machine.config.with_min_calls(n);
+        self
+    }
+
+    /// Trips when, among the calls that reported in the last `period`,
+    /// `failures / calls >= rate` and at least [`min_calls`](Self::min_calls)
+    /// calls have been recorded (20 by default, `DEFAULT_WINDOW`). A window
+    /// over time rather than over the last calls: resilience4j's
+    /// `SlidingWindowType.TIME_BASED`, Polly's `SamplingDuration`,
+    /// failsafe's `withFailureRateThreshold(rate, executions, period)`.
+    /// Replaces an earlier [`failure_threshold`](Self::failure_threshold) or
+    /// [`failure_rate`](Self::failure_rate).
+    ///
+    /// The window is 10 buckets of `period / 10` on tokio's clock
+    /// (`tokio::time::Instant`, so exact under a paused clock): an outcome
+    /// counts in the bucket of the time it is reported, and the window is
+    /// the current bucket and the 9 before it. So the rate is over the last
+    /// `period` to one bucket's width: the oldest bucket leaves whole, and
+    /// the window holds between `period - period / 10` and `period` of
+    /// history. resilience4j's buckets are one second each; with a `period`
+    /// of 10 s the two agree. Buckets go stale without being swept: a
+    /// bucket's counts carry its time, and outdated ones count as zero.
+    /// The window starts empty with each closed period, as the count-based
+    /// one does.
+    ///
+    /// Each outcome reads the clock, and writes one bucket word per count
+    /// it adds to (calls, failures, slow calls) with a compare-and-swap;
+    /// the state word is only read, unless the breaker trips. Admission
+    /// stays one load, with no clock read. The rate is checked on every
+    /// outcome, a sum over the 10 buckets.
+    ///
+    /// `rate` is clamped as in [`failure_rate`](Self::failure_rate);
+    /// `period` is at least 10 ms (1 ms buckets) and saturates at about 146
+    /// years. Each bucket counts up to 2^32 - 1 calls.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // Half of the calls of the last 10 s, at least 4 of them.
+    /// let breaker = CircuitBreaker::new()
+    ///     .failure_rate_over(0.5, Duration::from_secs(10))
+    ///     .min_calls(4);
+    /// breaker.record_failure();
+    /// breaker.record_failure();
+    /// tokio::time::advance(Duration::from_secs(10)).await; // both left the window
+    /// breaker.record_failure();
+    /// breaker.record_success();
+    /// breaker.record_success();
+    /// assert_eq!(breaker.state(), CircuitState::Closed); // 3 calls < min_calls
+    /// breaker.record_failure();
+    /// assert_eq!(breaker.state(), CircuitState::Open); // 2 of 4
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn failure_rate_over(mut self, rate: f64, period: Duration) -> Self {
+        self.machine.config = self.machine.config.failure_rate_over(rate, period);
+        self
+    }
+
+    /// Counts calls slower than `threshold` as slow, and trips when the
+    /// share of slow calls in the window reaches `rate`, as the failure rate
+    /// trips it: resilience4j's `slowCallDurationThreshold` and
+    /// `slowCallRateThreshold` (and tower-resilience's slow-call rate).
+    ///
+    /// A call is slow when more than `threshold` passes between
+    /// [`try_acquire`](Self::try_acquire) and its permit's
+    /// [`success`](BreakerPermit::success) or
+    /// [`failure`](BreakerPermit::failure); exactly `threshold` is not slow,
+    /// as resilience4j compares `duration > threshold`. A slow success is
+    /// slow, and a slow failure counts as both a failure and a slow call.
+    /// The breaker trips when `slow / calls >= rate`, with at least one slow
+    /// call, over the window the failure rate uses, with the same
+    /// [`min_calls`](Self::min_calls): the last `window` calls of
+    /// [`failure_rate`](Self::failure_rate), or the last `period` of
+    /// [`failure_rate_over`](Self::failure_rate_over). Either rate trips
+    /// it.
+    ///
+    /// **Consecutive-failure mode** (the default) has no window, so there
+    /// slow calls get one of their own: the last 20 calls
+    /// (`DEFAULT_WINDOW`), with `min_calls` (by default the whole 20). The
+    /// failure streak still trips as before; the slow-call rate trips
+    /// besides. The streak then shares the state word with the window's
+    /// index, so [`failure_threshold`](Self::failure_threshold) is capped at
+    /// 2^19 - 1, and a success writes the state word (it claims a slot in
+    /// the window) where without `slow_call` it costs one load. Only the
+    /// count-based and time-based windows of resilience4j exist there; this
+    /// keeps the streak's meaning while judging slowness by rate.
+    ///
+    /// Under `#[resilient]` and `Policy` the breaker admits an attempt
+    /// before its rate-limit and concurrency waits (the composition order),
+    /// so the time judged includes those waits and the attempt's
+    /// `timeout`, as a resilience4j breaker decorating a rate limiter or
+    /// bulkhead times them too.
+    ///
+    /// Half-open, a slow probe counts as a failed probe. Outcomes recorded
+    /// without a permit ([`record_success`](Self::record_success),
+    /// [`record_failure`](Self::record_failure)) have no duration and are
+    /// never slow.
+    ///
+    /// With `slow_call` a permit reads tokio's clock
+    /// (`tokio::time::Instant`) at admission and at its outcome; without it
+    /// neither does. `threshold` saturates at about 146 years; `rate` is
+    /// clamped to `0.0..=1.0`, NaN counting as `1.0`, and `0.0` means "any
+    /// slow call".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // Trip when half of the last 4 calls took longer than 1 s.
+    /// let breaker = CircuitBreaker::new()
+    ///     .failure_rate(0.5, 4)
+    ///     .slow_call(Duration::from_secs(1), 0.5);
+    /// for slow in [false, true, false] {
+    ///     let permit = breaker.try_acquire().unwrap();
+    ///     if slow {
+    ///         tokio::time::advance(Duration::from_millis(1001)).await;
+    ///     }
+    ///     permit.success();
+    /// }
+    /// assert_eq!(breaker.slow_call_rate(), Some(1.0 / 3.0));
+    /// let permit = breaker.try_acquire().unwrap();
+    /// tokio::time::advance(Duration::from_secs(2)).await;
+    /// permit.success();
+    /// assert_eq!(breaker.state(), CircuitState::Open); // 2 of 4 were slow
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn slow_call(mut self, threshold: Duration, rate: f64) -> Self {
+        self.machine.config = self.machine.config.slow_call(threshold, rate);
         self
     }
 
@@ -676,6 +840,8 @@ impl CircuitBreaker {
     /// before any call of the current closed period has reported. Counted
     /// even below [`min_calls`](Self::min_calls). resilience4j's
     /// `Metrics.getFailureRate` (which reports -1 below its minimum).
+    /// With [`failure_rate_over`](Self::failure_rate_over), over the calls
+    /// of the time-based window now.
     ///
     /// The value is read from the window without a lock: under concurrent
     /// outcomes it may miss a call that has claimed its slot but not yet
@@ -692,15 +858,21 @@ impl CircuitBreaker {
     /// assert_eq!(CircuitBreaker::new().current_failure_rate(), None); // no window
     /// ```
     pub fn current_failure_rate(&self) -> Option<f64> {
+        if self.machine.config.mode == Mode::Consecutive {
+            return None;
+        }
         let window = self.machine.window()?;
         (window.calls > 0).then(|| f64::from(window.failures) / f64::from(window.calls))
     }
 
     /// The calls recorded in the window of the current closed (or disabled)
     /// period, at most its size: the denominator of
-    /// [`current_failure_rate`](Self::current_failure_rate). 0 for a breaker counting
-    /// consecutive failures, and while open or half-open. resilience4j's
-    /// `Metrics.getNumberOfBufferedCalls`.
+    /// [`current_failure_rate`](Self::current_failure_rate) and
+    /// [`slow_call_rate`](Self::slow_call_rate). With
+    /// [`failure_rate_over`](Self::failure_rate_over), the calls of the
+    /// time-based window now. 0 for a breaker counting consecutive failures
+    /// (unless [`slow_call`](Self::slow_call) gave it a window), and while
+    /// open or half-open. resilience4j's `Metrics.getNumberOfBufferedCalls`.
     ///
     /// ```
     /// use retry_runtime::CircuitBreaker;
@@ -712,7 +884,36 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.calls_in_window(), 2); // the window holds 2
     /// ```
     pub fn calls_in_window(&self) -> u32 {
+        if self.machine.config.mode == Mode::Consecutive && self.machine.config.slow.is_none() {
+            return 0;
+        }
         self.machine.window().map_or(0, |window| window.calls)
+    }
+
+    /// The share of slow calls among the calls in the window, `0.0..=1.0`:
+    /// what [`slow_call`](Self::slow_call) compares with its rate. `None`
+    /// without `slow_call`, while open or half-open, and before any call of
+    /// the current closed period has reported; counted even below
+    /// [`min_calls`](Self::min_calls). resilience4j's
+    /// `Metrics.getSlowCallRate`. Read without a lock, as
+    /// [`current_failure_rate`](Self::current_failure_rate) is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::new()
+    ///     .failure_rate(0.5, 10)
+    ///     .slow_call(Duration::from_secs(60), 0.5);
+    /// assert_eq!(breaker.slow_call_rate(), None);
+    /// breaker.try_acquire().unwrap().success(); // far faster than 60 s
+    /// assert_eq!(breaker.slow_call_rate(), Some(0.0));
+    /// assert_eq!(CircuitBreaker::new().slow_call_rate(), None);
+    /// ```
+    pub fn slow_call_rate(&self) -> Option<f64> {
+        self.machine.config.slow?;
+        let window = self.machine.window()?;
+        (window.calls > 0).then(|| f64::from(window.slow) / f64::from(window.calls))
     }
 
     /// How many calls [`try_acquire`](Self::try_acquire) has refused since
@@ -740,7 +941,8 @@ impl CircuitBreaker {
     /// Returns a [`BreakerPermit`] to report the call's outcome with, or
     /// [`CircuitOpen`] if the breaker is open, or half-open with all its
     /// probe slots taken. Closed, this is one atomic load and never reads
-    /// the clock. Open, it reads the clock, and the first call after
+    /// the clock (but for [`slow_call`](Self::slow_call), which times the
+    /// call from here). Open, it reads the clock, and the first call after
     /// `open_for` moves the breaker to half-open and becomes a probe.
     ///
     /// Dropping the permit without calling
@@ -787,7 +989,21 @@ impl fmt::Debug for CircuitBreaker {
                 .field("failure_rate", &config.failure_rate)
                 .field("window", &config.window)
                 .field("min_calls", &config.min_calls()),
+            Mode::Time => s
+                .field("failure_rate", &config.failure_rate)
+                .field("period", &Duration::from_nanos(config.period_nanos))
+                .field("min_calls", &config.min_calls()),
         };
+        if let Some(slow) = config.slow {
+            s.field(
+                "slow_call",
+                &(Duration::from_nanos(slow.threshold_nanos), slow.rate),
+            );
+            if config.mode == Mode::Consecutive {
+                s.field("window", &config.window)
+                    .field("min_calls", &config.min_calls());
+            }
+        }
         s.field("open_for", &Duration::from_nanos(config.open_for_nanos));
         if config.open_multiplier > 1.0 {
             s.field("open_multiplier", &config.open_multiplier)

@@ -36,16 +36,34 @@ pub struct BreakerPermit<'a> {
     /// Cleared by `success` and `failure`, so that `Drop` only frees the
     /// slot of a permit that reported nothing.
     pending: bool,
+    /// With `slow_call`: when the call was admitted, in nanoseconds since
+    /// the breaker's epoch, plus one; 0 without `slow_call`, which reads
+    /// no clock. A `u64` rather than an `Option<Instant>` keeps the permit
+    /// at 24 bytes.
+    started: u64,
 }
 
 impl<'a> BreakerPermit<'a> {
+    #[inline]
     pub(super) fn new(machine: &'a Machine, call: Admitted) -> Self {
+        let started = match machine.config.slow {
+            Some(_) => machine.timed_start(),
+            None => 0,
+        };
         BreakerPermit {
             machine,
             generation: call.generation,
             probe: call.probe,
             pending: true,
+            started,
         }
+    }
+
+    /// Reports the outcome; a call timed for `slow_call` reads the clock
+    /// to tell whether it was slow.
+    #[inline]
+    fn report(&self, failed: bool) {
+        self.machine.report(self.call(), failed, self.started);
     }
 
     fn call(&self) -> Admitted {
@@ -61,7 +79,10 @@ impl BreakerPermit<'_> {
     /// answering). Resets the failure streak, counts a success in the rate
     /// window, or, for a half-open probe, counts towards closing the
     /// breaker, which closes once all of its `half_open_probes` have
-    /// succeeded.
+    /// succeeded. With [`slow_call`](super::CircuitBreaker::slow_call), a
+    /// call that took longer than its threshold since
+    /// [`try_acquire`](super::CircuitBreaker::try_acquire) is also counted
+    /// as slow (and a slow probe as a failed one).
     ///
     /// ```
     /// use retry_runtime::CircuitBreaker;
@@ -71,11 +92,13 @@ impl BreakerPermit<'_> {
     /// ```
     pub fn success(mut self) {
         self.pending = false;
-        self.machine.success(self.call());
+        self.report(false);
     }
 
     /// The call failed. Counts towards tripping the breaker, or, for a
-    /// half-open probe, opens it again for a fresh `open_for`.
+    /// half-open probe, opens it again for a fresh `open_for`. With
+    /// [`slow_call`](super::CircuitBreaker::slow_call), a failure slower
+    /// than the threshold counts as slow too, as in resilience4j.
     ///
     /// ```
     /// use retry_runtime::{CircuitBreaker, CircuitState};
@@ -86,7 +109,7 @@ impl BreakerPermit<'_> {
     /// ```
     pub fn failure(mut self) {
         self.pending = false;
-        self.machine.failure(self.call());
+        self.report(true);
     }
 
     /// Whether this permit is one of the half-open breaker's trial calls.
@@ -125,6 +148,11 @@ impl fmt::Debug for BreakerPermit<'_> {
 #[cfg(test)]
 mod tests {
     use crate::CircuitBreaker;
+
+    #[test]
+    fn a_permit_stays_small() {
+        assert_eq!(size_of::<super::BreakerPermit<'_>>(), 24);
+    }
 
     #[test]
     fn a_permit_shows_whether_it_is_a_probe() {

@@ -1,4 +1,5 @@
-//! The failure-rate window: a ring of up to 1024 outcome bits.
+//! The count-based window: rings of up to 1024 outcome bits, one for
+//! failures and one for slow calls.
 //!
 //! In rate mode the closed count in the state word is the index of the next
 //! slot. A call claims its slot by advancing that index with the same
@@ -15,13 +16,23 @@
 //! whole open/half-open cycle may write one stale bit into the next
 //! generation's ring: the rate is then off by that one call until the slot
 //! is reused. Trading that for a lock on every call is not worth it.
+//!
+//! A slow call sets its bit in the slow-call ring, at the same index. In
+//! consecutive mode with slow calls the failure streak shares the count
+//! with the index: the index in the low [`INDEX_BITS`] bits (it stays below
+//! `2 * MAX_WINDOW`), the streak above, up to [`STREAK_MAX`].
 
+use super::state::COUNT_MAX;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{atomic_array, const_fn};
 
 /// The largest failure-rate window; larger windows are clamped to it.
 pub(super) const MAX_WINDOW: u32 = 1024;
 const WORDS: usize = (MAX_WINDOW / 64) as usize;
+/// Bits of a packed count that hold the ring index.
+const INDEX_BITS: u32 = 11;
+/// The longest failure streak a packed count holds.
+pub(super) const STREAK_MAX: u32 = COUNT_MAX >> INDEX_BITS;
 
 pub(super) struct Ring([AtomicU64; WORDS]);
 
@@ -37,6 +48,12 @@ impl Ring {
         let slot = (index % window) as usize;
         let bit = 1u64 << (slot % 64);
         if let Some(cell) = self.0.get(slot / 64) {
+            // Most outcomes repeat what the slot held a lap ago (a success
+            // where a success was): then the bit is already right, and a
+            // read, which leaves the line shared between cores, does.
+            if (cell.load(Ordering::Acquire) & bit != 0) == failed {
+                return;
+            }
             if failed {
                 cell.fetch_or(bit, Ordering::AcqRel);
             } else {
@@ -75,6 +92,30 @@ pub(super) const fn next_index(index: u32, window: u32) -> u32 {
     }
 }
 
+/// `(index, streak)` of a count: the whole count is the index unless
+/// `packed` (consecutive mode with slow calls).
+pub(super) const fn unpack(count: u32, packed: bool) -> (u32, u32) {
+    if packed {
+        (count & ((1 << INDEX_BITS) - 1), count >> INDEX_BITS)
+    } else {
+        (count, 0)
+    }
+}
+
+/// The count holding `index` and `streak` (saturated at [`STREAK_MAX`]).
+pub(super) const fn pack(index: u32, streak: u32, packed: bool) -> u32 {
+    if packed {
+        let streak = if streak < STREAK_MAX {
+            streak
+        } else {
+            STREAK_MAX
+        };
+        streak << INDEX_BITS | index
+    } else {
+        index
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +131,15 @@ mod tests {
         assert_eq!(ring.failures_in_first(70), 70);
         assert_eq!(ring.failures_in_first(1024), 128);
         assert_eq!(ring.failures_in_first(u32::MAX), 128);
+    }
+
+    #[test]
+    fn a_packed_count_keeps_index_and_streak_apart() {
+        let count = pack(2 * MAX_WINDOW - 1, 7, true);
+        assert_eq!(unpack(count, true), (2 * MAX_WINDOW - 1, 7));
+        assert_eq!(unpack(pack(5, u32::MAX, true), true), (5, STREAK_MAX));
+        assert!(pack(2 * MAX_WINDOW - 1, u32::MAX, true) <= COUNT_MAX);
+        assert_eq!(unpack(pack(9, 3, false), false), (9, 0));
     }
 
     #[test]
