@@ -141,7 +141,10 @@ impl Bulkhead {
     /// ```
     pub fn try_acquire(&self) -> Option<BulkheadPermit<'_>> {
         // The only other error is "closed", and this semaphore is never closed.
-        self.semaphore.try_acquire().ok().map(BulkheadPermit::new)
+        self.semaphore
+            .try_acquire()
+            .ok()
+            .map(|permit| BulkheadPermit::new(&self.semaphore, permit))
     }
 
     /// Waits for a permit.
@@ -179,7 +182,7 @@ impl Bulkhead {
             // panicking in a caller's task.
             loop {
                 if let Ok(permit) = self.semaphore.acquire().await {
-                    return BulkheadPermit::new(permit);
+                    return BulkheadPermit::new(&self.semaphore, permit);
                 }
             }
         }
@@ -216,7 +219,7 @@ impl Bulkhead {
             return Ok(permit);
         }
         match tokio::time::timeout(max_wait, self.semaphore.acquire()).await {
-            Ok(Ok(permit)) => Ok(BulkheadPermit::new(permit)),
+            Ok(Ok(permit)) => Ok(BulkheadPermit::new(&self.semaphore, permit)),
             // Timed out, or (impossible: never closed) the semaphore closed.
             Ok(Err(_)) | Err(_) => Err(Rejected::new()),
         }
@@ -318,7 +321,7 @@ impl Bulkhead {
         let mut acquire = pin!(self.semaphore.acquire());
         loop {
             match acquire.as_mut().poll(&mut cx) {
-                Poll::Ready(Ok(permit)) => return Ok(BulkheadPermit::new(permit)),
+                Poll::Ready(Ok(permit)) => return Ok(BulkheadPermit::new(&self.semaphore, permit)),
                 Poll::Ready(Err(_)) => return Err(Rejected::new()),
                 Poll::Pending => {}
             }
@@ -369,12 +372,23 @@ impl Wake for ThreadWaker {
 #[must_use = "the bulkhead slot is released as soon as the permit is dropped"]
 #[derive(Debug)]
 pub struct BulkheadPermit<'a> {
-    // Held only for its `Drop`, which gives the slot back to the semaphore.
-    _permit: SemaphorePermit<'a>,
+    // The semaphore alone, not tokio's permit: a slot is always one permit,
+    // so its count need not be carried, and a permit half the size keeps
+    // every protected call's future smaller.
+    semaphore: &'a Semaphore,
 }
 
 impl<'a> BulkheadPermit<'a> {
-    fn new(permit: SemaphorePermit<'a>) -> Self {
-        BulkheadPermit { _permit: permit }
+    fn new(semaphore: &'a Semaphore, permit: SemaphorePermit<'a>) -> Self {
+        debug_assert_eq!(permit.num_permits(), 1, "a slot is one permit");
+        // Given back in `Drop`, exactly as tokio's permit would.
+        permit.forget();
+        BulkheadPermit { semaphore }
+    }
+}
+
+impl Drop for BulkheadPermit<'_> {
+    fn drop(&mut self) {
+        self.semaphore.add_permits(1);
     }
 }
