@@ -224,3 +224,55 @@ async fn a_time_window_forgets_failures_older_than_its_period() {
     assert_eq!(over_time(true).await, Err(TestError::Io));
     assert_eq!(OVER_TIME.state(), CircuitState::Open, "2 of 3 in 10 s");
 }
+
+// The same two options as inline keys: `slow_call` with its rate, and a
+// `window` that is a duration rather than a count.
+#[resilient(
+    max_attempts = 1,
+    circuit_breaker(
+        failure_rate = 1.0,
+        window = 2,
+        slow_call = "100ms",
+        slow_call_rate = 0.5
+    )
+)]
+async fn inline_slow(delay: Duration) -> Result<(), TestError> {
+    sleep(delay).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn inline_slow_call_keys_trip_on_slow_answers() {
+    assert_eq!(inline_slow(ms(100)).await, Ok(()), "at the threshold");
+    assert_eq!(inline_slow(ms(101)).await, Ok(()), "slow, but answered");
+    assert_eq!(
+        inline_slow(Duration::ZERO).await,
+        Err(TestError::Open(CircuitOpen::new())),
+        "1 of the last 2 was slow"
+    );
+}
+
+#[resilient(max_attempts = 1, retry_on = [Io],
+            circuit_breaker(failure_rate = 0.5, window = "10s", min_calls = 3))]
+async fn inline_over_time(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Io) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inline_time_window_forgets_failures_older_than_its_period() {
+    let _ = inline_over_time(true).await;
+    let _ = inline_over_time(true).await;
+    advance(Duration::from_secs(10)).await;
+    assert_eq!(inline_over_time(true).await, Err(TestError::Io));
+    assert_eq!(
+        inline_over_time(false).await,
+        Ok(()),
+        "2 recent calls < min_calls"
+    );
+    assert_eq!(inline_over_time(true).await, Err(TestError::Io));
+    assert_eq!(
+        inline_over_time(false).await,
+        Err(TestError::Open(CircuitOpen::new())),
+        "2 of the last 3 in 10 s failed"
+    );
+}

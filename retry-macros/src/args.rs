@@ -18,7 +18,7 @@ use syn::{Expr, Meta};
 
 use crate::values::{
     BackoffKind, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
-    Name, RateArg, UserExpr, Value, VariantList, combine, error,
+    Name, RateArg, UserExpr, Value, VariantList, WindowArg, combine, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -103,10 +103,12 @@ keys! {
     struct BreakerArgs, failed: BreakerArgsFailed {
         failure_threshold: Int,
         failure_rate: Float,
-        window: Int,
+        window: WindowArg,
         min_calls: Int,
         open_for: DurationArg,
         half_open_probes: Int,
+        slow_call: DurationArg,
+        slow_call_rate: Float,
         key: UserExpr,
     }
 }
@@ -260,8 +262,8 @@ mod tests {
         for key in BreakerArgs::KEYS {
             let ident = syn::parse_str::<syn::Ident>(key).unwrap();
             let value = match *key {
-                "open_for" => quote!("1s"),
-                "failure_rate" => quote!(0.5),
+                "open_for" | "slow_call" => quote!("1s"),
+                "failure_rate" | "slow_call_rate" => quote!(0.5),
                 _ => quote!(1),
             };
             let parsed = parse(quote!(circuit_breaker(#ident = #value)));

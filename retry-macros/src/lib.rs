@@ -193,6 +193,11 @@ mod values;
 /// compile error: one call failing every attempt would open the breaker.
 /// `timeout` or `base_delay` not shorter than `deadline` is an error too.
 ///
+/// `window = "10s"` computes the failure rate over the last ten seconds
+/// instead of the last calls; `slow_call = "2s", slow_call_rate = 0.5`
+/// also trips the breaker when half of the calls in its window took longer
+/// than two seconds (resilience4j's slow-call rate).
+///
 /// `circuit_breaker(key = host, ...)` keeps one breaker per value of the
 /// key (any `AsRef<str>`: a host, a tenant), evaluated once per call, so
 /// one provider's outage does not open another's breaker. At most

@@ -134,6 +134,29 @@ fn string_literal(expr: &Expr) -> Option<&syn::LitStr> {
     }
 }
 
+/// `window = 20` (the last calls) or `window = "10s"` (the last seconds)
+/// in `circuit_breaker(...)`.
+#[derive(Clone, Copy)]
+pub(crate) enum WindowArg {
+    Calls(Int),
+    Time(DurationArg),
+}
+
+impl Value for WindowArg {
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        if string_literal(expr).is_some() {
+            DurationArg::from_expr(key, expr).map(WindowArg::Time)
+        } else {
+            Int::from_expr(key, expr).map_err(|_| {
+                error(
+                    expr,
+                    format!("invalid {key}: expected a number of calls such as `20`, or a duration such as `\"10s\"`"),
+                )
+            }).map(WindowArg::Calls)
+        }
+    }
+}
+
 /// `name = "billing.charge"`.
 #[derive(Clone)]
 pub(crate) struct Name(pub(crate) String);

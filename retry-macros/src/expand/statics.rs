@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 
 use super::paths::duration;
 use super::{Body, CONTRACT};
-use crate::validate::{Breaker, Budget, InlineBreaker, Limit, RateLimit};
+use crate::validate::{Breaker, Budget, InlineBreaker, Limit, RateLimit, Window};
 use crate::values::{BackoffKind, JitterKind};
 
 impl Body<'_> {
@@ -126,12 +126,19 @@ impl Body<'_> {
                 let threshold = inline
                     .failure_threshold
                     .map(|n| quote!(.failure_threshold(#n)));
-                let rate = inline.failure_rate.map(|(rate, window)| {
-                    let window = match window {
-                        Some(window) => quote!(#window),
-                        None => quote!(#krate::__private::CircuitBreaker::DEFAULT_WINDOW),
-                    };
-                    quote!(.failure_rate(#rate, #window))
+                let rate = inline.failure_rate.map(|(rate, window)| match window {
+                    Some(Window::Calls(calls)) => quote!(.failure_rate(#rate, #calls)),
+                    Some(Window::Time(period)) => {
+                        let period = duration(period);
+                        quote!(.failure_rate_over(#rate, #period))
+                    }
+                    None => quote! {
+                        .failure_rate(#rate, #krate::__private::CircuitBreaker::DEFAULT_WINDOW)
+                    },
+                });
+                let slow = inline.slow_call.map(|(threshold, rate)| {
+                    let threshold = duration(threshold);
+                    quote!(.slow_call(#threshold, #rate))
                 });
                 let min_calls = inline.min_calls.map(|n| quote!(.min_calls(#n)));
                 let open_for = inline.open_for.map(|d| {
@@ -144,7 +151,7 @@ impl Body<'_> {
                 let breaker = quote! {
                     #krate::__private::CircuitBreaker::new()
                         .name(__RESILIENT_NAME)
-                        #threshold #rate #min_calls #open_for #probes
+                        #threshold #rate #min_calls #open_for #probes #slow
                 };
                 Some(match &inline.key {
                     None => quote! {

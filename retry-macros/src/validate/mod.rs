@@ -22,7 +22,7 @@ use crate::args::{Args, BreakerArg, BreakerArgs};
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::{
-    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg,
+    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg, WindowArg,
 };
 
 /// A configuration the expansion can trust: every value in range, and only
@@ -92,12 +92,23 @@ pub(crate) enum Breaker {
     Shared(Expr),
 }
 
+/// What a failure rate is computed over: the last calls, or the last
+/// stretch of time.
+#[derive(Clone, Copy)]
+pub(crate) enum Window {
+    Calls(u32),
+    Time(Duration),
+}
+
 pub(crate) struct InlineBreaker {
     /// The `circuit_breaker` key, where a missing `From<CircuitOpen>` is reported.
     pub(crate) span: Span,
     pub(crate) failure_threshold: Option<u32>,
     /// The rate, and the window when the user set one.
-    pub(crate) failure_rate: Option<(f64, Option<u32>)>,
+    pub(crate) failure_rate: Option<(f64, Option<Window>)>,
+    /// `slow_call` and `slow_call_rate` (1.0, resilience4j's default, when
+    /// only the threshold is written).
+    pub(crate) slow_call: Option<(Duration, f64)>,
     pub(crate) min_calls: Option<u32>,
     pub(crate) open_for: Option<Duration>,
     pub(crate) half_open_probes: Option<u32>,
@@ -205,25 +216,58 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
             "`failure_threshold` and `failure_rate` are two ways to trip the breaker; keep one",
         ));
     }
-    for key in [&args.window, &args.min_calls] {
-        if let Some(n) = key.filter(|_| args.failure_rate.is_none()) {
-            errors.push(spanned(
-                n.span,
-                "`window` and `min_calls` apply to `failure_rate`; add `failure_rate = 0.5` or remove them",
-            ));
-        }
+    if let Some(window) = args.window.filter(|_| args.failure_rate.is_none()) {
+        let span = match window {
+            WindowArg::Calls(n) => n.span,
+            WindowArg::Time(d) => d.span,
+        };
+        errors.push(spanned(
+            span,
+            "`window` applies to `failure_rate`; add `failure_rate = 0.5` or remove it",
+        ));
+    }
+    if let Some(n) = args
+        .min_calls
+        .filter(|_| args.failure_rate.is_none() && args.slow_call.is_none())
+    {
+        errors.push(spanned(
+            n.span,
+            "`min_calls` applies to `failure_rate` and `slow_call`; add one of them or remove it",
+        ));
+    }
+    if let Some(rate) = args.slow_call_rate.filter(|_| args.slow_call.is_none()) {
+        errors.push(spanned(
+            rate.span,
+            "`slow_call_rate` needs `slow_call`, the duration past which a call is slow, e.g. `slow_call = \"2s\"`",
+        ));
     }
     let failure_rate = args.failure_rate.map(|Float { value, span }| {
-        if !(value > 0.0 && value <= 1.0) {
-            errors.push(spanned(
-                span,
-                format!("`failure_rate` must be in (0, 1] (got {value}), e.g. `failure_rate = 0.5` for half the calls"),
-            ));
-        }
-        let window = args.window.map(|w| {
-            positive_u32(w, "window", "it is the number of recent calls the rate is computed over", errors)
+        fraction("failure_rate", value, span, "half the calls", errors);
+        let window = args.window.map(|window| match window {
+            WindowArg::Calls(n) => Window::Calls(positive_u32(
+                n,
+                "window",
+                "it is the number of recent calls the rate is computed over",
+                errors,
+            )),
+            WindowArg::Time(d) => {
+                if let Err(message) = retry_rules::positive_duration("window", d.value) {
+                    errors.push(spanned(d.span, message));
+                }
+                Window::Time(d.value)
+            }
         });
         (value, window)
+    });
+    let slow_call = args.slow_call.map(|threshold| {
+        if let Err(message) = retry_rules::positive_duration("slow_call", threshold.value) {
+            errors.push(spanned(threshold.span, message));
+        }
+        let rate = args.slow_call_rate.map_or(1.0, |Float { value, span }| {
+            fraction("slow_call_rate", value, span, "half the calls", errors);
+            value
+        });
+        (threshold.value, rate)
     });
     InlineBreaker {
         span,
@@ -246,7 +290,18 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
             positive_u32(n, "half_open_probes", "it is the number of trial calls that decide whether to close", errors)
         }),
         failure_rate,
+        slow_call,
         key: args.key.map(|key| key.0),
+    }
+}
+
+/// A rate in (0, 1]: `example` says what 0.5 means.
+fn fraction(key: &str, value: f64, span: Span, example: &str, errors: &mut Errors) {
+    if !(value > 0.0 && value <= 1.0) {
+        errors.push(spanned(
+            span,
+            format!("`{key}` must be in (0, 1] (got {value}), e.g. `{key} = 0.5` for {example}"),
+        ));
     }
 }
 
@@ -535,7 +590,23 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(
             errors(quote!(circuit_breaker(window = 10)), fallible())[0]
-                .contains("apply to `failure_rate`")
+                .contains("applies to `failure_rate`")
+        );
+        let slow = errors(
+            quote!(circuit_breaker(slow_call = "0s", slow_call_rate = 2.0)),
+            fallible(),
+        );
+        assert_eq!(slow.len(), 2, "{slow:?}");
+        assert!(
+            errors(quote!(circuit_breaker(slow_call_rate = 0.5)), fallible())[0]
+                .contains("`slow_call_rate` needs `slow_call`")
+        );
+        assert!(
+            errors(
+                quote!(circuit_breaker(failure_rate = 0.5, window = "0s")),
+                fallible()
+            )[0]
+            .contains("`window` must be greater than zero")
         );
     }
 
