@@ -98,6 +98,14 @@ fn request(method: Method, addr: SocketAddr, headers: &[(&str, &str)]) -> Reques
     request.body(Full::new(Bytes::from_static(b"{}"))).unwrap()
 }
 
+/// One call through `service`, once it is ready: what a caller gets.
+async fn send<S>(service: &mut S, request: Request<Full<Bytes>>) -> Result<S::Response, BoxError>
+where
+    S: Service<Request<Full<Bytes>>, Error = BoxError>,
+{
+    service.ready().await?.call(request).await
+}
+
 /// Delays the policies' `on_retry` hooks saw, per test.
 struct Delays(Mutex<Vec<Duration>>);
 
@@ -129,11 +137,7 @@ async fn a_503_is_retried_after_its_retry_after_and_the_caller_gets_the_200() {
         .layer(ResilientLayer::new(&HINTED).classify(Http))
         .service(client());
 
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request(Method::GET, addr, &[]))
+    let response = send(&mut service, request(Method::GET, addr, &[]))
         .await
         .unwrap();
 
@@ -154,13 +158,7 @@ async fn a_post_is_sent_once_unless_it_carries_an_idempotency_key() {
         .service(client());
 
     let unsafe_to_replay = request(Method::POST, addr, &[]);
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(unsafe_to_replay)
-        .await
-        .unwrap();
+    let response = send(&mut service, unsafe_to_replay).await.unwrap();
     assert_eq!(
         response.status(),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -169,7 +167,7 @@ async fn a_post_is_sent_once_unless_it_carries_an_idempotency_key() {
     assert_eq!(script.hits(), 1);
 
     let keyed = request(Method::POST, addr, &[("idempotency-key", "charge-42")]);
-    let response = service.ready().await.unwrap().call(keyed).await.unwrap();
+    let response = send(&mut service, keyed).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(script.hits(), 3, "the keyed POST was retried once");
     assert_eq!(REPLAY_DELAYS.take().len(), 1);
@@ -187,11 +185,7 @@ policy_recording!(
 async fn when_the_policy_gives_up_the_caller_gets_the_last_response() {
     let (addr, script) = serve(&[(503, None), (502, None), (429, None), (500, None)]).await;
     let mut service = ResilientLayer::new(&GIVE_UP).classify(Http).layer(client());
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request(Method::GET, addr, &[]))
+    let response = send(&mut service, request(Method::GET, addr, &[]))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -208,11 +202,7 @@ async fn statuses_that_are_not_retryable_are_answers() {
         .classify(Http)
         .layer(client());
     for expected in [404, 501] {
-        let response = service
-            .ready()
-            .await
-            .unwrap()
-            .call(request(Method::GET, addr, &[]))
+        let response = send(&mut service, request(Method::GET, addr, &[]))
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), expected);
@@ -238,11 +228,7 @@ async fn a_connection_nobody_accepts_is_retried_then_returned_as_the_clients_err
     let mut service = ResilientLayer::new(&UNREACHABLE)
         .classify(Http)
         .layer(client());
-    let error = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request(Method::GET, addr, &[]))
+    let error = send(&mut service, request(Method::GET, addr, &[]))
         .await
         .unwrap_err();
     assert!(
@@ -289,14 +275,7 @@ async fn one_429_pauses_every_request_sharing_the_limiter() {
     let mut first = service.clone();
     let first = tokio::spawn(async move {
         let request = request(Method::GET, addr, &[]);
-        first
-            .ready()
-            .await
-            .unwrap()
-            .call(request)
-            .await
-            .unwrap()
-            .status()
+        send(&mut first, request).await.unwrap().status()
     });
     while SHARING_DELAYS.0.lock().unwrap().is_empty() {
         tokio::task::yield_now().await;
@@ -306,14 +285,7 @@ async fn one_429_pauses_every_request_sharing_the_limiter() {
             let mut service = service.clone();
             tokio::spawn(async move {
                 let request = request(Method::GET, addr, &[]);
-                service
-                    .ready()
-                    .await
-                    .unwrap()
-                    .call(request)
-                    .await
-                    .unwrap()
-                    .status()
+                send(&mut service, request).await.unwrap().status()
             })
         })
         .collect();
