@@ -35,6 +35,8 @@ mod jitter;
 mod keyed;
 mod policy;
 mod rate_limiter;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod report;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;

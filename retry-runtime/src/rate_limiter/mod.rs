@@ -70,6 +70,8 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 mod check;
 mod pause;
+#[cfg(feature = "redis")]
+mod shared;
 
 pub use check::NotUntil;
 
@@ -160,6 +162,11 @@ pub struct RateLimiter {
     /// The longest pause a `Retry-After` hint may impose on every caller
     /// (`pause_on_retry_after`); zero when hints pause no one.
     max_pause_ns: u64,
+    /// Redis, the key and the lease when shared (`.shared(&REDIS, key)`):
+    /// then `take` and the waits go through `shared.rs`, and the GCRA above
+    /// serves only the `Fallback::Local` policy.
+    #[cfg(feature = "redis")]
+    shared: shared::Shared,
 }
 
 impl RateLimiter {
@@ -209,6 +216,8 @@ impl RateLimiter {
                 tat: AtomicU64::new(0),
                 epoch: OnceLock::new(),
                 max_pause_ns: 0,
+                #[cfg(feature = "redis")]
+                shared: shared::Shared::new(),
             }
         }
     }
@@ -586,6 +595,17 @@ impl RateLimiter {
     /// nobody else takes them first.
     #[inline]
     fn take(&self, n: u32, now: Instant) -> Result<(), Duration> {
+        #[cfg(feature = "redis")]
+        if self.shared.is_shared() {
+            return self.shared.take(self, n);
+        }
+        self.take_local(n, now)
+    }
+
+    /// The local GCRA step behind [`take`](Self::take): the whole limiter
+    /// when local, the `Fallback::Local` policy when shared.
+    #[inline]
+    fn take_local(&self, n: u32, now: Instant) -> Result<(), Duration> {
         debug_assert!(
             1 <= n && n <= self.burst,
             "take({n}) outside 1..={}",
@@ -625,6 +645,11 @@ impl RateLimiter {
     /// Waits for `n` tokens, `1 <= n <= burst` (checked by the caller), for
     /// up to `max_wait`.
     async fn wait_async(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
+        #[cfg(feature = "redis")]
+        if self.shared.is_shared() {
+            // Boxed, so that a local limiter's wait stays as small as ever.
+            return Box::pin(self.shared.wait_async(self, n, max_wait)).await;
+        }
         let mut now = Instant::now();
         // A `max_wait` too large to represent as an instant is no limit.
         let deadline = max_wait.and_then(|max_wait| now.checked_add(max_wait));
@@ -648,6 +673,10 @@ impl RateLimiter {
     /// Blocks for `n` tokens, `1 <= n <= burst` (checked by the caller), for
     /// up to `max_wait`.
     fn wait_blocking(&self, n: u32, max_wait: Option<Duration>) -> Result<(), Rejected> {
+        #[cfg(feature = "redis")]
+        if self.shared.is_shared() {
+            return self.shared.wait_blocking(self, n, max_wait);
+        }
         // A blocked thread is not on tokio's (possibly paused) clock, so the
         // caller's `max_wait` is measured on the wall clock; the bucket itself
         // still reads tokio's clock, the time base all callers share.

@@ -8,8 +8,8 @@ use super::BoxError;
 /// How [`ResilientLayer`](super::ResilientLayer) treats a service's
 /// requests and responses.
 ///
-/// Implement it for a protocol of your own; [`Cloned`] and [`Http`] cover
-/// the common cases.
+/// Implement it for a protocol of your own; [`Cloned`], [`SendOnce`] and
+/// (with feature `http`) `Http` cover the common cases.
 pub trait Classify<Req, Res> {
     /// A copy of `request` to send again if the first attempt fails, or
     /// `None`: the request is sent once and never retried.

@@ -8,7 +8,7 @@ use crate::Policy;
 /// Applies a [`Policy`] to a tower service: see the [module](super) docs.
 ///
 /// `C` says how requests are replayed and which responses fail:
-/// [`Cloned`] by default, [`Http`](super::Http) for HTTP services.
+/// [`Cloned`] by default, `Http` (feature `http`) for HTTP services.
 #[derive(Debug)]
 pub struct ResilientLayer<C = Cloned> {
     policy: &'static Policy<BoxError>,
@@ -28,8 +28,8 @@ impl ResilientLayer {
 }
 
 impl<C> ResilientLayer<C> {
-    /// The same layer, classifying with `classify`, e.g.
-    /// [`Http`](super::Http).
+    /// The same layer, classifying with `classify`, e.g. `Http` (feature
+    /// `http`) or [`SendOnce`](super::SendOnce).
     #[must_use]
     pub fn classify<D>(self, classify: D) -> ResilientLayer<D> {
         ResilientLayer {

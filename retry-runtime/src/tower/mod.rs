@@ -10,13 +10,13 @@
 //! - **Replay.** A retry sends the request again, so the layer keeps a copy
 //!   before the first attempt. What can be copied is the [`Classify`]'s
 //!   business: [`Cloned`] (the default) replays any `Req: Clone`;
-//!   [`Http`] (with feature `http`) replays an `http::Request<B>` whose
+//!   `Http` (with feature `http`) replays an `http::Request<B>` whose
 //!   body is `Clone`, and only when the request is safe to send twice (an
 //!   idempotent method, or an `Idempotency-Key` header); [`SendOnce`]
 //!   never replays (a tonic `Channel`, whose bodies are streams). A request
 //!   that cannot be replayed is sent once, still guarded by the breaker,
 //!   limiter, bulkhead and timeout: it is never retried.
-//! - **Responses that are failures.** With [`Http`], a response with a
+//! - **Responses that are failures.** With `Http`, a response with a
 //!   retryable status (`503`, `429`, ...) is retried like an error,
 //!   honouring its `Retry-After` (capped by `max_delay`, as the attribute's
 //!   `retry_after` is); if the policy gives up, the caller gets that last

@@ -1,0 +1,522 @@
+//! A rate limit shared by replicas through Redis: leases of the global
+//! bucket handed out locally, cached refusals, and the fallback policy.
+//!
+//! # Algorithm
+//!
+//! The global bucket is GCRA over one Redis key per instance
+//! (`{steadfast:rl:<key>}`, hash-tagged so the one-key script works on
+//! Cluster), advanced by one Lua script ([`script::GCRA`]) on Redis's own
+//! clock, with the local limiter's burst semantics. A replica does not pay a
+//! round trip per call:
+//!
+//! - **Leases.** A round trip takes up to `lease` tokens at once (by default
+//!   `min(burst / 4, 10)`, at least 1; [`RateLimiter::lease`]) and hands them
+//!   out locally with no I/O. When three quarters of the lease are spent, a background
+//!   refill tops it up again, so a steady caller rarely finds it empty.
+//! - **Cached refusals.** When the global bucket is empty, the script says
+//!   how long until it is not; until then every call of this replica is
+//!   refused (or waits) without a round trip.
+//!
+//! # Accuracy
+//!
+//! A replica never holds more than `lease` unspent tokens, and every token
+//! it spends was granted by the global bucket. So over any window the fleet
+//! admits at most what the global limit allows plus the tokens held at the
+//! window's start: **the global limit is exceeded by at most replicas ×
+//! lease tokens** (e.g. 20 replicas × 5 = 100 tokens, once, not per second).
+//! A replica that stops calling keeps its unspent lease; that under-admits,
+//! never over.
+//!
+//! # Empty lease
+//!
+//! Decisions never wait on I/O unless the caller asked to wait:
+//!
+//! - `try_acquire`/`try_acquire_n`/`check` on an empty lease start a refill
+//!   in the background and return `false` (`check` returns a `NotUntil` of
+//!   1 ms): refusing is the side that keeps the accuracy bound. The refill
+//!   lands within one round trip (or the Redis timeout), and later calls
+//!   take from it.
+//! - `acquire*` and the blocking calls wait for that refill (woken when it
+//!   lands, never past their `max_wait`), then for the global bucket's
+//!   refusal to expire, as a local limiter waits for its own.
+//! - The attribute's `rate_limit = &LIMIT` polls the refill every 1 ms.
+
+mod script;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::RateLimiter;
+use crate::error::Rejected;
+use crate::redis::{Fallback, Redis};
+
+/// How long a caller that cannot wait for a refill in flight is told to
+/// come back after (the attribute's admission loop sleeps this long).
+const REFILL_POLL: Duration = Duration::from_millis(1);
+
+/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
+/// `NOSCRIPT` (a restarted or flushed server).
+static GCRA: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::GCRA));
+
+/// The part of a [`RateLimiter`] that makes it shared: empty (and unused)
+/// for a local one.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// `Some` once `.shared(&REDIS, key)` was called.
+    redis: Option<&'static Redis>,
+    key: &'static str,
+    fallback: Fallback,
+    /// Tokens per lease as configured; 0 for the default.
+    lease: u32,
+    /// Made on first use; an `Arc` because refills on the background runtime
+    /// deposit into it and a limiter need not be a `static`.
+    state: OnceLock<Arc<State>>,
+}
+
+impl Shared {
+    pub(crate) const fn new() -> Self {
+        Shared {
+            redis: None,
+            key: "",
+            fallback: Fallback::Local,
+            lease: 0,
+            state: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// `{steadfast:rl:<key>}`, built once.
+    key: String,
+    lease: Mutex<Lease>,
+    /// Wakes blocked callers when a refill lands.
+    refilled: Condvar,
+    /// Wakes async callers when a refill lands.
+    notify: Notify,
+    degraded: AtomicU64,
+    round_trips: AtomicU64,
+    /// Milliseconds since `born` of the last degraded event, plus one (0:
+    /// none yet), so that events are at most one a second.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    last_report_ms: AtomicU64,
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    born: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Lease {
+    /// Granted by Redis, not yet handed out.
+    held: u32,
+    /// A round trip is in flight (at most one per instance).
+    refilling: bool,
+    /// Redis said the tokens last asked for are not free before this: no
+    /// round trip until then.
+    over_until: Option<Instant>,
+}
+
+impl State {
+    fn lease(&self) -> MutexGuard<'_, Lease> {
+        // Every update leaves the lease consistent: nothing to repair after
+        // a panic elsewhere.
+        self.lease.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refill_landed(&self) {
+        self.refilled.notify_all();
+        self.notify.notify_waiters();
+    }
+}
+
+/// What one look at the lease decided.
+enum Decision {
+    Granted,
+    /// Not before this long (the global bucket's answer, or the fallback's).
+    Wait(Duration),
+    /// A refill is in flight: its answer decides.
+    Pending,
+}
+
+impl RateLimiter {
+    /// Shares this limit with every instance, in any process, declared with
+    /// the same `key` on the same Redis: the rate and burst are then those
+    /// of the fleet, not of each replica. A `const fn`, so the limiter stays
+    /// a `static`; nothing connects before the first call.
+    ///
+    /// Every call works as on a local limiter (async, blocking, weighted,
+    /// the attribute's `rate_limit = &LIMIT`); see the
+    /// [`redis`](crate::redis) module for the round trips, the accuracy bound
+    /// (exceeded by at most replicas × [`lease`](RateLimiter::lease) tokens)
+    /// and what an empty lease does. Every instance sharing a key must be
+    /// declared with the same rate and burst. Time follows Redis's clock,
+    /// so a paused tokio test clock does not drive a shared limiter.
+    ///
+    /// ```no_run
+    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// static PARTNER: RateLimiter = RateLimiter::per_second(100).burst(20).shared(&REDIS, "payments-api");
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// PARTNER.acquire().await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
+        self.shared.redis = Some(redis);
+        self.shared.key = key;
+        self
+    }
+
+    /// What this shared limiter does when Redis cannot be reached, times
+    /// out or errors ([`Fallback::Local`] by default: this replica enforces
+    /// the full limit alone). No effect on a limiter that is not shared.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::redis::{Fallback, Redis};
+    ///
+    /// static REDIS: Redis = Redis::new("redis://127.0.0.1:6379");
+    /// // A hard partner quota: better refuse than exceed it.
+    /// static QUOTA: RateLimiter = RateLimiter::per_second(50)
+    ///     .shared(&REDIS, "partner")
+    ///     .when_redis_fails(Fallback::Deny);
+    /// ```
+    #[must_use]
+    pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
+        self.shared.fallback = fallback;
+        self
+    }
+
+    /// How many tokens one round trip may take for this replica to hand out
+    /// locally (default `min(burst / 4, 10)`, at least 1; capped at the
+    /// burst). Larger leases mean fewer round trips and a looser bound: the
+    /// global limit is exceeded by at most replicas × lease. `1` makes every
+    /// admitted call a round trip and the limit exact.
+    #[must_use]
+    pub const fn lease(mut self, tokens: u32) -> Self {
+        self.shared.lease = tokens;
+        self
+    }
+
+    /// How many decisions this shared limiter took by its [`Fallback`]
+    /// because Redis was unavailable; always 0 for a local limiter.
+    pub fn degraded_decisions(&self) -> u64 {
+        self.shared
+            .state
+            .get()
+            .map_or(0, |state| state.degraded.load(Ordering::Relaxed))
+    }
+
+    /// How many round trips to Redis this shared limiter has started: with
+    /// [`degraded_decisions`](RateLimiter::degraded_decisions), what its
+    /// sharing costs. Always 0 for a local limiter.
+    pub fn redis_round_trips(&self) -> u64 {
+        self.shared
+            .state
+            .get()
+            .map_or(0, |state| state.round_trips.load(Ordering::Relaxed))
+    }
+}
+
+impl Shared {
+    fn redis(&self) -> &'static Redis {
+        self.redis
+            .expect("only shared limiters reach the shared path")
+    }
+
+    fn state(&self) -> &Arc<State> {
+        self.state.get_or_init(|| {
+            Arc::new(State {
+                key: format!("{{steadfast:rl:{}}}", self.key),
+                lease: Mutex::new(Lease::default()),
+                refilled: Condvar::new(),
+                notify: Notify::new(),
+                degraded: AtomicU64::new(0),
+                round_trips: AtomicU64::new(0),
+                last_report_ms: AtomicU64::new(0),
+                born: Instant::now(),
+            })
+        })
+    }
+
+    fn lease_size(&self, limiter: &RateLimiter) -> u32 {
+        let size = if self.lease == 0 {
+            (limiter.burst / 4).min(10)
+        } else {
+            self.lease
+        };
+        size.clamp(1, limiter.burst)
+    }
+
+    /// Takes `n` tokens (`1 <= n <= burst`) without waiting on I/O: the
+    /// shared counterpart of the local GCRA step.
+    pub(super) fn take(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
+        match self.decide(limiter, n) {
+            Decision::Granted => Ok(()),
+            Decision::Wait(wait) => Err(wait),
+            Decision::Pending => Err(REFILL_POLL),
+        }
+    }
+
+    fn decide(&self, limiter: &RateLimiter, n: u32) -> Decision {
+        let redis = self.redis();
+        let state = self.state();
+        let now = Instant::now();
+        let size = self.lease_size(limiter);
+        let mut lease = state.lease();
+        if lease.held >= n {
+            lease.held -= n;
+            // Top the lease up before it runs dry, so that a steady caller
+            // does not meet an empty one.
+            let over = lease.over_until.is_some_and(|until| now < until);
+            if lease.held * 4 <= size && !lease.refilling && !over && redis.health().is_healthy() {
+                let want = size - lease.held;
+                self.refill(state, &mut lease, limiter, want, want);
+            }
+            return Decision::Granted;
+        }
+        if !redis.health().is_healthy() {
+            // The probe that will restore sharing runs in the background;
+            // this decision is the fallback's, now.
+            if !lease.refilling
+                && redis
+                    .health()
+                    .claim_probe(now, redis.retry_after_duration())
+            {
+                let need = n - lease.held;
+                let want = size.max(n) - lease.held;
+                self.refill(state, &mut lease, limiter, need, want);
+            }
+            drop(lease);
+            return self.degraded(limiter, state, n, now);
+        }
+        if let Some(until) = lease.over_until {
+            if now < until {
+                return Decision::Wait(until - now);
+            }
+        }
+        if !lease.refilling {
+            // Enough for this take and the lease topped up with it, or
+            // nothing: asking for a whole lease even when fewer tokens are
+            // free makes a saturated bucket cost one round trip per lease,
+            // not one per token. The take itself happens when the refill
+            // lands (a later look).
+            let want = size.max(n) - lease.held;
+            self.refill(state, &mut lease, limiter, want, want);
+        }
+        Decision::Pending
+    }
+
+    /// Starts one round trip asking for `need..=want` tokens, in the
+    /// background; the answer lands in the lease and wakes waiters.
+    fn refill(
+        &self,
+        state: &Arc<State>,
+        lease: &mut Lease,
+        limiter: &RateLimiter,
+        need: u32,
+        want: u32,
+    ) {
+        let redis = self.redis();
+        let handle = match redis.background() {
+            Ok(handle) => handle,
+            Err(error) => {
+                redis.health().failed(error, redis.retry_after_duration());
+                return;
+            }
+        };
+        lease.refilling = true;
+        state.round_trips.fetch_add(1, Ordering::Relaxed);
+        // Redis works in microseconds (see the script); rounding the
+        // interval up admits slightly less than the rate, never more.
+        let interval_us = limiter.interval_ns.div_ceil(1000).max(1);
+        let capacity_us = interval_us.saturating_mul(u64::from(limiter.burst));
+        let state = Arc::clone(state);
+        handle.spawn(async move {
+            let key = state.key.clone();
+            let answer: Result<(u32, u64), _> = redis
+                .call(|mut connection| async move {
+                    GCRA.key(key)
+                        .arg(interval_us)
+                        .arg(capacity_us)
+                        .arg(need)
+                        .arg(want)
+                        .invoke_async(&mut connection)
+                        .await
+                })
+                .await;
+            {
+                let mut lease = state.lease();
+                lease.refilling = false;
+                match answer {
+                    Ok((0, wait_us)) => {
+                        lease.over_until = Some(Instant::now() + Duration::from_micros(wait_us));
+                    }
+                    Ok((granted, _)) => {
+                        lease.held = lease.held.saturating_add(granted);
+                        lease.over_until = None;
+                    }
+                    // Recorded by `call` in the circuit around Redis: the
+                    // woken waiters fall back.
+                    Err(_) => {}
+                }
+            }
+            state.refill_landed();
+        });
+    }
+
+    /// A decision taken by the fallback policy, counted and reported.
+    fn degraded(&self, limiter: &RateLimiter, state: &State, n: u32, now: Instant) -> Decision {
+        let total = state.degraded.fetch_add(1, Ordering::Relaxed) + 1;
+        self.report(state, total, now);
+        match self.fallback {
+            Fallback::Local => match limiter.take_local(n, tokio::time::Instant::now()) {
+                Ok(()) => Decision::Granted,
+                Err(wait) => Decision::Wait(wait),
+            },
+            Fallback::Allow => Decision::Granted,
+            // Until the next probe could have restored sharing.
+            Fallback::Deny => Decision::Wait(self.redis().health().retry_in(now).max(REFILL_POLL)),
+        }
+    }
+
+    #[allow(unused_variables)]
+    fn report(&self, state: &State, total: u64, now: Instant) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "steadfast_redis_degraded_decisions_total",
+            "key" => self.key,
+            "fallback" => self.fallback.name()
+        )
+        .increment(1);
+        #[cfg(feature = "tracing")]
+        {
+            let now_ms = u64::try_from(now.duration_since(state.born).as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            let last = state.last_report_ms.load(Ordering::Relaxed);
+            // At most one event a second per instance; the counter has them all.
+            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
+                && state
+                    .last_report_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let error = self.redis().last_error();
+                tracing::warn!(
+                    target: "steadfast",
+                    key = self.key,
+                    fallback = self.fallback.name(),
+                    degraded_decisions = total,
+                    error = error.as_ref().map(tracing::field::display),
+                    "shared rate limit degraded: Redis unavailable, deciding by the fallback",
+                );
+            }
+        }
+    }
+
+    /// [`RateLimiter::wait_async`] for a shared limiter: sleeps for the
+    /// global bucket's refusals, and wakes as soon as a refill lands.
+    pub(super) async fn wait_async(
+        &self,
+        limiter: &RateLimiter,
+        n: u32,
+        max_wait: Option<Duration>,
+    ) -> Result<(), Rejected> {
+        let state = Arc::clone(self.state());
+        let deadline = max_wait.and_then(|max_wait| Instant::now().checked_add(max_wait));
+        loop {
+            // Registered before looking, so a refill landing in between
+            // still wakes this waiter.
+            let landed = state.notify.notified();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            let wait = match self.decide(limiter, n) {
+                Decision::Granted => return Ok(()),
+                Decision::Wait(wait) => Some(wait),
+                Decision::Pending => None,
+            };
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            match wait {
+                Some(wait) => {
+                    if left.is_some_and(|left| wait > left) {
+                        return Err(Rejected::new());
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                None => {
+                    if left.is_some_and(|left| left.is_zero()) {
+                        return Err(Rejected::new());
+                    }
+                    // A refill answers within the Redis timeout; the bound
+                    // only guards against a lost wake-up.
+                    let bound = self.refill_bound().min(left.unwrap_or(Duration::MAX));
+                    let _ = tokio::time::timeout(bound, landed).await;
+                }
+            }
+        }
+    }
+
+    /// [`RateLimiter::wait_blocking`] for a shared limiter.
+    pub(super) fn wait_blocking(
+        &self,
+        limiter: &RateLimiter,
+        n: u32,
+        max_wait: Option<Duration>,
+    ) -> Result<(), Rejected> {
+        let state = Arc::clone(self.state());
+        let deadline = max_wait.and_then(|max_wait| Instant::now().checked_add(max_wait));
+        loop {
+            let wait = match self.decide(limiter, n) {
+                Decision::Granted => return Ok(()),
+                Decision::Wait(wait) => Some(wait),
+                Decision::Pending => None,
+            };
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            match wait {
+                Some(wait) => {
+                    if left.is_some_and(|left| wait > left) {
+                        return Err(Rejected::new());
+                    }
+                    std::thread::sleep(wait);
+                }
+                None => {
+                    if left.is_some_and(|left| left.is_zero()) {
+                        return Err(Rejected::new());
+                    }
+                    let bound = self.refill_bound().min(left.unwrap_or(Duration::MAX));
+                    let until = Instant::now() + bound;
+                    let mut lease = state.lease();
+                    // The refill may have landed since `decide`: then this
+                    // does not wait at all.
+                    while lease.refilling {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        lease = state
+                            .refilled
+                            .wait_timeout(lease, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The longest a refill in flight can take: connecting and one call,
+    /// each within the Redis timeout, and some slack.
+    fn refill_bound(&self) -> Duration {
+        self.redis().timeout_duration() * 2 + Duration::from_millis(10)
+    }
+}

@@ -1,0 +1,41 @@
+//! The shared GCRA step, run atomically by Redis: one key per instance,
+//! Redis's own clock, partial grants for leases.
+
+/// GCRA over one key, in microseconds on Redis's clock.
+///
+/// `KEYS[1]`: the theoretical arrival time (TAT), `{steadfast:rl:<key>}`.
+/// `ARGV`: interval (µs per token), capacity (interval × burst, µs), `need`
+/// (the fewest tokens worth granting), `want` (the most to grant).
+/// Returns `{granted, wait_us}`: `granted` in `need..=want` and `0`, or `0`
+/// and the wait until `need` tokens would be free.
+///
+/// Microseconds, not the local limiter's nanoseconds: Lua numbers are
+/// doubles, exact up to 2^53, and microseconds since 1970 stay below that
+/// (nanoseconds would not).
+pub(super) const GCRA: &str = r"
+-- Before Redis 5 a script reading TIME must replicate its effects, not itself.
+if redis.replicate_commands then redis.replicate_commands() end
+-- Redis's clock, so that replicas' clocks do not matter.
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local need = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+-- A missing key is a full bucket: the TAT is at most now.
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+-- Tokens free now: how many intervals the TAT may still move before it
+-- lands more than the capacity ahead of now (the local limiter's rule).
+local free = math.floor((now + capacity - tat) / interval)
+if free >= need then
+  -- Grant as many as wanted and free; the TAT moves by each one.
+  local granted = math.min(free, want)
+  local new_tat = tat + granted * interval
+  -- The key expires when the bucket would be full again: same answer, no memory.
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  return {granted, 0}
+end
+-- Not enough: how long until `need` tokens fit under the capacity.
+return {0, tat + need * interval - capacity - now}
+";

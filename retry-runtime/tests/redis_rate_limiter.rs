@@ -1,0 +1,473 @@
+//! Shared rate limiters against a real `redis-server` (feature `redis`):
+//! each test starts its own on a free port (`redis_support`). Redis's clock
+//! is real time, so these run on the real clock: rates of tens to hundreds
+//! a second, assertions on counts within the stated accuracy, and only
+//! generous bounds on durations.
+
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_support::Server;
+use retry_runtime::redis::{Error, Fallback, Redis};
+use retry_runtime::{InsufficientCapacity, Policy, RateLimiter, Rejected};
+
+fn leak(limiter: RateLimiter) -> &'static RateLimiter {
+    Box::leak(Box::new(limiter))
+}
+
+/// Two "replicas" (distinct instances, one key) calling `try_acquire` as
+/// fast as they can for `run`: what each admitted.
+async fn hammer(replicas: [&'static RateLimiter; 2], run: Duration) -> [u64; 2] {
+    let tasks = replicas.map(|limiter| {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut admitted = 0;
+            while start.elapsed() < run {
+                if limiter.try_acquire() {
+                    admitted += 1;
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            admitted
+        })
+    });
+    let [a, b] = tasks;
+    [a.await.unwrap(), b.await.unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_limit_within_the_stated_accuracy() {
+    let server = Server::start();
+    let redis = server.redis();
+    // 100/s, burst 20, default lease min(20/4, 10) = 5.
+    let a = leak(RateLimiter::per_second(100).burst(20).shared(redis, "api"));
+    let b = leak(RateLimiter::per_second(100).burst(20).shared(redis, "api"));
+    let start = Instant::now();
+    let [from_a, from_b] = hammer([a, b], Duration::from_secs(1)).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let total = from_a + from_b;
+    // The global bucket grants at most burst + rate × elapsed; the leases
+    // add at most replicas × lease = 2 × 5.
+    let bound = 20.0 + 100.0 * elapsed + 10.0;
+    println!("a {from_a}, b {from_b}, total {total}, bound {bound:.0}, elapsed {elapsed:.3}s");
+    assert!((total as f64) <= bound, "{total} admitted, bound {bound}");
+    // Local limiters would admit 2 × (20 + 100) = 240; shared, not much less
+    // than the global limit.
+    assert!(total >= 90, "only {total} admitted");
+    assert!(from_a > 0 && from_b > 0);
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_state_costs_far_fewer_round_trips_than_calls() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Lease min(400 / 4, 10) = 10.
+    let a = leak(
+        RateLimiter::per_second(1000)
+            .burst(400)
+            .shared(redis, "steady"),
+    );
+    let b = leak(
+        RateLimiter::per_second(1000)
+            .burst(400)
+            .shared(redis, "steady"),
+    );
+    let [from_a, from_b] = hammer([a, b], Duration::from_millis(500)).await;
+    let admitted = from_a + from_b;
+    let trips = a.redis_round_trips() + b.redis_round_trips();
+    let scripts = server.calls("evalsha") + server.calls("eval");
+    let ratio = trips as f64 / admitted as f64;
+    println!(
+        "admitted {admitted}, round trips {trips} (server: {scripts} script calls), {ratio:.3} per admitted call"
+    );
+    assert!(admitted > 500);
+    assert!(ratio <= 0.15, "{ratio} round trips per admitted call");
+    assert!(scripts <= trips + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_takes_share_the_bucket() {
+    let server = Server::start();
+    let redis = server.redis();
+    // 10 a minute: nothing refills during the test, so counts are exact.
+    // Lease 1: each replica holds at most one token ahead.
+    let a = leak(RateLimiter::per_minute(10).lease(1).shared(redis, "bulk"));
+    let b = leak(RateLimiter::per_minute(10).lease(1).shared(redis, "bulk"));
+    assert_eq!(a.acquire_n(11).await, Err(InsufficientCapacity::new(10)));
+    assert_eq!(a.acquire_n(6).await, Ok(()));
+    // A's refill ahead (one token) lands in the background.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // 10 - 6 - 1 = 3 left: 3 granted to B, then 4 more refused at once (a
+    // 6 s wait, which B remembers: no round trip for its next refusal).
+    let budget = Duration::from_millis(200);
+    assert_eq!(b.acquire_n_timeout(3, budget).await, Ok(Ok(())));
+    assert_eq!(
+        b.acquire_n_timeout(4, budget).await,
+        Ok(Err(Rejected::new()))
+    );
+    let trips = b.redis_round_trips();
+    assert!(!b.try_acquire_n(1));
+    assert_eq!(b.redis_round_trips(), trips);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(a.try_acquire(), "a's token held ahead");
+    assert!(!a.try_acquire());
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_waits_for_the_shared_bucket() {
+    let server = Server::start();
+    let redis = server.redis();
+    let a = leak(RateLimiter::per_second(20).burst(2).shared(redis, "slow"));
+    let b = leak(RateLimiter::per_second(20).burst(2).shared(redis, "slow"));
+    let admitted = AtomicU64::new(0);
+    let run = Duration::from_millis(500);
+    let start = Instant::now();
+    let admitted = &admitted;
+    let each = |limiter: &'static RateLimiter| async move {
+        while start.elapsed() < run {
+            if limiter.acquire_timeout(run).await.is_ok() && start.elapsed() < run {
+                admitted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    tokio::join!(each(a), each(b));
+    let total = admitted.load(Ordering::Relaxed);
+    // 2 + 20 × 0.5 = 12 globally, plus 2 × lease 1; each replica alone
+    // would have admitted 12.
+    println!("admitted {total} in {run:?}");
+    assert!((8..=15).contains(&total), "{total} admitted");
+}
+
+#[test]
+fn blocking_callers_share_without_a_runtime_of_their_own() {
+    let server = Server::start();
+    let redis = server.redis();
+    let a = leak(RateLimiter::per_second(40).burst(4).shared(redis, "sync"));
+    let b = leak(RateLimiter::per_second(40).burst(4).shared(redis, "sync"));
+    let run = Duration::from_millis(500);
+    let start = Instant::now();
+    let threads = [a, b].map(|limiter| {
+        std::thread::spawn(move || {
+            let mut admitted = 0;
+            while start.elapsed() < run {
+                if limiter.acquire_blocking_timeout(run).is_ok() && start.elapsed() < run {
+                    admitted += 1;
+                }
+            }
+            admitted
+        })
+    });
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    // 4 + 40 × 0.5 = 24 globally, plus 2 × lease 1.
+    println!("admitted {total}");
+    assert!((18..=28).contains(&total), "{total} admitted");
+}
+
+#[test]
+fn the_policy_engine_takes_shared_tokens_async_and_blocking() {
+    let server = Server::start();
+    let redis = server.redis();
+    let limiter = leak(RateLimiter::per_minute(5).lease(1).shared(redis, "engine"));
+    let other = leak(RateLimiter::per_minute(5).lease(1).shared(redis, "engine"));
+    let policy: &'static Policy<std::io::Error> = Box::leak(Box::new(
+        Policy::new()
+            .rate_limit(limiter)
+            .max_wait(Duration::from_millis(300)),
+    ));
+    for _ in 0..3 {
+        assert_eq!(
+            policy
+                .retry_blocking(|_| Ok::<_, std::io::Error>(1))
+                .unwrap(),
+            1
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert_eq!(
+            policy
+                .retry(|_| async { Ok::<_, std::io::Error>(2) })
+                .await
+                .unwrap(),
+            2
+        );
+    });
+    // 5 a minute: 4 taken by the policy and 1 held ahead by its limiter,
+    // so the other replica gets none.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!other.try_acquire());
+    assert_eq!(
+        other.acquire_blocking_timeout(Duration::from_millis(200)),
+        Err(Rejected::new())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noscript_after_a_script_flush_reloads_the_script() {
+    let server = Server::start();
+    let redis = server.redis();
+    let limiter = leak(
+        RateLimiter::per_second(1000)
+            .lease(1)
+            .shared(redis, "flush"),
+    );
+    limiter.acquire().await;
+    assert_eq!(server.command("SCRIPT FLUSH").trim(), "+OK");
+    for _ in 0..5 {
+        assert_eq!(
+            limiter.acquire_timeout(Duration::from_millis(500)).await,
+            Ok(())
+        );
+    }
+    assert_eq!(limiter.degraded_decisions(), 0);
+    // EVALSHA failed with NOSCRIPT once; the script was loaded again.
+    assert!(server.command("INFO errorstats").contains("NOSCRIPT"));
+    assert!(server.calls("script|load") + server.calls("eval") >= 2);
+}
+
+/// Every decision of `limiter` during `run`: (admitted, refused, slowest).
+fn decide_for(limiter: &RateLimiter, run: Duration) -> (u64, u64, Duration) {
+    let (mut admitted, mut refused, mut slowest) = (0, 0, Duration::ZERO);
+    let start = Instant::now();
+    while start.elapsed() < run {
+        let before = Instant::now();
+        if limiter.try_acquire() {
+            admitted += 1;
+        } else {
+            refused += 1;
+        }
+        slowest = slowest.max(before.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (admitted, refused, slowest)
+}
+
+#[test]
+fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
+    let mut server = Server::start();
+    let redis = server.redis();
+    let local = leak(RateLimiter::per_second(50).burst(5).shared(redis, "outage"));
+    let allow = leak(
+        RateLimiter::per_second(50)
+            .burst(5)
+            .shared(redis, "outage-allow")
+            .when_redis_fails(Fallback::Allow),
+    );
+    let deny = leak(
+        RateLimiter::per_second(50)
+            .burst(5)
+            .shared(redis, "outage-deny")
+            .when_redis_fails(Fallback::Deny),
+    );
+    for limiter in [local, allow, deny] {
+        assert!(
+            limiter
+                .acquire_blocking_timeout(Duration::from_secs(1))
+                .is_ok()
+        );
+    }
+    server.kill();
+
+    let run = Duration::from_millis(300);
+    let (admitted, _, slowest) = decide_for(local, run);
+    println!("local: admitted {admitted}, slowest decision {slowest:?}");
+    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    assert!(local.degraded_decisions() > 0);
+    // The local limit, bounded: burst 5 + 50/s × 0.3 s, plus its lease.
+    assert!((5..=22).contains(&admitted), "{admitted}");
+    assert!(
+        matches!(redis.last_error(), Some(Error::Connect { .. })),
+        "{:?}",
+        redis.last_error()
+    );
+
+    let (admitted, refused, slowest) = decide_for(allow, run);
+    println!("allow: admitted {admitted}, refused {refused}, slowest {slowest:?}");
+    assert!(slowest < Duration::from_millis(50));
+    assert!(refused <= 2, "{refused}");
+
+    let (admitted, _, slowest) = decide_for(deny, run);
+    println!("deny: admitted {admitted}, slowest {slowest:?}");
+    assert!(slowest < Duration::from_millis(50));
+    // Only what its lease held before the outage.
+    assert!(admitted <= 1, "{admitted}");
+    // Waiting calls are bounded too: refused within their max_wait.
+    let before = Instant::now();
+    assert!(
+        deny.acquire_blocking_timeout(Duration::from_millis(20))
+            .is_err()
+    );
+    assert!(before.elapsed() < Duration::from_millis(50));
+
+    server.restart();
+    let start = Instant::now();
+    let degraded = loop {
+        let degraded = local.degraded_decisions();
+        let _ = local.acquire_blocking_timeout(Duration::from_millis(100));
+        if redis.is_available() && local.degraded_decisions() == degraded {
+            break degraded;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no recovery");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("recovered after {:?}", start.elapsed());
+    // Shared again: another replica sees what this one takes.
+    let other = leak(RateLimiter::per_second(50).burst(5).shared(redis, "outage"));
+    let (a, _, _) = decide_for(local, Duration::from_millis(200));
+    let (b, _, _) = decide_for(other, Duration::from_millis(200));
+    assert!(a + b <= 5 + 50 * 4 / 10 + 2 + 2, "{a} + {b}");
+    assert_eq!(local.degraded_decisions(), degraded);
+    assert_eq!(other.degraded_decisions(), 0);
+    assert!(redis.last_error().is_none());
+}
+
+#[test]
+fn a_paused_redis_costs_one_timeout_then_decisions_are_immediate() {
+    let server = Server::start();
+    let redis = server.redis();
+    let limiter = leak(
+        RateLimiter::per_second(100)
+            .burst(10)
+            .shared(redis, "paused"),
+    );
+    assert!(
+        limiter
+            .acquire_blocking_timeout(Duration::from_secs(1))
+            .is_ok()
+    );
+    let pid = server.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut slowest_blocking = Duration::ZERO;
+    for _ in 0..20 {
+        let before = Instant::now();
+        let _ = limiter.acquire_blocking_timeout(Duration::from_secs(1));
+        slowest_blocking = slowest_blocking.max(before.elapsed());
+    }
+    let (_, _, slowest) = decide_for(limiter, Duration::from_millis(200));
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    println!("slowest waiting decision {slowest_blocking:?}, slowest try {slowest:?}");
+    // At most one refill's timeouts (connect and call, 50 ms each).
+    assert!(
+        slowest_blocking < Duration::from_millis(150),
+        "{slowest_blocking:?}"
+    );
+    assert!(slowest < Duration::from_millis(50));
+    assert!(limiter.degraded_decisions() > 0);
+    assert!(matches!(
+        redis.last_error(),
+        Some(Error::Timeout { .. } | Error::Connect { .. })
+    ));
+}
+
+#[test]
+fn from_env_with_a_missing_variable_is_degraded_not_a_panic() {
+    static REDIS: Redis = Redis::from_env("STEADFAST_TEST_SURELY_UNSET_REDIS_URL");
+    static LIMIT: RateLimiter = RateLimiter::per_second(10).burst(2).shared(&REDIS, "env");
+    // The local limit decides: burst 2 at once, then refusals.
+    let before = Instant::now();
+    let admitted = (0..10)
+        .filter(|_| {
+            LIMIT
+                .acquire_blocking_timeout(Duration::from_millis(10))
+                .is_ok()
+        })
+        .count();
+    assert!(before.elapsed() < Duration::from_secs(1));
+    assert_eq!(admitted, 2);
+    assert!(LIMIT.degraded_decisions() >= 9);
+    assert_eq!(
+        REDIS.last_error(),
+        Some(Error::MissingUrl {
+            var: "STEADFAST_TEST_SURELY_UNSET_REDIS_URL"
+        })
+    );
+}
+
+/// The child role of `processes_share_one_limit`: run against the URL in
+/// `STEADFAST_REDIS_CHILD` for 1 s and print what was admitted.
+#[test]
+fn process_sharing_child() {
+    let Ok(url) = std::env::var("STEADFAST_REDIS_CHILD") else {
+        return;
+    };
+    let redis: &'static Redis = Box::leak(Box::new(Redis::new(Box::leak(url.into_boxed_str()))));
+    let limiter = leak(
+        RateLimiter::per_second(100)
+            .burst(20)
+            .shared(redis, "fleet"),
+    );
+    let start = Instant::now();
+    let mut admitted = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        if limiter.try_acquire() {
+            admitted += 1;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    println!(
+        "ADMITTED={admitted} DEGRADED={}",
+        limiter.degraded_decisions()
+    );
+}
+
+#[test]
+fn four_processes_share_one_limit() {
+    if std::env::var_os("STEADFAST_REDIS_CHILD").is_some() {
+        return;
+    }
+    let server = Server::start();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "process_sharing_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("STEADFAST_REDIS_CHILD", server.url)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut total = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|line| line.find("ADMITTED=").map(|at| &line[at..]))
+            .expect(&stdout);
+        println!("{line}");
+        let mut fields = line.split(' ');
+        let admitted: u64 = fields.next().unwrap()["ADMITTED=".len()..].parse().unwrap();
+        let degraded: u64 = fields.next().unwrap()["DEGRADED=".len()..].parse().unwrap();
+        assert_eq!(degraded, 0);
+        total += admitted;
+    }
+    // Each child runs 1 s (they start within a few hundred ms of each
+    // other): globally at most burst 20 + 100/s over the span, plus 4 × lease
+    // 5; four local limiters would have admitted 4 × 120 = 480.
+    println!("total {total}");
+    assert!(total <= 20 + 150 + 20, "{total}");
+    assert!(total >= 90, "{total}");
+}

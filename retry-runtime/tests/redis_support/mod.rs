@@ -1,0 +1,140 @@
+//! A real `redis-server` per test, on a free port, killed on drop: tests
+//! that kill, pause or restart a server need one of their own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use retry_runtime::redis::Redis;
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub url: &'static str,
+}
+
+impl Server {
+    /// Starts a server on a free port. The port is found by binding port 0
+    /// and releasing it; another process could take it in between, so a
+    /// server that fails to start is retried on another port.
+    pub fn start() -> Server {
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            if let Some(server) = Server::start_on(port) {
+                return server;
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    /// Starts a server on `port`, or `None` if it did not answer PING
+    /// within 5 s.
+    pub fn start_on(port: u16) -> Option<Server> {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            if command(port, "PING").is_some_and(|reply| reply.starts_with("+PONG")) {
+                let url = Box::leak(format!("redis://127.0.0.1:{port}").into_boxed_str());
+                return Some(Server {
+                    child: Some(child),
+                    port,
+                    url,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// A client of this server with a short timeout, leaked to be `'static`
+    /// as `shared` needs.
+    pub fn redis(&self) -> &'static Redis {
+        Box::leak(Box::new(
+            Redis::new(self.url)
+                .timeout(Duration::from_millis(50))
+                .retry_after(Duration::from_millis(200)),
+        ))
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        for _ in 0..50 {
+            if let Some(mut server) = Server::start_on(self.port) {
+                self.child = server.child.take();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("could not restart redis-server on port {}", self.port);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// One inline command; the reply's first line (all of a bulk reply).
+    pub fn command(&self, line: &str) -> String {
+        command(self.port, line).expect("the server answers")
+    }
+
+    /// `calls=` of `cmdstat_<name>` in `INFO commandstats`.
+    pub fn calls(&self, name: &str) -> u64 {
+        let info = self.command("INFO commandstats");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends one inline command, returns the reply (a bulk reply's body whole).
+fn command(port: u16, line: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(format!("{line}\r\n").as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first).ok()?;
+    if let Some(len) = first.strip_prefix('$') {
+        let len: i64 = len.trim().parse().ok()?;
+        if len < 0 {
+            return Some(String::new());
+        }
+        let mut body = vec![0; len as usize + 2];
+        std::io::Read::read_exact(&mut reader, &mut body).ok()?;
+        return Some(String::from_utf8_lossy(&body).into_owned());
+    }
+    Some(first)
+}
