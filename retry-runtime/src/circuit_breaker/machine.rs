@@ -56,6 +56,10 @@ pub(super) struct Machine {
     /// `const`; reopen times are nanoseconds since it.
     epoch: OnceLock<Instant>,
     pub(super) config: Config,
+    /// Redis, the key and the fleet's view when shared
+    /// (`.shared(&REDIS, key)`, `shared.rs`); unused otherwise.
+    #[cfg(all(feature = "redis", not(steadfast_loom)))]
+    pub(super) shared: super::shared::Shared,
     /// Swaps published, so unit tests can see which paths write.
     #[cfg(test)]
     writes: std::sync::atomic::AtomicU32,
@@ -72,6 +76,20 @@ impl<T> std::ops::Deref for CacheLine<T> {
     fn deref(&self) -> &T {
         &self.0
     }
+}
+
+/// What a breaker whose open period has passed does at the next call.
+#[cfg_attr(
+    not(all(feature = "redis", not(steadfast_loom))),
+    allow(dead_code, reason = "only a shared breaker closes or waits")
+)]
+pub(super) enum Gate {
+    /// Half-open, this call being the probe.
+    Probe,
+    /// Close: a shared breaker opened by its fleet, whose evidence lapsed.
+    Close,
+    /// Stay open: a shared breaker without the fleet's probe lease (yet).
+    Wait,
 }
 
 /// What a permit remembers about its admission.
@@ -103,6 +121,8 @@ impl Machine {
                 reopened_for: AtomicU64::new(0),
                 epoch: OnceLock::new(),
                 config,
+                #[cfg(all(feature = "redis", not(steadfast_loom)))]
+                shared: super::shared::Shared::new(),
                 #[cfg(test)]
                 writes: std::sync::atomic::AtomicU32::new(0),
             }
@@ -110,6 +130,10 @@ impl Machine {
     }
 
     pub(super) fn state(&self) -> CircuitState {
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        if self.shared.is_shared() {
+            self.shared.before_call(self);
+        }
         State::public_of(self.state.load(Ordering::Acquire))
     }
 
@@ -160,6 +184,10 @@ impl Machine {
                     self.writes
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.period_ended(old, new);
+                    #[cfg(all(feature = "redis", not(steadfast_loom)))]
+                    if self.shared.is_shared() {
+                        self.shared.moved(self, old, new);
+                    }
                     self.notify(old.public(), new.public());
                     return Ok((old, new));
                 }
@@ -172,6 +200,12 @@ impl Machine {
     /// taken.
     #[inline]
     pub(super) fn acquire(&self) -> Result<Admitted, CircuitOpen> {
+        // Shared: first apply what the fleet's view ordered (one more load
+        // when nothing).
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        if self.shared.is_shared() {
+            self.shared.before_call(self);
+        }
         // Closed (or disabled): one load, no clock, no write.
         let word = self.state.load(Ordering::Acquire);
         match State::free_generation(word) {
@@ -190,27 +224,45 @@ impl Machine {
             State::Closed { .. } | State::Disabled { .. } => None,
             // `open_for` has passed: half-open, with this call as a probe.
             // A held breaker waits for `reset`, whatever the clock says.
-            State::Open { until } => (until != HELD && self.now_nanos() >= until)
-                .then(|| State::half_open(*fresh.get_or_insert_with(|| self.fresh_generation()))),
+            State::Open { until } => {
+                if until == HELD || self.now_nanos() < until {
+                    return None;
+                }
+                let fresh = *fresh.get_or_insert_with(|| self.fresh_generation());
+                match self.gate_open(until) {
+                    Gate::Probe => Some(State::half_open(fresh)),
+                    Gate::Close => Some(State::closed(fresh)),
+                    Gate::Wait => None,
+                }
+            }
             State::HalfOpen {
                 generation,
                 in_flight,
                 succeeded,
                 failed,
-            } => (in_flight.saturating_add(succeeded).saturating_add(failed) < probes).then_some(
-                State::HalfOpen {
-                    generation,
-                    in_flight: in_flight + 1,
-                    succeeded,
-                    failed,
-                },
-            ),
+            } => (in_flight.saturating_add(succeeded).saturating_add(failed) < probes
+                && self.gate_half_open())
+            .then_some(State::HalfOpen {
+                generation,
+                in_flight: in_flight + 1,
+                succeeded,
+                failed,
+            }),
         });
         match taken {
             Ok((_, State::HalfOpen { generation, .. })) => Ok(Admitted {
                 generation,
                 probe: true,
             }),
+            // Opened by a shared breaker's fleet, whose evidence has lapsed:
+            // closed again, and this an ordinary call.
+            Ok((_, State::Closed { generation, .. })) => {
+                self.closed_again();
+                Ok(Admitted {
+                    generation,
+                    probe: false,
+                })
+            }
             // Closed (or disabled) again by the time the word was read: an
             // ordinary call.
             Err(State::Closed { generation, .. } | State::Disabled { generation, .. }) => {
@@ -223,6 +275,60 @@ impl Machine {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(CircuitOpen::new())
             }
+        }
+    }
+
+    /// May a breaker whose open period (until `until`) has passed
+    /// half-open now? Always, unless shared: then the fleet's probe lease
+    /// decides, and an opening by the fleet closes instead.
+    #[inline]
+    fn gate_open(&self, until: u64) -> Gate {
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        if self.shared.is_shared() {
+            return self.shared.gate_open(self, until);
+        }
+        let _ = until;
+        Gate::Probe
+    }
+
+    /// May a half-open breaker with a free slot admit one more probe?
+    /// Always, unless shared: then only while it holds the fleet's lease.
+    #[inline]
+    fn gate_half_open(&self) -> bool {
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        if self.shared.is_shared() {
+            return self.shared.gate_half_open(self);
+        }
+        true
+    }
+
+    /// A shared breaker's fleet has a quorum of "opened" evidence: open
+    /// until `until` a closed breaker, or one the fleet opened before
+    /// (reopen time `previous`).
+    #[cfg(all(feature = "redis", not(steadfast_loom)))]
+    pub(super) fn fleet_open(&self, until: u64, previous: u64) {
+        let _ = self.transition(|state| match state {
+            State::Closed { .. } => Some(State::Open { until }),
+            State::Open { until: current } if previous != 0 && current == previous => {
+                Some(State::Open { until })
+            }
+            _ => None,
+        });
+    }
+
+    /// A shared breaker's fleet evidence has dropped below the quorum: a
+    /// breaker the fleet opened (reopen time `marker`) closes.
+    #[cfg(all(feature = "redis", not(steadfast_loom)))]
+    pub(super) fn fleet_close(&self, marker: u64) {
+        let mut fresh = None;
+        let closed = self.transition(|state| match state {
+            State::Open { until } if until == marker => Some(State::closed(
+                *fresh.get_or_insert_with(|| self.fresh_generation()),
+            )),
+            _ => None,
+        });
+        if closed.is_ok() {
+            self.closed_again();
         }
     }
 

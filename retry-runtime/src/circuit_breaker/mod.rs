@@ -108,6 +108,7 @@
 //! | `time_window.rs` | the time-based window's buckets |
 //! | `permit.rs` | [`BreakerPermit`]: reporting one call's outcome |
 //! | `report.rs` | `tracing` events and `metrics` for transitions |
+//! | `shared.rs` | feature `redis`: `.shared(&REDIS, key)`, the fleet's "opened" evidence, its quorum and the probe lease (hooks in `machine.rs`: after each swap, before each call, at the end of an open period) |
 //!
 //! No file imports `mod.rs`, and none imports a file that imports it back:
 //! `permit.rs` reaches the state through `machine.rs`, the only file (with
@@ -119,6 +120,8 @@ mod half_open;
 mod machine;
 mod permit;
 mod report;
+#[cfg(all(feature = "redis", not(steadfast_loom)))]
+mod shared;
 mod state;
 mod time_window;
 mod window;

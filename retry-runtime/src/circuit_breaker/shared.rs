@@ -1,0 +1,708 @@
+//! A breaker shared by replicas through Redis (feature `redis`): the fleet
+//! shares *evidence* of outages, never raw counters.
+//!
+//! # What is shared, and why not the counters
+//!
+//! Sharing the failure counts (one streak or window for the fleet) would
+//! let one bad replica (a broken NIC, a poisoned connection pool, a
+//! misconfigured canary) fail enough calls to open the breaker of every
+//! replica, and would cost a round trip per outcome. Instead each replica
+//! keeps its own breaker, judged on its own calls only, and shares one fact:
+//! **"replica R opened, until T"**. A replica opens without any failure of
+//! its own only when a **quorum** of replicas
+//! ([`quorum`](CircuitBreaker::quorum), default
+//! [`DEFAULT_QUORUM`](CircuitBreaker::DEFAULT_QUORUM) = 2) holds live
+//! evidence at once, so one bad replica cannot poison the rest, and two
+//! that agree can spare the others relearning the outage by failing.
+//! `quorum(1)` makes any one replica's opening open the fleet (fast, and
+//! exactly what the quorum exists to avoid); a large quorum approaches
+//! independent local breakers.
+//!
+//! # Keys
+//!
+//! One hash-tagged key per breaker, so the script never crosses Cluster
+//! slots:
+//!
+//! - `{steadfast:cb:<key>}`: a sorted set, member = replica id (a random
+//!   `u64` per breaker *instance*, so two instances in one process are two
+//!   replicas), score = the end of that replica's open period in
+//!   milliseconds on **Redis's clock** (`TIME`, inside the script: replicas'
+//!   clocks do not matter). Expired members are removed by every script
+//!   run; the key's TTL is kept at no less than twice the longest of
+//!   `open_for` and the evidence just written, so it always outlives the
+//!   open periods it records.
+//! - `{steadfast:cb:<key>}:probe`: the half-open probe lease,
+//!   `SET NX PX <ttl>` with the replica id, `ttl = max(open_for, 100 ms)`.
+//!
+//! # When a replica opens, probes, closes
+//!
+//! - **Its own trip** (or a failed probe's reopen, or `force_open_for`)
+//!   publishes "opened until T". `force_open` (held until `reset`)
+//!   publishes `open_for` of evidence, renewed while held.
+//! - **The fleet's quorum**: a closed replica that sees at least `quorum`
+//!   live pieces of evidence opens locally until the `quorum`-th latest
+//!   expiry (the moment the quorum would lapse), and publishes nothing: an
+//!   opening caused by the fleet is not new evidence, or the fleet would
+//!   keep itself open. While so opened it follows the evidence: extended
+//!   when the evidence is, and **closed** (its own state was closed) as
+//!   soon as the evidence drops below the quorum, at the latest when the
+//!   deadline it was opened for passes. It does not probe: the replicas
+//!   that saw the failures do.
+//! - **Half-open probes** need the fleet's lease: when a replica's own open
+//!   period ends, its next call asks for the lease in the background and is
+//!   refused until the lease is held (one round trip; a lease held by
+//!   another replica is asked for again once its TTL ends or one `interval`
+//!   later, whichever is sooner, not per call). So one
+//!   replica probes at a time, and a crashed prober (or a probe permit
+//!   dropped and never retried) blocks the others for one lease TTL at
+//!   most. While it waits or probes, a replica keeps its evidence alive
+//!   (for one lease TTL at a time), so the fleet stays open while the
+//!   openers take turns. A successful probe closes the replica, withdraws
+//!   its evidence and gives the lease back; a failed one reopens it with
+//!   fresh evidence and gives the lease back.
+//! - `disable`, `reset`, `enable` and a close withdraw the replica's
+//!   evidence. A disabled or forced-open breaker is never opened by the
+//!   fleet.
+//!
+//! # Round trips
+//!
+//! **None per call.** Each shared breaker has one task on the Redis client's
+//! runtime that runs one script per wake-up: every `interval =
+//! clamp(open_for / 10, 10 ms, 250 ms)` (the fleet's evidence is seen at
+//! most that late), at once after a local transition (publishing it), and
+//! when a probe wants the lease. The script publishes or withdraws this
+//! replica's evidence, takes or gives back the lease, and returns the live
+//! evidence; the task turns that into an *order* (open until, or close)
+//! that the next call applies. So a shared breaker costs about
+//! `1 / interval` round trips a second (4 a second with the default
+//! `open_for`), whatever its traffic.
+//!
+//! Admitting a call stays lock-free and clock-free: a shared breaker reads
+//! its `OnceLock`'s state, the order word and its state word (three atomic
+//! loads, no write; an order, when one is pending, costs one swap and one
+//! transition), and a success writes nothing. A local breaker pays one
+//! read of the (immutable) `Option<&Redis>` and nothing else.
+//!
+//! # When Redis fails
+//!
+//! Each script run is bounded by [`Redis::timeout`], and the circuit around
+//! Redis skips runs after a failure for [`Redis::retry_after`] (one
+//! background probe then). Meanwhile the breaker acts on its **local state
+//! only**: its own trips still open it, a probe is admitted without the
+//! fleet's lease, and a breaker opened by the fleet closes (its own state
+//! was closed). Calls never wait on Redis: decisions take the microseconds
+//! they take on a local breaker. Each such decision (a missed refresh of
+//! the fleet's view, a probe without the lease, a fleet opening dropped) is
+//! counted ([`degraded_decisions`](CircuitBreaker::degraded_decisions)) and
+//! reported like the shared rate limiter's (feature `tracing`: a `WARN`
+//! event on target `steadfast`, at most one a second per breaker; feature
+//! `metrics`: `steadfast_redis_degraded_decisions_total{key, fallback =
+//! "local"}`). Sharing resumes by itself with the first successful run.
+//!
+//! # Limits
+//!
+//! - A shared breaker follows real time (Redis's clock and the OS's), not
+//!   a paused tokio test clock.
+//! - Every instance sharing a key should be declared with the same
+//!   `open_for` and `quorum`.
+//! - Evidence is seen up to one `interval` (plus a round trip) late, so a
+//!   fleet opening or closing lags the quorum by that much; a fleet-opened
+//!   replica may close up to one interval before evidence renewed just then
+//!   reopens it.
+//! - Opening by the fleet clears the replica's own counts (a failure
+//!   streak in progress starts over when it closes).
+
+mod script;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::CircuitBreaker;
+use super::machine::{Gate, Machine};
+use super::state::{HELD, State, TIME_MAX};
+use crate::redis::Redis;
+
+/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
+/// `NOSCRIPT` (a restarted or flushed server).
+static SYNC: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::SYNC));
+
+/// Replicas with live evidence that open a closed replica by default.
+const DEFAULT_QUORUM: u32 = 2;
+
+// What the machine is doing, as the background task needs to know it.
+const CLOSED: u8 = 0;
+const DISABLED: u8 = 1;
+const HALF_OPEN: u8 = 2;
+/// Opened by its own trip, reopen or `force_open_for`: evidence.
+const OPEN_LOCAL: u8 = 3;
+/// Held open by `force_open`: evidence, renewed while held.
+const OPEN_HELD: u8 = 4;
+/// Opened by the fleet's quorum: not evidence.
+const OPEN_FLEET: u8 = 5;
+
+// Orders from the background task to the next call.
+const NO_ORDER: u64 = 0;
+const ORDER_CLOSE: u64 = 1;
+/// An order to open until `born + (order - ORDER_OPEN)` nanoseconds.
+const ORDER_OPEN: u64 = 2;
+
+/// The part of a breaker that makes it shared: empty (and unused) for a
+/// local one.
+pub(super) struct Shared {
+    /// `Some` once `.shared(&REDIS, key)` was called.
+    redis: Option<&'static Redis>,
+    key: &'static str,
+    quorum: u32,
+    /// Made on first use; an `Arc` because the background task holds it
+    /// (weakly) and a breaker need not be a `static`.
+    inner: OnceLock<Arc<Inner>>,
+}
+
+struct Inner {
+    /// `{steadfast:cb:<key>}`.
+    key: String,
+    /// `{steadfast:cb:<key>}:probe`.
+    probe_key: String,
+    /// This instance's id in the evidence and the lease.
+    replica: String,
+    quorum: u32,
+    open_ms: u64,
+    lease_ms: u64,
+    interval: Duration,
+    /// Times below are nanoseconds since this instant.
+    born: Instant,
+    /// Wakes the background task: a transition, or a probe wanting the
+    /// lease.
+    wake: Notify,
+    /// From the task to the next call: `NO_ORDER`, `ORDER_CLOSE`, or
+    /// `ORDER_OPEN + deadline`.
+    order: AtomicU64,
+    /// One of `CLOSED`..`OPEN_FLEET`, set after each transition.
+    mode: AtomicU8,
+    /// The end of this replica's own open period (`OPEN_LOCAL`).
+    deadline: AtomicU64,
+    /// The state word's reopen time of the fleet's opening (0: none), to
+    /// tell it from an opening of its own.
+    fleet_until: AtomicU64,
+    /// The deadline of the fleet's opening applied last.
+    fleet_deadline: AtomicU64,
+    /// Until when this replica holds the probe lease (0: it does not).
+    lease_until: AtomicU64,
+    /// Until when another replica holds it: no asking before.
+    busy_until: AtomicU64,
+    /// A probe waits for the lease.
+    lease_wanted: AtomicBool,
+    degraded: AtomicU64,
+    round_trips: AtomicU64,
+    /// Milliseconds since `born` of the last degraded event, plus one (0:
+    /// none yet), so that events are at most one a second.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    last_report_ms: AtomicU64,
+}
+
+impl CircuitBreaker {
+    /// The replicas with live "opened" evidence that open a closed shared
+    /// breaker: 2, so that one bad replica alone opens no other.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// assert_eq!(CircuitBreaker::DEFAULT_QUORUM, 2);
+    /// ```
+    pub const DEFAULT_QUORUM: u32 = DEFAULT_QUORUM;
+
+    /// Shares this breaker's *evidence* with every instance, in any process,
+    /// declared with the same `key` on the same Redis: each replica still
+    /// trips on its own calls only, publishes "opened until T" when it
+    /// does, and opens without failures of its own when
+    /// [`quorum`](CircuitBreaker::quorum) replicas have live evidence;
+    /// half-open probes take turns across the fleet through a lease. A
+    /// `const fn`, so the breaker stays a `static`; nothing connects before
+    /// the first call.
+    ///
+    /// Raw counters are not shared, so one bad replica cannot open the
+    /// others: with the default quorum of 2, one replica opening alone
+    /// opens no other. The evidence is one sorted set per key,
+    /// `{steadfast:cb:<key>}` (replica id → end of its open period, on
+    /// Redis's clock, expired members removed, the key kept alive for at
+    /// least twice `open_for`), and the probe lease
+    /// `{steadfast:cb:<key>}:probe` (`SET NX PX`, TTL `max(open_for,
+    /// 100 ms)`): when a replica's open period ends, it probes only once it
+    /// holds the lease, so one replica probes at a time and a crashed
+    /// prober blocks the others for one TTL at most. A replica opened by
+    /// the fleet does not probe: it closes as soon as the evidence drops
+    /// below the quorum (a prober succeeded, or the openers' periods
+    /// ended). Every instance sharing a key should have the same `open_for`
+    /// and `quorum`.
+    ///
+    /// No call waits on Redis or pays a round trip: one background task
+    /// per breaker refreshes the fleet's view every
+    /// `clamp(open_for / 10, 10 ms, 250 ms)` (250 ms for the default
+    /// `open_for`), at once after a local transition, and when a probe
+    /// wants the lease; the next call applies what it found. When Redis is
+    /// unavailable (bounded by [`Redis::timeout`], then skipped for
+    /// [`Redis::retry_after`]) the breaker acts on its local state only:
+    /// its own trips still open it, probes go without the lease, a fleet
+    /// opening is dropped. Each such decision is counted in
+    /// [`degraded_decisions`](CircuitBreaker::degraded_decisions) and
+    /// reported (a `WARN` event at most once a second; the metric
+    /// `steadfast_redis_degraded_decisions_total{key, fallback = "local"}`),
+    /// and sharing resumes by itself. A shared breaker follows real time,
+    /// not a paused tokio clock.
+    ///
+    /// ```no_run
+    /// use retry_runtime::CircuitBreaker;
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// static DB: CircuitBreaker = CircuitBreaker::new().failure_threshold(5).shared(&REDIS, "db");
+    ///
+    /// let permit = DB.try_acquire().expect("closed");
+    /// permit.success();
+    /// ```
+    #[must_use]
+    pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
+        self.machine.shared.redis = Some(redis);
+        self.machine.shared.key = key;
+        self
+    }
+
+    /// How many replicas must hold live "opened" evidence at once for a
+    /// closed shared breaker to open without failures of its own
+    /// ([`DEFAULT_QUORUM`](CircuitBreaker::DEFAULT_QUORUM) = 2; at least
+    /// 1). `1` lets any single replica open the fleet. No effect on a
+    /// breaker that is not shared.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::new("redis://127.0.0.1:6379");
+    /// // Open every replica once three of them have opened.
+    /// static DB: CircuitBreaker = CircuitBreaker::new().shared(&REDIS, "db").quorum(3);
+    /// ```
+    #[must_use]
+    pub const fn quorum(mut self, n: u32) -> Self {
+        self.machine.shared.quorum = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// How many decisions this shared breaker took on its local state alone
+    /// because Redis was unavailable: refreshes of the fleet's view (or
+    /// publications of its own evidence) that could not run, probes
+    /// admitted without the fleet's lease, and fleet openings dropped.
+    /// Always 0 for a breaker that is not shared.
+    pub fn degraded_decisions(&self) -> u64 {
+        self.machine
+            .shared
+            .inner
+            .get()
+            .map_or(0, |inner| inner.degraded.load(Ordering::Relaxed))
+    }
+
+    /// How many round trips to Redis this shared breaker has started (one
+    /// per background refresh, transition or lease request; none per call).
+    /// Always 0 for a breaker that is not shared.
+    pub fn redis_round_trips(&self) -> u64 {
+        self.machine
+            .shared
+            .inner
+            .get()
+            .map_or(0, |inner| inner.round_trips.load(Ordering::Relaxed))
+    }
+}
+
+impl Shared {
+    pub(super) const fn new() -> Self {
+        Shared {
+            redis: None,
+            key: "",
+            quorum: DEFAULT_QUORUM,
+            inner: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    fn redis(&self) -> &'static Redis {
+        self.redis
+            .expect("only shared breakers reach the shared path")
+    }
+
+    #[inline]
+    fn inner(&self, machine: &Machine) -> &Arc<Inner> {
+        match self.inner.get() {
+            Some(inner) => inner,
+            None => self.start(machine),
+        }
+    }
+
+    /// First use: the state, and the background task that keeps the fleet's
+    /// view.
+    #[cold]
+    fn start(&self, machine: &Machine) -> &Arc<Inner> {
+        self.inner.get_or_init(|| {
+            let inner = Arc::new(Inner::new(
+                self.key,
+                self.quorum,
+                machine.config.open_for_nanos,
+            ));
+            let redis = self.redis();
+            match redis.background() {
+                Ok(handle) => {
+                    handle.spawn(run(Arc::downgrade(&inner), redis, self.key));
+                }
+                Err(error) => redis.health().failed(error, redis.retry_after_duration()),
+            }
+            inner
+        })
+    }
+
+    /// Before a call (or a look at the state): apply the background task's
+    /// order, if any. One atomic load when there is none.
+    #[inline]
+    pub(super) fn before_call(&self, machine: &Machine) {
+        let inner = self.inner(machine);
+        if inner.order.load(Ordering::Acquire) != NO_ORDER {
+            Self::obey(machine, inner);
+        }
+    }
+
+    #[cold]
+    fn obey(machine: &Machine, inner: &Inner) {
+        match inner.order.swap(NO_ORDER, Ordering::AcqRel) {
+            NO_ORDER => {}
+            ORDER_CLOSE => {
+                let marker = inner.fleet_until.load(Ordering::Acquire);
+                if marker != 0 {
+                    machine.fleet_close(marker);
+                }
+            }
+            order => {
+                let deadline = order - ORDER_OPEN;
+                let now = inner.since_born(Instant::now());
+                if deadline <= now {
+                    return;
+                }
+                let previous = inner.fleet_until.load(Ordering::Acquire);
+                let until = machine
+                    .now_nanos()
+                    .saturating_add(deadline - now)
+                    .min(TIME_MAX);
+                // Marked before the swap, so that the transition hook
+                // knows this opening for the fleet's.
+                inner.fleet_until.store(until, Ordering::Release);
+                inner.fleet_deadline.store(deadline, Ordering::Relaxed);
+                machine.fleet_open(until, previous);
+            }
+        }
+    }
+
+    /// After every swap of the state word: keep the background task's view
+    /// of the machine, and wake it when the fleet must hear of a change.
+    pub(super) fn moved(&self, machine: &Machine, old: State, new: State) {
+        // Counts moving within a closed, disabled or half-open period are
+        // nothing the fleet hears of: the common case, and cheap.
+        let same_period = matches!(
+            (old, new),
+            (State::Closed { .. }, State::Closed { .. })
+                | (State::Disabled { .. }, State::Disabled { .. })
+                | (State::HalfOpen { .. }, State::HalfOpen { .. })
+        );
+        if same_period {
+            return;
+        }
+        let inner = self.inner(machine);
+        let mode = match new {
+            State::Closed { .. } => CLOSED,
+            State::Disabled { .. } => DISABLED,
+            State::HalfOpen { .. } => HALF_OPEN,
+            State::Open { until } if until == HELD => OPEN_HELD,
+            State::Open { until } if until == inner.fleet_until.load(Ordering::Acquire) => {
+                OPEN_FLEET
+            }
+            State::Open { until } => {
+                let left = until.saturating_sub(machine.now_nanos());
+                let now = inner.since_born(Instant::now());
+                inner
+                    .deadline
+                    .store(now.saturating_add(left), Ordering::Relaxed);
+                OPEN_LOCAL
+            }
+        };
+        if mode != HALF_OPEN {
+            // A half-open period that ended gives the lease back (the next
+            // run of the script deletes it if still ours).
+            inner.lease_until.store(0, Ordering::Relaxed);
+        }
+        if mode != OPEN_FLEET {
+            inner.fleet_until.store(0, Ordering::Relaxed);
+        }
+        let previous = inner.mode.swap(mode, Ordering::AcqRel);
+        if previous != mode || mode == OPEN_LOCAL {
+            inner.wake.notify_one();
+        }
+    }
+
+    /// The breaker's open period (ending at `until` on its clock) is over:
+    /// may the next call probe?
+    pub(super) fn gate_open(&self, machine: &Machine, until: u64) -> Gate {
+        let inner = self.inner(machine);
+        if until == inner.fleet_until.load(Ordering::Acquire) {
+            return Gate::Close;
+        }
+        if self.may_probe(inner) {
+            Gate::Probe
+        } else {
+            Gate::Wait
+        }
+    }
+
+    /// A half-open breaker has a free probe slot: may this call take it?
+    pub(super) fn gate_half_open(&self, machine: &Machine) -> bool {
+        self.may_probe(self.inner(machine))
+    }
+
+    fn may_probe(&self, inner: &Inner) -> bool {
+        let redis = self.redis();
+        let now = Instant::now();
+        if !redis.health().is_healthy() {
+            // Decided locally: no lease can be had. The background task's
+            // next run probes Redis.
+            inner.went_alone(self.key, now);
+            return true;
+        }
+        let at = inner.since_born(now);
+        if inner.lease_until.load(Ordering::Acquire) > at {
+            return true;
+        }
+        if inner.busy_until.load(Ordering::Relaxed) > at {
+            return false;
+        }
+        if !inner.lease_wanted.swap(true, Ordering::AcqRel) {
+            inner.wake.notify_one();
+        }
+        false
+    }
+}
+
+impl Inner {
+    fn new(key: &str, quorum: u32, open_for_nanos: u64) -> Self {
+        let open_ms = open_for_nanos.div_ceil(1_000_000).max(1);
+        let interval = Duration::from_nanos(open_for_nanos / 10)
+            .clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let replica = crate::rng::with_thread_rng(rand::RngCore::next_u64);
+        Inner {
+            key: format!("{{steadfast:cb:{key}}}"),
+            probe_key: format!("{{steadfast:cb:{key}}}:probe"),
+            replica: format!("{replica:016x}"),
+            quorum,
+            open_ms,
+            lease_ms: open_ms.max(100),
+            interval,
+            born: Instant::now(),
+            wake: Notify::new(),
+            order: AtomicU64::new(NO_ORDER),
+            mode: AtomicU8::new(CLOSED),
+            deadline: AtomicU64::new(0),
+            fleet_until: AtomicU64::new(0),
+            fleet_deadline: AtomicU64::new(0),
+            lease_until: AtomicU64::new(0),
+            busy_until: AtomicU64::new(0),
+            lease_wanted: AtomicBool::new(false),
+            degraded: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+            last_report_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn since_born(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// One run of the script: publish what this replica is, take or give
+    /// back the lease, and read the fleet's evidence.
+    async fn sync(&self, redis: &'static Redis, name: &'static str) {
+        let started = Instant::now();
+        let health = redis.health();
+        if !health.is_healthy() && !health.claim_probe(started, redis.retry_after_duration()) {
+            self.went_alone(name, started);
+            return;
+        }
+        let now = self.since_born(started);
+        let mode = self.mode.load(Ordering::Acquire);
+        let wanted = self.lease_wanted.swap(false, Ordering::AcqRel);
+        let lease_until = self.lease_until.load(Ordering::Acquire);
+        let evidence: i64 = match mode {
+            OPEN_LOCAL => {
+                let deadline = self.deadline.load(Ordering::Relaxed);
+                if deadline > now {
+                    ms_ceil(deadline - now)
+                } else if wanted {
+                    // Past its open period and asking to probe: still open.
+                    ms(self.lease_ms)
+                } else {
+                    -1
+                }
+            }
+            OPEN_HELD => ms(self.open_ms),
+            HALF_OPEN if lease_until > now => ms_ceil(lease_until - now),
+            HALF_OPEN => -1,
+            _ => 0,
+        };
+        let lease_op: u8 = match mode {
+            OPEN_LOCAL | HALF_OPEN if wanted => 1,
+            HALF_OPEN => 2,
+            _ => 0,
+        };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let (key, probe_key, replica) = (
+            self.key.clone(),
+            self.probe_key.clone(),
+            self.replica.clone(),
+        );
+        let (open_ms, lease_ms) = (self.open_ms, self.lease_ms);
+        let answer: Result<Vec<i64>, _> = redis
+            .call(|mut connection| async move {
+                SYNC.key(key)
+                    .key(probe_key)
+                    .arg(replica)
+                    .arg(evidence)
+                    .arg(open_ms)
+                    .arg(lease_op)
+                    .arg(lease_ms)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await;
+        match answer {
+            Ok(reply) => self.landed(&reply, started, lease_op),
+            Err(_) => self.went_alone(name, Instant::now()),
+        }
+    }
+
+    /// The script's answer: the lease, and the order the fleet's evidence
+    /// calls for.
+    fn landed(&self, reply: &[i64], started: Instant, lease_op: u8) {
+        let [now_ms, lease, scores @ ..] = reply else {
+            return;
+        };
+        let sent = self.since_born(started);
+        let mode = self.mode.load(Ordering::Acquire);
+        match lease_op {
+            1 if *lease > 0 => {
+                // Counted from before the request: this replica's view of
+                // the lease ends no later than Redis's.
+                if matches!(mode, OPEN_LOCAL | HALF_OPEN) {
+                    self.lease_until
+                        .store(sent + millis(*lease), Ordering::Release);
+                }
+                self.busy_until.store(0, Ordering::Relaxed);
+            }
+            1 if *lease < 0 => {
+                self.lease_until.store(0, Ordering::Release);
+                // Asked again when the holder's TTL ends, or after one
+                // interval if sooner (the holder may give it back early).
+                let at = self.since_born(Instant::now());
+                let busy = millis(-*lease).min(duration_nanos(self.interval));
+                self.busy_until.store(at + busy, Ordering::Relaxed);
+            }
+            0 => self.lease_until.store(0, Ordering::Release),
+            _ => {}
+        }
+        let mut live: Vec<i64> = scores.iter().copied().filter(|s| s > now_ms).collect();
+        let quorum = self.quorum as usize;
+        match mode {
+            CLOSED | OPEN_FLEET if live.len() >= quorum => {
+                // The moment the quorum lapses: the quorum-th latest expiry.
+                live.sort_unstable_by(|a, b| b.cmp(a));
+                let left = millis(live[quorum - 1] - now_ms);
+                let deadline = sent.saturating_add(left);
+                let applied = self.fleet_deadline.load(Ordering::Relaxed);
+                if mode == CLOSED || deadline > applied + 1_000_000 {
+                    self.order.store(ORDER_OPEN + deadline, Ordering::Release);
+                }
+            }
+            OPEN_FLEET => self.order.store(ORDER_CLOSE, Ordering::Release),
+            _ => {}
+        }
+    }
+
+    /// Redis could not be consulted: this replica decides alone. A fleet
+    /// opening is dropped (its own state was closed).
+    fn went_alone(&self, name: &'static str, now: Instant) {
+        let total = self.degraded.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.mode.load(Ordering::Acquire) == OPEN_FLEET {
+            self.order.store(ORDER_CLOSE, Ordering::Release);
+        }
+        self.report(name, total, now);
+    }
+
+    #[allow(unused_variables)]
+    fn report(&self, name: &'static str, total: u64, now: Instant) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "steadfast_redis_degraded_decisions_total",
+            "key" => name,
+            "fallback" => "local"
+        )
+        .increment(1);
+        #[cfg(feature = "tracing")]
+        {
+            let now_ms = u64::try_from(now.saturating_duration_since(self.born).as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            let last = self.last_report_ms.load(Ordering::Relaxed);
+            // At most one event a second per breaker; the counter has them all.
+            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
+                && self
+                    .last_report_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    target: "steadfast",
+                    key = name,
+                    fallback = "local",
+                    degraded_decisions = total,
+                    "shared circuit breaker degraded: Redis unavailable, deciding on the local state",
+                );
+            }
+        }
+    }
+}
+
+/// The background task of one shared breaker: a run of the script at once,
+/// then on every wake-up or `interval`, until the breaker is dropped.
+async fn run(inner: Weak<Inner>, redis: &'static Redis, name: &'static str) {
+    loop {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.sync(redis, name).await;
+        let _ = tokio::time::timeout(inner.interval, inner.wake.notified()).await;
+    }
+}
+
+fn ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn ms_ceil(nanos: u64) -> i64 {
+    ms(nanos.div_ceil(1_000_000).max(1))
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds (non-negative) as nanoseconds.
+fn millis(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
+}
