@@ -482,3 +482,58 @@ fn withdrawn_evidence_closes_the_fleet_before_its_deadline() {
     assert_eq!(a.state(), CircuitState::Open);
     assert!(c.try_acquire().is_ok());
 }
+
+#[derive(Debug, PartialEq)]
+enum CallError {
+    Down,
+    Open,
+}
+
+impl From<retry_runtime::CircuitOpen> for CallError {
+    fn from(_: retry_runtime::CircuitOpen) -> Self {
+        CallError::Open
+    }
+}
+
+/// The engine's door (the attribute's keys and `Policy` admit the same
+/// way): a replica opened by the fleet refuses a `Policy`'s call with
+/// `E::from(CircuitOpen)`, without running it.
+#[test]
+fn a_policy_through_a_fleet_opened_breaker_is_refused_without_running() {
+    let server = Server::start();
+    let redis = server.redis();
+    let open_for = Duration::from_secs(2);
+    let tripping = replica(redis, "through-policy", open_for);
+    let guarded = leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .shared(redis, "through-policy")
+            .quorum(1),
+    );
+    let policy: &'static retry_runtime::Policy<CallError> = Box::leak(Box::new(
+        retry_runtime::Policy::new()
+            .max_attempts(1)
+            .circuit_breaker(guarded),
+    ));
+    let mut ran = 0;
+    assert_eq!(
+        policy.retry_blocking(|_| {
+            ran += 1;
+            Ok::<_, CallError>(())
+        }),
+        Ok(())
+    );
+    trip(tripping);
+    eventually(
+        "the fleet's evidence opens the guarded replica",
+        Duration::from_secs(2),
+        || guarded.state() == CircuitState::Open,
+    );
+    let refused = policy.retry_blocking(|_| {
+        ran += 1;
+        Err::<(), _>(CallError::Down)
+    });
+    assert_eq!(refused, Err(CallError::Open));
+    assert_eq!(ran, 1, "the refused call did not run");
+}
