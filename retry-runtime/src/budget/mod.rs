@@ -73,6 +73,8 @@
 
 #[cfg(not(steadfast_loom))]
 mod cache;
+#[cfg(all(feature = "redis", not(steadfast_loom)))]
+mod fleet;
 mod shared;
 mod window;
 
@@ -195,6 +197,9 @@ pub struct RetryBudget {
     /// Only `withdraw` locks it, i.e. only after an attempt failed, so
     /// contention is bounded by the failure rate.
     window: Mutex<Window>,
+    /// Sharing through Redis (`fleet.rs`): unused unless `.shared(..)`.
+    #[cfg(all(feature = "redis", not(steadfast_loom)))]
+    fleet: fleet::Fleet,
 }
 
 impl RetryBudget {
@@ -220,6 +225,8 @@ impl RetryBudget {
                 shared: OnceLock::new(),
                 id: StdAtomicUsize::new(0),
                 window: Mutex::new(Window::EMPTY),
+                #[cfg(all(feature = "redis", not(steadfast_loom)))]
+                fleet: fleet::Fleet::new(),
             }
         }
     }
@@ -327,16 +334,21 @@ impl RetryBudget {
     #[cold]
     #[inline(never)]
     fn deposit_slow(&self) {
-        let shared = self.shared();
+        let shared = self.counter();
         #[cfg(not(steadfast_loom))]
-        if cache::deposit_slow(self.id.load(Ordering::Relaxed), shared) {
-            return;
+        let counted = cache::deposit_slow(self.id.load(Ordering::Relaxed), shared);
+        #[cfg(steadfast_loom)]
+        let counted = false;
+        if !counted {
+            shared.add(1);
         }
-        shared.add(1);
+        // A shared budget sends its deposits once enough are waiting.
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        self.fleet.deposited(self);
     }
 
     /// The shared counter, created (with the budget's id) on first use.
-    fn shared(&self) -> &Arc<Shared> {
+    fn counter(&self) -> &Arc<Shared> {
         self.shared.get_or_init(|| {
             static NEXT_ID: StdAtomicUsize = StdAtomicUsize::new(1);
             // Never 0 (which means "no id yet") and never reused, short of
@@ -353,6 +365,10 @@ impl RetryBudget {
     /// Asks for one retry: returns `true` and counts it if the budget allows
     /// it, `false` (counting nothing) if the caller should give up.
     pub fn withdraw(&self) -> bool {
+        #[cfg(all(feature = "redis", not(steadfast_loom)))]
+        if self.fleet.is_shared() {
+            return self.fleet.withdraw(self);
+        }
         // Drained before taking the lock: the swap alone makes every deposit
         // placed by exactly one withdrawal, and nothing that can block (or
         // that loom cannot see) runs while the lock is held. A withdrawal

@@ -1,0 +1,620 @@
+//! A retry budget shared by replicas through Redis (feature `redis`): one
+//! window for the whole fleet, fed in batches, spent from local leases.
+//!
+//! # Why
+//!
+//! A budget bounds an outage's retries to `min_per_second × ttl + ratio ×
+//! calls` over the window. Twenty replicas with a local budget each allow
+//! twenty times the reserve, and the dependency sees a retry storm twenty
+//! budgets wide. [`RetryBudget::shared`] makes the window the fleet's.
+//!
+//! # Algorithm
+//!
+//! The fleet's window is one Redis hash per budget,
+//! `{steadfast:rb:<key>}` (hash-tagged: one key, so the script works on
+//! Cluster), with one field per tenth of `ttl` on **Redis's clock**
+//! (`TIME`, so replicas' clocks do not matter): `d<slot>` counts the calls
+//! flushed in that slot, `w<slot>` the retries granted in it. One Lua
+//! script ([`SCRIPT`]) adds a replica's deposits, drops the slots older
+//! than the window, sums the window (its oldest slot cut by the window's
+//! edge, counted in proportion, as the local window does), grants up to the
+//! retries asked for and returns them with the fleet's remaining allowance:
+//! `min_per_second × ttl + ratio × deposits − withdrawals`.
+//!
+//! A call does not pay a round trip:
+//!
+//! - **Deposits are batched.** `deposit` is the local one, unchanged (a
+//!   per-thread count added to the budget's counter every 32 calls). A
+//!   replica sends what its counter collected every [`FLUSH_EVERY`]
+//!   (100 ms) from a background task, and as soon as [`FLUSH_DEPOSITS`]
+//!   (256) are waiting (checked when a thread's batch of 32 lands), in one
+//!   `HINCRBY` inside the script: at most 10 round trips a second plus one
+//!   per 256 calls, whatever the call rate, and none for an idle replica.
+//! - **Retries are leased.** A round trip also tops the replica's lease up
+//!   to [`RetryBudget::lease`] retries (4 by default), counted as
+//!   withdrawals in Redis when granted. `withdraw` takes from the lease with
+//!   no I/O; once half of it is spent, a background round trip tops it up
+//!   (the periodic flush tops it up too). When the fleet has nothing left,
+//!   the replica does not ask again before the next flush.
+//!
+//! A withdrawal never waits on I/O. On an empty lease (the budget's first
+//! moments, or a fleet out of retries) it refuses, and a top-up starts in
+//! the background: refusing is the side that keeps the bound.
+//!
+//! # Accuracy
+//!
+//! Every retry a replica allows while Redis answers was granted by the
+//! script, and the script grants only what the fleet's window allows. A
+//! replica holds at most `lease` retries granted earlier, which it may
+//! spend after their grant has left the window; so over any window of
+//! `ttl` **the fleet's retries exceed the shared budget by at most replicas
+//! × lease** (20 replicas × 4 = 80 over a default window that allows 100 +
+//! 20% of the calls, instead of 20 × 100 + 20% for twenty local budgets).
+//! The same leases are what an idle replica holds back: at most replicas ×
+//! lease retries of the fleet's budget sit in leases, for `ttl` after their
+//! grant. Deposits reach Redis up to one flush interval (plus a thread's
+//! unflushed 31) late: they fund retries later (never earlier) than they
+//! would locally, and count until `ttl` after their flush, so the window
+//! may credit the calls of one flush interval more than `ttl` ago.
+//! Deposits collected by a flush that fails are dropped (an undercount).
+//!
+//! `min_per_second` is **fleet-wide**: the reserve `min_per_second × ttl`
+//! is the fleet's, not each replica's, so a fleet of quiet replicas shares
+//! 10 retries a second by default; raise it for a large fleet of rarely
+//! called replicas. Every instance sharing a key must be declared with the
+//! same `ratio`, `min_per_second` and `ttl` (the script uses the caller's).
+//!
+//! # When Redis fails
+//!
+//! Round trips are bounded by the Redis timeout and a circuit around Redis
+//! (see [`crate::redis`]); they run on the client's background runtime,
+//! never in `withdraw`. While Redis is unavailable, a withdrawal first
+//! spends what the lease still holds (granted by the fleet), then decides
+//! by the instance's [`Fallback`]: by default [`Fallback::Local`], the
+//! budget's own window on this replica alone (bounded: each replica allows
+//! at most its own `min_per_second × ttl + ratio × its calls`), which has
+//! counted this replica's calls and retries all along, shared or not.
+//! Every such decision is counted ([`RetryBudget::degraded_decisions`]) and
+//! reported (feature `tracing`: a `WARN` event on target `steadfast`, at
+//! most one per second per budget; feature `metrics`: the counter
+//! `steadfast_redis_degraded_decisions_total{key, fallback}`), and a
+//! background probe every `retry_after` restores sharing when Redis
+//! answers again. A shared budget follows real time (Redis's clock, and
+//! the system's monotonic clock for its local window), not a paused tokio
+//! test clock.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::shared::Shared;
+use super::window::{self, Window};
+use super::{RetryBudget, SCALE};
+use crate::redis::{Fallback, Redis};
+
+/// How often a replica sends its deposits (and tops its lease up) in the
+/// background.
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// How many collected deposits make a replica send them before the next
+/// periodic flush.
+pub(super) const FLUSH_DEPOSITS: usize = 256;
+
+/// `State::allowance` before Redis first answered.
+const NO_ANSWER: i64 = i64::MIN;
+
+/// Retries a replica leases by default.
+const DEFAULT_LEASE: u32 = 4;
+
+/// The shortest slot the script works with, in microseconds (a `ttl` of
+/// 10 ms).
+const MIN_SLOT_US: u64 = 1_000;
+
+/// One step of the fleet's window, run atomically by Redis.
+///
+/// `KEYS[1]`: the hash `{steadfast:rb:<key>}`. `ARGV`: slot length (µs),
+/// deposits to add, retries wanted, ratio, reserve (`min_per_second ×
+/// ttl`, in retries). Returns `{granted, allowance}`: the retries granted
+/// (in `0..=wanted`) and what the fleet's window still allows after them
+/// (rounded down; negative while leases exceed it).
+///
+/// Slot numbers are microseconds since 1970 divided by the slot length,
+/// printed with `%d`: exact in Lua's doubles.
+pub(super) const SCRIPT: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local slot = tonumber(ARGV[1])
+local deposits = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local ratio = tonumber(ARGV[4])
+local reserve = tonumber(ARGV[5])
+local cur = math.floor(now / slot)
+if deposits > 0 then
+  redis.call('HINCRBY', KEYS[1], 'd' .. string.format('%d', cur), deposits)
+end
+-- The window is (now - 10 slots, now]: slots cur-9..cur whole, and the
+-- oldest, cur-10, for the share of it still inside.
+local oldest = cur - 10
+local share = ((cur + 1) * slot - now) / slot
+local d, w = 0, 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local name = fields[i]
+  local s = tonumber(string.sub(name, 2))
+  if s == nil or s < oldest then
+    redis.call('HDEL', KEYS[1], name)
+  else
+    local n = tonumber(fields[i + 1])
+    if s == oldest then n = n * share end
+    if string.sub(name, 1, 1) == 'd' then d = d + n else w = w + n end
+  end
+end
+local available = math.floor(reserve + ratio * d - w + 1e-9)
+local granted = 0
+if available > 0 and want > 0 then
+  granted = math.min(available, want)
+  redis.call('HINCRBY', KEYS[1], 'w' .. string.format('%d', cur), granted)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(slot * 11 / 1000) + 1000)
+return {granted, available - granted}
+";
+
+/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
+/// `NOSCRIPT` (a restarted or flushed server).
+static WINDOW: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
+
+/// The part of a [`RetryBudget`] that makes it shared: empty (and unused)
+/// for a local one.
+pub(super) struct Fleet {
+    /// `Some` once `.shared(&REDIS, key)` was called.
+    redis: Option<&'static Redis>,
+    key: &'static str,
+    fallback: Fallback,
+    /// Retries per lease as configured; 0 for the default.
+    lease: u32,
+    /// Made on first use; an `Arc` because the background flush holds it
+    /// and a budget need not be a `static`.
+    state: OnceLock<Arc<State>>,
+}
+
+struct State {
+    /// `{steadfast:rb:<key>}`, built once.
+    key: String,
+    /// The budget's deposit counter (the per-thread caches add to it).
+    deposits: Arc<Shared>,
+    /// Deposits collected from `deposits`, not yet sent to Redis.
+    unsent: AtomicU64,
+    /// Deposits collected from `deposits`, not yet placed in `window`.
+    unplaced: AtomicU64,
+    lease: Mutex<Lease>,
+    /// This replica's own window: the fallback's budget.
+    window: Mutex<Window>,
+    /// The first use, on the system's clock: the local window's origin.
+    born: Instant,
+    degraded: AtomicU64,
+    round_trips: AtomicU64,
+    /// The fleet's remaining allowance as of the last answer
+    /// ([`NO_ANSWER`] before the first).
+    allowance: AtomicI64,
+    /// Milliseconds since `born` of the last degraded event, plus one (0:
+    /// none yet), so that events are at most one a second.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    last_report_ms: AtomicU64,
+    /// Retries per lease, at least 1.
+    lease_size: u32,
+    /// `ttl / 10`, in microseconds.
+    slot_us: u64,
+    ratio: f64,
+    /// `min_per_second × ttl`, in retries: the fleet's reserve.
+    reserve: f64,
+    /// How long an exhausted fleet is not asked again.
+    cooldown: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Lease {
+    /// Granted by Redis, not yet spent.
+    held: u32,
+    /// A round trip is in flight (at most one per budget).
+    in_flight: bool,
+    /// The fleet granted less than asked: no top-up before this.
+    exhausted_until: Option<Instant>,
+}
+
+impl Lease {
+    fn exhausted(&self, now: Instant) -> bool {
+        self.exhausted_until.is_some_and(|until| now < until)
+    }
+}
+
+impl Fleet {
+    pub(super) const fn new() -> Self {
+        Fleet {
+            redis: None,
+            key: "",
+            fallback: Fallback::Local,
+            lease: 0,
+            state: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    fn redis(&self) -> &'static Redis {
+        self.redis
+            .expect("only shared budgets reach the shared path")
+    }
+
+    /// After a thread's batch of deposits landed in the budget's counter:
+    /// starts a flush once enough are waiting.
+    #[inline]
+    pub(super) fn deposited(&self, budget: &RetryBudget) {
+        if self.is_shared() {
+            self.deposited_shared(budget);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deposited_shared(&self, budget: &RetryBudget) {
+        let redis = self.redis();
+        let state = self.state(budget);
+        if state.deposits.pending() >= FLUSH_DEPOSITS && redis.health().is_healthy() {
+            state.start_round_trip(redis);
+        }
+    }
+
+    fn state(&self, budget: &RetryBudget) -> &Arc<State> {
+        self.state.get_or_init(|| {
+            let redis = self.redis();
+            let lease_size = if self.lease == 0 {
+                DEFAULT_LEASE
+            } else {
+                self.lease
+            };
+            let slot_us = u64::try_from(budget.ttl.as_micros() / u128::from(window::SLOTS))
+                .unwrap_or(u64::MAX)
+                .max(MIN_SLOT_US);
+            let state = Arc::new(State {
+                key: format!("{{steadfast:rb:{}}}", self.key),
+                deposits: Arc::clone(budget.counter()),
+                unsent: AtomicU64::new(0),
+                unplaced: AtomicU64::new(0),
+                lease: Mutex::new(Lease::default()),
+                window: Mutex::new(Window::EMPTY),
+                born: Instant::now(),
+                degraded: AtomicU64::new(0),
+                round_trips: AtomicU64::new(0),
+                allowance: AtomicI64::new(NO_ANSWER),
+                last_report_ms: AtomicU64::new(0),
+                lease_size,
+                slot_us,
+                ratio: budget.ratio,
+                reserve: f64::from(budget.min_per_second) * budget.ttl.as_secs_f64(),
+                cooldown: FLUSH_EVERY
+                    .min(Duration::from_micros(slot_us))
+                    .max(Duration::from_millis(1)),
+            });
+            match redis.background() {
+                Ok(handle) => {
+                    handle.spawn(flush_periodically(Arc::downgrade(&state), redis));
+                    // The first lease, so that the first retry finds one.
+                    state.start_round_trip(redis);
+                }
+                Err(error) => redis.health().failed(error, redis.retry_after_duration()),
+            }
+            state
+        })
+    }
+
+    /// [`RetryBudget::withdraw`] for a shared budget: never waits on I/O.
+    pub(super) fn withdraw(&self, budget: &RetryBudget) -> bool {
+        if budget.ttl.is_zero() {
+            return false;
+        }
+        let redis = self.redis();
+        let state = self.state(budget);
+        // This thread's own deposits count at once, as on a local budget.
+        super::cache::flush(budget.id.load(Ordering::Relaxed), &state.deposits);
+        state.collect();
+        let now = Instant::now();
+        let healthy = redis.health().is_healthy();
+        let mut lease = state.lease();
+        if lease.held > 0 {
+            lease.held -= 1;
+            // Top up once half is spent, so a steady retrier rarely finds
+            // the lease empty.
+            let top_up = healthy
+                && lease.held.saturating_mul(2) <= state.lease_size
+                && !lease.in_flight
+                && !lease.exhausted(now);
+            drop(lease);
+            if top_up {
+                state.start_round_trip(redis);
+            }
+            state.local(budget, false);
+            return true;
+        }
+        if healthy {
+            let ask = !lease.in_flight && !lease.exhausted(now);
+            drop(lease);
+            if ask {
+                state.start_round_trip(redis);
+            }
+            return false;
+        }
+        // Redis is down: the probe that restores sharing runs in the
+        // background; this decision is the fallback's, now.
+        let probe = !lease.in_flight
+            && redis
+                .health()
+                .claim_probe(now, redis.retry_after_duration());
+        drop(lease);
+        if probe {
+            state.start_round_trip(redis);
+        }
+        let total = state.degraded.fetch_add(1, Ordering::Relaxed) + 1;
+        self.report(state, total, now);
+        match self.fallback {
+            Fallback::Local => state.local(budget, true),
+            Fallback::Allow => state.local(budget, false),
+            Fallback::Deny => false,
+        }
+    }
+
+    #[allow(unused_variables)]
+    fn report(&self, state: &State, total: u64, now: Instant) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "steadfast_redis_degraded_decisions_total",
+            "key" => self.key,
+            "fallback" => self.fallback.name()
+        )
+        .increment(1);
+        #[cfg(feature = "tracing")]
+        {
+            let now_ms = u64::try_from(now.saturating_duration_since(state.born).as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
+            let last = state.last_report_ms.load(Ordering::Relaxed);
+            // At most one event a second per budget; the counter has them all.
+            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
+                && state
+                    .last_report_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let error = self.redis().last_error();
+                tracing::warn!(
+                    target: "steadfast",
+                    key = self.key,
+                    fallback = self.fallback.name(),
+                    degraded_decisions = total,
+                    error = error.as_ref().map(tracing::field::display),
+                    "shared retry budget degraded: Redis unavailable, deciding by the fallback",
+                );
+            }
+        }
+    }
+}
+
+impl State {
+    fn lease(&self) -> MutexGuard<'_, Lease> {
+        // Every update leaves the lease consistent: nothing to repair after
+        // a panic elsewhere.
+        self.lease.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the deposits the budget's counter holds to both destinations:
+    /// Redis (the next round trip) and the local window (the next local
+    /// withdrawal).
+    fn collect(&self) {
+        let n = self.deposits.take() as u64;
+        if n > 0 {
+            self.unsent.fetch_add(n, Ordering::Relaxed);
+            self.unplaced.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The local window: decides (`decide`) as a local budget would, or
+    /// only counts a retry allowed otherwise.
+    fn local(&self, budget: &RetryBudget, decide: bool) -> bool {
+        let pending = self.unplaced.swap(0, Ordering::Relaxed);
+        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        // The system's clock, on every thread (the flush runs on the Redis
+        // runtime's): a shared budget follows real time.
+        let now = tokio::time::Instant::from_std(Instant::now());
+        let slot = window::slot_nanos(budget.ttl);
+        let origin = tokio::time::Instant::from_std(self.born);
+        let now = window.record(now, pending, slot, Some(origin));
+        if decide {
+            let (deposits, withdrawals) = window.totals(now, slot, budget.deposit_amount, SCALE);
+            // `SCALE` units per retry, ttl in nanoseconds: see `withdraw`.
+            let reserve = u128::from(budget.min_per_second).saturating_mul(budget.ttl.as_nanos());
+            if reserve.saturating_add(deposits) < withdrawals.saturating_add(u128::from(SCALE)) {
+                return false;
+            }
+        }
+        window.withdraw(now);
+        true
+    }
+
+    /// Starts one round trip in the background unless one is in flight.
+    fn start_round_trip(self: &Arc<Self>, redis: &'static Redis) {
+        let handle = match redis.background() {
+            Ok(handle) => handle,
+            Err(error) => {
+                redis.health().failed(error, redis.retry_after_duration());
+                return;
+            }
+        };
+        {
+            let mut lease = self.lease();
+            if lease.in_flight {
+                return;
+            }
+            lease.in_flight = true;
+        }
+        handle.spawn(Arc::clone(self).round_trip(redis));
+    }
+
+    /// Sends the collected deposits, and asks for the lease to be topped up
+    /// unless the fleet said it is exhausted. `in_flight` is set.
+    async fn round_trip(self: Arc<Self>, redis: &'static Redis) {
+        self.collect();
+        let deposits = self.unsent.swap(0, Ordering::Relaxed);
+        let want = {
+            let lease = self.lease();
+            if lease.exhausted(Instant::now()) {
+                0
+            } else {
+                self.lease_size.saturating_sub(lease.held)
+            }
+        };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let key = self.key.clone();
+        let (slot_us, ratio, reserve) = (self.slot_us, self.ratio, self.reserve);
+        let answer: Result<(u32, i64), _> = redis
+            .call(|mut connection| async move {
+                WINDOW
+                    .key(key)
+                    .arg(slot_us)
+                    .arg(deposits)
+                    .arg(want)
+                    .arg(ratio)
+                    .arg(reserve)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await;
+        let mut lease = self.lease();
+        lease.in_flight = false;
+        // An error is recorded by `call` in the circuit around Redis; the
+        // deposits it carried are dropped (an undercount, the safe side).
+        if let Ok((granted, allowance)) = answer {
+            lease.held = lease.held.saturating_add(granted);
+            lease.exhausted_until = (granted < want).then(|| Instant::now() + self.cooldown);
+            self.allowance.store(allowance, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends the deposits every [`FLUSH_EVERY`], tops the lease up, and probes
+/// Redis while it is down; ends when the budget is dropped.
+async fn flush_periodically(state: Weak<State>, redis: &'static Redis) {
+    let mut ticks = tokio::time::interval(FLUSH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        state.collect();
+        let now = Instant::now();
+        let go = if redis.health().is_healthy() {
+            let lease = state.lease();
+            let top_up = lease.held < state.lease_size && !lease.exhausted(now);
+            !lease.in_flight && (top_up || state.unsent.load(Ordering::Relaxed) > 0)
+        } else {
+            !state.lease().in_flight
+                && redis
+                    .health()
+                    .claim_probe(now, redis.retry_after_duration())
+        };
+        if go {
+            state.start_round_trip(redis);
+        }
+    }
+}
+
+impl RetryBudget {
+    /// Shares this budget with every instance, in any process, declared
+    /// with the same `key` on the same Redis: the window, its deposits and
+    /// its withdrawals are then the fleet's, so an outage's retries are
+    /// bounded fleet-wide (`min_per_second × ttl + ratio × the fleet's
+    /// calls`, plus at most replicas × [`lease`](RetryBudget::lease)). A
+    /// `const fn`, so the budget stays a `static`; nothing connects before
+    /// the first call.
+    ///
+    /// `deposit` stays a per-thread count; deposits are sent in the
+    /// background every 100 ms (or 256 calls) and retries are leased a few
+    /// at a time, so neither `deposit` nor `withdraw` waits on Redis. When
+    /// Redis is unavailable, withdrawals follow
+    /// [`when_redis_fails`](RetryBudget::when_redis_fails) (by default
+    /// this replica's own window), counted and reported. Every instance
+    /// sharing a key must be declared with the same `ratio`,
+    /// `min_per_second` and `ttl`; `min_per_second` is the fleet's. See
+    /// the module docs of [`redis`](crate::redis) for the client.
+    ///
+    /// ```no_run
+    /// use retry_runtime::RetryBudget;
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// static BUDGET: RetryBudget = RetryBudget::new().shared(&REDIS, "payments-api");
+    ///
+    /// BUDGET.deposit();
+    /// if BUDGET.withdraw() {
+    ///     // retry
+    /// }
+    /// ```
+    #[must_use]
+    pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
+        self.fleet.redis = Some(redis);
+        self.fleet.key = key;
+        self
+    }
+
+    /// What this shared budget does when Redis cannot be reached, times out
+    /// or errors, once its lease is spent: [`Fallback::Local`] by default
+    /// (this replica's own window, as an unshared budget),
+    /// [`Fallback::Allow`] (every retry) or [`Fallback::Deny`] (none). No
+    /// effect on a budget that is not shared.
+    #[must_use]
+    pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
+        self.fleet.fallback = fallback;
+        self
+    }
+
+    /// How many retries one round trip may lease for this replica to allow
+    /// with no I/O (4 by default, which 0 also means). Larger leases mean
+    /// fewer round trips during an outage and a looser bound: the fleet's
+    /// retries exceed the shared budget by at most replicas × lease per
+    /// window. No effect on a budget that is not shared.
+    #[must_use]
+    pub const fn lease(mut self, retries: u32) -> Self {
+        self.fleet.lease = retries;
+        self
+    }
+
+    /// How many withdrawals this shared budget decided by its
+    /// [`Fallback`] because Redis was unavailable; always 0 for a local
+    /// budget.
+    pub fn degraded_decisions(&self) -> u64 {
+        self.fleet
+            .state
+            .get()
+            .map_or(0, |state| state.degraded.load(Ordering::Relaxed))
+    }
+
+    /// How many round trips to Redis this shared budget has started; always
+    /// 0 for a local budget.
+    pub fn redis_round_trips(&self) -> u64 {
+        self.fleet
+            .state
+            .get()
+            .map_or(0, |state| state.round_trips.load(Ordering::Relaxed))
+    }
+
+    /// What the fleet's window still allowed after the last round trip
+    /// (retries, leases deducted; negative while leases exceed it); `None`
+    /// for a local budget or before the first answer.
+    pub fn fleet_allowance(&self) -> Option<i64> {
+        let allowance = self.fleet.state.get()?.allowance.load(Ordering::Relaxed);
+        (allowance != NO_ANSWER).then_some(allowance)
+    }
+}

@@ -1,0 +1,399 @@
+//! Retry budgets shared by replicas through a real `redis-server` (feature
+//! `redis`): each test starts its own on a free port (`redis_support`).
+//! Redis's clock is real time, so these run on the real clock with short
+//! windows (1–2 s), bounds on counts (the shared budget plus the stated
+//! lease bound) and only generous bounds on durations.
+
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_support::Server;
+use retry_runtime::redis::Fallback;
+use retry_runtime::{Backoff, Policy, RetryBudget};
+
+/// The default lease: what each replica may hold beyond the shared budget.
+const LEASE: u64 = 4;
+
+fn leak(budget: RetryBudget) -> &'static RetryBudget {
+    Box::leak(Box::new(budget))
+}
+
+/// One replica during an outage, on a thread of its own: `calls` calls,
+/// each deposits and then asks for a retry. Returns the retries allowed.
+fn outage(
+    budget: &'static RetryBudget,
+    calls: u32,
+    pace: Duration,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut allowed = 0;
+        for _ in 0..calls {
+            budget.deposit();
+            if budget.withdraw() {
+                allowed += 1;
+            }
+            std::thread::sleep(pace);
+        }
+        allowed
+    })
+}
+
+/// Withdraws every `pace` for `run`: allowed, refused and the slowest
+/// decision.
+fn withdraw_for(budget: &RetryBudget, run: Duration, pace: Duration) -> (u64, u64, Duration) {
+    let (mut allowed, mut refused, mut slowest) = (0, 0, Duration::ZERO);
+    let start = Instant::now();
+    while start.elapsed() < run {
+        let before = Instant::now();
+        if budget.withdraw() {
+            allowed += 1;
+        } else {
+            refused += 1;
+        }
+        slowest = slowest.max(before.elapsed());
+        std::thread::sleep(pace);
+    }
+    (allowed, refused, slowest)
+}
+
+/// Withdraws until the budget refuses `quiet` times in a row (the lease
+/// top-ups having had time to land): how many were allowed.
+fn drain(budget: &RetryBudget, quiet: u32) -> u64 {
+    let (mut allowed, mut refusals) = (0, 0);
+    while refusals < quiet {
+        if budget.withdraw() {
+            allowed += 1;
+            refusals = 0;
+        } else {
+            refusals += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    allowed
+}
+
+#[test]
+fn an_outage_on_two_replicas_is_bounded_by_one_shared_budget() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Reserve 50/s × 2 s = 100 retries, plus 10% of the calls: for the
+    // fleet, not for each replica.
+    let replica = || {
+        leak(
+            RetryBudget::new()
+                .min_per_second(50)
+                .ratio(0.1)
+                .ttl(Duration::from_secs(2))
+                .shared(redis, "outage"),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    let calls = 200;
+    let start = Instant::now();
+    let (from_a, from_b) = (
+        outage(a, calls, Duration::from_millis(1)),
+        outage(b, calls, Duration::from_millis(1)),
+    );
+    let (from_a, from_b) = (from_a.join().unwrap(), from_b.join().unwrap());
+    let elapsed = start.elapsed();
+    let total = from_a + from_b;
+    // Within one window, the script grants at most the reserve plus 10% of
+    // the (flushed) calls; the leases add at most 2 × 4.
+    let budget = 100 + 2 * u64::from(calls) / 10;
+    let bound = budget + 2 * LEASE;
+    println!(
+        "a {from_a}, b {from_b}, total {total}, budget {budget}, bound {bound}, elapsed {elapsed:?}, \
+         round trips {} + {}",
+        a.redis_round_trips(),
+        b.redis_round_trips()
+    );
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "the run outlived the window"
+    );
+    assert!(total <= bound, "{total} retries, bound {bound}");
+    // Two local budgets would allow 2 × (100 + 20) = 240.
+    assert!(total >= 100, "only {total} retries");
+    assert!(from_a > 0 && from_b > 0);
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+    // Far fewer round trips than calls: deposits go in batches, retries
+    // in leases.
+    let trips = a.redis_round_trips() + b.redis_round_trips();
+    assert!(trips < u64::from(calls), "{trips} round trips");
+    let scripts = server.calls("evalsha") + server.calls("eval");
+    assert!(
+        scripts <= trips + 2,
+        "{scripts} script calls, {trips} trips"
+    );
+}
+
+#[test]
+fn deposits_on_one_replica_fund_retries_on_the_other() {
+    let server = Server::start();
+    let redis = server.redis();
+    // No reserve: only calls fund retries, one per two calls.
+    let replica = || {
+        leak(
+            RetryBudget::new()
+                .min_per_second(0)
+                .ratio(0.5)
+                .ttl(Duration::from_secs(2))
+                .shared(redis, "funding"),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    // A's calls succeed: 100 deposits, on a thread that exits (so its
+    // per-thread count is handed over), sent within a flush interval.
+    std::thread::spawn(move || {
+        for _ in 0..100 {
+            a.deposit();
+        }
+    })
+    .join()
+    .unwrap();
+    // B never called: its retries are funded by A's calls.
+    let start = Instant::now();
+    let mut from_b = 0;
+    while start.elapsed() < Duration::from_millis(600) {
+        if b.withdraw() {
+            from_b += 1;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // What A holds in its lease is A's to spend, and the rest is gone.
+    let from_a = drain(a, 20);
+    let from_b_after = drain(b, 20);
+    println!(
+        "b {from_b} (+{from_b_after}), a {from_a}, allowance {:?}",
+        b.fleet_allowance()
+    );
+    assert!(from_b >= 50 - LEASE, "b allowed only {from_b}");
+    assert_eq!(from_a + from_b + from_b_after, 50);
+    assert_eq!(b.fleet_allowance(), Some(0));
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "outlived the window"
+    );
+}
+
+#[test]
+fn the_policy_engine_spends_the_shared_budget() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Reserve 10/s × 2 s = 20, no ratio: the fleet retries 20 times (plus
+    // at most the leases), however many calls fail on how many replicas.
+    let replica = || {
+        leak(
+            RetryBudget::new()
+                .min_per_second(10)
+                .ratio(0.0)
+                .ttl(Duration::from_secs(2))
+                .shared(redis, "engine"),
+        )
+    };
+    let policy = |budget| -> &'static Policy<std::io::Error> {
+        Box::leak(Box::new(
+            Policy::new()
+                .max_attempts(3)
+                .backoff(Backoff::none())
+                .budget(budget),
+        ))
+    };
+    let (a, b) = (replica(), replica());
+    let (pa, pb) = (policy(a), policy(b));
+    static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+    let calls = 30;
+    let failing = |policy: &'static Policy<std::io::Error>| {
+        std::thread::spawn(move || {
+            for _ in 0..calls {
+                let result = policy.retry_blocking(|_| {
+                    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+                    Err::<(), _>(std::io::Error::other("down"))
+                });
+                assert!(result.is_err());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let start = Instant::now();
+    let (ta, tb) = (failing(pa), failing(pb));
+    ta.join().unwrap();
+    tb.join().unwrap();
+    let retries = ATTEMPTS.load(Ordering::Relaxed) - 2 * calls;
+    println!("{retries} retries in {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "outlived the window"
+    );
+    // Two local budgets would allow 2 × 20 = 40 (and max_attempts 120).
+    assert!(retries <= 20 + 2 * LEASE, "{retries} retries");
+    assert!(retries >= 15, "only {retries} retries");
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+}
+
+#[test]
+fn redis_killed_falls_back_to_the_local_budget_then_sharing_resumes() {
+    let mut server = Server::start();
+    let redis = server.redis();
+    // Reserve 20/s × 1 s = 20: the fleet's, and each replica's alone when
+    // Redis is down.
+    let shape = || {
+        RetryBudget::new()
+            .min_per_second(20)
+            .ratio(0.0)
+            .ttl(Duration::from_secs(1))
+    };
+    let local = leak(shape().shared(redis, "killed"));
+    let allow = leak(
+        shape()
+            .shared(redis, "killed-allow")
+            .when_redis_fails(Fallback::Allow),
+    );
+    let deny = leak(
+        shape()
+            .shared(redis, "killed-deny")
+            .when_redis_fails(Fallback::Deny),
+    );
+    // Leases taken while Redis answers.
+    for budget in [local, allow, deny] {
+        let start = Instant::now();
+        while !budget.withdraw() {
+            assert!(start.elapsed() < Duration::from_secs(1), "no lease");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    server.kill();
+
+    let run = Duration::from_millis(300);
+    let pace = Duration::from_millis(1);
+    let (allowed, refused, slowest) = withdraw_for(local, run, pace);
+    println!("local: allowed {allowed}, refused {refused}, slowest {slowest:?}");
+    // Decisions never wait on Redis.
+    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    assert!(local.degraded_decisions() > 0);
+    assert!(!redis.is_available());
+    // The rest of the lease, then the local window, which counted every
+    // retry of this replica, leased or not: 20 in all, the first included.
+    assert!((10..=19).contains(&allowed), "{allowed}");
+
+    let (allowed, refused, slowest) = withdraw_for(allow, run, pace);
+    println!("allow: allowed {allowed}, refused {refused}, slowest {slowest:?}");
+    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    assert_eq!(refused, 0);
+
+    let (allowed, refused, slowest) = withdraw_for(deny, run, pace);
+    println!("deny: allowed {allowed}, refused {refused}, slowest {slowest:?}");
+    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    // Only what its lease held before the outage.
+    assert!(allowed < LEASE, "{allowed}");
+    assert!(deny.degraded_decisions() > 0);
+
+    server.restart();
+    let start = Instant::now();
+    let degraded = loop {
+        let degraded = local.degraded_decisions();
+        let _ = local.withdraw();
+        if redis.is_available() && local.degraded_decisions() == degraded {
+            break degraded;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no recovery");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("recovered after {:?}", start.elapsed());
+    // Shared again: a second replica and this one share one reserve.
+    let other = leak(shape().shared(redis, "killed"));
+    let from_other = outage(other, 300, pace);
+    let (from_local, _, _) = withdraw_for(local, Duration::from_millis(300), pace);
+    let from_other = from_other.join().unwrap();
+    println!("after recovery: local {from_local}, other {from_other}");
+    // One window's reserve (20) and two leases, not 2 × 20.
+    assert!(from_local + from_other <= 20 + 2 * LEASE);
+    assert_eq!(local.degraded_decisions(), degraded);
+    assert_eq!(other.degraded_decisions(), 0);
+    assert!(redis.last_error().is_none());
+    assert!(
+        server
+            .command("EXISTS {steadfast:rb:killed}")
+            .starts_with(":1")
+    );
+}
+
+#[test]
+fn a_flushed_script_cache_is_reloaded() {
+    let server = Server::start();
+    let redis = server.redis();
+    let budget = leak(
+        RetryBudget::new()
+            .min_per_second(100)
+            .ttl(Duration::from_secs(1))
+            .shared(redis, "noscript"),
+    );
+    let start = Instant::now();
+    while !budget.withdraw() {
+        assert!(start.elapsed() < Duration::from_secs(1), "no lease");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(server.command("SCRIPT FLUSH").starts_with("+OK"));
+    // More than one lease: top-ups after the flush reached the script.
+    let allowed = drain(budget, 5);
+    println!("allowed {allowed} after the flush");
+    assert!(allowed > LEASE, "{allowed}");
+    assert_eq!(budget.degraded_decisions(), 0);
+}
+
+#[test]
+fn a_local_budget_never_touches_redis() {
+    let budget = RetryBudget::new().min_per_second(1);
+    budget.deposit();
+    assert!(budget.withdraw());
+    assert_eq!(budget.redis_round_trips(), 0);
+    assert_eq!(budget.degraded_decisions(), 0);
+    assert_eq!(budget.fleet_allowance(), None);
+}
+
+#[test]
+fn healthy_traffic_costs_a_round_trip_per_flush_not_per_call() {
+    let server = Server::start();
+    let redis = server.redis();
+    let budget = leak(
+        RetryBudget::new()
+            .ttl(Duration::from_secs(2))
+            .shared(redis, "steady"),
+    );
+    // 4 threads × 2500 calls that succeed, over about half a second.
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for i in 0..2500 {
+                    budget.deposit();
+                    if i % 50 == 0 {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // The last deposits go with the next periodic flush.
+    std::thread::sleep(Duration::from_millis(250));
+    let trips = budget.redis_round_trips();
+    let elapsed = start.elapsed();
+    let ratio = trips as f64 / 10_000.0;
+    println!("10000 calls in {elapsed:?}: {trips} round trips, {ratio:.4} per call");
+    // At most one per flush interval plus one per 256 calls (and the first
+    // lease): about 8 + 40 here.
+    let flushes = elapsed.as_millis() as u64 / 100 + 1;
+    assert!(trips <= flushes + 10_000 / 256 + 2, "{trips} round trips");
+    // Every call reached the fleet's window: 10 retries/s × 2 s + 20% of
+    // 10 000 = 2 020, less the first lease of 4 (this replica's).
+    assert_eq!(budget.fleet_allowance(), Some(2020 - LEASE as i64));
+    assert_eq!(budget.degraded_decisions(), 0);
+}
