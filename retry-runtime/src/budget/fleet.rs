@@ -77,7 +77,7 @@
 //! Every such decision is counted ([`RetryBudget::degraded_decisions`]) and
 //! reported (feature `tracing`: a `WARN` event on target `steadfast`, at
 //! most one per second per budget; feature `metrics`: the counter
-//! `steadfast_redis_degraded_decisions_total{key, fallback}`), and a
+//! `steadfast_redis_degraded_decisions_total{primitive, key, fallback}`), and a
 //! background probe every `retry_after` restores sharing when Redis
 //! answers again. A shared budget follows real time (Redis's clock, and
 //! the system's monotonic clock for its local window), not a paused tokio
@@ -371,6 +371,7 @@ impl Fleet {
         #[cfg(feature = "metrics")]
         metrics::counter!(
             "steadfast_redis_degraded_decisions_total",
+            "primitive" => "retry_budget",
             "key" => self.key,
             "fallback" => self.fallback.name()
         )

@@ -96,7 +96,7 @@
 //! counted ([`degraded_decisions`](CircuitBreaker::degraded_decisions)) and
 //! reported like the shared rate limiter's (feature `tracing`: a `WARN`
 //! event on target `steadfast`, at most one a second per breaker; feature
-//! `metrics`: `steadfast_redis_degraded_decisions_total{key, fallback =
+//! `metrics`: `steadfast_redis_degraded_decisions_total{primitive, key, fallback =
 //! "local"}`). Sharing resumes by itself with the first successful run.
 //!
 //! # Limits
@@ -249,7 +249,7 @@ impl CircuitBreaker {
     /// opening is dropped. Each such decision is counted in
     /// [`degraded_decisions`](CircuitBreaker::degraded_decisions) and
     /// reported (a `WARN` event at most once a second; the metric
-    /// `steadfast_redis_degraded_decisions_total{key, fallback = "local"}`),
+    /// `steadfast_redis_degraded_decisions_total{primitive, key, fallback = "local"}`),
     /// and sharing resumes by itself. A shared breaker follows real time,
     /// not a paused tokio clock.
     ///
@@ -649,6 +649,7 @@ impl Inner {
         #[cfg(feature = "metrics")]
         metrics::counter!(
             "steadfast_redis_degraded_decisions_total",
+            "primitive" => "circuit_breaker",
             "key" => name,
             "fallback" => "local"
         )

@@ -394,6 +394,7 @@ impl Shared {
         #[cfg(feature = "metrics")]
         metrics::counter!(
             "steadfast_redis_degraded_decisions_total",
+            "primitive" => "rate_limiter",
             "key" => self.key,
             "fallback" => self.fallback.name()
         )

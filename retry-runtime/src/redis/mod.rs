@@ -215,7 +215,7 @@ impl Redis {
 /// ([`RateLimiter::degraded_decisions`](crate::RateLimiter::degraded_decisions))
 /// and reported (feature `tracing`: a `WARN` event on target `steadfast`, at
 /// most one per second per instance; feature `metrics`: the counter
-/// `steadfast_redis_degraded_decisions_total{key, fallback}`).
+/// `steadfast_redis_degraded_decisions_total{primitive, key, fallback}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Fallback {
