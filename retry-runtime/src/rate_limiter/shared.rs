@@ -10,7 +10,7 @@
 //! round trip per call:
 //!
 //! - **Leases.** A round trip takes up to `lease` tokens at once (by default
-//!   `min(burst / 4, 10)`, at least 1; [`RateLimiter::lease`]) and hands them
+//!   `min(burst / 4, 16)`, at least 1; [`RateLimiter::lease`]) and hands them
 //!   out locally with no I/O. When three quarters of the lease are spent, a background
 //!   refill tops it up again, so a steady caller rarely finds it empty.
 //! - **Cached refusals.** When the global bucket is empty, the script says
@@ -52,6 +52,12 @@ use tokio::sync::Notify;
 use super::RateLimiter;
 use crate::error::Rejected;
 use crate::redis::{Fallback, Redis};
+
+/// The largest default lease. A top-up is asked for once three quarters
+/// are spent, so a round trip brings about 12 of 16 tokens: 0.08 round
+/// trips per admitted call at steady state (at 10 it was 0.125), for a
+/// bound of 16 tokens per replica over the global limit.
+const DEFAULT_LEASE_CAP: u32 = 16;
 
 /// How long a caller that cannot wait for a refill in flight is told to
 /// come back after (the attribute's admission loop sleeps this long).
@@ -197,7 +203,7 @@ impl RateLimiter {
     }
 
     /// How many tokens one round trip may take for this replica to hand out
-    /// locally (default `min(burst / 4, 10)`, at least 1; capped at the
+    /// locally (default `min(burst / 4, 16)`, at least 1; capped at the
     /// burst). Larger leases mean fewer round trips and a looser bound: the
     /// global limit is exceeded by at most replicas × lease. `1` makes every
     /// admitted call a round trip and the limit exact.
@@ -250,7 +256,7 @@ impl Shared {
 
     fn lease_size(&self, limiter: &RateLimiter) -> u32 {
         let size = if self.lease == 0 {
-            (limiter.burst / 4).min(10)
+            (limiter.burst / 4).min(DEFAULT_LEASE_CAP)
         } else {
             self.lease
         };
