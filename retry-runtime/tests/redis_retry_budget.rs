@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_support::Server;
-use retry_runtime::redis::Fallback;
+use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{Backoff, Policy, RetryBudget};
 
 /// The default lease: what each replica may hold beyond the shared budget.
@@ -396,4 +396,337 @@ fn healthy_traffic_costs_a_round_trip_per_flush_not_per_call() {
     // 10 000 = 2 020, less the first lease of 4 (this replica's).
     assert_eq!(budget.fleet_allowance(), Some(2020 - LEASE as i64));
     assert_eq!(budget.degraded_decisions(), 0);
+}
+
+/// Sums the fields of the budget hash whose name starts with `kind` (`w`:
+/// retries granted, `d`: deposits flushed), as Redis holds them now.
+fn fleet_sum(server: &Server, key: &str, kind: char) -> u64 {
+    let reply = server.command(&format!(
+        "EVAL \"local t = redis.call('HGETALL', KEYS[1]) local n = 0 \
+         for i = 1, #t, 2 do if string.sub(t[i], 1, 1) == '{kind}' then \
+         n = n + tonumber(t[i + 1]) end end return n\" 1 {{steadfast:rb:{key}}}"
+    ));
+    reply
+        .trim()
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("EVAL answered {reply:?}"))
+}
+
+/// Calls per child process in `three_processes_share_one_budget`.
+const CHILD_CALLS: u32 = 200;
+
+/// The child role of `three_processes_share_one_budget`: one replica in its
+/// own process, against the URL in `STEADFAST_RB_CHILD`, during an outage
+/// (every call fails and asks for a retry); prints what it was allowed.
+#[test]
+fn budget_sharing_child() {
+    let Ok(url) = std::env::var("STEADFAST_RB_CHILD") else {
+        return;
+    };
+    // A generous timeout: the children and the parent's tests share the
+    // machine, and this test is about the bound, not about degrading.
+    let redis: &'static Redis = Box::leak(Box::new(
+        Redis::new(Box::leak(url.into_boxed_str())).timeout(Duration::from_millis(500)),
+    ));
+    let budget = leak(
+        RetryBudget::new()
+            .min_per_second(20)
+            .ratio(0.1)
+            .ttl(Duration::from_secs(5))
+            .shared(redis, "processes"),
+    );
+    let allowed = outage(budget, CHILD_CALLS, Duration::from_millis(1))
+        .join()
+        .unwrap();
+    // The deposits of the last calls reach Redis with the next flush.
+    std::thread::sleep(Duration::from_millis(250));
+    println!(
+        "ALLOWED={allowed} DEGRADED={} TRIPS={}",
+        budget.degraded_decisions(),
+        budget.redis_round_trips()
+    );
+}
+
+#[test]
+fn three_processes_share_one_budget() {
+    if std::env::var_os("STEADFAST_RB_CHILD").is_some() {
+        return;
+    }
+    let server = Server::start();
+    let exe = std::env::current_exe().unwrap();
+    let replicas = 3;
+    let start = Instant::now();
+    let children: Vec<_> = (0..replicas)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "budget_sharing_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("STEADFAST_RB_CHILD", server.url)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut total = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "child failed: {stdout}");
+        let line = stdout
+            .lines()
+            .find_map(|line| line.find("ALLOWED=").map(|at| &line[at..]))
+            .unwrap_or_else(|| panic!("no count from the child: {stdout}"));
+        println!("{line}");
+        let field = |name: &str| -> u64 {
+            line.split(' ')
+                .find_map(|field| field.strip_prefix(name))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+        };
+        let (allowed, degraded) = (field("ALLOWED="), field("DEGRADED="));
+        assert_eq!(degraded, 0, "a child decided without Redis");
+        assert!(allowed > 0, "a child was allowed nothing: {line}");
+        total += allowed;
+    }
+    let elapsed = start.elapsed();
+    // What Redis recorded: every retry allowed was granted, and the grants
+    // are within the window's allowance.
+    let (granted, deposits) = (
+        fleet_sum(&server, "processes", 'w'),
+        fleet_sum(&server, "processes", 'd'),
+    );
+    // Reserve 20/s × 5 s = 100, plus 10% of every call: for the fleet.
+    let calls = u64::from(CHILD_CALLS) * replicas;
+    let budget = 100 + calls / 10;
+    let bound = budget + replicas * LEASE;
+    let local = replicas * (100 + u64::from(CHILD_CALLS) / 10);
+    println!(
+        "{replicas} processes: total {total}, granted {granted}, deposits {deposits}/{calls}, \
+         budget {budget}, bound {bound}, {replicas} local budgets {local}, elapsed {elapsed:?}"
+    );
+    // Every child ran within one window (5 s) of the first grant.
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the run outlived the window"
+    );
+    assert!(total <= bound, "{total} retries, bound {bound}");
+    assert!(total <= granted, "{total} allowed, {granted} granted");
+    assert!(
+        granted as f64 <= 100.0 + 0.1 * deposits as f64 + 1e-9,
+        "{granted} granted for {deposits} deposits"
+    );
+    // The demand (600 retries) far exceeds the budget: it is spent, but for
+    // what the leases still hold and deposits that arrived late.
+    assert!(total >= 100, "only {total} retries");
+}
+
+/// `kill -<signal> <pid>`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Resumes a stopped server even if the test fails while it is stopped.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Reserve 10/s × 2 s = 20: the fleet's, and each replica's alone when
+    // Redis does not answer.
+    let shape = || {
+        RetryBudget::new()
+            .min_per_second(10)
+            .ratio(0.0)
+            .ttl(Duration::from_secs(2))
+    };
+    let local = leak(shape().shared(redis, "paused"));
+    let allow = leak(
+        shape()
+            .shared(redis, "paused-allow")
+            .when_redis_fails(Fallback::Allow),
+    );
+    let deny = leak(
+        shape()
+            .shared(redis, "paused-deny")
+            .when_redis_fails(Fallback::Deny),
+    );
+    // A lease for each, and one retry taken from it.
+    for budget in [local, allow, deny] {
+        let start = Instant::now();
+        while !budget.withdraw() {
+            assert!(start.elapsed() < Duration::from_secs(1), "no lease");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let granted_before = fleet_sum(&server, "paused", 'w');
+    let pid = server.pid();
+    signal(pid, "-STOP");
+    let resume = Resume(pid);
+
+    // The server holds the connection open and answers nothing: every
+    // round trip waits out the 50 ms timeout, in the background.
+    let run = Duration::from_millis(400);
+    let pace = Duration::from_millis(1);
+    let (from_local, refused_local, slowest_local) = withdraw_for(local, run, pace);
+    let (from_allow, refused_allow, slowest_allow) = withdraw_for(allow, run, pace);
+    let (from_deny, refused_deny, slowest_deny) = withdraw_for(deny, run, pace);
+    let paused_error = redis.last_error();
+    let was_available = redis.is_available();
+    drop(resume);
+    println!(
+        "paused: local {from_local}/{refused_local} refused, slowest {slowest_local:?}, \
+         degraded {}; allow {from_allow}/{refused_allow}, slowest {slowest_allow:?}, degraded {}; \
+         deny {from_deny}/{refused_deny}, slowest {slowest_deny:?}, degraded {}; error {paused_error:?}",
+        local.degraded_decisions(),
+        allow.degraded_decisions(),
+        deny.degraded_decisions(),
+    );
+    // Decisions never wait on the paused server.
+    for slowest in [slowest_local, slowest_allow, slowest_deny] {
+        assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    }
+    assert!(!was_available);
+    assert!(matches!(
+        paused_error,
+        Some(
+            retry_runtime::redis::Error::Timeout { .. }
+                | retry_runtime::redis::Error::Connect { .. }
+        )
+    ));
+    // Every budget decided by its fallback, and counted it.
+    for budget in [local, allow, deny] {
+        assert!(budget.degraded_decisions() > 0);
+    }
+    // Local: the rest of the lease, then this replica's own window, which
+    // counted every retry of this replica: 20 in all, the first included.
+    assert!((10..=19).contains(&from_local), "{from_local}");
+    // Allow: every degraded decision allowed (refusals only before the
+    // first timeout marked Redis down, with the lease spent).
+    assert!(
+        from_allow >= allow.degraded_decisions(),
+        "{from_allow} allowed, {} degraded",
+        allow.degraded_decisions()
+    );
+    assert!(refused_allow < 100, "{refused_allow} refused");
+    // Deny: only what the lease held before the pause.
+    assert!(from_deny < LEASE, "{from_deny}");
+
+    // Resumed: the probe restores sharing.
+    let start = Instant::now();
+    let degraded = loop {
+        let degraded = local.degraded_decisions();
+        let _ = local.withdraw();
+        if redis.is_available() && local.degraded_decisions() == degraded {
+            break degraded;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no recovery");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Round trips that timed out while the server was stopped still ran
+    // when it resumed: their grants count in the window, held by no lease
+    // (the safe side: fewer retries for the fleet, until they leave it).
+    let granted_resumed = fleet_sum(&server, "paused", 'w');
+    println!(
+        "sharing resumed after {:?}; granted in the window {granted_before} before the pause, \
+         {granted_resumed} after it",
+        start.elapsed()
+    );
+    assert!(granted_resumed <= 20, "{granted_resumed} granted");
+    // Shared again: a second replica and this one share one reserve (what
+    // the fleet granted before and during the pause still counts).
+    let other = leak(shape().shared(redis, "paused"));
+    let from_other = outage(other, 300, pace);
+    let (after_local, _, _) = withdraw_for(local, Duration::from_millis(300), pace);
+    let from_other = from_other.join().unwrap();
+    let granted = fleet_sum(&server, "paused", 'w');
+    println!(
+        "after the pause: local {after_local}, other {from_other}, granted in the window {granted}"
+    );
+    // One window's reserve (20) and two leases, not 2 × 20.
+    assert!(after_local + from_other <= 20 + 2 * LEASE);
+    assert!(from_other > 0, "the other replica got nothing");
+    assert!(granted <= 20, "{granted} granted");
+    assert_eq!(local.degraded_decisions(), degraded);
+    assert_eq!(other.degraded_decisions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_engine_spends_the_shared_budget() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Reserve 10/s × 2 s = 20, no ratio: the fleet retries 20 times (plus
+    // at most the leases), however many calls fail on how many replicas.
+    let replica = || {
+        leak(
+            RetryBudget::new()
+                .min_per_second(10)
+                .ratio(0.0)
+                .ttl(Duration::from_secs(2))
+                .shared(redis, "async-engine"),
+        )
+    };
+    let policy = |budget| -> &'static Policy<std::io::Error> {
+        Box::leak(Box::new(
+            Policy::new()
+                .max_attempts(3)
+                .backoff(Backoff::none())
+                .budget(budget),
+        ))
+    };
+    let (a, b) = (replica(), replica());
+    static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+    let calls = 30;
+    let failing = |policy: &'static Policy<std::io::Error>| {
+        tokio::spawn(async move {
+            for _ in 0..calls {
+                let result = policy
+                    .retry(|_| async {
+                        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                        Err::<(), _>(std::io::Error::other("down"))
+                    })
+                    .await;
+                assert!(result.is_err());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    let (ta, tb) = (failing(policy(a)), failing(policy(b)));
+    ta.await.unwrap();
+    tb.await.unwrap();
+    let elapsed = start.elapsed();
+    let retries = ATTEMPTS.load(Ordering::Relaxed) - 2 * calls;
+    let granted = fleet_sum(&server, "async-engine", 'w');
+    println!(
+        "{retries} retries ({} degraded decisions) in {elapsed:?}, granted {granted}, \
+         round trips {} + {}",
+        a.degraded_decisions() + b.degraded_decisions(),
+        a.redis_round_trips(),
+        b.redis_round_trips()
+    );
+    assert!(elapsed < Duration::from_secs(2), "outlived the window");
+    // Two local budgets would allow 2 × 20 = 40 (and max_attempts 120).
+    assert!(retries <= 20 + 2 * LEASE, "{retries} retries");
+    assert!(retries <= granted, "{retries} retries, {granted} granted");
+    assert!(retries >= 15, "only {retries} retries");
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
 }
