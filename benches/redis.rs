@@ -22,7 +22,7 @@ use steadfast::redis::Redis;
 const DECISIONS: usize = 20_000;
 /// Replicas in the accuracy run, and how long it lasts.
 const REPLICAS: usize = 4;
-const ACCURACY_RUN: Duration = Duration::from_secs(3);
+const ACCURACY_RUN: Duration = Duration::from_secs(10);
 /// The accuracy run's global limit.
 const RATE: u32 = 200;
 const BURST: u32 = 40;
@@ -103,7 +103,35 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Set in a replica process: the URL and the key, space-separated.
+const REPLICA_ROLE: &str = "STEADFAST_BENCH_REDIS_REPLICA";
+
+/// A replica of the accuracy run: takes tokens for `ACCURACY_RUN` and
+/// prints how many it was given.
+fn replica(role: &str) {
+    let (url, key) = role.split_once(' ').expect("URL and key");
+    let redis = leak(Redis::new(Box::leak(url.to_owned().into_boxed_str())));
+    let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    let limiter = RateLimiter::per_second(RATE)
+        .burst(BURST)
+        .shared(redis, key);
+    let start = Instant::now();
+    let mut admitted = 0u64;
+    while start.elapsed() < ACCURACY_RUN {
+        if limiter
+            .acquire_blocking_timeout(Duration::from_millis(50))
+            .is_ok()
+        {
+            admitted += 1;
+        }
+    }
+    println!("{admitted}");
+}
+
 fn main() {
+    if let Ok(role) = std::env::var(REPLICA_ROLE) {
+        return replica(&role);
+    }
     let (url, _server) = server();
     let redis = leak(Redis::new(url));
 
@@ -132,7 +160,11 @@ fn main() {
             &per_call_times,
             per_call_trips,
         ),
-        ("`steadfast` (default lease: 16 here)", &leased_times, leased_trips),
+        (
+            "`steadfast` (default lease: 16 here)",
+            &leased_times,
+            leased_trips,
+        ),
     ] {
         let p50 = percentile(times, 0.5);
         println!(
@@ -146,42 +178,35 @@ fn main() {
     }
 
     // ----------------------------------------------------- global accuracy
-    // REPLICAS limiters (as many replicas: each has its own lease), one
-    // thread each, taking as fast as they can for ACCURACY_RUN.
-    let replicas: Vec<&'static RateLimiter> = (0..REPLICAS)
+    // REPLICAS processes (this binary again, in the replica role), each with
+    // its own limiter, taking as fast as they can for ACCURACY_RUN; the
+    // limit's key is fresh for each run, so an earlier run on the same
+    // server does not count.
+    let key = format!("bench-accuracy-{}", std::process::id());
+    let start = Instant::now();
+    let children: Vec<_> = (0..REPLICAS)
         .map(|_| {
-            leak(
-                RateLimiter::per_second(RATE)
-                    .burst(BURST)
-                    .shared(redis, "bench-accuracy"),
-            )
+            Command::new(std::env::current_exe().expect("this binary"))
+                .env(REPLICA_ROLE, format!("{url} {key}"))
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("a replica process")
         })
         .collect();
-    let start = Instant::now();
-    let admitted: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = replicas
-            .iter()
-            .map(|limiter| {
-                s.spawn(move || {
-                    let mut n = 0u64;
-                    while start.elapsed() < ACCURACY_RUN {
-                        if limiter
-                            .acquire_blocking_timeout(Duration::from_millis(50))
-                            .is_ok()
-                        {
-                            n += 1;
-                        }
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
+    let admitted: u64 = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().expect("the replica ends");
+            String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse::<u64>()
+                .expect("the replica prints its count")
+        })
+        .sum();
     let elapsed = start.elapsed().as_secs_f64();
     let allowed = f64::from(BURST) + f64::from(RATE) * elapsed;
     println!(
-        "\n### redis/accuracy ({REPLICAS} replicas, {RATE}/s burst {BURST}, {elapsed:.1} s)\n"
+        "\n### redis/accuracy ({REPLICAS} processes, {RATE}/s burst {BURST}, {elapsed:.1} s)\n"
     );
     println!(
         "| admitted | allowed (burst + rate × time) | admitted / allowed | {REPLICAS} local limiters would admit |"
