@@ -6,8 +6,8 @@
 //!
 //! `cargo bench -p steadfast-benches --bench redis` starts its own
 //! `redis-server` on a free port (or uses `REDIS_URL` when set) and runs in
-//! a few seconds: a fixed number of decisions, not a timed loop, so it fits
-//! in CI. Not criterion: what matters is the tail of each decision, so each
+//! about 15 s: a fixed number of decisions, then the accuracy run (4
+//! processes for 10 s), so it fits in CI. Not criterion: what matters is the tail of each decision, so each
 //! one is timed and the percentiles printed.
 
 use std::io::{Read, Write};
