@@ -12,7 +12,7 @@ mod redis_support;
 use std::time::{Duration, Instant};
 
 use redis_support::Server;
-use retry_runtime::redis::Redis;
+use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{CircuitBreaker, CircuitState};
 
 fn leak(breaker: CircuitBreaker) -> &'static CircuitBreaker {
@@ -536,4 +536,376 @@ fn a_policy_through_a_fleet_opened_breaker_is_refused_without_running() {
     });
     assert_eq!(refused, Err(CallError::Open));
     assert_eq!(ran, 1, "the refused call did not run");
+}
+
+/// `PTTL` of `key`: -2 when it does not exist, -1 when it never expires.
+fn pttl(server: &Server, key: &str) -> i64 {
+    server
+        .command(&format!("PTTL {key}"))
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap()
+}
+
+/// Neither key of `name` is left without an expiry: the evidence set and
+/// the probe lease are gone or have a TTL.
+fn nothing_leaked(server: &Server, name: &str) {
+    let evidence_ttl = pttl(server, &format!("{{steadfast:cb:{name}}}"));
+    assert_ne!(evidence_ttl, -1, "evidence of {name} without a TTL");
+    let lease_ttl = pttl(server, &format!("{{steadfast:cb:{name}}}:probe"));
+    assert_ne!(lease_ttl, -1, "probe lease of {name} without a TTL");
+}
+
+fn signal(server: &Server, signal: &str) {
+    let pid = server.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success(),
+        "kill {signal} {pid}"
+    );
+}
+
+/// Resumes a paused server even when an assertion fails, so that the
+/// server's drop (SIGKILL) is not the only way out.
+struct Paused<'a>(&'a Server);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.pid().to_string()])
+            .status();
+    }
+}
+
+/// Times every `try_acquire` of `breakers` while `until` does not hold
+/// (bounded by `bound`); returns the slowest decision and how many there
+/// were.
+fn time_decisions(
+    breakers: &[&CircuitBreaker],
+    bound: Duration,
+    mut until: impl FnMut() -> bool,
+) -> (Duration, u64) {
+    let start = Instant::now();
+    let (mut slowest, mut decisions) = (Duration::ZERO, 0);
+    while !until() {
+        assert!(start.elapsed() < bound, "not within {bound:?}");
+        for breaker in breakers {
+            let before = Instant::now();
+            // Dropped without an outcome: a probe permit dropped so is
+            // given back, an ordinary one records nothing.
+            drop(breaker.try_acquire());
+            slowest = slowest.max(before.elapsed());
+            decisions += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (slowest, decisions)
+}
+
+#[test]
+fn a_paused_redis_leaves_each_replica_on_its_local_state_then_sharing_resumes() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Long enough for a and b to stay open through the pause.
+    let open_for = Duration::from_secs(6);
+    let a = replica(redis, "paused", open_for);
+    let b = replica(redis, "paused", open_for);
+    let c = replica(redis, "paused", open_for);
+    let d = replica(redis, "paused", open_for);
+    c.try_acquire().unwrap().success();
+    d.try_acquire().unwrap().success();
+    trip(a);
+    trip(b);
+    eventually("c opened by the quorum", Duration::from_secs(2), || {
+        c.state() == CircuitState::Open && d.state() == CircuitState::Open
+    });
+    // A replica of another breaker holds the probe lease when Redis stops.
+    let lease_open_for = Duration::from_millis(400);
+    let prober = replica(redis, "paused-lease", lease_open_for);
+    trip(prober);
+    let mut probe = None;
+    eventually("the prober's lease", Duration::from_secs(3), || {
+        probe = prober.try_acquire().ok();
+        probe.is_some()
+    });
+    let probe = probe.unwrap();
+    assert!(probe.is_probe());
+    let lease_ttl = pttl(&server, "{steadfast:cb:paused-lease}:probe");
+    assert!((1..=400).contains(&lease_ttl), "{lease_ttl}");
+    let degraded_before = c.degraded_decisions();
+    assert_eq!(degraded_before, 0);
+
+    signal(&server, "-STOP");
+    let paused = Paused(&server);
+    let stopped = Instant::now();
+    // c's own state was closed: once the fleet cannot be consulted it
+    // closes, and every decision meanwhile is local and immediate.
+    let (slowest_closing, n) = time_decisions(&[a, c], Duration::from_secs(3), || {
+        c.state() == CircuitState::Closed
+    });
+    let closed_after = stopped.elapsed();
+    println!(
+        "c closed {closed_after:?} after the pause; slowest of {n} decisions: {slowest_closing:?}"
+    );
+    assert!(c.try_acquire().unwrap().success_is_ordinary());
+    // a's own trip still holds it open; d trips on its own call.
+    assert_eq!(a.state(), CircuitState::Open);
+    assert!(a.try_acquire().is_err());
+    d.reset();
+    trip(d);
+    assert!(d.try_acquire().is_err());
+    // The probe out during the pause succeeds: the prober closes on its
+    // own (its evidence and lease cannot be given back yet).
+    probe.success();
+    assert_eq!(prober.state(), CircuitState::Closed);
+    let (slowest_paused, n) = {
+        let start = Instant::now();
+        time_decisions(&[a, c, d, prober], Duration::from_secs(1), || {
+            start.elapsed() >= Duration::from_millis(400)
+        })
+    };
+    println!("slowest of {n} decisions while paused: {slowest_paused:?}");
+    assert!(
+        slowest_closing < Duration::from_millis(50),
+        "{slowest_closing:?}"
+    );
+    assert!(
+        slowest_paused < Duration::from_millis(50),
+        "{slowest_paused:?}"
+    );
+    assert!(c.degraded_decisions() > 0);
+    assert!(d.degraded_decisions() > 0);
+    assert!(redis.last_error().is_some());
+    assert_eq!(c.state(), CircuitState::Closed);
+
+    drop(paused);
+    let paused_for = stopped.elapsed();
+    // a, b and now d publish again; c opens from the fleet again.
+    let took = eventually("sharing resumed", Duration::from_secs(4), || {
+        c.state() == CircuitState::Open
+    });
+    println!("paused {paused_for:?}; sharing resumed {took:?} after CONT");
+    eventually("d's evidence published", Duration::from_secs(2), || {
+        evidence(&server, "paused") == 3
+    });
+    assert!(redis.last_error().is_none());
+    let degraded = c.degraded_decisions();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.degraded_decisions(), degraded, "no longer degraded");
+    // The prober closed: its evidence is withdrawn and the lease is gone
+    // (given back, or expired with its TTL).
+    eventually(
+        "the prober's lease and evidence gone",
+        Duration::from_secs(2),
+        || {
+            lease_holder(&server, "paused-lease").is_empty()
+                && evidence(&server, "paused-lease") == 0
+        },
+    );
+    nothing_leaked(&server, "paused");
+    nothing_leaked(&server, "paused-lease");
+}
+
+#[test]
+fn a_script_flush_mid_run_reloads_the_script_and_evidence_still_flows() {
+    let server = Server::start();
+    let redis = server.redis();
+    let open_for = Duration::from_millis(800);
+    let a = replica(redis, "flush", open_for);
+    let b = leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .shared(redis, "flush")
+            .quorum(1),
+    );
+    a.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().success();
+    // Both have run the script (it is cached on the server).
+    eventually("the script ran", Duration::from_secs(2), || {
+        a.redis_round_trips() >= 2 && b.redis_round_trips() >= 2
+    });
+    assert_eq!(server.command("SCRIPT FLUSH").trim(), "+OK");
+    // The next refresh of each meets NOSCRIPT and loads the script again:
+    // a's trip still reaches b.
+    trip(a);
+    let (slowest, n) = time_decisions(&[b], Duration::from_secs(2), || {
+        b.state() == CircuitState::Open
+    });
+    println!("b opened by a's trip after the flush; slowest of {n} decisions: {slowest:?}");
+    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    assert_eq!(evidence(&server, "flush"), 1);
+    assert!(server.command("INFO errorstats").contains("NOSCRIPT"));
+
+    // Flushed again while a waits out its open period: the lease request
+    // reloads it too, a probes, and the fleet closes with it.
+    assert_eq!(server.command("SCRIPT FLUSH").trim(), "+OK");
+    eventually("a's probe", Duration::from_secs(3), || {
+        a.try_acquire().is_ok_and(|permit| {
+            assert!(permit.is_probe());
+            permit.success();
+            true
+        })
+    });
+    assert_eq!(a.state(), CircuitState::Closed);
+    eventually("b closed", Duration::from_secs(2), || {
+        b.state() == CircuitState::Closed
+    });
+    eventually("lease and evidence gone", Duration::from_secs(2), || {
+        lease_holder(&server, "flush").is_empty() && evidence(&server, "flush") == 0
+    });
+    nothing_leaked(&server, "flush");
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+    assert!(server.calls("script|load") + server.calls("eval") >= 2);
+}
+
+#[test]
+fn deny_keeps_the_fleets_opening_and_waits_for_the_lease_while_redis_is_down() {
+    let mut server = Server::start();
+    let redis = server.redis();
+    let open_for = Duration::from_millis(1000);
+    let deny = |key: &'static str| {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(1)
+                .open_for(open_for)
+                .shared(redis, key)
+                .when_redis_fails(Fallback::Deny),
+        )
+    };
+    let a = deny("deny");
+    let b = replica(redis, "deny", open_for);
+    let c = deny("deny");
+    let local = replica(redis, "deny", open_for);
+    // `Allow` is taken as `Local` by a breaker.
+    let allowing = leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .shared(redis, "deny")
+            .when_redis_fails(Fallback::Allow),
+    );
+    for breaker in [c, local, allowing] {
+        breaker.try_acquire().unwrap().success();
+    }
+    let tripped = Instant::now();
+    trip(a);
+    trip(b);
+    eventually(
+        "c, local and allowing opened by the quorum",
+        Duration::from_secs(2),
+        || {
+            [c, local, allowing]
+                .iter()
+                .all(|breaker| breaker.state() == CircuitState::Open)
+        },
+    );
+
+    server.kill();
+    // Fleet openings: `Local` (and `Allow`) drop their own, `Deny` keeps
+    // its own, through its degraded refreshes.
+    let (slowest_local, n) = time_decisions(&[c, local, allowing], Duration::from_secs(2), || {
+        local.state() == CircuitState::Closed
+            && allowing.state() == CircuitState::Closed
+            && c.degraded_decisions() > 0
+    });
+    println!("local and allow closed; slowest of {n} decisions: {slowest_local:?}");
+    assert_eq!(c.state(), CircuitState::Open);
+    assert!(c.try_acquire().is_err());
+    // ... to the deadline the fleet gave it (a's and b's evidence lapse
+    // 1 s after their trips), then c closes, Redis still down.
+    let (slowest_deny, n) = time_decisions(&[c], Duration::from_secs(3), || {
+        c.state() == CircuitState::Closed
+    });
+    let closed_after = tripped.elapsed();
+    println!(
+        "c (deny) closed {closed_after:?} after the trips; slowest of {n} decisions: {slowest_deny:?}"
+    );
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "{closed_after:?}"
+    );
+    assert!(c.try_acquire().unwrap().success_is_ordinary());
+    assert!(c.degraded_decisions() > 0);
+    assert!(local.degraded_decisions() > 0);
+
+    // Own open periods over (Redis still down): b (`Local`) probes without
+    // the lease; a (`Deny`) stays open, refusing, until it can take it.
+    let probe = b.try_acquire().expect("b probes alone");
+    assert!(probe.is_probe());
+    probe.success();
+    let refused_before = a.degraded_decisions();
+    let (slowest_waiting, n) = {
+        let start = Instant::now();
+        time_decisions(&[a], Duration::from_secs(1), || {
+            start.elapsed() >= Duration::from_millis(300)
+        })
+    };
+    println!("a (deny) refused {n} calls while Redis is down; slowest: {slowest_waiting:?}");
+    assert_eq!(a.state(), CircuitState::Open);
+    assert!(a.try_acquire().is_err());
+    assert!(a.degraded_decisions() >= refused_before + n);
+    for slowest in [slowest_local, slowest_deny, slowest_waiting] {
+        assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    }
+
+    server.restart();
+    let took = eventually("a's probe with the lease", Duration::from_secs(4), || {
+        a.try_acquire().is_ok_and(|permit| {
+            assert!(permit.is_probe());
+            permit.success();
+            true
+        })
+    });
+    println!("a probed {took:?} after the restart");
+    assert_eq!(a.state(), CircuitState::Closed);
+    eventually("lease and evidence gone", Duration::from_secs(2), || {
+        lease_holder(&server, "deny").is_empty() && evidence(&server, "deny") == 0
+    });
+    nothing_leaked(&server, "deny");
+}
+
+#[test]
+fn deny_and_allow_share_as_usual_while_redis_answers() {
+    let server = Server::start();
+    let redis = server.redis();
+    let open_for = Duration::from_millis(400);
+    let with = |fallback| {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(1)
+                .open_for(open_for)
+                .shared(redis, "fallbacks")
+                .quorum(1)
+                .when_redis_fails(fallback),
+        )
+    };
+    let (deny, allow) = (with(Fallback::Deny), with(Fallback::Allow));
+    allow.try_acquire().unwrap().success();
+    // Redis answers: a `Deny` breaker shares as any other.
+    trip(deny);
+    eventually(
+        "allow opened by deny's trip",
+        Duration::from_secs(2),
+        || allow.state() == CircuitState::Open,
+    );
+    eventually(
+        "deny's probe with the lease",
+        Duration::from_secs(3),
+        || {
+            deny.try_acquire().is_ok_and(|permit| {
+                assert!(permit.is_probe());
+                permit.success();
+                true
+            })
+        },
+    );
+    eventually("allow closed with it", Duration::from_secs(2), || {
+        allow.state() == CircuitState::Closed
+    });
+    assert_eq!(deny.degraded_decisions() + allow.degraded_decisions(), 0);
 }

@@ -87,17 +87,25 @@
 //!
 //! Each script run is bounded by [`Redis::timeout`], and the circuit around
 //! Redis skips runs after a failure for [`Redis::retry_after`] (one
-//! background probe then). Meanwhile the breaker acts on its **local state
-//! only**: its own trips still open it, a probe is admitted without the
-//! fleet's lease, and a breaker opened by the fleet closes (its own state
-//! was closed). Calls never wait on Redis: decisions take the microseconds
-//! they take on a local breaker. Each such decision (a missed refresh of
-//! the fleet's view, a probe without the lease, a fleet opening dropped) is
-//! counted ([`degraded_decisions`](CircuitBreaker::degraded_decisions)) and
+//! background probe then). Meanwhile, by default
+//! ([`Fallback::Local`]), the breaker acts on its **local state only**: its
+//! own trips still open it, a probe is admitted without the fleet's lease,
+//! and a breaker opened by the fleet closes (its own state was closed).
+//! With [`Fallback::Deny`]
+//! ([`when_redis_fails`](CircuitBreaker::when_redis_fails)) it keeps what
+//! the fleet decided instead: a fleet opening lasts to the deadline the
+//! fleet gave it, and a replica whose open period ended stays open until it
+//! can take the lease again; its own trips still open it, and Redis's
+//! outage alone opens nothing. Calls never wait on Redis either way:
+//! decisions take the microseconds they take on a local breaker. Each such
+//! decision (a missed refresh of the fleet's view, a probe admitted or
+//! refused without the lease, a fleet opening dropped) is counted
+//! ([`degraded_decisions`](CircuitBreaker::degraded_decisions)) and
 //! reported like the shared rate limiter's (feature `tracing`: a `WARN`
 //! event on target `steadfast`, at most one a second per breaker; feature
-//! `metrics`: `steadfast_redis_degraded_decisions_total{primitive, key, fallback =
-//! "local"}`). Sharing resumes by itself with the first successful run.
+//! `metrics`: `steadfast_redis_degraded_decisions_total{primitive, key,
+//! fallback}`, `fallback` being `"local"` or `"deny"`). Sharing resumes by
+//! itself with the first successful run.
 //!
 //! # Limits
 //!
@@ -123,7 +131,7 @@ use tokio::sync::Notify;
 use super::CircuitBreaker;
 use super::machine::{Gate, Machine};
 use super::state::{HELD, State, TIME_MAX};
-use crate::redis::Redis;
+use crate::redis::{Fallback, Redis};
 
 /// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
 /// `NOSCRIPT` (a restarted or flushed server).
@@ -156,6 +164,8 @@ pub(super) struct Shared {
     redis: Option<&'static Redis>,
     key: &'static str,
     quorum: u32,
+    /// `Local` or `Deny` (`Allow` is taken as `Local`).
+    fallback: Fallback,
     /// Made on first use; an `Arc` because the background task holds it
     /// (weakly) and a breaker need not be a `static`.
     inner: OnceLock<Arc<Inner>>,
@@ -169,6 +179,7 @@ struct Inner {
     /// This instance's id in the evidence and the lease.
     replica: String,
     quorum: u32,
+    fallback: Fallback,
     open_ms: u64,
     lease_ms: u64,
     interval: Duration,
@@ -246,10 +257,12 @@ impl CircuitBreaker {
     /// unavailable (bounded by [`Redis::timeout`], then skipped for
     /// [`Redis::retry_after`]) the breaker acts on its local state only:
     /// its own trips still open it, probes go without the lease, a fleet
-    /// opening is dropped. Each such decision is counted in
+    /// opening is dropped (or, with
+    /// [`when_redis_fails(Fallback::Deny)`](CircuitBreaker::when_redis_fails),
+    /// it keeps the fleet's opening and waits for the lease). Each such decision is counted in
     /// [`degraded_decisions`](CircuitBreaker::degraded_decisions) and
     /// reported (a `WARN` event at most once a second; the metric
-    /// `steadfast_redis_degraded_decisions_total{primitive, key, fallback = "local"}`),
+    /// `steadfast_redis_degraded_decisions_total{primitive, key, fallback}`),
     /// and sharing resumes by itself. A shared breaker follows real time,
     /// not a paused tokio clock.
     ///
@@ -290,10 +303,63 @@ impl CircuitBreaker {
         self
     }
 
-    /// How many decisions this shared breaker took on its local state alone
+    /// What this shared breaker does with the *fleet's* part of a decision
+    /// while Redis cannot be reached, times out or errors. Its own trips
+    /// open it either way (they need no Redis), and a closed replica is
+    /// never opened because Redis is down: an outage of Redis is no
+    /// evidence of an outage of the dependency, and opening on it would
+    /// turn Redis's outage into the fleet's. No effect on a breaker that is
+    /// not shared; admitting a call costs the same either way.
+    ///
+    /// - [`Fallback::Local`] (the default): decide on the local state
+    ///   alone. A replica opened by the fleet closes (its own state was
+    ///   closed), and a replica whose own open period ended probes without
+    ///   the fleet's lease. Availability first: while Redis is down every
+    ///   replica may probe at once, as unshared breakers do.
+    /// - [`Fallback::Deny`]: do not let go of what the fleet decided while
+    ///   the fleet cannot be consulted. A replica opened by the fleet stays
+    ///   open until the deadline the fleet last gave it (when the quorum
+    ///   would have lapsed, had no replica recovered sooner), and a replica
+    ///   whose own open period ended stays open, refusing calls, until it
+    ///   can take the lease again (a lease it already holds is used to its
+    ///   TTL). Protection of the dependency first: at most one probe at a
+    ///   time across the fleet, even through an outage of Redis, at the
+    ///   price of every opened replica staying open for the outage.
+    /// - [`Fallback::Allow`] is taken as `Local`: for a breaker "allow"
+    ///   cannot mean admitting every call (that would disable the breaker
+    ///   whenever Redis fails), and `Local` already resolves everything the
+    ///   fleet decides towards admitting. It is reported as `local`.
+    ///
+    /// Each decision taken without the fleet is counted in
+    /// [`degraded_decisions`](CircuitBreaker::degraded_decisions) and
+    /// reported with this fallback's name (`fallback = "local"` or
+    /// `"deny"`).
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    /// use retry_runtime::redis::{Fallback, Redis};
+    ///
+    /// static REDIS: Redis = Redis::new("redis://127.0.0.1:6379");
+    /// // A fragile dependency: never let the whole fleet probe it at once.
+    /// static LEDGER: CircuitBreaker = CircuitBreaker::new()
+    ///     .shared(&REDIS, "ledger")
+    ///     .when_redis_fails(Fallback::Deny);
+    /// ```
+    #[must_use]
+    pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
+        self.machine.shared.fallback = match fallback {
+            Fallback::Deny => Fallback::Deny,
+            _ => Fallback::Local,
+        };
+        self
+    }
+
+    /// How many decisions this shared breaker took without the fleet
     /// because Redis was unavailable: refreshes of the fleet's view (or
     /// publications of its own evidence) that could not run, probes
-    /// admitted without the fleet's lease, and fleet openings dropped.
+    /// admitted without the fleet's lease (or, with
+    /// [`Fallback::Deny`], refused for want of it), and fleet openings
+    /// dropped.
     /// Always 0 for a breaker that is not shared.
     pub fn degraded_decisions(&self) -> u64 {
         self.machine
@@ -321,6 +387,7 @@ impl Shared {
             redis: None,
             key: "",
             quorum: DEFAULT_QUORUM,
+            fallback: Fallback::Local,
             inner: OnceLock::new(),
         }
     }
@@ -351,6 +418,7 @@ impl Shared {
             let inner = Arc::new(Inner::new(
                 self.key,
                 self.quorum,
+                self.fallback,
                 machine.config.open_for_nanos,
             ));
             let redis = self.redis();
@@ -472,13 +540,18 @@ impl Shared {
     fn may_probe(&self, inner: &Inner) -> bool {
         let redis = self.redis();
         let now = Instant::now();
-        if !redis.health().is_healthy() {
-            // Decided locally: no lease can be had. The background task's
-            // next run probes Redis.
-            inner.went_alone(self.key, now);
-            return true;
-        }
         let at = inner.since_born(now);
+        if !redis.health().is_healthy() {
+            // Decided without the fleet: no lease can be had. The
+            // background task's next run probes Redis.
+            inner.went_alone(self.key, now);
+            return match self.fallback {
+                // A lease already held (Redis granted it, for its TTL) is
+                // still good; none is taken without Redis.
+                Fallback::Deny => inner.lease_until.load(Ordering::Acquire) > at,
+                _ => true,
+            };
+        }
         if inner.lease_until.load(Ordering::Acquire) > at {
             return true;
         }
@@ -493,7 +566,7 @@ impl Shared {
 }
 
 impl Inner {
-    fn new(key: &str, quorum: u32, open_for_nanos: u64) -> Self {
+    fn new(key: &str, quorum: u32, fallback: Fallback, open_for_nanos: u64) -> Self {
         let open_ms = open_for_nanos.div_ceil(1_000_000).max(1);
         let interval = Duration::from_nanos(open_for_nanos / 10)
             .clamp(Duration::from_millis(10), Duration::from_millis(250));
@@ -503,6 +576,7 @@ impl Inner {
             probe_key: format!("{{steadfast:cb:{key}}}:probe"),
             replica: format!("{replica:016x}"),
             quorum,
+            fallback,
             open_ms,
             lease_ms: open_ms.max(100),
             interval,
@@ -635,10 +709,11 @@ impl Inner {
     }
 
     /// Redis could not be consulted: this replica decides alone. A fleet
-    /// opening is dropped (its own state was closed).
+    /// opening is dropped (its own state was closed), unless the fallback
+    /// is `Deny`: then it is kept to the deadline the fleet last gave it.
     fn went_alone(&self, name: &'static str, now: Instant) {
         let total = self.degraded.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.mode.load(Ordering::Acquire) == OPEN_FLEET {
+        if self.fallback != Fallback::Deny && self.mode.load(Ordering::Acquire) == OPEN_FLEET {
             self.order.store(ORDER_CLOSE, Ordering::Release);
         }
         self.report(name, total, now);
@@ -651,7 +726,7 @@ impl Inner {
             "steadfast_redis_degraded_decisions_total",
             "primitive" => "circuit_breaker",
             "key" => name,
-            "fallback" => "local"
+            "fallback" => self.fallback.name()
         )
         .increment(1);
         #[cfg(feature = "tracing")]
@@ -670,9 +745,9 @@ impl Inner {
                 tracing::warn!(
                     target: "steadfast",
                     key = name,
-                    fallback = "local",
+                    fallback = self.fallback.name(),
                     degraded_decisions = total,
-                    "shared circuit breaker degraded: Redis unavailable, deciding on the local state",
+                    "shared circuit breaker degraded: Redis unavailable, deciding without the fleet",
                 );
             }
         }
