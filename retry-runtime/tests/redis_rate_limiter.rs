@@ -471,3 +471,39 @@ fn four_processes_share_one_limit() {
     assert!(total <= 20 + 150 + 20, "{total}");
     assert!(total >= 90, "{total}");
 }
+
+/// Shared backpressure across replicas: a pause heard by replica A (a 429
+/// with `Retry-After`, through `pause_on_retry_after`, or `pause` by hand)
+/// keeps replica B from the global bucket until it ends; B spends at most
+/// what its lease held.
+#[test]
+fn a_pause_on_one_replica_holds_back_every_replica() {
+    let server = Server::start();
+    let redis = server.redis();
+    let replica = || {
+        leak(
+            RateLimiter::per_second(100)
+                .burst(5)
+                .lease(1)
+                .shared(redis, "paused"),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    b.acquire_blocking();
+    // Let B's top-up land: it may hold one token from before the pause.
+    std::thread::sleep(Duration::from_millis(50));
+    a.pause(Duration::from_millis(600));
+    // The pause reaches Redis in the background.
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    b.acquire_blocking(); // at most the token B's lease held
+    b.acquire_blocking();
+    let waited = start.elapsed();
+    println!("B waited {waited:?} for its second token");
+    assert!(
+        waited >= Duration::from_millis(400),
+        "B took a token from the global bucket during A's pause ({waited:?})"
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+}

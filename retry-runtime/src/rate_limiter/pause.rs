@@ -58,7 +58,10 @@ impl RateLimiter {
     /// at the limiter's rate.
     ///
     /// The pause only ever extends: a shorter pause than one in force
-    /// changes nothing. Calls already holding a token are not affected.
+    /// changes nothing. Calls already holding a token are not affected. On
+    /// a limiter shared through Redis the pause is the fleet's: no replica
+    /// gets a token from the global bucket before it ends (each may still
+    /// spend what its lease holds).
     ///
     /// ```
     /// use std::time::Duration;
@@ -75,6 +78,10 @@ impl RateLimiter {
     /// # }
     /// ```
     pub fn pause(&self, duration: Duration) {
+        #[cfg(feature = "redis")]
+        if self.shared.is_shared() {
+            self.shared.pause(self, duration);
+        }
         let now = self.nanos_since_epoch(Instant::now());
         let until = now.saturating_add(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
         // The arrival time at which exactly one token is free at `until`:

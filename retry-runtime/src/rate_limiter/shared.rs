@@ -66,6 +66,7 @@ const REFILL_POLL: Duration = Duration::from_millis(1);
 /// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
 /// `NOSCRIPT` (a restarted or flushed server).
 static GCRA: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::GCRA));
+static PAUSE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::PAUSE));
 
 /// The part of a [`RateLimiter`] that makes it shared: empty (and unused)
 /// for a local one.
@@ -377,6 +378,48 @@ impl Shared {
                 }
             }
             state.refill_landed();
+        });
+    }
+
+    /// Shared backpressure (`RateLimiter::pause`, and so
+    /// `pause_on_retry_after`): the global bucket gives no token to any
+    /// replica before the pause ends. This replica gives up its lease and
+    /// asks nothing of Redis until then; the others spend at most what
+    /// their leases hold, then meet the pause at their next refill. One
+    /// round trip, in the background; if Redis is down, the local bucket
+    /// (the fallback's) is paused all the same.
+    pub(super) fn pause(&self, limiter: &RateLimiter, duration: Duration) {
+        let redis = self.redis();
+        let state = self.state();
+        {
+            let mut lease = state.lease();
+            lease.held = 0;
+            let until = Instant::now() + duration;
+            lease.over_until = Some(lease.over_until.map_or(until, |over| over.max(until)));
+        }
+        let Ok(handle) = redis.background() else {
+            return;
+        };
+        if !redis.health().is_healthy() {
+            return;
+        }
+        state.round_trips.fetch_add(1, Ordering::Relaxed);
+        let pause_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        let interval_us = limiter.interval_ns.div_ceil(1000).max(1);
+        let capacity_us = interval_us.saturating_mul(u64::from(limiter.burst));
+        let key = state.key.clone();
+        handle.spawn(async move {
+            let _: Result<u32, _> = redis
+                .call(|mut connection| async move {
+                    PAUSE
+                        .key(key)
+                        .arg(pause_us)
+                        .arg(interval_us)
+                        .arg(capacity_us)
+                        .invoke_async(&mut connection)
+                        .await
+                })
+                .await;
         });
     }
 

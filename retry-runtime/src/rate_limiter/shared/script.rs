@@ -39,3 +39,24 @@ end
 -- Not enough: how long until `need` tokens fit under the capacity.
 return {0, tat + need * interval - capacity - now}
 ";
+
+/// Shared backpressure: no token for anyone on this key before `now +
+/// pause`, then tokens at the rate (the local `pause`'s rule, fleet-wide).
+///
+/// `KEYS[1]`: the TAT. `ARGV`: pause, interval, capacity (µs). The TAT only
+/// ever moves forward: a shorter pause than one in force changes nothing.
+pub(super) const PAUSE: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local pause = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3])
+-- The TAT at which exactly one token is free when the pause ends.
+local paused = now + pause + capacity - interval
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if paused > tat then
+  redis.call('SET', KEYS[1], paused, 'PX', math.ceil((paused - now) / 1000) + 1)
+end
+return 1
+";
