@@ -512,6 +512,12 @@ impl Shared {
         if mode != OPEN_FLEET {
             inner.fleet_until.store(0, Ordering::Relaxed);
         }
+        if mode == CLOSED || mode == DISABLED {
+            // An order the task posted before this close (a `reset`, a
+            // probe that succeeded) speaks of a fleet seen before it; the
+            // next refresh posts it again if the quorum still holds.
+            inner.order.store(NO_ORDER, Ordering::Release);
+        }
         let previous = inner.mode.swap(mode, Ordering::AcqRel);
         if previous != mode || mode == OPEN_LOCAL {
             inner.wake.notify_one();

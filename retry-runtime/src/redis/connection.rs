@@ -4,21 +4,73 @@
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use super::{Error, Redis, Source};
 
-/// The connection once made. A `ConnectionManager` is a cheap clone of one
-/// multiplexed connection that reconnects by itself.
+/// A connection to a single server or to a cluster: what a shared
+/// instance's script is invoked on. Both kinds are cheap clones of one
+/// multiplexed connection (per node, for a cluster) that reconnect by
+/// themselves.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One server: a manager that reconnects to it.
+    Single(ConnectionManager),
+    /// A cluster: routes each command to the node serving its key's slot
+    /// and follows the cluster's topology.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Single(_) => f.write_str("Connection::Single"),
+            Connection::Cluster(_) => f.write_str("Connection::Cluster"),
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(manager) => manager.req_packed_command(cmd),
+            Connection::Cluster(cluster) => cluster.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(manager) => manager.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(manager) => manager.get_db(),
+            Connection::Cluster(cluster) => cluster.get_db(),
+        }
+    }
+}
+
+/// The connection once made.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    manager: Mutex<Option<ConnectionManager>>,
+    connection: Mutex<Option<Connection>>,
 }
 
 impl Slot {
     pub(crate) const fn new() -> Self {
         Slot {
-            manager: Mutex::new(None),
+            connection: Mutex::new(None),
         }
     }
 }
@@ -33,19 +85,51 @@ impl Redis {
             Source::EnvOr(var, default) => {
                 Ok(std::env::var(var).unwrap_or_else(|_| default.to_owned()))
             }
+            Source::Cluster(_) => unreachable!("a cluster has seed nodes, not a URL"),
         }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, Error> {
+    async fn connection(&self) -> Result<Connection, Error> {
         let made = self
             .connection
-            .manager
+            .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if let Some(manager) = made {
-            return Ok(manager);
+        if let Some(connection) = made {
+            return Ok(connection);
         }
+        let connecting = async {
+            match self.source {
+                Source::Cluster(nodes) => self.connect_cluster(nodes).await,
+                _ => self.connect_single().await,
+            }
+        };
+        let connection = tokio::time::timeout(self.timeout, connecting)
+            .await
+            .map_err(|_| Error::Timeout {
+                after: self.timeout,
+            })??;
+        // Two first calls may both connect; the later one's connection
+        // wins and the other is dropped, which is harmless.
+        *self
+            .connection
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Sorts a failure to connect: an error reply there is a connection
+    /// failure (refused, handshake), not a failed command.
+    fn connect_error(&self, error: &redis::RedisError) -> Error {
+        match Error::from_redis(error, self.timeout) {
+            Error::Command { reason } => Error::Connect { reason },
+            other => other,
+        }
+    }
+
+    async fn connect_single(&self) -> Result<Connection, Error> {
         let client = redis::Client::open(self.url()?).map_err(|error| Error::InvalidUrl {
             reason: error.to_string(),
         })?;
@@ -55,26 +139,41 @@ impl Redis {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(0);
-        let manager = tokio::time::timeout(
-            self.timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            after: self.timeout,
-        })?
-        .map_err(|error| match Error::from_redis(&error, self.timeout) {
-            Error::Command { reason } => Error::Connect { reason },
-            other => other,
-        })?;
-        // Two first calls may both connect; the later one's connection
-        // wins and the other is dropped, which is harmless.
-        *self
-            .connection
-            .manager
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(manager.clone());
-        Ok(manager)
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|error| self.connect_error(&error))?;
+        Ok(Connection::Single(manager))
+    }
+
+    async fn connect_cluster(&self, nodes: &'static [&'static str]) -> Result<Connection, Error> {
+        if nodes.is_empty() {
+            return Err(Error::InvalidUrl {
+                reason: "a cluster needs at least one seed node".to_owned(),
+            });
+        }
+        // One retry, so that a `MOVED` after a resharding or a failover is
+        // followed (the slot map is refreshed); anything longer is cut by
+        // the timeout and left to the circuit in `health.rs`.
+        let client = ClusterClientBuilder::new(nodes.iter().copied())
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .retries(1)
+            .min_retry_wait(0)
+            .max_retry_wait(
+                (self.timeout.as_millis() / 4)
+                    .max(1)
+                    .try_into()
+                    .unwrap_or(u64::MAX),
+            )
+            .build()
+            .map_err(|error| Error::InvalidUrl {
+                reason: error.to_string(),
+            })?;
+        let cluster = client
+            .get_async_connection()
+            .await
+            .map_err(|error| self.connect_error(&error))?;
+        Ok(Connection::Cluster(cluster))
     }
 
     /// Runs one call on the connection (made first if needed) within the
@@ -82,12 +181,12 @@ impl Redis {
     /// records the outcome in the circuit around Redis.
     pub(crate) async fn call<T, F, Fut>(&self, call: F) -> Result<T, Error>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let result = async {
-            let manager = self.connection().await?;
-            match tokio::time::timeout(self.timeout, call(manager)).await {
+            let connection = self.connection().await?;
+            match tokio::time::timeout(self.timeout, call(connection)).await {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(error)) => Err(Error::from_redis(&error, self.timeout)),
                 Err(_) => Err(Error::Timeout {

@@ -50,7 +50,9 @@
 //! (woken when it lands, within their `max_wait`). The attribute's
 //! `rate_limit = &LIMIT` polls it every millisecond. A shared limiter
 //! follows real time (Redis's clock), not a paused tokio test clock, and
-//! `pause_on_retry_after` pauses only the local fallback bucket.
+//! `pause` (and so `pause_on_retry_after`) is the fleet's: one round trip
+//! moves the global bucket past the pause, so no replica gets a token
+//! before it ends (each may spend what its lease held).
 //!
 //! # Where Redis I/O runs
 //!
@@ -69,6 +71,39 @@
 //! probe through: an outage costs one timeout, not one per call. Meanwhile
 //! every decision is taken locally by the instance's [`Fallback`], counted
 //! and reported; the first successful probe restores sharing.
+//!
+//! # Cluster
+//!
+//! [`Redis::cluster`] names a Redis Cluster by a few seed nodes; the client
+//! discovers the others and the slot map on first use, and follows the
+//! cluster's topology afterwards (a `MOVED` after a resharding or a
+//! failover refreshes it). Each shared instance keeps its state under **one
+//! hash-tagged key** (`{steadfast:rl:<key>}`, `{steadfast:budget:<key>}`,
+//! `{steadfast:cb:<key>}`), so its script runs on the one node serving that
+//! slot and never crosses slots; different instances spread over the
+//! masters by their keys.
+//!
+//! ```no_run
+//! use retry_runtime::RateLimiter;
+//! use retry_runtime::redis::Redis;
+//!
+//! static CLUSTER: Redis = Redis::cluster(&[
+//!     "redis://10.0.0.1:6379",
+//!     "redis://10.0.0.2:6379",
+//!     "redis://10.0.0.3:6379",
+//! ]);
+//! static PARTNER: RateLimiter = RateLimiter::per_second(100).shared(&CLUSTER, "payments-api");
+//! ```
+//!
+//! The timeout, the circuit and the background runtime are those of a
+//! single server, and there is one circuit for the whole cluster: when the
+//! node serving an instance's key fails, its calls fail within the timeout
+//! (refused, timed out, or redirected back to the dead node), the circuit
+//! opens for [`Redis::retry_after`] and every shared instance on that
+//! `Redis` decides by its [`Fallback`] until a probe succeeds: typically
+//! once the cluster has promoted a replica of the failed node (after its
+//! `cluster-node-timeout`) or the node is back. A master without a replica
+//! leaves its slots unserved until it returns.
 
 mod connection;
 mod error;
@@ -83,7 +118,9 @@ pub use error::Error;
 /// use.
 ///
 /// One `Redis` holds one connection (a [`redis::aio::ConnectionManager`],
-/// which pipelines the calls of every limiter using it), the background
+/// which pipelines the calls of every limiter using it, or for
+/// [`Redis::cluster`] a [`redis::cluster_async::ClusterConnection`], one
+/// such connection per node), the background
 /// runtime its I/O runs on, and a small circuit around the server itself
 /// (see the [module docs](self)). Declare it once as a `static` and share it
 /// between limiters.
@@ -118,6 +155,7 @@ enum Source {
     Url(&'static str),
     Env(&'static str),
     EnvOr(&'static str, &'static str),
+    Cluster(&'static [&'static str]),
 }
 
 impl Redis {
@@ -160,6 +198,26 @@ impl Redis {
     #[must_use]
     pub const fn from_env_or(var: &'static str, default: &'static str) -> Self {
         Self::with_source(Source::EnvOr(var, default))
+    }
+
+    /// A Redis Cluster reached through the seed `nodes`
+    /// (`redis://host:port` each; one reachable node is enough, the client
+    /// discovers the rest), connected on first use, with the same timeout,
+    /// circuit and background runtime as a single server (see
+    /// [Cluster](self#cluster)).
+    ///
+    /// The URLs are parsed at first use: an invalid one, or no node at all,
+    /// is reported as [`Error::InvalidUrl`] and the limiters fall back to
+    /// their [`Fallback`]; it never panics.
+    ///
+    /// ```
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static CLUSTER: Redis = Redis::cluster(&["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+    /// ```
+    #[must_use]
+    pub const fn cluster(nodes: &'static [&'static str]) -> Self {
+        Self::with_source(Source::Cluster(nodes))
     }
 
     const fn with_source(source: Source) -> Self {
