@@ -2,7 +2,8 @@
 //! circuit_breaker + budget` through `#[resilient]`, against tower's
 //! `ServiceBuilder` with `Timeout + ConcurrencyLimit`, then with a failsafe
 //! breaker around it, then with tower's `Retry` and a `TpsBudget` policy
-//! (the closest tower equivalent of the whole stack).
+//! (the closest tower equivalent of the whole stack); and the same policy
+//! as `steadfast::tower::ResilientLayer` around the same service.
 //!
 //! Same driver as `happy_path`: one `#[inline(never)]` call per iteration
 //! that builds the future (for tower: `ready()` + `call()`), polls it once
@@ -23,9 +24,10 @@ use criterion::Criterion;
 use failsafe::StateMachine;
 use failsafe::backoff::EqualJittered;
 use failsafe::failure_policy::{ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
-use steadfast::resilient;
+use steadfast::tower::ResilientLayer;
+use steadfast::{Bulkhead, CircuitBreaker, Policy, resilient};
 use tower::retry::budget::{Budget, TpsBudget};
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 #[resilient(timeout = "1s")]
 async fn resilient_timeout(x: u64) -> Result<u64, BenchError> {
@@ -154,6 +156,22 @@ fn with_retry(
         .service_fn(raw)
 }
 
+/// The same policy as a tower layer (`steadfast::tower`): retries and the
+/// default budget alone, then the attribute's full stack.
+static LAYER_DEFAULTS: Policy<BoxError> = Policy::new();
+static LAYER_BULKHEAD: Bulkhead = Bulkhead::new(64);
+static LAYER_BREAKER: CircuitBreaker = CircuitBreaker::new();
+static LAYER_STACK: Policy<BoxError> = Policy::new()
+    .timeout(Duration::from_secs(1))
+    .concurrency(&LAYER_BULKHEAD)
+    .circuit_breaker(&LAYER_BREAKER);
+
+fn layered(
+    policy: &'static Policy<BoxError>,
+) -> impl Service<u64, Response = u64, Error = BoxError> + Clone {
+    ResilientLayer::new(policy).layer(service_fn(raw))
+}
+
 fn bench(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let mut group = c.benchmark_group("full_stack");
     group.bench_function("raw", |b| b.iter(|| run_raw(black_box(7))));
@@ -187,6 +205,14 @@ fn bench(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         let mut service = with_retry(Arc::new(TpsBudget::default()));
         b.iter(|| run_tower_failsafe(&breaker, &mut service, black_box(7)))
     });
+    group.bench_function("steadfast_layer", |b| {
+        let mut service = layered(&LAYER_DEFAULTS);
+        b.iter(|| run_tower(&mut service, black_box(7)))
+    });
+    group.bench_function("steadfast_layer_stack", |b| {
+        let mut service = layered(&LAYER_STACK);
+        b.iter(|| run_tower(&mut service, black_box(7)))
+    });
     group.finish();
 
     // Two threads calling at once: the same function (its statics), or
@@ -208,6 +234,19 @@ fn bench(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                 || handle.enter(),
                 |_| {
                     black_box(run_resilient_stack(black_box(7))).ok();
+                },
+            )
+        })
+    });
+    group.bench_function("steadfast_layer_stack", |b| {
+        let service = layered(&LAYER_STACK);
+        b.iter_custom(|iters| {
+            common::contended_with(
+                2,
+                iters,
+                || (handle.enter(), service.clone()),
+                |(_, service)| {
+                    black_box(run_tower(service, black_box(7))).ok();
                 },
             )
         })
@@ -258,6 +297,8 @@ fn main() {
             row("resilient_stack_budget_off"),
             row("tower_timeout_concurrency+failsafe"),
             row("tower_retry_budget+failsafe"),
+            row("steadfast_layer"),
+            goal("steadfast_layer_stack", "tower_retry_budget+failsafe", 1.0),
         ],
         since,
     );
@@ -267,6 +308,7 @@ fn main() {
         &[
             row("raw"),
             goal("resilient_stack", "tower_retry_budget+failsafe", 1.0),
+            goal("steadfast_layer_stack", "tower_retry_budget+failsafe", 1.0),
             row("tower_retry_budget+failsafe"),
         ],
         since,
