@@ -557,30 +557,6 @@ fn nothing_leaked(server: &Server, name: &str) {
     assert_ne!(lease_ttl, -1, "probe lease of {name} without a TTL");
 }
 
-fn signal(server: &Server, signal: &str) {
-    let pid = server.pid().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success(),
-        "kill {signal} {pid}"
-    );
-}
-
-/// Resumes a paused server even when an assertion fails, so that the
-/// server's drop (SIGKILL) is not the only way out.
-struct Paused<'a>(&'a Server);
-
-impl Drop for Paused<'_> {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.0.pid().to_string()])
-            .status();
-    }
-}
-
 /// Times every `try_acquire` of `breakers` while `until` does not hold
 /// (bounded by `bound`); returns the slowest decision and how many there
 /// were.
@@ -639,8 +615,7 @@ fn a_paused_redis_leaves_each_replica_on_its_local_state_then_sharing_resumes() 
     let degraded_before = c.degraded_decisions();
     assert_eq!(degraded_before, 0);
 
-    signal(&server, "-STOP");
-    let paused = Paused(&server);
+    let paused = server.pause();
     let stopped = Instant::now();
     // c's own state was closed: once the fleet cannot be consulted it
     // closes, and every decision meanwhile is local and immediate.

@@ -525,26 +525,6 @@ fn three_processes_share_one_budget() {
     assert!(total >= 100, "only {total} retries");
 }
 
-/// `kill -<signal> <pid>`.
-fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
-/// Resumes a stopped server even if the test fails while it is stopped.
-struct Resume(u32);
-
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.0.to_string()])
-            .status();
-    }
-}
-
 #[test]
 fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     let server = Server::start();
@@ -577,9 +557,7 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
         }
     }
     let granted_before = fleet_sum(&server, "paused", 'w');
-    let pid = server.pid();
-    signal(pid, "-STOP");
-    let resume = Resume(pid);
+    let resume = server.pause();
 
     // The server holds the connection open and answers nothing: every
     // round trip waits out the 50 ms timeout, in the background.

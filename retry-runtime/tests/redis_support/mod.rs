@@ -97,6 +97,15 @@ impl Server {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Stops the server (SIGSTOP): connections stay open, nothing answers.
+    /// It resumes (SIGCONT) when the guard drops, even if the test fails
+    /// while it is stopped.
+    pub fn pause(&self) -> Paused {
+        let pid = self.pid();
+        kill(pid, "-STOP");
+        Paused(pid)
+    }
+
     /// One inline command; the reply's first line (all of a bulk reply).
     pub fn command(&self, line: &str) -> String {
         command(self.port, line).expect("the server answers")
@@ -137,4 +146,22 @@ fn command(port: u16, line: &str) -> Option<String> {
         return Some(String::from_utf8_lossy(&body).into_owned());
     }
     Some(first)
+}
+
+/// A stopped server; resumed on drop.
+pub struct Paused(u32);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        kill(self.0, "-CONT");
+    }
+}
+
+/// `kill -<signal> <pid>`.
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
 }
