@@ -410,20 +410,8 @@ fn two_processes_share_the_evidence() {
     let redis = server.redis();
     let parent = replica(redis, "fleet", Duration::from_millis(1500));
     parent.try_acquire().unwrap().success();
-    let exe = std::env::current_exe().unwrap();
-    let spawn = || {
-        std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "breaker_sharing_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("STEADFAST_CB_CHILD", server.url)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn =
+        || redis_support::spawn_child("breaker_sharing_child", "STEADFAST_CB_CHILD", server.url);
     let check = |child: std::process::Child| {
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -424,20 +424,9 @@ fn four_processes_share_one_limit() {
         return;
     }
     let server = Server::start();
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..4)
         .map(|_| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "process_sharing_child",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("STEADFAST_REDIS_CHILD", server.url)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            redis_support::spawn_child("process_sharing_child", "STEADFAST_REDIS_CHILD", server.url)
         })
         .collect();
     let mut total = 0;

@@ -454,22 +454,11 @@ fn three_processes_share_one_budget() {
         return;
     }
     let server = Server::start();
-    let exe = std::env::current_exe().unwrap();
     let replicas = 3;
     let start = Instant::now();
     let children: Vec<_> = (0..replicas)
         .map(|_| {
-            std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "budget_sharing_child",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("STEADFAST_RB_CHILD", server.url)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            redis_support::spawn_child("budget_sharing_child", "STEADFAST_RB_CHILD", server.url)
         })
         .collect();
     let mut total = 0;

@@ -165,3 +165,15 @@ fn kill(pid: u32, signal: &str) {
         .expect("kill runs");
     assert!(status.success(), "kill {signal} {pid}");
 }
+
+/// Runs `test` of this test binary in a child process (a "replica" in
+/// another process), with `var` set to `value` so the test knows its role;
+/// its stdout is piped for the parent to read.
+pub fn spawn_child(test: &str, var: &str, value: &str) -> Child {
+    Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(var, value)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("a child test process")
+}
