@@ -30,9 +30,9 @@
 //! ```
 
 #[cfg(steadfast_loom)]
-pub(crate) use loom::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, atomic};
+pub(crate) use loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, atomic};
 #[cfg(not(steadfast_loom))]
-pub(crate) use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, atomic};
+pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, atomic};
 
 /// Emits one function as a `const fn`, or as a plain `fn` under
 /// `--cfg steadfast_loom`: see the module docs.

@@ -209,33 +209,41 @@ async fn calls_before_the_first_retry_count_for_ttl() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn deposits_since_the_last_withdrawal_are_spread_over_the_gap() {
+async fn calls_count_from_when_they_were_made_not_from_the_last_retry() {
     let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
-    assert!(!budget.withdraw()); // starts the clock
+    assert!(!budget.withdraw());
 
     advance(Duration::from_secs(5)).await;
     deposit_n(&budget, 100);
     advance(Duration::from_secs(6)).await;
-    // The 100 deposits are assumed to span (0, 11 s], so those of the first
-    // second (a share of 1/11) are more than ttl old now; the other 90 count.
-    // (This waited 5 s, spanning (0, 10 s], and expected 90 as well: the
-    // deposits of the first second were dropped when they were only 9 s to
-    // 10 s old, the bug `a_deposit_counts_until_it_is_ttl_old` pins down.)
-    assert_eq!(drain(&budget), 90);
+    // All 100 calls are 6 s old, inside the 10 s window. (When calls
+    // carried no time, they were spread over the 11 s since the previous
+    // withdrawal and only 90 counted.)
+    assert_eq!(drain(&budget), 100);
+    deposit_n(&budget, 100);
+    assert_eq!(drain(&budget), 100);
+    // 10 s after they were made, the first 100 calls leave the window; the
+    // 200 retries, and the 100 calls made with them, stay 6 s more.
+    advance(Duration::from_secs(4)).await;
+    deposit_n(&budget, 99);
+    assert_eq!(drain(&budget), 0, "100 calls + 99 for 200 retries");
+    deposit_n(&budget, 1);
+    assert_eq!(drain(&budget), 0, "100 calls + 100 for 200 retries");
+    deposit_n(&budget, 1);
+    assert_eq!(drain(&budget), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_long_quiet_period_credits_only_the_window_share() {
+async fn after_an_hour_of_healthy_traffic_only_the_last_ttl_counts() {
     let budget = RetryBudget::new().min_per_second(0).ratio(1.0);
-    assert!(!budget.withdraw()); // starts the clock
-
-    // An hour of healthy traffic, 100 calls/s, without a single retry...
-    deposit_n(&budget, 360_000);
-    advance(Duration::from_secs(3_600)).await;
-    // ...funds retries like the last ttl of it (about 1 000 calls), not like
-    // the whole hour.
-    let allowed = drain(&budget);
-    assert!((900..=1_000).contains(&allowed), "allowed {allowed}");
+    // An hour of 100 calls a second, without a single retry...
+    for _ in 0..3_600 {
+        deposit_n(&budget, 100);
+        advance(Duration::from_secs(1)).await;
+    }
+    // ...funds retries like the calls of the last 10 s (the calls of 9 s
+    // ago are the oldest still younger than ttl), not like the whole hour.
+    assert_eq!(drain(&budget), 900);
 }
 
 #[tokio::test(start_paused = true)]
@@ -425,7 +433,7 @@ fn is_send_and_sync() {
 }
 
 #[test]
-fn another_threads_deposits_are_seen_exactly_when_its_batch_of_32_fills() {
+fn another_threads_deposits_are_seen_exactly_when_its_batch_of_31_is_full() {
     use std::sync::mpsc;
 
     // Ratio 1, no reserve: each deposit a withdrawal sees funds one retry.
@@ -444,11 +452,76 @@ fn another_threads_deposits_are_seen_exactly_when_its_batch_of_32_fills() {
     deposit.send(UNFLUSHED_PER_THREAD).unwrap();
     wait_deposited.recv().unwrap();
     assert_eq!(drain(&BUDGET), 0, "31 deposits stay on their thread");
-    // ...and the 32nd flushes the whole batch at once.
+    // ...and the 32nd places the whole batch at once, and starts the next.
     deposit.send(1).unwrap();
     wait_deposited.recv().unwrap();
-    assert_eq!(drain(&BUDGET), UNFLUSHED_PER_THREAD + 1);
+    assert_eq!(drain(&BUDGET), UNFLUSHED_PER_THREAD);
 
     drop(deposit);
     depositor.join().unwrap();
+}
+
+/// The budget of the idle-gap cases: a 1 s window (100 ms slots), no
+/// reserve, two calls fund one retry.
+fn half_per_call() -> RetryBudget {
+    RetryBudget::new()
+        .ttl(Duration::from_secs(1))
+        .min_per_second(0)
+        .ratio(0.5)
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_older_than_ttl_do_not_count_after_an_idle_gap() {
+    // 7 calls, 1.5 s of silence, 2 calls: only the last 2 are inside the
+    // window, so one retry, as a fresh budget gives.
+    let budget = half_per_call();
+    deposit_n(&budget, 7);
+    advance(Duration::from_millis(1_500)).await;
+    deposit_n(&budget, 2);
+    assert_eq!(drain(&budget), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_after_an_idle_gap_all_count() {
+    for (after_gap, retries) in [(100, 50), (64, 32)] {
+        let budget = half_per_call();
+        deposit_n(&budget, 2);
+        advance(Duration::from_secs(2)).await;
+        deposit_n(&budget, after_gap);
+        assert_eq!(drain(&budget), retries, "{after_gap} calls after the gap");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_earlier_retry_does_not_hide_calls_made_after_a_gap() {
+    for gap_ms in [1_100, 1_500, 2_000, 5_000, 20_000] {
+        let budget = half_per_call();
+        deposit_n(&budget, 2);
+        assert!(budget.withdraw());
+        advance(Duration::from_millis(gap_ms)).await;
+        deposit_n(&budget, 2);
+        assert_eq!(drain(&budget), 1, "after a gap of {gap_ms} ms");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn towers_tps_slots_case() {
+    // tower's own `tps_slots` test of `TpsBudget`, with the same numbers.
+    let budget = half_per_call();
+    budget.deposit();
+    budget.deposit();
+    advance(Duration::from_millis(901)).await;
+    assert!(budget.withdraw(), "901 ms later both calls still count");
+
+    // A blank slate: the calls and the retry above have expired.
+    advance(Duration::from_millis(2_001)).await;
+    budget.deposit();
+    advance(Duration::from_millis(301)).await;
+    budget.deposit();
+    advance(Duration::from_millis(801)).await;
+    budget.deposit();
+    // The calls are 1 102, 801 and 0 ms old: the first has expired, the
+    // other two fund one retry.
+    assert!(budget.withdraw());
+    assert!(!budget.withdraw());
 }

@@ -244,10 +244,17 @@ fn first_jitter() -> std::time::Duration {
         .expect("a first delay")
 }
 
-/// Clock reads per call that the configuration needs.
+/// Clock reads per call that the configuration needs: `reads` for the
+/// keys that measure time, plus one for the retry budget when it is on
+/// (it dates each call, so that a call counts for `ttl` from when it was
+/// made), unless the call reads its start anyway (`deadline`): that read
+/// is shared.
 const fn needs(reads: u64) -> u64 {
     reads
 }
+
+/// The budget's one read per call (see `needs`).
+const BUDGET: u64 = 1;
 
 /// Runs `call` `CALLS` times after a warm-up; checks it allocated nothing,
 /// read the clock exactly as often as needed, and drew no jitter.
@@ -329,7 +336,7 @@ fn main() {
         .expect("a runtime");
     let _context = runtime.enter();
 
-    measure(&mut report, "async, defaults", needs(0), |x| {
+    measure(&mut report, "async, defaults", needs(BUDGET), |x| {
         ready(async_defaults(x))
     });
     measure(&mut report, "async, budget = \"off\"", needs(0), |x| {
@@ -338,61 +345,68 @@ fn main() {
     measure(
         &mut report,
         "async, shared budget, decorrelated jitter",
-        needs(0),
+        needs(BUDGET),
         |x| ready(async_shared_budget(x)),
     );
     measure(
         &mut report,
         "async, concurrency + circuit_breaker + budget",
-        needs(0),
+        needs(BUDGET),
         |x| ready(async_concurrency_breaker(x)),
     );
     measure(
         &mut report,
         "async, timeout + concurrency + circuit_breaker + budget",
-        needs(1),
+        needs(1 + BUDGET),
         |x| ready(async_full_stack(x)),
     );
-    // The call's start is needed for the deadline, and nothing else.
+    // The call's start is needed for the deadline, and the budget shares
+    // that read.
     measure(&mut report, "async, deadline", needs(1), |x| {
         ready(async_deadline(x))
     });
     // The rate limiter reads the clock to take a token (its rate is in
     // time); the timeout reads it for the attempt's deadline.
-    measure(&mut report, "async, timeout + rate_limit", needs(2), |x| {
-        ready(async_timeout_rate_limit(x))
-    });
+    measure(
+        &mut report,
+        "async, timeout + rate_limit",
+        needs(2 + BUDGET),
+        |x| ready(async_timeout_rate_limit(x)),
+    );
     // With `max_wait`, a wait's limit is computed only when a permit or
     // token is not there at once: the token and the timeout read it, no more.
     measure(
         &mut report,
         "async, timeout + concurrency + circuit_breaker + rate_limit + max_wait + budget",
-        needs(2),
+        needs(2 + BUDGET),
         |x| ready(async_full_stack_rate_limit(x)),
     );
-    measure(&mut report, "async retry!, defaults", needs(0), |x| {
+    measure(&mut report, "async retry!, defaults", needs(BUDGET), |x| {
         ready(block_defaults(x))
     });
     measure(
         &mut report,
         "async Policy::retry, defaults",
-        needs(0),
+        needs(BUDGET),
         |x| ready(POLICY_DEFAULTS.retry(|_| async move { Ok(black_box(x)) })),
     );
-    measure(&mut report, "async Policy::retry, timeout", needs(1), |x| {
-        ready(POLICY_TIMEOUT.retry(|_| async move { Ok(black_box(x)) }))
-    });
-    measure(&mut report, "sync, defaults", needs(0), sync_defaults);
+    measure(
+        &mut report,
+        "async Policy::retry, timeout",
+        needs(1 + BUDGET),
+        |x| ready(POLICY_TIMEOUT.retry(|_| async move { Ok(black_box(x)) })),
+    );
+    measure(&mut report, "sync, defaults", needs(BUDGET), sync_defaults);
     measure(
         &mut report,
         "sync retry!, defaults",
-        needs(0),
+        needs(BUDGET),
         block_sync_defaults,
     );
     measure(
         &mut report,
         "sync Policy::retry_blocking, defaults",
-        needs(0),
+        needs(BUDGET),
         |x| POLICY_DEFAULTS.retry_blocking(|_| Ok(black_box(x))),
     );
     measure(
@@ -404,7 +418,7 @@ fn main() {
     measure(
         &mut report,
         "sync, concurrency + circuit_breaker + budget",
-        needs(0),
+        needs(BUDGET),
         sync_concurrency_breaker,
     );
 

@@ -84,16 +84,15 @@
 //! most one per second per budget; feature `metrics`: the counter
 //! `steadfast_redis_degraded_decisions_total{primitive, key, fallback}`), and a
 //! background probe every `retry_after` restores sharing when Redis
-//! answers again. A shared budget follows real time (Redis's clock, and
-//! the system's monotonic clock for its local window), not a paused tokio
-//! test clock.
+//! answers again. The fleet's window follows Redis's clock; the budget's
+//! own window, as a local budget's, follows tokio's.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::shared::Shared;
-use super::window::{self, Window};
+use super::window;
 use super::{RetryBudget, SCALE};
 use crate::redis::{Fallback, Redis};
 
@@ -186,16 +185,14 @@ pub(super) struct Fleet {
 struct State {
     /// `{steadfast:rb:<key>}`, built once.
     key: String,
-    /// The budget's deposit counter (the per-thread caches add to it).
+    /// The budget's own window, this replica's alone: the fallback's
+    /// budget, and where the calls to send to Redis are collected from.
     deposits: Arc<Shared>,
     /// Deposits collected from `deposits`, not yet sent to Redis.
     unsent: AtomicU64,
-    /// Deposits collected from `deposits`, not yet placed in `window`.
-    unplaced: AtomicU64,
     lease: Mutex<Lease>,
-    /// This replica's own window: the fallback's budget.
-    window: Mutex<Window>,
-    /// The first use, on the system's clock: the local window's origin.
+    /// The first use, on the system's clock: when degraded events were
+    /// last reported is counted from here.
     born: Instant,
     degraded: AtomicU64,
     round_trips: AtomicU64,
@@ -286,11 +283,9 @@ impl Fleet {
                 .max(MIN_SLOT_US);
             let state = Arc::new(State {
                 key: format!("{{steadfast:rb:{}}}", self.key),
-                deposits: Arc::clone(budget.counter()),
+                deposits: Arc::clone(budget.counter(tokio::time::Instant::now())),
                 unsent: AtomicU64::new(0),
-                unplaced: AtomicU64::new(0),
                 lease: Mutex::new(Lease::default()),
-                window: Mutex::new(Window::EMPTY),
                 born: Instant::now(),
                 degraded: AtomicU64::new(0),
                 round_trips: AtomicU64::new(0),
@@ -324,7 +319,9 @@ impl Fleet {
         let redis = self.redis();
         let state = self.state(budget);
         // This thread's own deposits count at once, as on a local budget.
-        super::cache::flush(budget.id.load(Ordering::Relaxed), &state.deposits);
+        if let Some(batch) = budget.own_batch() {
+            state.deposits.deposit(batch);
+        }
         state.collect();
         let now = Instant::now();
         let healthy = redis.health().is_healthy();
@@ -415,38 +412,20 @@ impl State {
         self.lease.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Moves the deposits the budget's counter holds to both destinations:
-    /// Redis (the next round trip) and the local window (the next local
-    /// withdrawal).
+    /// Moves the deposits the budget's window has placed to the next round
+    /// trip to Redis.
     fn collect(&self) {
         let n = self.deposits.take() as u64;
         if n > 0 {
             self.unsent.fetch_add(n, Ordering::Relaxed);
-            self.unplaced.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    /// The local window: decides (`decide`) as a local budget would, or
-    /// only counts a retry allowed otherwise.
+    /// The budget's own window: decides (`decide`) as a local budget would,
+    /// or only counts a retry allowed otherwise.
     fn local(&self, budget: &RetryBudget, decide: bool) -> bool {
-        let pending = self.unplaced.swap(0, Ordering::Relaxed);
-        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        // The system's clock, on every thread (the flush runs on the Redis
-        // runtime's): a shared budget follows real time.
-        let now = tokio::time::Instant::from_std(Instant::now());
-        let slot = window::slot_nanos(budget.ttl);
-        let origin = tokio::time::Instant::from_std(self.born);
-        let now = window.record(now, pending, slot, Some(origin));
-        if decide {
-            let (deposits, withdrawals) = window.totals(now, slot, budget.deposit_amount, SCALE);
-            // `SCALE` units per retry, ttl in nanoseconds: see `withdraw`.
-            let reserve = u128::from(budget.min_per_second).saturating_mul(budget.ttl.as_nanos());
-            if reserve.saturating_add(deposits) < withdrawals.saturating_add(u128::from(SCALE)) {
-                return false;
-            }
-        }
-        window.withdraw(now);
-        true
+        self.deposits
+            .withdraw(None, decide, budget.reserve(), budget.deposit_amount, SCALE)
     }
 
     /// Starts one round trip in the background unless one is in flight.

@@ -21,51 +21,52 @@
 //! when it ends (so a deposit may count for only `0.9 × ttl`), the window's
 //! far edge cuts its oldest slot, which counts in part (`window.rs`).
 //!
-//! # The approximation
+//! # What a call costs
 //!
-//! `deposit` runs on every call's happy path, so it must cost about as much
-//! as a plain function call. Two things keep it that cheap:
+//! `deposit` runs on every call's happy path, so it must cost little more
+//! than the clock read that dates it:
 //!
-//! - **No time.** Deposits carry no timestamp: `withdraw` collects the ones
-//!   made since the previous withdrawal and assumes they arrived evenly
-//!   between the two withdrawals:
-//!   - when retries are frequent the gap is short and the attribution is
-//!     exact to within a slot;
-//!   - under steady traffic it is exact whatever the gap;
-//!   - after a long quiet gap (longer than `ttl`) only the share of the
-//!     deposits that would fall inside the window counts. If those calls were
-//!     really made long ago this is slightly generous (bounded by the share
-//!     `ttl / gap`); if they were a burst just before the withdrawal it is
-//!     stingy, for that one withdrawal only, and the reserve still applies.
-//!     Either way a day of healthy traffic cannot fund a flood of retries
-//!     when the dependency then fails, which counting them all as fresh
-//!     would.
-//!   - the first withdrawal measures from the budget's first deposit, the
-//!     one call whose deposit reads the clock (when the shared counter is
-//!     created): an hour of healthy traffic before the first failure is
-//!     spread over that hour, so only its last `ttl` counts.
+//! - **One clock read.** A call counts for `ttl` from when it was made, so
+//!   it must know when that was, to within a slot (`ttl / 10`). Reading
+//!   the clock is the only way to tell, on one thread, 7 calls followed by
+//!   a 1.5 s silence and 2 more from 9 calls at once, and that difference
+//!   is the budget's promise: after an idle gap of `ttl` and two slots, a
+//!   budget decides exactly as a fresh one. (An earlier design read no
+//!   clock and spread the calls evenly between two withdrawals; after a
+//!   quiet period it credited calls that had expired and missed fresh
+//!   ones.) tower's `TpsBudget` and Finagle's `RetryBudget` read the clock
+//!   on every deposit too.
 //! - **No shared write.** Even an uncontended atomic read-modify-write costs
 //!   several plain calls, and a contended one bounces a cache line between
-//!   cores on every call. So each thread counts its deposits in a small
-//!   thread-local cache (plain `Cell`s, no atomics) and adds them to the
-//!   budget's shared counter once per `BATCH` (32) deposits. `withdraw` first
-//!   adds the calling thread's own count, so a single thread is always
-//!   exact; what a withdrawal may miss are the deposits other threads have
-//!   not flushed yet: **at most `BATCH − 1` (31) per other live thread that
-//!   called through this budget**, an undercount (it errs on refusing a
-//!   retry, never on allowing one). A thread flushes what it holds when it
-//!   exits (its thread-local destructors run; note that `std::thread::scope`
-//!   may return before they have, `join` waits for them), and when the
-//!   budget's cache entry is evicted because the thread went on to use more
-//!   budgets than the cache holds (16, or fewer if their ids collide).
+//!   cores on every call. So each thread counts its calls in a small
+//!   thread-local cache (plain `Cell`s, no atomics): a batch of at most 31
+//!   calls inside one slot, with the times of its first and last call. The
+//!   batch is placed in the budget's window (under its lock) when its slot
+//!   ends, when it is full, when the thread withdraws from the budget, when
+//!   the entry is evicted, or when the thread exits; the window places it
+//!   at the time its calls were made, however late it arrives.
 //!
-//!   The cache is keyed by an id the budget gets on its first deposit,
-//!   unique in the process (never an address, which a later budget could
-//!   reuse), and an entry holds a reference-counted handle on the budget's
-//!   shared counter, allocated then too (the only allocation a budget ever
-//!   makes): an entry can outlive its budget without dangling. The hot path
-//!   is one load from the budget and one thread-local entry: no atomic
-//!   read-modify-write, no clock, no allocation.
+//!   So on one thread the window is always exact to within a slot. Across
+//!   threads, a withdrawal does not yet see the calls another thread holds
+//!   in its current batch: **at most `BATCH − 1` (31) per other live
+//!   thread that called through this budget**, only those of its current
+//!   slot, and only until its next call in a later slot, its 32nd call, its
+//!   own withdrawal or its exit. That is an undercount (it errs on refusing
+//!   a retry, never on allowing one): a cached call counts *late*, never
+//!   longer than `ttl` after it was made (to within a slot) and never
+//!   earlier than it was made. A thread's batch is placed when it exits
+//!   (its thread-local destructors run; note that `std::thread::scope` may
+//!   return before they have, `join` waits for them), and when the budget's
+//!   cache entry is evicted because the thread went on to use more budgets
+//!   than the cache holds (16, or fewer if their ids collide).
+//!
+//!   The cache is keyed by an id the budget gets on its first use, unique
+//!   in the process (never an address, which a later budget could reuse),
+//!   and an entry holds a reference-counted handle on the budget's window,
+//!   allocated then too (the only allocation a budget ever makes): an entry
+//!   can outlive its budget without dangling. The hot path is one clock
+//!   read, one load from the budget and one thread-local entry: no atomic
+//!   read-modify-write, no lock, no allocation.
 //!
 //! Amounts are fixed-point integers (`SCALE` units per retry), so there are
 //! no float atomics and ratios such as 0.3 are exact rather than rounded to
@@ -79,7 +80,7 @@ mod shared;
 mod window;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 // The id is bookkeeping outside the loom models, and must be constructible
@@ -88,11 +89,8 @@ use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
 
 use tokio::time::Instant;
 
-// loom's lock under `--cfg steadfast_loom`: a std lock held across one of
-// loom's atomics would deadlock the model's scheduler.
-use crate::sync::{Mutex, const_fn};
-use shared::Shared;
-use window::Window;
+use crate::sync::const_fn;
+use shared::{Batch, Shared};
 
 /// Fixed-point units per retry. Decimal, so that the ratios people write
 /// (0.2, 0.05, 0.3) convert exactly; 9 digits keep `1000 × SCALE` well
@@ -117,24 +115,23 @@ const MAX_RATIO: f64 = 1000.0;
 /// plus `min_per_second`, whatever the number of attempts. See Finagle's
 /// `RetryBudget` and tower's `TpsBudget`, whose design this follows.
 ///
-/// `deposit` reads no clock, takes no lock and, but for one call in 32 (and
-/// a thread's first call through the budget), writes no shared memory: each
-/// thread counts its deposits locally and adds them to the budget in
-/// batches of 32. So a budget costs next to nothing on calls that succeed,
-/// even with many threads calling. A withdrawal always sees its own
-/// thread's deposits, but may miss up to 31 recent deposits of each other
-/// thread (fewer retries allowed, never more); a thread's count is flushed
-/// when it exits. Deposits also carry no timestamp: `withdraw` spreads the
-/// deposits made since the previous withdrawal evenly over the time between
-/// the two. This is exact under steady traffic or frequent retries; after a
-/// quiet period longer than `ttl` it credits only the share of those
-/// deposits that falls inside the window. The very first withdrawal spreads
-/// the deposits over the time since the budget's first call.
+/// A call counts for `ttl` from when it was made, to within a tenth of
+/// `ttl`; a retry likewise. So after an idle gap of `ttl` and two tenths,
+/// a budget decides exactly as a fresh one, whatever came before.
 ///
-/// Time is read through [`tokio::time::Instant`], only in `withdraw` (and
-/// once, on the budget's very first deposit), so
-/// tests on tokio's paused clock drive the window; outside a runtime the
-/// system's monotonic clock is used.
+/// `deposit` reads the clock once, takes no lock and, but for one call in
+/// 32 or per tenth of `ttl` (and a thread's first call through the
+/// budget), writes no shared memory: each thread counts its calls locally
+/// and places them in the budget's window in batches. So a budget costs
+/// about one clock read on calls that succeed, even with many threads
+/// calling. A withdrawal always sees its own thread's calls, but may miss
+/// up to 31 recent calls of each other thread (fewer retries allowed, never
+/// more); those count late, never longer. A thread's batch is placed when
+/// it exits.
+///
+/// Time is read through [`tokio::time::Instant`], so tests on tokio's
+/// paused clock drive the window; outside a runtime the system's monotonic
+/// clock is used.
 ///
 /// # Examples
 ///
@@ -187,16 +184,13 @@ pub struct RetryBudget {
     deposit_amount: u64,
     min_per_second: u32,
     ttl: Duration,
-    /// Calls since the last withdrawal, not yet placed in a slot. Created
-    /// on the first deposit: it is what the per-thread caches hold on to.
+    /// The window, created by the first call or retry: it is what the
+    /// per-thread caches hold on to.
     shared: OnceLock<Arc<Shared>>,
     /// This budget's key in the per-thread deposit caches, unique in the
-    /// process; 0 until the first deposit creates `shared`. Consecutive ids
+    /// process; 0 until the first use creates `shared`. Consecutive ids
     /// fall in different sets of the caches.
     id: StdAtomicUsize,
-    /// Only `withdraw` locks it, i.e. only after an attempt failed, so
-    /// contention is bounded by the failure rate.
-    window: Mutex<Window>,
     /// Sharing through Redis (`fleet.rs`): unused unless `.shared(..)`.
     #[cfg(all(feature = "redis", not(steadfast_loom)))]
     fleet: fleet::Fleet,
@@ -224,7 +218,6 @@ impl RetryBudget {
                 ttl: Duration::from_secs(10),
                 shared: OnceLock::new(),
                 id: StdAtomicUsize::new(0),
-                window: Mutex::new(Window::EMPTY),
                 #[cfg(all(feature = "redis", not(steadfast_loom)))]
                 fleet: fleet::Fleet::new(),
             }
@@ -291,8 +284,8 @@ impl RetryBudget {
     /// window's edge cuts, the calls and retries of that tenth are taken to
     /// be spread evenly over the part of it they were made in: exact for
     /// calls or retries made at one instant and for steady traffic, an
-    /// estimate within that tenth otherwise. (Deposits carry no
-    /// time of their own, see [`RetryBudget`].)
+    /// estimate within that tenth otherwise. So a call counts for `ttl`
+    /// to within a tenth of it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -313,42 +306,50 @@ impl RetryBudget {
     }
 
     /// Counts one call (its first attempt). Cheap enough for every call: it
-    /// adds one to a thread-local count, and to the budget's shared counter
-    /// only once per 32 calls of a thread.
+    /// reads the clock and adds one to a thread-local batch, which reaches
+    /// the budget's window only once per 32 calls or per tenth of `ttl`.
     #[inline]
     pub fn deposit(&self) {
+        self.deposit_at(Instant::now());
+    }
+
+    /// [`deposit`](Self::deposit) of a call made at `now`, for a caller
+    /// that has read the clock already.
+    #[inline]
+    pub(crate) fn deposit_at(&self, now: Instant) {
         // The hot path reads one field of the budget and this thread's
         // cache entry for it; everything else is out of line.
         #[cfg(not(steadfast_loom))]
         {
             let id = self.id.load(Ordering::Relaxed);
-            if id != 0 && cache::try_deposit(id) {
+            if id != 0 && cache::try_deposit(id, now) {
                 return;
             }
         }
-        self.deposit_slow();
+        self.deposit_slow(now);
     }
 
-    /// The first deposit (which creates the shared counter and the id), a
-    /// full batch, a budget not in the thread's cache, or a thread exiting.
+    /// The first call (which creates the window and the id), a batch that
+    /// is full or whose slot ended, a budget not in the thread's cache, or
+    /// a thread exiting.
     #[cold]
     #[inline(never)]
-    fn deposit_slow(&self) {
-        let shared = self.counter();
+    fn deposit_slow(&self, now: Instant) {
+        let shared = self.counter(now);
         #[cfg(not(steadfast_loom))]
-        let counted = cache::deposit_slow(self.id.load(Ordering::Relaxed), shared);
+        let counted = cache::deposit_slow(self.id.load(Ordering::Relaxed), shared, now);
         #[cfg(steadfast_loom)]
         let counted = false;
         if !counted {
-            shared.add(1);
+            shared.deposit(Batch::one(now));
         }
         // A shared budget sends its deposits once enough are waiting.
         #[cfg(all(feature = "redis", not(steadfast_loom)))]
         self.fleet.deposited(self);
     }
 
-    /// The shared counter, created (with the budget's id) on first use.
-    fn counter(&self) -> &Arc<Shared> {
+    /// The window, created (with the budget's id) on first use, at `now`.
+    fn counter(&self, now: Instant) -> &Arc<Shared> {
         self.shared.get_or_init(|| {
             static NEXT_ID: StdAtomicUsize = StdAtomicUsize::new(1);
             // Never 0 (which means "no id yet") and never reused, short of
@@ -358,8 +359,25 @@ impl RetryBudget {
             // Stored before the `OnceLock` completes: a thread that sees the
             // id but not yet `shared` waits in `get_or_init`.
             self.id.store(id, Ordering::Relaxed);
-            Arc::new(Shared::new())
+            Arc::new(Shared::new(self.ttl, now))
         })
+    }
+
+    /// Ends this thread's batch of calls for the window to place: a
+    /// withdrawal always sees its own thread's calls.
+    fn own_batch(&self) -> Option<Batch> {
+        #[cfg(not(steadfast_loom))]
+        return cache::take(self.id.load(Ordering::Relaxed));
+        #[cfg(steadfast_loom)]
+        None
+    }
+
+    /// `min_per_second × ttl`, in `SCALE` units.
+    fn reserve(&self) -> u128 {
+        // `SCALE` is 1e9 and ttl is counted in nanoseconds, so
+        // `min_per_second × ttl_nanos` is the reserve in `SCALE` units.
+        const _: () = assert!(SCALE == 1_000_000_000);
+        u128::from(self.min_per_second).saturating_mul(self.ttl.as_nanos())
     }
 
     /// Asks for one retry: returns `true` and counts it if the budget allows
@@ -369,45 +387,17 @@ impl RetryBudget {
         if self.fleet.is_shared() {
             return self.fleet.withdraw(self);
         }
-        // Drained before taking the lock: the swap alone makes every deposit
-        // placed by exactly one withdrawal, and nothing that can block (or
-        // that loom cannot see) runs while the lock is held. A withdrawal
-        // racing another may miss the batch the other just drained, for that
-        // instant only: the same kind of undercount as unflushed deposits.
-        let (pending, first_deposit) = match self.shared.get() {
-            Some(shared) => {
-                // This thread's own deposits are always counted; other
-                // threads' unflushed ones (< BATCH each) are not.
-                #[cfg(not(steadfast_loom))]
-                cache::flush(self.id.load(Ordering::Relaxed), shared);
-                (shared.take() as u64, Some(shared.first_deposit))
-            }
-            None => (0, None),
-        };
-        // A panic cannot leave the window inconsistent (every update is a
-        // plain store or a saturating add), so a poisoned lock is usable.
-        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        // Read under the lock so successive withdrawals see the clock in
-        // order.
-        let now = Instant::now();
         if self.ttl.is_zero() {
             return false;
         }
-        let slot = window::slot_nanos(self.ttl);
-        let now = window.record(now, pending, slot, first_deposit);
-        let (deposits, withdrawals) = window.totals(now, slot, self.deposit_amount, SCALE);
-        let reserve = u128::from(self.min_per_second).saturating_mul(self.ttl.as_nanos());
-        // `SCALE` is 1e9 and ttl is counted in nanoseconds, so
-        // `min_per_second × ttl_nanos` is the reserve in `SCALE` units.
-        const _: () = assert!(SCALE == 1_000_000_000);
-        let available = reserve.saturating_add(deposits);
-        let needed = withdrawals.saturating_add(u128::from(SCALE));
-        if available >= needed {
-            window.withdraw(now);
-            true
-        } else {
-            false
-        }
+        let shared = self.counter(Instant::now());
+        shared.withdraw(
+            self.own_batch(),
+            true,
+            self.reserve(),
+            self.deposit_amount,
+            SCALE,
+        )
     }
 }
 
@@ -424,10 +414,6 @@ impl fmt::Debug for RetryBudget {
             .field("ratio", &self.ratio)
             .field("min_per_second", &self.min_per_second)
             .field("ttl", &self.ttl)
-            .field(
-                "pending_deposits",
-                &self.shared.get().map_or(0, |s| s.pending()),
-            )
             .finish_non_exhaustive()
     }
 }

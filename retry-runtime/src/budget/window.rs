@@ -2,46 +2,50 @@
 //! the last `ttl`.
 //!
 //! The window is kept in slots of `ttl / SLOTS`, on a grid that starts at
-//! the budget's first withdrawal. Withdrawals are counted in the slot they
-//! are made in. Deposits carry no time (see the budget's essay): each
-//! withdrawal spreads the deposits collected since the previous one evenly
-//! over the time between the two, slot by slot.
+//! the first call or retry the window sees. Every call and retry carries
+//! its time: a retry is placed at the instant it was granted; calls arrive
+//! in batches from the per-thread caches, each batch made inside one slot
+//! and placed with the span of time its calls were made in.
 //!
 //! # The window's far edge
 //!
-//! The window is `(now - ttl, now]`: a deposit counts until it is `ttl`
-//! old. Its far edge falls *inside* a slot, not on a boundary, so the ring
-//! keeps one slot more than the window spans, and that oldest slot counts
-//! in part:
-//!
-//! its deposits and its withdrawals each count for the share of their time
-//! span that is still inside the window. Each slot keeps the span its
-//! deposits were placed over and the span its withdrawals were made in, and
-//! takes them to be spread evenly over it: so deposits placed at one
-//! instant, or a burst of retries made at one instant, leave at once,
-//! exactly `ttl` later, and a steady flow leaves as steadily as it came.
-//! Within one slot the spread is an estimate; across slots it is exact.
+//! The window is `(now - ttl, now]`: a call counts until it is `ttl` old.
+//! Its far edge falls *inside* a slot, not on a boundary, so the ring
+//! keeps one slot more than the window spans, and a slot the edge cuts
+//! counts in part: its calls and its retries each count for the share of
+//! their time span that is still inside the window, taken to be spread
+//! evenly over it. So calls made at one instant, or a burst of retries
+//! made at one instant, leave at once, exactly `ttl` later, and a steady
+//! flow leaves as steadily as it came. Within one slot the spread is an
+//! estimate, so a call counts for `ttl` to within one slot; across slots
+//! it is exact.
 //!
 //! Dropping the oldest slot whole at its boundary instead, as tower's
 //! `TpsBudget` does, makes a deposit count for as little as `0.9 × ttl`.
+//!
+//! # After a quiet period
+//!
+//! When the window moves by a whole ring or more, nothing in it is younger
+//! than `ttl` any more: it starts again exactly as a fresh window does,
+//! its grid from the event that moved it. So a budget left idle for
+//! `ttl` and two slots decides everything after the gap as a new budget
+//! would, whatever came before.
 
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 /// Slots the window spans, each `ttl / SLOTS` long, as in tower.
 pub(super) const SLOTS: u64 = 10;
 /// The ring holds one more: the oldest, which the window's far edge cuts.
 const RING: usize = SLOTS as usize + 1;
 
+/// Times are nanoseconds since the budget's origin (see `Shared`).
 pub(super) struct Window {
-    /// A ring; `slots[head]` started at `Clock::head_start`, and
+    /// A ring; `slots[head]` started at `head_start`, and
     /// `slots[head + 1]` is the oldest.
     slots: [Slot; RING],
     head: usize,
-    /// `None` until the first withdrawal: an `Instant` cannot be made in a
-    /// `const fn`, and the window only matters once something withdraws.
-    clock: Option<Clock>,
+    /// `None` until the first call or retry: the grid starts there.
+    head_start: Option<u64>,
 }
 
 /// What one slot holds: the deposits and the withdrawals made in it.
@@ -52,24 +56,12 @@ struct Slot {
 }
 
 /// `n` events taken to be spread evenly over `(from, to]`, or to sit at
-/// `to` if the two are equal. Times are nanoseconds since `Clock::origin`.
+/// `to` if the two are equal.
 #[derive(Clone, Copy)]
 struct Spread {
     n: u64,
     from: u64,
     to: u64,
-}
-
-#[derive(Clone, Copy)]
-struct Clock {
-    /// Time zero of the window: the budget's first deposit, or its first
-    /// withdrawal if that came first.
-    origin: Instant,
-    /// When the head slot started. Slots stay on the grid of the first
-    /// withdrawal rather than restarting at each one, so that expiry does
-    /// not drift later with every withdrawal.
-    head_start: u64,
-    last_withdraw: u64,
 }
 
 impl Slot {
@@ -126,96 +118,93 @@ impl Window {
     pub(super) const EMPTY: Window = Window {
         slots: [Slot::EMPTY; RING],
         head: 0,
-        clock: None,
+        head_start: None,
     };
 
-    /// Moves the window to `now` and places the `pending` deposits made
-    /// since the previous withdrawal (since `first_deposit` for the first
-    /// one). Returns `now` on the window's clock, for `totals` and
-    /// `withdraw`.
-    pub(super) fn record(
-        &mut self,
-        now: Instant,
-        pending: u64,
-        slot: u64,
-        first_deposit: Option<Instant>,
-    ) -> u64 {
-        let clock = self.clock.get_or_insert_with(|| {
-            let origin = first_deposit.map_or(now, |first| first.min(now));
-            Clock {
-                origin,
-                head_start: nanos_between(origin, now),
-                last_withdraw: 0,
+    /// Moves the head to the slot holding `t`, if `t` is past the head
+    /// slot, and returns the head slot's start. A move of a whole ring or
+    /// more leaves nothing younger than `ttl`: the window is then a fresh
+    /// one, its grid starting at `t`, as a new budget's would.
+    fn advance(&mut self, t: u64, slot: u64) -> u64 {
+        let start = match self.head_start {
+            Some(start) if t.saturating_sub(start) < slot => return start,
+            Some(start) if (t - start) / slot < RING as u64 => {
+                let steps = (t - start) / slot;
+                for _ in 0..steps {
+                    self.head = (self.head + 1) % RING;
+                    self.slots[self.head] = Slot::EMPTY;
+                }
+                start + steps * slot
             }
-        });
-        let now = nanos_between(clock.origin, now);
-        let steps = now.saturating_sub(clock.head_start) / slot;
-        clock.head_start = clock.head_start.saturating_add(steps.saturating_mul(slot));
-        let since = std::mem::replace(&mut clock.last_withdraw, now);
-        let head_start = clock.head_start;
-        for _ in 0..steps.min(RING as u64) {
-            self.head = (self.head + 1) % RING;
-            self.slots[self.head] = Slot::EMPTY;
-        }
-        self.place(pending, since, now, head_start, slot);
-        now
+            _ => {
+                *self = Window::EMPTY;
+                t
+            }
+        };
+        self.head_start = Some(start);
+        start
     }
 
-    /// Spreads `pending` evenly over `(since, now]`, slot by slot from the
-    /// newest. Rounding the cumulative share (rather than each slot's) loses
-    /// nothing that falls inside the ring; deposits older than its oldest
-    /// slot are dropped, as they have expired.
-    fn place(&mut self, pending: u64, since: u64, now: u64, head_start: u64, slot: u64) {
-        let gap = now.saturating_sub(since);
-        if gap == 0 {
-            return self.slots[self.head].deposits.add(pending, now, now);
+    /// The slot holding time `t` (moving the window to it first) and that
+    /// slot's start, or `None` if `t` is older than the ring, i.e. expired.
+    fn slot_at(&mut self, t: u64, slot: u64) -> Option<(&mut Slot, u64)> {
+        let head_start = self.advance(t, slot);
+        // Slots back from the head: 0 when `t` is in the head slot.
+        let back = head_start.saturating_sub(t).div_ceil(slot);
+        if back >= RING as u64 {
+            return None;
         }
-        let mut placed = 0;
-        let mut end = now;
-        for back in 0..RING {
-            let start = head_start
-                .saturating_sub(slot.saturating_mul(back as u64))
-                .max(since);
-            // cumulative <= pending, so it fits in u64.
-            let cumulative =
-                (u128::from(pending) * u128::from(now - start) / u128::from(gap)) as u64;
-            let idx = (self.head + RING - back) % RING;
-            self.slots[idx]
-                .deposits
-                .add(cumulative - placed, start, end);
-            placed = cumulative;
-            if start <= since {
-                break;
-            }
-            end = start;
+        let idx = (self.head + RING - back as usize) % RING;
+        Some((&mut self.slots[idx], head_start - back * slot))
+    }
+
+    /// Where the slot holding `t` ends: a thread's batch of calls started
+    /// at `t` may grow until then without asking the window.
+    pub(super) fn slot_end(&mut self, t: u64, slot: u64) -> u64 {
+        match self.slot_at(t, slot) {
+            Some((_, start)) => start.saturating_add(slot),
+            // Already expired: the next call starts a new batch.
+            None => t,
+        }
+    }
+
+    /// Places `n` calls made over `[from, to]`, normally inside one slot.
+    /// A batch that started before the slot holding `to` (only when another
+    /// thread restarted the grid meanwhile) is placed from that slot's
+    /// start: its earliest calls count less than a slot longer than they
+    /// should, so the window stays exact to within one slot.
+    pub(super) fn deposit(&mut self, n: u64, from: u64, to: u64, slot: u64) {
+        if let Some((held, start)) = self.slot_at(to, slot) {
+            held.deposits.add(n, from.clamp(start, to), to);
+        }
+    }
+
+    /// Counts a withdrawal made at `now`.
+    pub(super) fn withdraw(&mut self, now: u64, slot: u64) {
+        if let Some((held, _)) = self.slot_at(now, slot) {
+            held.withdrawals.add(1, now, now);
         }
     }
 
     /// Deposits (`amount` units each) and withdrawals (`scale` units each)
-    /// inside the window `(now - SLOTS × slot, now]`: every slot but the
-    /// oldest whole, the oldest in part (see the module docs).
-    pub(super) fn totals(&self, now: u64, slot: u64, amount: u64, scale: u64) -> (u128, u128) {
-        let oldest = (self.head + 1) % RING;
-        // Before a whole window has passed, nothing has expired.
+    /// inside the window `(now - SLOTS × slot, now]`, moving the window to
+    /// `now` first: every slot counts the part of its span after the edge
+    /// (all of it but in the slot the edge cuts).
+    pub(super) fn totals(&mut self, now: u64, slot: u64, amount: u64, scale: u64) -> (u128, u128) {
+        self.advance(now, slot);
+        // Before a whole window has passed since time zero, nothing has
+        // expired.
         let edge = now.checked_sub(slot.saturating_mul(SLOTS));
-        let mut totals = (0u128, 0u128);
-        for (idx, slot) in self.slots.iter().enumerate() {
+        self.slots.iter().fold((0u128, 0u128), |(d, w), held| {
             let (deposits, withdrawals) = match edge {
-                Some(edge) if idx == oldest => (
-                    slot.deposits.after(edge, amount),
-                    slot.withdrawals.after(edge, scale),
+                Some(edge) => (
+                    held.deposits.after(edge, amount),
+                    held.withdrawals.after(edge, scale),
                 ),
-                _ => (slot.deposits.all(amount), slot.withdrawals.all(scale)),
+                None => (held.deposits.all(amount), held.withdrawals.all(scale)),
             };
-            totals.0 = totals.0.saturating_add(deposits);
-            totals.1 = totals.1.saturating_add(withdrawals);
-        }
-        totals
-    }
-
-    /// Counts a withdrawal made at `now` (as returned by `record`).
-    pub(super) fn withdraw(&mut self, now: u64) {
-        self.slots[self.head].withdrawals.add(1, now, now);
+            (d.saturating_add(deposits), w.saturating_add(withdrawals))
+        })
     }
 }
 
@@ -225,10 +214,6 @@ pub(super) fn slot_nanos(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_nanos() / u128::from(SLOTS))
         .unwrap_or(u64::MAX)
         .max(1)
-}
-
-fn nanos_between(earlier: Instant, later: Instant) -> u64 {
-    u64::try_from(later.saturating_duration_since(earlier).as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

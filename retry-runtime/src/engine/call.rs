@@ -41,17 +41,24 @@ pub struct Call {
 
 impl Call {
     /// Starts a call: deposits in the budget, and reads the clock only if
-    /// the policy or reporting needs the start.
+    /// the budget (which dates the call), the policy or reporting needs the
+    /// start: once for all of them.
     #[inline]
     pub fn start(policy: &'static Settings, guards: Guards<'_>) -> Self {
-        if let Some(budget) = guards.budget {
-            budget.deposit();
-        }
+        let needs_start = policy.reads_clock || report::NEEDS_START;
+        let start = match guards.budget {
+            Some(budget) => {
+                let now = Instant::now();
+                budget.deposit_at(now);
+                needs_start.then_some(now)
+            }
+            None => needs_start.then(Instant::now),
+        };
         Call {
             policy,
             attempts: 1,
             decorrelated_prev: 0,
-            start: (policy.reads_clock || report::NEEDS_START).then(Instant::now),
+            start,
             skipped: 0,
             key: 0,
         }
