@@ -1,5 +1,6 @@
 //! The attribute's keys with instances shared through Redis (feature
-//! `redis`): the shape of DESIGN.md's example, `rate_limit`,
+//! `redis`): the shape of the README's "Shared across replicas" example
+//! (`docs/design.md`, "Beyond one machine"), `rate_limit`,
 //! `circuit_breaker` and `budget` all shared, on two "replicas" (distinct
 //! instances under the same keys) against a real `redis-server` started on
 //! a free port. The instances are handed to the function as parameters,

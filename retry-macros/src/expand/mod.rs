@@ -24,7 +24,7 @@ const CONTRACT: u32 = 2;
 /// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
 /// Output: ```ignore
 ///         async fn f(x: &str) -> Result<T, E> {
-///             const _: () = assert!(__private::CONTRACT == 1, "...");
+///             const _: () = assert!(__private::CONTRACT == 2, "...");
 ///             static SETTINGS: Settings = Settings::new(NAME).max_attempts(5)...;  // only the keys set
 ///             static BREAKER: CircuitBreaker = ...;      // + BUDGET, ... when inline
 ///             let mut call = Call::start(&POLICY, Guards::new().budget(&BUDGET)...);

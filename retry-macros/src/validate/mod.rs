@@ -394,6 +394,17 @@ mod tests {
             retry_rules::defaults::FAILURE_THRESHOLD,
             steadfast::CircuitBreaker::DEFAULT_FAILURE_THRESHOLD
         );
+        // The runtime's default `max_attempts`, as a caller sees it: the
+        // attempts a default policy makes before it gives up.
+        static DEFAULTS: steadfast::Policy<()> = steadfast::Policy::new().no_budget();
+        let _no_sleeps = steadfast::testing::no_delays();
+        let mut attempts = 0;
+        let gave_up = DEFAULTS.retry_blocking(|_| {
+            attempts += 1;
+            Err::<(), ()>(())
+        });
+        assert_eq!(gave_up, Err(()));
+        assert_eq!(retry_rules::defaults::MAX_ATTEMPTS, attempts);
     }
 
     #[test]

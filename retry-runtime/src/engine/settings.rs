@@ -26,12 +26,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Attempts in total when `max_attempts` is not set.
+    pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
     /// The defaults, reported under `name`.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
         Settings {
             site: Site::new(name),
-            max_attempts: 3,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::new(),
             timeout: None,
             deadline: None,

@@ -321,3 +321,24 @@ impl<E: From<Elapsed>> Policy<E> {
         Ok(policy)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::defaults;
+    use crate::engine::Settings;
+    use crate::{Backoff, CircuitBreaker};
+
+    /// The rules of a configuration file compare keys with the defaults
+    /// `retry-rules` holds; a policy built without those keys runs on the
+    /// runtime's own. They must be the same values.
+    #[test]
+    fn the_defaults_rules_compare_are_the_runtimes() {
+        assert_eq!(defaults::MAX_ATTEMPTS, Settings::DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(defaults::BASE_DELAY, Backoff::new().base());
+        assert_eq!(defaults::MAX_DELAY, Backoff::new().cap());
+        assert_eq!(
+            defaults::FAILURE_THRESHOLD,
+            CircuitBreaker::DEFAULT_FAILURE_THRESHOLD
+        );
+    }
+}
