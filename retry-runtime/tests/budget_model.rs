@@ -238,3 +238,25 @@ async fn after_an_idle_gap_of_ttl_and_two_slots_the_budget_is_fresh() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_an_idle_gap_the_slots_start_where_a_fresh_budgets_do() {
+    // Inside a slot the window takes retries to be spread over the span
+    // they were made in, so which retries share a slot changes a decision
+    // by up to a slot's worth: the slots after a gap must begin where a
+    // fresh budget's begin (at the first event), not on the old grid.
+    let config = Config {
+        ttl: Duration::from_secs(1),
+        ratio: 0.0,
+        min_per_second: 2,
+    };
+    let old = config.budget();
+    assert!(old.withdraw(), "t = 0: the old grid starts here");
+    // 10.05 s: half a slot off the old grid.
+    advance(Duration::from_millis(10_050)).await;
+    let fresh = config.budget();
+    for wait in [0, 90, 930] {
+        advance(Duration::from_millis(wait)).await;
+        assert_eq!(old.withdraw(), fresh.withdraw(), "{wait} ms later");
+    }
+}
