@@ -11,7 +11,10 @@
 //!
 //! The rules that record outcomes in a window (count- or time-based, with
 //! slow calls) are in the child module `windows.rs`; they change the state
-//! through the same [`Machine::transition`].
+//! through the same [`Machine::transition`], except the count-based
+//! window's claim of a slot, which moves the count within a period and
+//! nothing else: [`Machine::advance_tally`], the same loop without the
+//! hooks a transition runs after its swap.
 //!
 //! What a rule computes lazily (a reopen time, which reads the clock; a
 //! fresh generation, which takes one from a counter) it computes once per
@@ -190,6 +193,42 @@ impl Machine {
                     }
                     self.notify(old.public(), new.public());
                     return Ok((old, new));
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Moves the count of a closed or disabled word of `generation` to
+    /// `next(count)`, and returns the word it replaced and that count; or
+    /// `None`, writing nothing, when the state is another (a stale call).
+    ///
+    /// The one swap that is not a [`transition`](Self::transition): it
+    /// changes neither the phase nor the generation, so no period ends, the
+    /// public state stays, and a shared breaker's fleet hears of nothing
+    /// (`Shared::moved` ignores such a swap): there is nothing for the
+    /// transition's hooks to do, and an outcome in rate mode, which swaps
+    /// on every call, should not pay for asking them.
+    #[inline]
+    pub(super) fn advance_tally(
+        &self,
+        generation: u32,
+        next: impl Fn(u32) -> u32,
+    ) -> Option<(u64, u32)> {
+        let mut word = self.state.load(Ordering::Acquire);
+        loop {
+            let count = State::tally_of(word, generation)?;
+            match self.state.compare_exchange(
+                word,
+                State::with_tally_of(word, next(count)),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    #[cfg(test)]
+                    self.writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Some((word, count));
                 }
                 Err(current) => word = current,
             }
@@ -643,6 +682,50 @@ mod tests {
         let call = machine.acquire().unwrap();
         machine.success(call);
         assert_eq!(writes(&machine), 2);
+    }
+
+    #[test]
+    fn a_success_in_rate_mode_is_one_swap_and_a_stale_one_is_none() {
+        let machine = Machine::new(Config::DEFAULT.failure_rate(0.5, 4));
+        for _ in 0..10 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(writes(&machine), 10, "one claim of a slot per outcome");
+        let full = WindowSnapshot {
+            calls: 4,
+            failures: 0,
+            slow: 0,
+        };
+        assert_eq!(machine.window(), Some(full));
+        let stale = machine.acquire().unwrap();
+        machine.reset();
+        let before = writes(&machine);
+        machine.failure(stale);
+        assert_eq!(writes(&machine), before, "a stale outcome writes nothing");
+        assert_eq!(machine.window().map(|w| w.calls), Some(0));
+    }
+
+    #[test]
+    fn outcomes_land_in_their_slots_lap_after_lap() {
+        let machine = Machine::new(Config::DEFAULT.failure_rate(1.0, 3));
+        // Laps of three: each outcome replaces the one three calls before.
+        let outcomes = [true, false, false, false, true, true, false, false, true];
+        let failures_after = [1, 1, 1, 0, 1, 2, 2, 1, 1];
+        for (n, (failed, expected)) in outcomes.into_iter().zip(failures_after).enumerate() {
+            let call = machine.acquire().unwrap();
+            if failed {
+                machine.failure(call);
+            } else {
+                machine.success(call);
+            }
+            assert_eq!(
+                machine.window().unwrap().failures,
+                expected,
+                "after call {n}"
+            );
+        }
+        assert_eq!(machine.state(), CircuitState::Closed);
     }
 
     #[test]

@@ -113,7 +113,8 @@
 //! No file imports `mod.rs`, and none imports a file that imports it back:
 //! `permit.rs` reaches the state through `machine.rs`, the only file (with
 //! its child `machine/windows.rs`) that touches the state word, always
-//! through `Machine::transition`.
+//! through `Machine::transition`, or `Machine::advance_tally` for a count
+//! that moves within a period (no hook has anything to do then).
 
 mod config;
 mod half_open;
