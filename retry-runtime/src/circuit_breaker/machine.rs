@@ -236,9 +236,26 @@ impl Machine {
     }
 
     /// Admits a call, or refuses it while open or with every probe slot
-    /// taken.
-    #[inline]
+    /// taken: [`admit_free`](Self::admit_free), then
+    /// [`acquire_probe`](Self::acquire_probe). `CircuitBreaker::try_acquire`
+    /// takes the two steps itself, so that an ordinary permit is built
+    /// apart from a probe's; this is the tests' door.
+    #[cfg(test)]
     pub(super) fn acquire(&self) -> Result<Admitted, CircuitOpen> {
+        match self.admit_free() {
+            Ok(generation) => Ok(Admitted {
+                generation,
+                probe: false,
+            }),
+            Err(word) => self.acquire_probe(word),
+        }
+    }
+
+    /// The admission fast path: the generation of a closed (or disabled)
+    /// breaker, which admits without a probe slot; or the word that says
+    /// it is open or half-open, for [`acquire_probe`](Self::acquire_probe).
+    #[inline]
+    pub(super) fn admit_free(&self) -> Result<u32, u64> {
         // Shared: first apply what the fleet's view ordered (one more load
         // when nothing).
         #[cfg(all(feature = "redis", not(steadfast_loom)))]
@@ -247,16 +264,12 @@ impl Machine {
         }
         // Closed (or disabled): one load, no clock, no write.
         let word = self.state.load(Ordering::Acquire);
-        match State::free_generation(word) {
-            Some(generation) => Ok(Admitted {
-                generation,
-                probe: false,
-            }),
-            None => self.acquire_probe(word),
-        }
+        State::free_generation(word).ok_or(word)
     }
 
-    fn acquire_probe(&self, word: u64) -> Result<Admitted, CircuitOpen> {
+    /// Admission while the word read said open or half-open: perhaps a
+    /// probe, perhaps a refusal.
+    pub(super) fn acquire_probe(&self, word: u64) -> Result<Admitted, CircuitOpen> {
         let probes = self.config.half_open_probes;
         let mut fresh = None;
         let taken = self.transition_from(word, |state| match state {
@@ -506,9 +519,21 @@ impl Machine {
         self.rejected.load(Ordering::Relaxed)
     }
 
+    /// A success in consecutive mode. Inline: the happy path, a streak of
+    /// zero (or a stale call), needs no write at all, and is told from the
+    /// word with one load.
+    #[inline]
     fn end_streak(&self, generation: u32) {
-        // The happy path: a streak of zero needs no write at all.
-        let _ = self.transition(|state| match state.tally(generation)? {
+        let word = self.state.load(Ordering::Acquire);
+        if let None | Some(0) = State::tally_of(word, generation) {
+            return;
+        }
+        self.end_streak_from(word, generation);
+    }
+
+    #[inline(never)]
+    fn end_streak_from(&self, word: u64, generation: u32) {
+        let _ = self.transition_from(word, |state| match state.tally(generation)? {
             0 => None,
             _ => Some(state.with_tally(0)),
         });
