@@ -66,6 +66,10 @@ pub(super) struct Machine {
     /// Swaps published, so unit tests can see which paths write.
     #[cfg(test)]
     writes: std::sync::atomic::AtomicU32,
+    /// Times a count-based window was judged for a trip, so unit tests can
+    /// see which outcomes skip it.
+    #[cfg(test)]
+    pub(super) judged: std::sync::atomic::AtomicU32,
 }
 
 /// A value alone on its cache line (64 bytes, as on x86-64 and most
@@ -128,6 +132,8 @@ impl Machine {
                 shared: super::shared::Shared::new(),
                 #[cfg(test)]
                 writes: std::sync::atomic::AtomicU32::new(0),
+                #[cfg(test)]
+                judged: std::sync::atomic::AtomicU32::new(0),
             }
         }
     }
@@ -729,6 +735,26 @@ mod tests {
         machine.failure(stale);
         assert_eq!(writes(&machine), before, "a stale outcome writes nothing");
         assert_eq!(machine.window().map(|w| w.calls), Some(0));
+    }
+
+    #[test]
+    fn only_failures_and_the_call_reaching_min_calls_judge_the_window() {
+        let judged = |machine: &Machine| machine.judged.load(std::sync::atomic::Ordering::Relaxed);
+        let machine = Machine::new(Config::DEFAULT.failure_rate(0.5, 4).with_min_calls(2));
+        for _ in 0..10 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(judged(&machine), 1, "the second call reached min_calls");
+        let call = machine.acquire().unwrap();
+        machine.failure(call);
+        assert_eq!(judged(&machine), 2, "a failure may raise the rate");
+        machine.disable();
+        for _ in 0..4 {
+            let call = machine.acquire().unwrap();
+            machine.failure(call);
+        }
+        assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
     }
 
     #[test]

@@ -186,8 +186,7 @@ impl State {
     /// phase and generation are kept as they are.
     #[inline]
     pub(super) const fn with_tally_of(word: u64, count: u32) -> u64 {
-        let count = if count < COUNT_MAX { count } else { COUNT_MAX };
-        word & ((1 << COUNT_SHIFT) - 1) | (count as u64) << COUNT_SHIFT
+        counted(word & PHASE_MASK, (word >> GEN_SHIFT) as u32, count)
     }
 
     /// Whether a word is closed (not disabled, open or half-open): the

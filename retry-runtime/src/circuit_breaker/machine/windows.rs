@@ -116,6 +116,9 @@ impl Machine {
     }
 
     fn trip_on_rate(&self, generation: u32) {
+        #[cfg(test)]
+        self.judged
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = &self.config;
         let packed = config.mode == Mode::Consecutive;
         let mut open = None;
