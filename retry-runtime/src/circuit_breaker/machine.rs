@@ -11,7 +11,10 @@
 //!
 //! The rules that record outcomes in a window (count- or time-based, with
 //! slow calls) are in the child module `windows.rs`; they change the state
-//! through the same [`Machine::transition`].
+//! through the same [`Machine::transition`], except the count-based
+//! window's claim of a slot, which moves the count within a period and
+//! nothing else: [`Machine::advance_tally`], the same loop without the
+//! hooks a transition runs after its swap.
 //!
 //! What a rule computes lazily (a reopen time, which reads the clock; a
 //! fresh generation, which takes one from a counter) it computes once per
@@ -63,6 +66,10 @@ pub(super) struct Machine {
     /// Swaps published, so unit tests can see which paths write.
     #[cfg(test)]
     writes: std::sync::atomic::AtomicU32,
+    /// Times a count-based window was judged for a trip, so unit tests can
+    /// see which outcomes skip it.
+    #[cfg(test)]
+    pub(super) judged: std::sync::atomic::AtomicU32,
 }
 
 /// A value alone on its cache line (64 bytes, as on x86-64 and most
@@ -125,6 +132,8 @@ impl Machine {
                 shared: super::shared::Shared::new(),
                 #[cfg(test)]
                 writes: std::sync::atomic::AtomicU32::new(0),
+                #[cfg(test)]
+                judged: std::sync::atomic::AtomicU32::new(0),
             }
         }
     }
@@ -196,10 +205,63 @@ impl Machine {
         }
     }
 
-    /// Admits a call, or refuses it while open or with every probe slot
-    /// taken.
+    /// Moves the count of a closed or disabled word of `generation` to
+    /// `next(count)`, and returns the word it replaced and that count; or
+    /// `None`, writing nothing, when the state is another (a stale call).
+    ///
+    /// The one swap that is not a [`transition`](Self::transition): it
+    /// changes neither the phase nor the generation, so no period ends, the
+    /// public state stays, and a shared breaker's fleet hears of nothing
+    /// (`Shared::moved` ignores such a swap): there is nothing for the
+    /// transition's hooks to do, and an outcome in rate mode, which swaps
+    /// on every call, should not pay for asking them.
     #[inline]
+    pub(super) fn advance_tally(
+        &self,
+        generation: u32,
+        next: impl Fn(u32) -> u32,
+    ) -> Option<(u64, u32)> {
+        let mut word = self.state.load(Ordering::Acquire);
+        loop {
+            let count = State::tally_of(word, generation)?;
+            match self.state.compare_exchange(
+                word,
+                State::with_tally_of(word, next(count)),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    #[cfg(test)]
+                    self.writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Some((word, count));
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Admits a call, or refuses it while open or with every probe slot
+    /// taken: [`admit_free`](Self::admit_free), then
+    /// [`acquire_probe`](Self::acquire_probe). `CircuitBreaker::try_acquire`
+    /// takes the two steps itself, so that an ordinary permit is built
+    /// apart from a probe's; this is the tests' door.
+    #[cfg(test)]
     pub(super) fn acquire(&self) -> Result<Admitted, CircuitOpen> {
+        match self.admit_free() {
+            Ok(generation) => Ok(Admitted {
+                generation,
+                probe: false,
+            }),
+            Err(word) => self.acquire_probe(word),
+        }
+    }
+
+    /// The admission fast path: the generation of a closed (or disabled)
+    /// breaker, which admits without a probe slot; or the word that says
+    /// it is open or half-open, for [`acquire_probe`](Self::acquire_probe).
+    #[inline]
+    pub(super) fn admit_free(&self) -> Result<u32, u64> {
         // Shared: first apply what the fleet's view ordered (one more load
         // when nothing).
         #[cfg(all(feature = "redis", not(steadfast_loom)))]
@@ -208,16 +270,12 @@ impl Machine {
         }
         // Closed (or disabled): one load, no clock, no write.
         let word = self.state.load(Ordering::Acquire);
-        match State::free_generation(word) {
-            Some(generation) => Ok(Admitted {
-                generation,
-                probe: false,
-            }),
-            None => self.acquire_probe(word),
-        }
+        State::free_generation(word).ok_or(word)
     }
 
-    fn acquire_probe(&self, word: u64) -> Result<Admitted, CircuitOpen> {
+    /// Admission while the word read said open or half-open: perhaps a
+    /// probe, perhaps a refusal.
+    pub(super) fn acquire_probe(&self, word: u64) -> Result<Admitted, CircuitOpen> {
         let probes = self.config.half_open_probes;
         let mut fresh = None;
         let taken = self.transition_from(word, |state| match state {
@@ -467,9 +525,21 @@ impl Machine {
         self.rejected.load(Ordering::Relaxed)
     }
 
+    /// A success in consecutive mode. Inline: the happy path, a streak of
+    /// zero (or a stale call), needs no write at all, and is told from the
+    /// word with one load.
+    #[inline]
     fn end_streak(&self, generation: u32) {
-        // The happy path: a streak of zero needs no write at all.
-        let _ = self.transition(|state| match state.tally(generation)? {
+        let word = self.state.load(Ordering::Acquire);
+        if let None | Some(0) = State::tally_of(word, generation) {
+            return;
+        }
+        self.end_streak_from(word, generation);
+    }
+
+    #[inline(never)]
+    fn end_streak_from(&self, word: u64, generation: u32) {
+        let _ = self.transition_from(word, |state| match state.tally(generation)? {
             0 => None,
             _ => Some(state.with_tally(0)),
         });
@@ -643,6 +713,70 @@ mod tests {
         let call = machine.acquire().unwrap();
         machine.success(call);
         assert_eq!(writes(&machine), 2);
+    }
+
+    #[test]
+    fn a_success_in_rate_mode_is_one_swap_and_a_stale_one_is_none() {
+        let machine = Machine::new(Config::DEFAULT.failure_rate(0.5, 4));
+        for _ in 0..10 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(writes(&machine), 10, "one claim of a slot per outcome");
+        let full = WindowSnapshot {
+            calls: 4,
+            failures: 0,
+            slow: 0,
+        };
+        assert_eq!(machine.window(), Some(full));
+        let stale = machine.acquire().unwrap();
+        machine.reset();
+        let before = writes(&machine);
+        machine.failure(stale);
+        assert_eq!(writes(&machine), before, "a stale outcome writes nothing");
+        assert_eq!(machine.window().map(|w| w.calls), Some(0));
+    }
+
+    #[test]
+    fn only_failures_and_the_call_reaching_min_calls_judge_the_window() {
+        let judged = |machine: &Machine| machine.judged.load(std::sync::atomic::Ordering::Relaxed);
+        let machine = Machine::new(Config::DEFAULT.failure_rate(0.5, 4).with_min_calls(2));
+        for _ in 0..10 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(judged(&machine), 1, "the second call reached min_calls");
+        let call = machine.acquire().unwrap();
+        machine.failure(call);
+        assert_eq!(judged(&machine), 2, "a failure may raise the rate");
+        machine.disable();
+        for _ in 0..4 {
+            let call = machine.acquire().unwrap();
+            machine.failure(call);
+        }
+        assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
+    }
+
+    #[test]
+    fn outcomes_land_in_their_slots_lap_after_lap() {
+        let machine = Machine::new(Config::DEFAULT.failure_rate(1.0, 3));
+        // Laps of three: each outcome replaces the one three calls before.
+        let outcomes = [true, false, false, false, true, true, false, false, true];
+        let failures_after = [1, 1, 1, 0, 1, 2, 2, 1, 1];
+        for (n, (failed, expected)) in outcomes.into_iter().zip(failures_after).enumerate() {
+            let call = machine.acquire().unwrap();
+            if failed {
+                machine.failure(call);
+            } else {
+                machine.success(call);
+            }
+            assert_eq!(
+                machine.window().unwrap().failures,
+                expected,
+                "after call {n}"
+            );
+        }
+        assert_eq!(machine.state(), CircuitState::Closed);
     }
 
     #[test]

@@ -113,7 +113,25 @@
 //! No file imports `mod.rs`, and none imports a file that imports it back:
 //! `permit.rs` reaches the state through `machine.rs`, the only file (with
 //! its child `machine/windows.rs`) that touches the state word, always
-//! through `Machine::transition`.
+//! through `Machine::transition`, or `Machine::advance_tally` for a count
+//! that moves within a period (no hook has anything to do then).
+//!
+//! # The happy path
+//!
+//! What an ordinary call costs while closed, and what keeps it so (the
+//! instruction counts are in BENCHMARKS.md, "Primitives"):
+//! [`try_acquire`](CircuitBreaker::try_acquire) builds an ordinary permit
+//! inline and leaves the open and half-open states to an out-of-line
+//! function, so the caller's outcome path knows the permit is no probe;
+//! [`success`](BreakerPermit::success) and
+//! [`failure`](BreakerPermit::failure) consume the permit without running
+//! its `Drop`, which is there for a permit that reports nothing; a success
+//! in the default mode is one load, inline; an outcome in rate mode claims
+//! its slot with one compare-and-swap of the count alone, without the
+//! transition's hooks (period end, fleet, notification), and finds its
+//! slot by a subtraction, not a division. An option that is off costs one
+//! predictable branch: a shared breaker's hook at admission, `slow_call`'s
+//! timing at admission, and the recorder the outcome goes to.
 
 mod config;
 mod half_open;
@@ -970,7 +988,24 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_>, CircuitOpen> {
-        let call = self.machine.acquire()?;
+        // Closed: the permit is built here, as an ordinary call's, so the
+        // caller's outcome path knows it is no probe.
+        match self.machine.admit_free() {
+            Ok(generation) => Ok(BreakerPermit::new(
+                &self.machine,
+                machine::Admitted {
+                    generation,
+                    probe: false,
+                },
+            )),
+            Err(word) => self.try_acquire_gated(word),
+        }
+    }
+
+    /// [`try_acquire`](Self::try_acquire) while open or half-open.
+    #[inline(never)]
+    fn try_acquire_gated(&self, word: u64) -> Result<BreakerPermit<'_>, CircuitOpen> {
+        let call = self.machine.acquire_probe(word)?;
         Ok(BreakerPermit::new(&self.machine, call))
     }
 }

@@ -2,6 +2,7 @@
 //! outcome.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use super::machine::{Admitted, Machine};
 
@@ -29,13 +30,12 @@ use super::machine::{Admitted, Machine};
 #[must_use = "report the call's outcome with `success()` or `failure()`"]
 pub struct BreakerPermit<'a> {
     machine: &'a Machine,
-    // The machine's `Admitted`, unpacked so that `pending` shares its
-    // padding: a permit is in every protected call's future.
+    // The machine's `Admitted`, unpacked: a permit is in every protected
+    // call's future. `success` and `failure` consume the permit without
+    // running `Drop` (which frees the slot of a probe that reported
+    // nothing), so no flag says whether it has reported.
     generation: u32,
     probe: bool,
-    /// Cleared by `success` and `failure`, so that `Drop` only frees the
-    /// slot of a permit that reported nothing.
-    pending: bool,
     /// With `slow_call`: when the call was admitted, in nanoseconds since
     /// the breaker's epoch, plus one; 0 without `slow_call`, which reads
     /// no clock. A `u64` rather than an `Option<Instant>` keeps the permit
@@ -54,16 +54,17 @@ impl<'a> BreakerPermit<'a> {
             machine,
             generation: call.generation,
             probe: call.probe,
-            pending: true,
             started,
         }
     }
 
-    /// Reports the outcome; a call timed for `slow_call` reads the clock
-    /// to tell whether it was slow.
+    /// Reports the outcome, consuming the permit without dropping it (its
+    /// `Drop` is for a permit that reports nothing); a call timed for
+    /// `slow_call` reads the clock to tell whether it was slow.
     #[inline]
-    fn report(&self, failed: bool) {
-        self.machine.report(self.call(), failed, self.started);
+    fn report(self, failed: bool) {
+        let this = ManuallyDrop::new(self);
+        this.machine.report(this.call(), failed, this.started);
     }
 
     fn call(&self) -> Admitted {
@@ -90,8 +91,8 @@ impl BreakerPermit<'_> {
     /// let breaker = CircuitBreaker::new();
     /// breaker.try_acquire().unwrap().success();
     /// ```
-    pub fn success(mut self) {
-        self.pending = false;
+    #[inline]
+    pub fn success(self) {
         self.report(false);
     }
 
@@ -107,8 +108,8 @@ impl BreakerPermit<'_> {
     /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.state(), CircuitState::Open);
     /// ```
-    pub fn failure(mut self) {
-        self.pending = false;
+    #[inline]
+    pub fn failure(self) {
         self.report(true);
     }
 
@@ -129,8 +130,10 @@ impl BreakerPermit<'_> {
 }
 
 impl Drop for BreakerPermit<'_> {
+    /// Reached only by a permit that reported nothing.
+    #[inline]
     fn drop(&mut self) {
-        if self.pending && self.probe {
+        if self.probe {
             self.machine.release_probe(self.generation);
         }
     }

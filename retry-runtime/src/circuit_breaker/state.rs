@@ -170,6 +170,32 @@ impl State {
         }
     }
 
+    /// The count of a closed or disabled word of `generation`, without
+    /// decoding the rest: [`tally`](Self::tally) for the outcome fast
+    /// paths.
+    #[inline]
+    pub(super) const fn tally_of(word: u64, generation: u32) -> Option<u32> {
+        match Self::free_generation(word) {
+            Some(g) if g == generation => Some((word >> COUNT_SHIFT) as u32),
+            _ => None,
+        }
+    }
+
+    /// A closed or disabled word with its count replaced by `count`
+    /// (saturated): [`with_tally`](Self::with_tally) on the word. The
+    /// phase and generation are kept as they are.
+    #[inline]
+    pub(super) const fn with_tally_of(word: u64, count: u32) -> u64 {
+        counted(word & PHASE_MASK, (word >> GEN_SHIFT) as u32, count)
+    }
+
+    /// Whether a word is closed (not disabled, open or half-open): the
+    /// states a rate may trip.
+    #[inline]
+    pub(super) const fn is_closed(word: u64) -> bool {
+        word & PHASE_MASK == PHASE_CLOSED
+    }
+
     /// The count of a closed state of `generation`; `None` for any other
     /// state, which must not trip.
     #[inline]
@@ -326,5 +352,57 @@ mod tests {
             None
         );
         assert_eq!(State::free_generation(State::half_open(43).encode()), None);
+    }
+
+    #[test]
+    fn the_word_helpers_agree_with_decode() {
+        let states = [
+            State::closed(7),
+            State::Closed {
+                generation: u32::MAX,
+                count: COUNT_MAX,
+            },
+            State::Disabled {
+                generation: 7,
+                count: 12,
+            },
+            State::Open { until: 7 << 2 },
+            State::Open { until: HELD },
+            State::half_open(7),
+            State::HalfOpen {
+                generation: 7,
+                in_flight: 3,
+                succeeded: 2,
+                failed: 1,
+            },
+        ];
+        for state in states {
+            let word = state.encode();
+            for generation in [7, 8, u32::MAX] {
+                assert_eq!(
+                    State::tally_of(word, generation),
+                    state.tally(generation),
+                    "{state:?}, generation {generation}"
+                );
+            }
+            assert_eq!(
+                State::is_closed(word),
+                matches!(state, State::Closed { .. }),
+                "{state:?}"
+            );
+            if let Some(generation) = State::free_generation(word) {
+                for count in [0, 1, 40, COUNT_MAX, u32::MAX] {
+                    assert_eq!(
+                        State::decode(State::with_tally_of(word, count)),
+                        state.with_tally(count.min(COUNT_MAX)),
+                        "{state:?}, count {count}"
+                    );
+                    assert_eq!(
+                        State::tally_of(State::with_tally_of(word, count), generation),
+                        Some(count.min(COUNT_MAX))
+                    );
+                }
+            }
+        }
     }
 }

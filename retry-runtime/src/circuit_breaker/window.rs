@@ -45,7 +45,7 @@ impl Ring {
 
     /// Records the outcome of the call that claimed `index`.
     pub(super) fn write(&self, index: u32, window: u32, failed: bool) {
-        let slot = (index % window) as usize;
+        let slot = slot(index, window) as usize;
         let bit = 1u64 << (slot % 64);
         if let Some(cell) = self.0.get(slot / 64) {
             // Most outcomes repeat what the slot held a lap ago (a success
@@ -89,6 +89,19 @@ pub(super) const fn next_index(index: u32, window: u32) -> u32 {
         next - window
     } else {
         next
+    }
+}
+
+/// The ring slot of `index`: `index % window`, by one comparison and
+/// subtraction for the indices [`next_index`] makes (below `2 * window`),
+/// not a division.
+const fn slot(index: u32, window: u32) -> u32 {
+    if index < window {
+        index
+    } else if index - window < window {
+        index - window
+    } else {
+        index % window
     }
 }
 
@@ -140,6 +153,15 @@ mod tests {
         assert_eq!(unpack(pack(5, u32::MAX, true), true), (5, STREAK_MAX));
         assert!(pack(2 * MAX_WINDOW - 1, u32::MAX, true) <= COUNT_MAX);
         assert_eq!(unpack(pack(9, 3, false), false), (9, 0));
+    }
+
+    #[test]
+    fn a_slot_is_the_index_modulo_the_window() {
+        for window in [1, 2, 3, 20, 64, MAX_WINDOW] {
+            for index in (0..4 * window).chain([u32::MAX - 1, u32::MAX]) {
+                assert_eq!(slot(index, window), index % window, "{index} in {window}");
+            }
+        }
     }
 
     #[test]

@@ -45,26 +45,25 @@ impl Machine {
 
     /// Records an outcome in the count-based ring of failures (rate mode
     /// without slow calls: the path the other modes must not slow down).
+    /// A success past `min_calls` is one swap of the count and one read of
+    /// its slot's bit.
     pub(super) fn record_in_window(&self, generation: u32, failed: bool) {
         let window = self.config.window;
         // The slot is claimed by the same compare-and-swap that checks the
         // generation, so a stale call cannot take a slot of a later one.
-        let claimed = self.transition(|state| {
-            let index = state.tally(generation)?;
-            Some(state.with_tally(next_index(index, window)))
-        });
-        let Ok((before, _)) = claimed else {
-            return;
-        };
-        let Some(index) = before.tally(generation) else {
+        let Some((before, index)) =
+            self.advance_tally(generation, |index| next_index(index, window))
+        else {
             return;
         };
         self.ring.write(index, window, failed);
         // A success cannot raise the rate, but the call that reaches
-        // min_calls is the first one allowed to act on it. A disabled
-        // breaker never trips.
-        let closed = before.closed_count(generation).is_some();
-        if closed && (failed || index.saturating_add(1) == self.config.min_calls()) {
+        // min_calls is the first one allowed to act on it (`min_calls` is
+        // at most the window, so only in the first lap). A disabled breaker
+        // never trips.
+        if State::is_closed(before)
+            && (failed || (index < window && index + 1 == self.config.min_calls()))
+        {
             self.trip_on_rate(generation);
         }
     }
@@ -117,6 +116,9 @@ impl Machine {
     }
 
     fn trip_on_rate(&self, generation: u32) {
+        #[cfg(test)]
+        self.judged
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = &self.config;
         let packed = config.mode == Mode::Consecutive;
         let mut open = None;
