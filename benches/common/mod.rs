@@ -5,83 +5,15 @@
 
 #![allow(dead_code)] // each target uses a different part
 
-use std::future::Future;
+mod driving;
+
 use std::path::{Path, PathBuf};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
-use steadfast::{CircuitOpen, Elapsed, Rejected};
 
-/// The error every contender returns: convertible from each of the
-/// library's own errors, so any key can be benchmarked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BenchError {
-    TimedOut,
-    Open,
-    Refused,
-}
-
-impl std::fmt::Display for BenchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-
-impl std::error::Error for BenchError {}
-
-impl From<Elapsed> for BenchError {
-    fn from(_: Elapsed) -> Self {
-        BenchError::TimedOut
-    }
-}
-
-impl From<CircuitOpen> for BenchError {
-    fn from(_: CircuitOpen) -> Self {
-        BenchError::Open
-    }
-}
-
-impl From<Rejected> for BenchError {
-    fn from(_: Rejected) -> Self {
-        BenchError::Refused
-    }
-}
-
-/// The baseline every contender is compared with: the body, no retrying.
-pub(crate) async fn raw(x: u64) -> Result<u64, BenchError> {
-    Ok(std::hint::black_box(x))
-}
-
-/// `#[inline(never)]` entry points, one per contender, each driving its
-/// future with [`ready`], so every contender is measured the same way.
-#[allow(unused_macros)] // `primitives` shares this module, not the drivers
-macro_rules! drivers {
-    ($($driver:ident => $future:ident;)*) => {$(
-        #[inline(never)]
-        fn $driver(x: u64) -> Result<u64, BenchError> {
-            ready($future(x))
-        }
-    )*};
-}
-#[allow(unused_imports)]
-pub(crate) use drivers;
-
-/// Polls a future that must complete at once (a happy path) with a no-op
-/// waker: no executor, no task, no wake-up machinery, so what is measured is
-/// the future itself. Every contender is driven the same way.
-#[inline(always)]
-pub(crate) fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a happy-path future must complete on its first poll"),
-    }
-}
+#[allow(unused_imports)] // `primitives` and `keyed` drive no futures
+pub(crate) use driving::*;
 
 /// Short runs, so the whole suite takes a few minutes: command-line flags
 /// (`--warm-up-time`, `--measurement-time`, `--sample-size`) still override.

@@ -193,6 +193,7 @@ struct State {
     lease: Mutex<Lease>,
     /// The first use, on the system's clock: when degraded events were
     /// last reported is counted from here.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     born: Instant,
     degraded: AtomicU64,
     round_trips: AtomicU64,

@@ -1,0 +1,272 @@
+//! Instructions per call, counted by callgrind in one run
+//! (load-independent, unlike the times of the criterion benches): the
+//! happy path of each door next to backon, the retry budget's deposit next
+//! to tower's, and the circuit breakers next to recloser.
+//!
+//! ```text
+//! cargo run --release -p steadfast-benches --example instructions
+//! ```
+//!
+//! Run so, it runs itself again under
+//! `valgrind --tool=callgrind --collect-atstart=no` with
+//! `--toggle-collect` and `--dump-after` on each `measure_*` function, so
+//! that callgrind writes one dump per contender holding only the
+//! instructions of its [`ITERATIONS`] calls (after a warm-up that is not
+//! counted), and prints a table per group. With `--run` it only runs the
+//! contenders (what callgrind is given); for a profile of one of them, e.g.
+//!
+//! ```text
+//! valgrind --tool=callgrind --collect-atstart=no \
+//!   --toggle-collect=instructions::measure_failure_rate --dump-instr=yes \
+//!   target/release/examples/instructions --run
+//! callgrind_annotate --auto=yes --inclusive=yes callgrind.out.<pid>
+//! ```
+//!
+//! Each contender is one `#[inline(never)]` function making one call
+//! (futures polled once with a no-op waker, as in the criterion benches);
+//! its arguments go through `black_box`, so nothing is hoisted out of the
+//! loop. `measure_loop_only` calls a function that does nothing, so the
+//! call and the loop around it can be subtracted: the "net" column is what
+//! a caller pays for the contender itself, and each group's ratios are to
+//! the peer it names.
+
+#[path = "../common/driving.rs"]
+mod driving;
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
+use driving::{BenchError, ready};
+use steadfast::{CircuitBreaker, Policy, RetryBudget, resilient, retry};
+use tower::retry::budget::{Budget, TpsBudget};
+
+/// Counted calls per contender, after as many uncounted (thread-locals
+/// such as the budget's per-thread batch or recloser's epoch pin, the
+/// breaker's clock epoch and the like are set up then).
+const ITERATIONS: u64 = 100_000;
+
+// ------------------------------------------------------------ contenders
+
+#[inline(never)]
+fn nothing() {
+    black_box(());
+}
+
+#[resilient]
+async fn resilient_defaults(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off")]
+async fn resilient_budget_off(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient]
+fn resilient_sync_defaults(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off")]
+fn resilient_sync_budget_off(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+static POLICY: Policy<BenchError> = Policy::new();
+
+/// The breakers measured, each a `static` as a breaker usually is (and
+/// so that the two contenders' code differs: identical functions would be
+/// merged into one symbol).
+static CONSECUTIVE: CircuitBreaker = CircuitBreaker::new();
+static FAILURE_RATE: CircuitBreaker = CircuitBreaker::new().failure_rate(0.5, 20);
+static BUDGET: RetryBudget = RetryBudget::new();
+
+/// Defines, for each contender, `$measure`: `ITERATIONS` calls of `$call`,
+/// the only code callgrind collects in.
+macro_rules! measures {
+    ($($measure:ident($($arg:ident: $ty:ty),*) => $call:expr;)*) => {$(
+        #[inline(never)]
+        fn $measure($($arg: $ty),*) {
+            for i in 0..ITERATIONS {
+                let _ = black_box($call(black_box(i)));
+            }
+        }
+    )*};
+}
+
+measures! {
+    measure_loop_only() => |_| nothing();
+    measure_resilient_defaults() => |x| ready(resilient_defaults(x));
+    measure_resilient_budget_off() => |x| ready(resilient_budget_off(x));
+    measure_retry_block() => |x| ready(async move { retry!(; async { Ok::<u64, BenchError>(black_box(x)) }).await });
+    measure_policy_retry() => |x| ready(POLICY.retry(|_| async move { Ok(black_box(x)) }));
+    measure_backon() => |x| ready((|| async move { Ok::<u64, BenchError>(black_box(x)) }).retry(ExponentialBuilder::default()));
+    measure_resilient_sync_defaults() => resilient_sync_defaults;
+    measure_resilient_sync_budget_off() => resilient_sync_budget_off;
+    measure_retry_block_sync() => |x| retry!(; { Ok::<u64, BenchError>(black_box(x)) });
+    measure_policy_retry_blocking() => |x| POLICY.retry_blocking(|_| Ok(black_box(x)));
+    measure_backon_blocking() => |x| (|| Ok::<u64, BenchError>(black_box(x))).retry(ExponentialBuilder::default()).call();
+    measure_budget_deposit() => |_: u64| black_box(&BUDGET).deposit();
+    measure_tower_deposit(peer: &TpsBudget) => |_: u64| black_box(peer).deposit();
+    measure_consecutive() => |_: u64| black_box(&CONSECUTIVE).try_acquire().map(|permit| permit.success());
+    measure_failure_rate() => |_: u64| black_box(&FAILURE_RATE).try_acquire().map(|permit| permit.success());
+    measure_recloser(peer: &recloser::Recloser) => |_: u64| black_box(peer).call(|| Ok::<(), ()>(()));
+}
+
+/// The contenders, in the order they run (so their dumps are written),
+/// in groups; each group's last contender is the peer its ratios are to.
+const GROUPS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "happy path, async (first attempt succeeds)",
+        &[
+            ("measure_resilient_defaults", "`#[resilient]` (defaults, budget on)"),
+            ("measure_resilient_budget_off", "`#[resilient(budget = \"off\")]`"),
+            ("measure_retry_block", "`retry!(; async { .. })` (defaults)"),
+            ("measure_policy_retry", "`Policy::retry` (defaults)"),
+            ("measure_backon", "backon `.retry(ExponentialBuilder::default())`"),
+        ],
+    ),
+    (
+        "happy path, sync",
+        &[
+            ("measure_resilient_sync_defaults", "`#[resilient]` (defaults, budget on)"),
+            ("measure_resilient_sync_budget_off", "`#[resilient(budget = \"off\")]`"),
+            ("measure_retry_block_sync", "`retry!(; { .. })` (defaults)"),
+            ("measure_policy_retry_blocking", "`Policy::retry_blocking` (defaults)"),
+            ("measure_backon_blocking", "backon blocking `.retry(..).call()`"),
+        ],
+    ),
+    (
+        "retry budget: one call's deposit",
+        &[
+            ("measure_budget_deposit", "`RetryBudget::deposit`"),
+            ("measure_tower_deposit", "tower `TpsBudget::deposit`"),
+        ],
+    ),
+    (
+        "circuit breakers: `try_acquire` + `success`",
+        &[
+            ("measure_consecutive", "`CircuitBreaker::new()` (5 consecutive failures)"),
+            ("measure_failure_rate", "`CircuitBreaker::new().failure_rate(0.5, 20)`"),
+            ("measure_recloser", "recloser `call`, `error_rate(0.5).closed_len(20)`"),
+        ],
+    ),
+];
+
+fn run() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let _context = runtime.enter();
+    // The same policy as `FAILURE_RATE`: trip at a failure rate of 0.5
+    // over the last 20 calls, judged once 20 have been recorded; one
+    // probe; open for 30 s.
+    let recloser = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(20)
+        .half_open_len(1)
+        .open_wait(Duration::from_secs(30))
+        .build();
+    // The budget's defaults: 10 s, 10 retries a second, 20% of the calls.
+    let tower = TpsBudget::new(Duration::from_secs(10), 10, 0.2);
+    // Twice: the first pass warms up (its counts are dropped below).
+    for _ in 0..2 {
+        measure_loop_only();
+        measure_resilient_defaults();
+        measure_resilient_budget_off();
+        measure_retry_block();
+        measure_policy_retry();
+        measure_backon();
+        measure_resilient_sync_defaults();
+        measure_resilient_sync_budget_off();
+        measure_retry_block_sync();
+        measure_policy_retry_blocking();
+        measure_backon_blocking();
+        measure_budget_deposit();
+        measure_tower_deposit(&tower);
+        measure_consecutive();
+        measure_failure_rate();
+        measure_recloser(&recloser);
+    }
+    assert_eq!(CONSECUTIVE.state(), steadfast::CircuitState::Closed);
+    assert_eq!(FAILURE_RATE.state(), steadfast::CircuitState::Closed);
+}
+
+/// Every contender's name, in the order `run` calls them.
+fn names() -> Vec<&'static str> {
+    std::iter::once("measure_loop_only")
+        .chain(GROUPS.iter().flat_map(|(_, group)| group.iter().map(|(name, _)| *name)))
+        .collect()
+}
+
+/// The `totals:` (or `summary:`) line of a callgrind dump: instructions.
+fn total(dump: &Path) -> u64 {
+    let text = std::fs::read_to_string(dump).expect("a callgrind dump");
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("totals:")
+                .or_else(|| line.strip_prefix("summary:"))
+        })
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no totals in {}", dump.display()))
+}
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--run") {
+        run();
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("instructions.{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let out = dir.join("callgrind.out");
+    let exe = std::env::current_exe().expect("this binary's path");
+    let names = names();
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=instructions::measure_*");
+    // One `--dump-after` per name (callgrind 3.19 honours several of
+    // them, but not a wildcard there, nor several `--toggle-collect`s
+    // next to them).
+    for name in &names {
+        valgrind.arg(format!("--dump-after=instructions::{name}"));
+    }
+    let status = valgrind
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .arg("--run")
+        .status()
+        .expect("valgrind (apt-get install valgrind)");
+    assert!(status.success(), "callgrind failed: {status}");
+    // `--dump-after` writes `<out>.1`, `<out>.2`, ... in the order the
+    // functions return, then the final dump to `<out>` (nothing
+    // collected). `run` calls every contender twice: the second pass's
+    // dumps are the counted ones.
+    let counted: Vec<f64> = (names.len() + 1..=2 * names.len())
+        .map(|n| total(&PathBuf::from(format!("{}.{n}", out.display()))) as f64 / ITERATIONS as f64)
+        .collect();
+    let per_call = |name: &str| counted[names.iter().position(|n| *n == name).expect("a contender")];
+    let overhead = per_call("measure_loop_only");
+    println!(
+        "instructions per call, {ITERATIONS} calls each after as many uncounted, \
+         one callgrind run; the call and loop alone: {overhead:.1}\n"
+    );
+    for (title, group) in GROUPS {
+        let (peer, _) = group[group.len() - 1];
+        let peer_net = per_call(peer) - overhead;
+        println!("{title}\n");
+        println!("| contender | with the call and loop | net | vs the last |");
+        println!("|---|---:|---:|---:|");
+        for (name, label) in *group {
+            let net = per_call(name) - overhead;
+            println!("| {label} | {:.1} | {net:.1} | {:.2}x |", per_call(name), net / peer_net);
+        }
+        println!();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
