@@ -11,6 +11,7 @@ mod entry;
 mod expand;
 #[cfg(test)]
 mod fuzz;
+mod instrumented;
 mod item;
 mod operation;
 mod validate;
@@ -50,6 +51,22 @@ mod values;
 /// `#[track_caller]` on a plain `fn`, rejected with an explanation because
 /// its body runs in a closure per attempt, which `#[track_caller]` does not
 /// reach on stable Rust.
+///
+/// ## With `#[tracing::instrument]`
+///
+/// The order of the two attributes chooses the spans. Written above
+/// `#[tracing::instrument]`, `#[resilient]` is one span around the whole
+/// call. Written below it (instrument expands first), each attempt is a
+/// span of its own, as OpenTelemetry asks of a client that resends; the
+/// `move`s instrument puts around the body are taken out, so each attempt
+/// borrows the arguments (owned ones included, in plain and
+/// `#[async_trait]` methods) as it does without instrument.
+///
+/// ```ignore
+/// #[tracing::instrument(skip(self), err)]   // one span per attempt
+/// #[resilient(max_attempts = 3)]
+/// async fn get(&self, key: String) -> Result<Item, StoreError> { .. }
+/// ```
 ///
 /// # Keys
 ///
