@@ -47,14 +47,13 @@ pub(crate) fn lend_arguments(body: &Group, boxed: bool) -> Option<Lent> {
     Some(Lent { body: lent, once })
 }
 
-/// Whether instrument's locals are in the body.
+/// Whether instrument's locals are declared in the body. (In a plain fn
+/// without `err` or `ret` they are in a block of their own, but there
+/// instrument moves nothing.)
 fn mentions_instrument(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => {
-            ident == "__tracing_attr_span" || ident == "__tracing_instrument_future"
-        }
-        TokenTree::Group(group) => mentions_instrument(group.stream()),
-        _ => false,
+    tokens.into_iter().any(|token| {
+        matches!(&token, TokenTree::Ident(ident)
+            if ident == "__tracing_attr_span" || ident == "__tracing_instrument_future")
     })
 }
 
@@ -118,8 +117,7 @@ fn is_user_block(group: &Group) -> bool {
 /// async-trait's block: `{ if let Some(__ret) = None::<R> { return __ret; }
 /// let __self = self; let x = x; let __ret: R = { body }; __ret }`.
 fn is_async_trait_block(group: &Group) -> bool {
-    group.delimiter() == Delimiter::Brace
-        && let_ret(&group.stream().into_iter().collect::<Vec<_>>()).is_some()
+    let_ret(&group.stream().into_iter().collect::<Vec<_>>()).is_some()
 }
 
 /// Where `let __ret` starts among a block's tokens.
@@ -197,7 +195,9 @@ mod tests {
         let block = user_block();
         let body = lent(quote! {
             {}
-            let __tracing_attr_span = ::tracing::span!(Level::INFO, "f", x = async move { 1 });
+            let __tracing_attr_span = ::tracing::span!(Level::INFO, "f");
+            let x = async move { 1 };
+            let y = move || { 2 };
             let __tracing_instrument_future = async move #block;
             if !__tracing_attr_span.is_disabled() {
                 ::tracing::Instrument::instrument(__tracing_instrument_future, __tracing_attr_span).await
@@ -212,6 +212,10 @@ mod tests {
         );
         assert!(
             body.contains("x = async move { 1 }"),
+            "off the way to the block: {body}"
+        );
+        assert!(
+            body.contains("y = move || { 2 }"),
             "off the way to the block: {body}"
         );
         assert!(
@@ -277,6 +281,17 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_only_looks_like_async_traits_is_left_alone() {
+        // Without instrument's locals, nothing is rewritten, not even a
+        // block of the user's that names `__ret` in an async-trait method.
+        let body = Group::new(
+            Delimiter::Brace,
+            quote!(let f = async move { let __ret = 1; __ret }; f.await),
+        );
+        assert!(lend_arguments(&body, true).is_none());
+    }
+
+    #[test]
     fn instruments_locals_without_its_block_are_left_alone() {
         assert_eq!(
             lent(quote! {
@@ -328,13 +343,21 @@ mod tests {
             body.contains("} let __ret : R = { Ok (key) } ; __ret }"),
             "{body}"
         );
+        // A pattern argument's statement holds braces of its own.
         let without_hint = Group::new(
             Delimiter::Brace,
             quote! {
-                let __tracing_instrument_future = async move { let key = key; let __ret: R = { Ok(key) }; __ret };
+                let __tracing_instrument_future = async move {
+                    let (a, b) = { let __arg1 = __arg1; __arg1 };
+                    let __ret: R = { Ok(a + b) };
+                    __ret
+                };
             },
         );
         let lent = lend_arguments(&without_hint, true).unwrap();
-        assert_eq!(lent.once.to_string(), "let key = key ;");
+        assert_eq!(
+            lent.once.to_string(),
+            "let (a , b) = { let __arg1 = __arg1 ; __arg1 } ;"
+        );
     }
 }
