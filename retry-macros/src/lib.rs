@@ -60,7 +60,10 @@ mod values;
 /// span of its own, as OpenTelemetry asks of a client that resends; the
 /// `move`s instrument puts around the body are taken out, so each attempt
 /// borrows the arguments (owned ones included, in plain and
-/// `#[async_trait]` methods) as it does without instrument.
+/// `#[async_trait]` methods) as it does without instrument. In an
+/// `#[async_trait]` method taking `&mut self` or `self`, instrument needs
+/// `skip(self)` there: async-trait moves `self` into its future once per
+/// call, before the span of an attempt could record it.
 ///
 /// ```ignore
 /// #[tracing::instrument(skip(self), err)]   // one span per attempt
