@@ -281,6 +281,49 @@ twins!(
     (timeout = "1s", concurrency = 64, circuit_breaker),
     |x| { Ok(black_box(x)) }
 );
+/// The stack above with the primitives shared through expressions, as
+/// `static`s a user declares.
+static SHARED_BULKHEAD: steadfast::Bulkhead = steadfast::Bulkhead::new(64);
+static SHARED_BREAKER: steadfast::CircuitBreaker = steadfast::CircuitBreaker::new();
+static SHARED_LIMITER: steadfast::RateLimiter = steadfast::RateLimiter::per_second(1_000_000);
+static SHARED_BUDGET: steadfast::RetryBudget = steadfast::RetryBudget::new();
+twins!(
+    plain_shared_stack,
+    sized_shared_stack,
+    (
+        timeout = "1s",
+        concurrency = &SHARED_BULKHEAD,
+        circuit_breaker = &SHARED_BREAKER
+    ),
+    |x| { Ok(black_box(x)) }
+);
+/// The same primitives reached through a call (a lookup, in real code):
+/// the expressions are evaluated once per call, and the guards they make
+/// are kept in the future.
+fn shared<T>(primitive: &'static T) -> &'static T {
+    black_box(primitive)
+}
+twins!(
+    plain_computed_stack,
+    sized_computed_stack,
+    (
+        timeout = "1s",
+        concurrency = shared(&SHARED_BULKHEAD),
+        circuit_breaker = shared(&SHARED_BREAKER)
+    ),
+    |x| { Ok(black_box(x)) }
+);
+twins!(
+    plain_shared_all,
+    sized_shared_all,
+    (
+        budget = &SHARED_BUDGET,
+        concurrency = &SHARED_BULKHEAD,
+        rate_limit = &SHARED_LIMITER,
+        circuit_breaker = &SHARED_BREAKER
+    ),
+    |x| { Ok(black_box(x)) }
+);
 twins!(
     plain_everything,
     sized_everything,
@@ -362,6 +405,21 @@ fn print_sizes() {
         "`timeout + concurrency + circuit_breaker`",
         size_of_val(&plain_stack(0)),
         size_of_val(&sized_stack(0)),
+    );
+    line(
+        "`timeout + concurrency = &STATIC + circuit_breaker = &STATIC`",
+        size_of_val(&plain_shared_stack(0)),
+        size_of_val(&sized_shared_stack(0)),
+    );
+    line(
+        "`timeout + concurrency = f() + circuit_breaker = f()`",
+        size_of_val(&plain_computed_stack(0)),
+        size_of_val(&sized_computed_stack(0)),
+    );
+    line(
+        "`budget`, `concurrency`, `rate_limit`, `circuit_breaker`, each `= &STATIC`",
+        size_of_val(&plain_shared_all(0)),
+        size_of_val(&sized_shared_all(0)),
     );
     line(
         "`timeout + deadline + concurrency + rate_limit + circuit_breaker + max_wait + on_retry`",

@@ -184,6 +184,28 @@ fn shared_sync(counter: &Cell<u32>) -> Result<u32, Error> {
     fail_until(counter, 3, Error::Busy)
 }
 
+/// Shared primitives computed by an expression: the guards are built once
+/// per call (a `match` around the loop).
+fn shared<T>(primitive: &'static T) -> &'static T {
+    primitive
+}
+
+#[resilient(
+    budget = shared(&SHARED_BUDGET),
+    concurrency = shared(&SHARED_BULKHEAD),
+    rate_limit = shared(&SHARED_LIMITER),
+    max_wait = "1s",
+    circuit_breaker = shared(&SHARED_BREAKER),
+)]
+async fn computed_async(counter: &Cell<u32>) -> Result<u32, Error> {
+    fail_until(counter, 2, Error::Busy)
+}
+
+#[resilient(budget = shared(&SHARED_BUDGET), rate_limit = shared(&SHARED_LIMITER))]
+fn computed_sync(counter: &Cell<u32>) -> Result<u32, Error> {
+    fail_until(counter, 2, Error::Busy)
+}
+
 /// Bare breaker, `rate_limit` per hour, `backoff = "none"`, and a body
 /// that never succeeds (so the success path is statically dead code).
 #[resilient(
@@ -390,6 +412,9 @@ async fn strict_lints_async() {
         "`Invalid` is not retried, then falls back"
     );
 
+    let counter = Cell::new(0);
+    assert_eq!(computed_async(&counter).await, Ok(2));
+
     assert_eq!(diverges(true).await, Ok(1));
 
     let call = Cell::new(0);
@@ -419,6 +444,8 @@ fn strict_lints_sync() {
 
     let counter = Cell::new(0);
     assert_eq!(shared_sync(&counter), Ok(3));
+    let counter = Cell::new(0);
+    assert_eq!(computed_sync(&counter), Ok(2));
 
     let counter = Cell::new(0);
     assert_eq!(always_fails(&counter), Err(Error::Busy));

@@ -9,6 +9,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericArgument, PathArguments, ReturnType, Signature, Type, Visibility};
 
+use crate::instrumented::lend_arguments;
 use crate::operation::{Door, Operation};
 
 /// The annotated function and the facts read from its signature.
@@ -67,11 +68,18 @@ impl Parse for Function {
             default_name: quote!(::core::concat!(::core::module_path!(), "::", #ident)),
             door: Door::Attribute,
         };
-        let boxed = if operation.is_async {
+        let mut boxed = if operation.is_async {
             None
         } else {
             boxed_future(&sig, &mut operation)
         };
+        // `#[tracing::instrument]` written above expanded first.
+        if let Some(lent) = lend_arguments(&operation.body, boxed.is_some()) {
+            operation.body = lent.body;
+            if let Some(boxed) = &mut boxed {
+                boxed.prelude.extend(lent.once);
+            }
+        }
         Ok(Function {
             attrs,
             vis,
@@ -391,6 +399,40 @@ mod tests {
         );
         assert_eq!(operation.error.unwrap().to_token_stream().to_string(), "E");
         assert!(operation.body.stream().to_string().starts_with("let __ret"));
+    }
+
+    #[test]
+    fn instrument_above_an_async_trait_method_moves_the_arguments_in_once() {
+        let function: Function = syn::parse2(quote!(
+            fn get<'life0, 'async_trait>(
+                &'life0 self,
+                key: String,
+            ) -> ::core::pin::Pin<
+                Box<dyn ::core::future::Future<Output = Result<String, E>> + Send + 'async_trait>,
+            > {
+                ::std::boxed::Box::pin(async move {
+                    let __tracing_attr_span = ::tracing::span!(Level::INFO, "get");
+                    let __tracing_instrument_future = async move {
+                        let __self = self;
+                        let key = key;
+                        let __ret: Result<String, E> = { Ok(key) };
+                        __ret
+                    };
+                    __tracing_instrument_future.await
+                })
+            }
+        ))
+        .unwrap();
+        let boxed = function.boxed.expect("the async-trait shape");
+        assert_eq!(
+            boxed.prelude.to_string(),
+            "let __self = self ; let key = key ;"
+        );
+        let body = function.operation.body.stream().to_string();
+        assert!(
+            body.contains("__tracing_instrument_future = async { let __ret"),
+            "{body}"
+        );
     }
 
     #[test]

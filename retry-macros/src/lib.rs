@@ -11,6 +11,7 @@ mod entry;
 mod expand;
 #[cfg(test)]
 mod fuzz;
+mod instrumented;
 mod item;
 mod operation;
 mod validate;
@@ -51,6 +52,25 @@ mod values;
 /// its body runs in a closure per attempt, which `#[track_caller]` does not
 /// reach on stable Rust.
 ///
+/// ## With `#[tracing::instrument]`
+///
+/// The order of the two attributes chooses the spans. Written above
+/// `#[tracing::instrument]`, `#[resilient]` is one span around the whole
+/// call. Written below it (instrument expands first), each attempt is a
+/// span of its own, as OpenTelemetry asks of a client that resends; the
+/// `move`s instrument puts around the body are taken out, so each attempt
+/// borrows the arguments (owned ones included, in plain and
+/// `#[async_trait]` methods) as it does without instrument. In an
+/// `#[async_trait]` method taking `&mut self` or `self`, instrument needs
+/// `skip(self)` there: async-trait moves `self` into its future once per
+/// call, before the span of an attempt could record it.
+///
+/// ```ignore
+/// #[tracing::instrument(skip(self), err)]   // one span per attempt
+/// #[resilient(max_attempts = 3)]
+/// async fn get(&self, key: String) -> Result<Item, StoreError> { .. }
+/// ```
+///
 /// # Keys
 ///
 /// All keys are optional. Values are checked at compile time; every mistake
@@ -71,12 +91,12 @@ mod values;
 /// | `retry_if` | `Fn(&E) -> bool` | — |
 /// | `breaker_if` | `Fn(&E) -> bool`, with `circuit_breaker` | what is retried |
 /// | `retry_after` | `Fn(&E) -> Option<Duration>`: a server-suggested delay | — |
-/// | `budget` | `"off"`, or `&RetryBudget` | one budget per function |
-/// | `concurrency` | integer >= 1, or `&Bulkhead` | unlimited |
-/// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, any period `"N/250ms"`, or `&RateLimiter` | unlimited |
+/// | `budget` | `"off"`, or `&RetryBudget` (evaluated once per call) | one budget per function |
+/// | `concurrency` | integer >= 1, or `&Bulkhead` (evaluated once per call) | unlimited |
+/// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, any period `"N/250ms"`, or `&RateLimiter` (evaluated once per call) | unlimited |
 /// | `burst` | integer >= 1, with an inline `rate_limit` | N |
 /// | `max_wait` | duration: longest wait for a permit or token | unbounded |
-/// | `circuit_breaker` | bare word, `circuit_breaker(...)`, or `&CircuitBreaker` | off |
+/// | `circuit_breaker` | bare word, `circuit_breaker(...)`, or `&CircuitBreaker` (evaluated once per call) | off |
 /// | `on_retry` | `Fn(&RetryEvent<'_, E>)`, called before each backoff sleep; in async code also `async \|event\| ..`, awaited | — |
 /// | `fallback` | `FnOnce(E) -> Result<T, E>`, applied to the final error; in async code also `async \|e\| ..`, awaited | — |
 /// | `name` | string: the call site's name in events | `module_path::fn_name` |
@@ -256,6 +276,30 @@ mod values;
 ///
 /// ## Expressions
 ///
+/// Expression values (`retry_if`, `retry_after`, `budget`, `on_retry`,
+/// `fallback`, and the shared protection primitives) are placed inside the
+/// function, so they may use its arguments and `self`. The hooks and
+/// predicates are evaluated where they are needed (`retry_if` once per
+/// failed attempt). The shared primitives' expressions (`budget`,
+/// `circuit_breaker`, `rate_limit`, `concurrency`) are evaluated once per
+/// call, before its first attempt, however many attempts follow: a lookup
+/// such as `rate_limit = &PER_TENANT.get(&tenant)` is paid once, a side
+/// effect happens once, and the value, with any temporary it borrows (the
+/// `Arc` of that lookup), lives until the call ends. So does a borrow of
+/// `self` made by a method call there (`budget = self.budget()`); a place
+/// such as `&self.budget` or `&LIMITER`, which costs nothing to name, is
+/// named again where it is used and borrows only for that step.
+///
+/// ```
+/// # use steadfast::{resilient, Keyed, RateLimiter};
+/// static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
+///
+/// #[resilient(rate_limit = &PER_TENANT.get(tenant))]   // one lookup per call
+/// async fn send(tenant: &str, body: &[u8]) -> Result<usize, std::io::Error> {
+///     Ok(body.len())
+/// }
+/// ```
+///
 /// ## What an attempt knows
 ///
 /// `attempt = name` binds each attempt's [`Attempt`](../steadfast/struct.Attempt.html)
@@ -277,11 +321,6 @@ mod values;
 /// assert_eq!(charge(5).await.unwrap(), 5);
 /// # }
 /// ```
-///
-/// Expression values (`retry_if`, `retry_after`, `budget`, `on_retry`,
-/// `fallback`, and the shared protection primitives) are placed inside the
-/// function, so they may use its arguments and `self`; each is evaluated
-/// where it is needed (e.g. `retry_if` once per failed attempt).
 ///
 /// ## Renamed dependency
 ///

@@ -47,6 +47,11 @@ const CONTRACT: u32 = 2;
 ///         ```
 ///         A plain `fn` is the same with the body in an immediately called
 ///         closure (so `return` and `?` end one attempt) and blocking waits.
+///         When a shared key's expression computes something
+///         (`rate_limit = limiter()`), the guards are built once per call:
+///         `match Guards::new()..rate_limit(limiter()) { guards => { <start,
+///         loop> } }`, each step passing `guards`; otherwise each step
+///         builds them, and for `static`s they fold to constants.
 pub(crate) fn expand(function: &Function, config: &Config) -> TokenStream {
     let (attrs, vis, sig) = (&function.attrs, &function.vis, &function.sig);
     let inner_attrs = &function.inner_attrs;
@@ -94,6 +99,8 @@ struct Body<'a> {
     outcome: Ident,
     error: Ident,
     delay: Ident,
+    /// The call's `Guards`, when a shared expression built them once.
+    guards: Ident,
     /// The block a plain `retry!` breaks out of.
     label: syn::Lifetime,
 }
@@ -113,6 +120,7 @@ impl<'a> Body<'a> {
             outcome: local("outcome"),
             error: local("error"),
             delay: local("delay"),
+            guards: local("guards"),
             label: syn::Lifetime {
                 apostrophe: Span::mixed_site(),
                 ident: format_ident!("__resilient_call", span = Span::mixed_site()),
@@ -133,9 +141,7 @@ impl<'a> Body<'a> {
         let decide = self.decide();
         let backoff = self.backoff();
         let delay = &self.delay;
-        quote! {
-            #statics
-            #keyed
+        let call = quote! {
             #start
             loop {
                 // Everything of one attempt (its result, error, permits)
@@ -147,6 +153,21 @@ impl<'a> Body<'a> {
                     #decide
                 };
                 #backoff
+            }
+        };
+        if !self.computes_guards() {
+            return quote!(#statics #keyed #call);
+        }
+        // The shared keys' expressions, evaluated once per call. A `match`
+        // rather than a `let`: the temporaries of its scrutinee (the `Arc`
+        // of `&PER_TENANT.get(&tenant)`) live until it ends, after the
+        // last attempt.
+        let (guards, built) = (&self.guards, self.build_guards());
+        quote! {
+            #statics
+            #keyed
+            match #built {
+                #guards => { #call }
             }
         }
     }
@@ -304,6 +325,82 @@ mod tests {
                 "{builder}: {output}"
             );
         }
+    }
+
+    #[test]
+    fn a_computed_shared_expression_is_evaluated_once_per_call() {
+        for key in ["budget", "circuit_breaker", "rate_limit", "concurrency"] {
+            let key = Ident::new(key, Span::call_site());
+            for item in [
+                quote!(
+                    async fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+                quote!(
+                    fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            ] {
+                // With `max_wait`, the admission's slow path names the guards too.
+                let waits = (key == "rate_limit" || key == "concurrency")
+                    .then(|| quote!(, max_wait = "1s"));
+                let output = expansion(quote!(#key = lookup(&TABLE) #waits), item);
+                assert_eq!(output.matches("lookup").count(), 1, "{key}: {output}");
+                assert!(
+                    output.contains(&format!(". {key} (lookup (& TABLE))")),
+                    "passed to its setter: {output}"
+                );
+                // Every step is handed the guards built once.
+                let guards = output.matches("__resilient_guards").count();
+                assert!(guards >= 3, "{key}: {output}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_named_place_is_named_again_at_each_step() {
+        for value in [
+            quote!(&LIMITER),
+            quote!(quota),
+            quote!(&self.limiter),
+            quote!((&LIMITER)),
+        ] {
+            let output = expansion(
+                quote!(rate_limit = #value),
+                quote!(
+                    fn f() -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            );
+            assert!(!output.contains("__resilient_guards"), "{output}");
+            // At the start, the admission and the decision after an error.
+            let named = format!(". rate_limit ({value})");
+            assert_eq!(output.matches(&named).count(), 3, "{named}: {output}");
+        }
+        let computed = expansion(
+            quote!(budget = &LIMITERS[0]),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(computed.contains("__resilient_guards"), "{computed}");
+    }
+
+    #[test]
+    fn a_place_passed_through_a_macro_is_a_place() {
+        let grouped: syn::Expr = syn::Expr::Group(syn::ExprGroup {
+            attrs: Vec::new(),
+            group_token: syn::token::Group::default(),
+            expr: Box::new(syn::parse_quote!(&LIMITER)),
+        });
+        assert!(statics::names_a_place(&grouped));
+        assert!(!statics::names_a_place(&syn::parse_quote!(&*LIMITER)));
+        assert!(!statics::names_a_place(&syn::parse_quote!(limiter())));
     }
 
     #[test]

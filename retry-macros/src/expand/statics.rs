@@ -171,14 +171,53 @@ impl Body<'_> {
         quote!(#budget #bulkhead #rate_limiter #breaker)
     }
 
+    /// Whether a shared key's expression computes something (`limiter()`,
+    /// `&PER_TENANT.get(&tenant)`), so that the guards are built once per
+    /// call, rather than at each step.
+    pub(super) fn computes_guards(&self) -> bool {
+        let config = self.config;
+        let budget = match &config.budget {
+            Budget::Shared(expr) => Some(expr),
+            _ => None,
+        };
+        let breaker = match &config.circuit_breaker {
+            Some(Breaker::Shared(expr)) => Some(expr),
+            _ => None,
+        };
+        let limiter = match &config.rate_limit {
+            Some(RateLimit::Shared(expr)) => Some(expr),
+            _ => None,
+        };
+        let bulkhead = match &config.concurrency {
+            Some(Limit::Shared(expr)) => Some(expr),
+            _ => None,
+        };
+        [budget, breaker, limiter, bulkhead]
+            .into_iter()
+            .flatten()
+            .any(|expr| !names_a_place(expr))
+    }
+
+    /// The call's guards where a step needs them. When a shared expression
+    /// computes something they were built once per call, so it is evaluated
+    /// once however many attempts follow. Otherwise they are built afresh
+    /// at each step: for `static`s they fold to constants and take no room
+    /// in the function's future, and `&self.budget` borrows `self` only
+    /// for the step, not across the body.
+    pub(super) fn guards(&self) -> TokenStream {
+        if self.computes_guards() {
+            let guards = &self.guards;
+            quote!(#guards)
+        } else {
+            self.build_guards()
+        }
+    }
+
     /// Input:  the budget and protection keys.
     /// Output: `Guards::new().budget(..).circuit_breaker(..)...`, each shared
     ///         expression passed to the setter named after its key, at the
-    ///         expression's span, so a wrong type is reported there. Built
-    ///         afresh where a step needs it (as the keys' expressions always
-    ///         were): for `static`s it folds to constants and takes no room
-    ///         in the function's future.
-    pub(super) fn guards(&self) -> TokenStream {
+    ///         expression's span, so a wrong type is reported there.
+    pub(super) fn build_guards(&self) -> TokenStream {
         let krate = self.krate;
         let config = self.config;
         let mut guards = Vec::new();
@@ -246,5 +285,18 @@ impl Body<'_> {
         quote! {
             let mut #call = #krate::__private::Call::start(&__RESILIENT_SETTINGS, #guards);
         }
+    }
+}
+
+/// `&LIMITER`, `&self.budget`, `quota`: a place, named rather than computed,
+/// whose naming again has no effect and costs nothing.
+pub(super) fn names_a_place(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Path(_) => true,
+        syn::Expr::Reference(reference) => names_a_place(&reference.expr),
+        syn::Expr::Field(field) => names_a_place(&field.base),
+        syn::Expr::Paren(paren) => names_a_place(&paren.expr),
+        syn::Expr::Group(group) => names_a_place(&group.expr),
+        _ => false,
     }
 }

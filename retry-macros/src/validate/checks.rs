@@ -1,7 +1,7 @@
 //! One `check_*` per rule that relates keys to each other or to the code
 //! they wrap; each pushes its errors and returns nothing.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use syn::Expr;
 
 use retry_rules::defaults;
@@ -33,33 +33,12 @@ pub(super) fn check_function(function: &Function, errors: &mut Errors) {
             "`#[track_caller]` cannot reach through `#[resilient]`: each attempt runs the body in a closure, so `Location::caller()` would name the body; remove `#[track_caller]`",
         ));
     }
-    if expanded_by_instrument(&function.operation.body) {
-        errors.push(error(
-            &function.sig.ident,
-            "`#[tracing::instrument]` above `#[resilient]` moved the arguments into its span's future, which an attempt cannot run twice; put `#[resilient]` above `#[tracing::instrument]` (one span then covers the whole call)",
-        ));
-    }
     if function.operation.result.is_none() {
         errors.push(spanned(
             function.return_span(),
             "`#[resilient]` needs a function that returns `Result<T, E>`: only an error can be retried",
         ));
     }
-}
-
-/// Whether `#[tracing::instrument]` already expanded this body (it was
-/// written above `#[resilient]`): its locals are in it.
-fn expanded_by_instrument(body: &proc_macro2::Group) -> bool {
-    fn mentions(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) => {
-                ident == "__tracing_attr_span" || ident == "__tracing_instrument_future"
-            }
-            proc_macro2::TokenTree::Group(group) => mentions(group.stream()),
-            _ => false,
-        })
-    }
-    mentions(body.stream())
 }
 
 /// Durations must be positive, ordered, and `timeout` needs an `async fn`.

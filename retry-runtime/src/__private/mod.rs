@@ -12,7 +12,7 @@
 //! | [`Settings`], [`BackoffKind`], [`Jitter`] | `static SETTINGS: Settings = Settings::new(name)` + one builder per key the user set |
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
 //! | [`Keyed`] | `circuit_breaker(key = ..)`: a `static Keyed<String, CircuitBreaker>`, and `get` once per call |
-//! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions |
+//! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions; built once per call when one of them computes something (`match Guards::new()... { guards => .. }`), else at each step |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
 //! | [`Attempt`] | the type of the `attempt` key's binding |
