@@ -78,4 +78,3 @@ pub(crate) fn ready<F: Future>(future: F) -> F::Output {
         Poll::Pending => panic!("a happy-path future must complete on its first poll"),
     }
 }
-

@@ -122,21 +122,42 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
     (
         "happy path, async (first attempt succeeds)",
         &[
-            ("measure_resilient_defaults", "`#[resilient]` (defaults, budget on)"),
-            ("measure_resilient_budget_off", "`#[resilient(budget = \"off\")]`"),
+            (
+                "measure_resilient_defaults",
+                "`#[resilient]` (defaults, budget on)",
+            ),
+            (
+                "measure_resilient_budget_off",
+                "`#[resilient(budget = \"off\")]`",
+            ),
             ("measure_retry_block", "`retry!(; async { .. })` (defaults)"),
             ("measure_policy_retry", "`Policy::retry` (defaults)"),
-            ("measure_backon", "backon `.retry(ExponentialBuilder::default())`"),
+            (
+                "measure_backon",
+                "backon `.retry(ExponentialBuilder::default())`",
+            ),
         ],
     ),
     (
         "happy path, sync",
         &[
-            ("measure_resilient_sync_defaults", "`#[resilient]` (defaults, budget on)"),
-            ("measure_resilient_sync_budget_off", "`#[resilient(budget = \"off\")]`"),
+            (
+                "measure_resilient_sync_defaults",
+                "`#[resilient]` (defaults, budget on)",
+            ),
+            (
+                "measure_resilient_sync_budget_off",
+                "`#[resilient(budget = \"off\")]`",
+            ),
             ("measure_retry_block_sync", "`retry!(; { .. })` (defaults)"),
-            ("measure_policy_retry_blocking", "`Policy::retry_blocking` (defaults)"),
-            ("measure_backon_blocking", "backon blocking `.retry(..).call()`"),
+            (
+                "measure_policy_retry_blocking",
+                "`Policy::retry_blocking` (defaults)",
+            ),
+            (
+                "measure_backon_blocking",
+                "backon blocking `.retry(..).call()`",
+            ),
         ],
     ),
     (
@@ -149,9 +170,18 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
     (
         "circuit breakers: `try_acquire` + `success`",
         &[
-            ("measure_consecutive", "`CircuitBreaker::new()` (5 consecutive failures)"),
-            ("measure_failure_rate", "`CircuitBreaker::new().failure_rate(0.5, 20)`"),
-            ("measure_recloser", "recloser `call`, `error_rate(0.5).closed_len(20)`"),
+            (
+                "measure_consecutive",
+                "`CircuitBreaker::new()` (5 consecutive failures)",
+            ),
+            (
+                "measure_failure_rate",
+                "`CircuitBreaker::new().failure_rate(0.5, 20)`",
+            ),
+            (
+                "measure_recloser",
+                "recloser `call`, `error_rate(0.5).closed_len(20)`",
+            ),
         ],
     ),
 ];
@@ -199,7 +229,11 @@ fn run() {
 /// Every contender's name, in the order `run` calls them.
 fn names() -> Vec<&'static str> {
     std::iter::once("measure_loop_only")
-        .chain(GROUPS.iter().flat_map(|(_, group)| group.iter().map(|(name, _)| *name)))
+        .chain(
+            GROUPS
+                .iter()
+                .flat_map(|(_, group)| group.iter().map(|(name, _)| *name)),
+        )
         .collect()
 }
 
@@ -250,7 +284,8 @@ fn main() {
     let counted: Vec<f64> = (names.len() + 1..=2 * names.len())
         .map(|n| total(&PathBuf::from(format!("{}.{n}", out.display()))) as f64 / ITERATIONS as f64)
         .collect();
-    let per_call = |name: &str| counted[names.iter().position(|n| *n == name).expect("a contender")];
+    let per_call =
+        |name: &str| counted[names.iter().position(|n| *n == name).expect("a contender")];
     let overhead = per_call("measure_loop_only");
     println!(
         "instructions per call, {ITERATIONS} calls each after as many uncounted, \
@@ -264,7 +299,11 @@ fn main() {
         println!("|---|---:|---:|---:|");
         for (name, label) in *group {
             let net = per_call(name) - overhead;
-            println!("| {label} | {:.1} | {net:.1} | {:.2}x |", per_call(name), net / peer_net);
+            println!(
+                "| {label} | {:.1} | {net:.1} | {:.2}x |",
+                per_call(name),
+                net / peer_net
+            );
         }
         println!();
     }
