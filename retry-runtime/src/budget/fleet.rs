@@ -88,12 +88,13 @@
 //! own window, as a local budget's, follows tokio's.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::shared::Shared;
 use super::window;
 use super::{RetryBudget, SCALE};
+use crate::redis::share::{self, Kind, Link, Share};
 use crate::redis::{Fallback, Redis};
 
 /// How often a replica sends its deposits (and tops its lease up) in the
@@ -125,9 +126,7 @@ const MIN_SLOT_US: u64 = 1_000;
 /// Slot numbers are microseconds since 1970 divided by the slot length,
 /// printed with `%d`: exact in Lua's doubles.
 pub(super) const SCRIPT: &str = r"
-if redis.replicate_commands then redis.replicate_commands() end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = now_us
 local slot = tonumber(ARGV[1])
 local deposits = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
@@ -164,46 +163,30 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(slot * 11 / 1000) + 1000)
 return {granted, available - granted}
 ";
 
-/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
-/// `NOSCRIPT` (a restarted or flushed server).
-static WINDOW: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
+/// Hashed once (see `share::script`).
+static WINDOW: LazyLock<redis::Script> = LazyLock::new(|| share::script(SCRIPT));
 
 /// The part of a [`RetryBudget`] that makes it shared: empty (and unused)
-/// for a local one.
-pub(super) struct Fleet {
-    /// `Some` once `.shared(&REDIS, key)` was called.
-    redis: Option<&'static Redis>,
-    key: &'static str,
-    fallback: Fallback,
-    /// Retries per lease as configured; 0 for the default.
-    lease: u32,
-    /// Made on first use; an `Arc` because the background flush holds it
-    /// and a budget need not be a `static`.
-    state: OnceLock<Arc<State>>,
-}
+/// for a local one. Its knob is the lease's size.
+pub(super) type Fleet = Share<State>;
 
-struct State {
-    /// `{steadfast:rb:<key>}`, built once.
-    key: String,
+static KIND: Kind = Kind {
+    prefix: "rb",
+    primitive: "retry_budget",
+    degraded: "shared retry budget degraded: Redis unavailable, deciding by the fallback",
+};
+
+/// A shared budget's own state on its link.
+pub(super) struct State {
     /// The budget's own window, this replica's alone: the fallback's
     /// budget, and where the calls to send to Redis are collected from.
     deposits: Arc<Shared>,
     /// Deposits collected from `deposits`, not yet sent to Redis.
     unsent: AtomicU64,
     lease: Mutex<Lease>,
-    /// The first use, on the system's clock: when degraded events were
-    /// last reported is counted from here.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    born: Instant,
-    degraded: AtomicU64,
-    round_trips: AtomicU64,
     /// The fleet's remaining allowance as of the last answer
     /// ([`NO_ANSWER`] before the first).
     allowance: AtomicI64,
-    /// Milliseconds since `born` of the last degraded event, plus one (0:
-    /// none yet), so that events are at most one a second.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    last_report_ms: AtomicU64,
     /// Retries per lease, at least 1.
     lease_size: u32,
     /// `ttl / 10`, in microseconds.
@@ -232,26 +215,6 @@ impl Lease {
 }
 
 impl Fleet {
-    pub(super) const fn new() -> Self {
-        Fleet {
-            redis: None,
-            key: "",
-            fallback: Fallback::Local,
-            lease: 0,
-            state: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    pub(super) fn is_shared(&self) -> bool {
-        self.redis.is_some()
-    }
-
-    fn redis(&self) -> &'static Redis {
-        self.redis
-            .expect("only shared budgets reach the shared path")
-    }
-
     /// After a thread's batch of deposits landed in the budget's counter:
     /// starts a flush once enough are waiting.
     #[inline]
@@ -264,52 +227,39 @@ impl Fleet {
     #[cold]
     #[inline(never)]
     fn deposited_shared(&self, budget: &RetryBudget) {
-        let redis = self.redis();
         let state = self.state(budget);
-        if state.deposits.pending() >= FLUSH_DEPOSITS && redis.health().is_healthy() {
-            state.start_round_trip(redis);
+        if state.deposits.pending() >= FLUSH_DEPOSITS && state.redis().health().is_healthy() {
+            state.start_round_trip();
         }
     }
 
-    fn state(&self, budget: &RetryBudget) -> &Arc<State> {
-        self.state.get_or_init(|| {
-            let redis = self.redis();
-            let lease_size = if self.lease == 0 {
-                DEFAULT_LEASE
-            } else {
-                self.lease
-            };
+    fn state(&self, budget: &RetryBudget) -> &Arc<Link<State>> {
+        let mut first = false;
+        let state = self.link(&KIND, || {
+            first = true;
             let slot_us = u64::try_from(budget.ttl.as_micros() / u128::from(window::SLOTS))
                 .unwrap_or(u64::MAX)
                 .max(MIN_SLOT_US);
-            let state = Arc::new(State {
-                key: format!("{{steadfast:rb:{}}}", self.key),
+            State {
                 deposits: Arc::clone(budget.counter(tokio::time::Instant::now())),
                 unsent: AtomicU64::new(0),
                 lease: Mutex::new(Lease::default()),
-                born: Instant::now(),
-                degraded: AtomicU64::new(0),
-                round_trips: AtomicU64::new(0),
                 allowance: AtomicI64::new(NO_ANSWER),
-                last_report_ms: AtomicU64::new(0),
-                lease_size,
+                lease_size: self.size_or(DEFAULT_LEASE),
                 slot_us,
                 ratio: budget.ratio,
                 reserve: f64::from(budget.min_per_second) * budget.ttl.as_secs_f64(),
                 cooldown: FLUSH_EVERY
                     .min(Duration::from_micros(slot_us))
                     .max(Duration::from_millis(1)),
-            });
-            match redis.background() {
-                Ok(handle) => {
-                    handle.spawn(flush_periodically(Arc::downgrade(&state), redis));
-                    // The first lease, so that the first retry finds one.
-                    state.start_round_trip(redis);
-                }
-                Err(error) => redis.health().failed(error, redis.retry_after_duration()),
             }
-            state
-        })
+        });
+        if first {
+            state.spawn_task(flush_periodically);
+            // The first lease, so that the first retry finds one.
+            state.start_round_trip();
+        }
+        state
     }
 
     /// [`RetryBudget::withdraw`] for a shared budget: never waits on I/O.
@@ -317,8 +267,8 @@ impl Fleet {
         if budget.ttl.is_zero() {
             return false;
         }
-        let redis = self.redis();
         let state = self.state(budget);
+        let redis = state.redis();
         // This thread's own deposits count at once, as on a local budget.
         if let Some(batch) = budget.own_batch() {
             state.deposits.deposit(batch);
@@ -337,7 +287,7 @@ impl Fleet {
                 && !lease.exhausted(now);
             drop(lease);
             if top_up {
-                state.start_round_trip(redis);
+                state.start_round_trip();
             }
             state.local(budget, false);
             return true;
@@ -346,7 +296,7 @@ impl Fleet {
             let ask = !lease.in_flight && !lease.exhausted(now);
             drop(lease);
             if ask {
-                state.start_round_trip(redis);
+                state.start_round_trip();
             }
             return false;
         }
@@ -358,50 +308,13 @@ impl Fleet {
                 .claim_probe(now, redis.retry_after_duration());
         drop(lease);
         if probe {
-            state.start_round_trip(redis);
+            state.start_round_trip();
         }
-        let total = state.degraded.fetch_add(1, Ordering::Relaxed) + 1;
-        self.report(state, total, now);
-        match self.fallback {
+        state.degraded();
+        match state.fallback() {
             Fallback::Local => state.local(budget, true),
             Fallback::Allow => state.local(budget, false),
             Fallback::Deny => false,
-        }
-    }
-
-    #[allow(unused_variables)]
-    fn report(&self, state: &State, total: u64, now: Instant) {
-        #[cfg(feature = "metrics")]
-        metrics::counter!(
-            "steadfast_redis_degraded_decisions_total",
-            "primitive" => "retry_budget",
-            "key" => self.key,
-            "fallback" => self.fallback.name()
-        )
-        .increment(1);
-        #[cfg(feature = "tracing")]
-        {
-            let now_ms = u64::try_from(now.saturating_duration_since(state.born).as_millis())
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            let last = state.last_report_ms.load(Ordering::Relaxed);
-            // At most one event a second per budget; the counter has them all.
-            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
-                && state
-                    .last_report_ms
-                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                let error = self.redis().last_error();
-                tracing::warn!(
-                    target: "steadfast",
-                    key = self.key,
-                    fallback = self.fallback.name(),
-                    degraded_decisions = total,
-                    error = error.as_ref().map(tracing::field::display),
-                    "shared retry budget degraded: Redis unavailable, deciding by the fallback",
-                );
-            }
         }
     }
 }
@@ -428,29 +341,23 @@ impl State {
         self.deposits
             .withdraw(None, decide, budget.reserve(), budget.deposit_amount, SCALE)
     }
+}
 
+impl Link<State> {
     /// Starts one round trip in the background unless one is in flight.
-    fn start_round_trip(self: &Arc<Self>, redis: &'static Redis) {
-        let handle = match redis.background() {
-            Ok(handle) => handle,
-            Err(error) => {
-                redis.health().failed(error, redis.retry_after_duration());
-                return;
-            }
-        };
-        {
-            let mut lease = self.lease();
-            if lease.in_flight {
-                return;
-            }
-            lease.in_flight = true;
+    fn start_round_trip(self: &Arc<Self>) {
+        let mut lease = self.lease();
+        if lease.in_flight {
+            return;
         }
-        handle.spawn(Arc::clone(self).round_trip(redis));
+        // The lease stays locked until `in_flight` is set: the round trip
+        // cannot land first.
+        lease.in_flight = self.spawn(Self::round_trip);
     }
 
     /// Sends the collected deposits, and asks for the lease to be topped up
     /// unless the fleet said it is exhausted. `in_flight` is set.
-    async fn round_trip(self: Arc<Self>, redis: &'static Redis) {
+    async fn round_trip(self: Arc<Self>) {
         self.collect();
         let deposits = self.unsent.swap(0, Ordering::Relaxed);
         let want = {
@@ -461,10 +368,10 @@ impl State {
                 self.lease_size.saturating_sub(lease.held)
             }
         };
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let key = self.key.clone();
+        let key = self.key().to_owned();
         let (slot_us, ratio, reserve) = (self.slot_us, self.ratio, self.reserve);
-        let answer: Result<(u32, i64), _> = redis
+        let answer: Result<(u32, i64), _> = self
+            .redis()
             .call(|mut connection| async move {
                 WINDOW
                     .key(key)
@@ -491,7 +398,7 @@ impl State {
 
 /// Sends the deposits every [`FLUSH_EVERY`], tops the lease up, and probes
 /// Redis while it is down; ends when the budget is dropped.
-async fn flush_periodically(state: Weak<State>, redis: &'static Redis) {
+async fn flush_periodically(state: Weak<Link<State>>) {
     let mut ticks = tokio::time::interval(FLUSH_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -501,6 +408,7 @@ async fn flush_periodically(state: Weak<State>, redis: &'static Redis) {
         };
         state.collect();
         let now = Instant::now();
+        let redis = state.redis();
         let go = if redis.health().is_healthy() {
             let lease = state.lease();
             let top_up = lease.held < state.lease_size && !lease.exhausted(now);
@@ -512,7 +420,7 @@ async fn flush_periodically(state: Weak<State>, redis: &'static Redis) {
                     .claim_probe(now, redis.retry_after_duration())
         };
         if go {
-            state.start_round_trip(redis);
+            state.start_round_trip();
         }
     }
 }
@@ -550,8 +458,7 @@ impl RetryBudget {
     /// ```
     #[must_use]
     pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
-        self.fleet.redis = Some(redis);
-        self.fleet.key = key;
+        self.fleet.set(redis, key);
         self
     }
 
@@ -562,7 +469,7 @@ impl RetryBudget {
     /// effect on a budget that is not shared.
     #[must_use]
     pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
-        self.fleet.fallback = fallback;
+        self.fleet.set_fallback(fallback);
         self
     }
 
@@ -573,7 +480,7 @@ impl RetryBudget {
     /// window. No effect on a budget that is not shared.
     #[must_use]
     pub const fn lease(mut self, retries: u32) -> Self {
-        self.fleet.lease = retries;
+        self.fleet.set_size(retries);
         self
     }
 
@@ -581,26 +488,20 @@ impl RetryBudget {
     /// [`Fallback`] because Redis was unavailable; always 0 for a local
     /// budget.
     pub fn degraded_decisions(&self) -> u64 {
-        self.fleet
-            .state
-            .get()
-            .map_or(0, |state| state.degraded.load(Ordering::Relaxed))
+        self.fleet.degraded_decisions()
     }
 
     /// How many round trips to Redis this shared budget has started; always
     /// 0 for a local budget.
     pub fn redis_round_trips(&self) -> u64 {
-        self.fleet
-            .state
-            .get()
-            .map_or(0, |state| state.round_trips.load(Ordering::Relaxed))
+        self.fleet.round_trips()
     }
 
     /// What the fleet's window still allowed after the last round trip
     /// (retries, leases deducted; negative while leases exceed it); `None`
     /// for a local budget or before the first answer.
     pub fn fleet_allowance(&self) -> Option<i64> {
-        let allowance = self.fleet.state.get()?.allowance.load(Ordering::Relaxed);
+        let allowance = self.fleet.get()?.allowance.load(Ordering::Relaxed);
         (allowance != NO_ANSWER).then_some(allowance)
     }
 }

@@ -27,7 +27,8 @@ use tokio::time::Instant;
 use super::config::{Config, Recorder};
 use super::half_open::Verdict;
 use super::report;
-use super::state::{CircuitState, HELD, State, TIME_MAX};
+use super::shared::Shared;
+use super::state::{CircuitState, Gate, HELD, Order, State, TIME_MAX};
 use super::time_window::TimeRing;
 use super::window::Ring;
 use crate::error::CircuitOpen;
@@ -61,8 +62,7 @@ pub(super) struct Machine {
     pub(super) config: Config,
     /// Redis, the key and the fleet's view when shared
     /// (`.shared(&REDIS, key)`, `shared.rs`); unused otherwise.
-    #[cfg(all(feature = "redis", not(steadfast_loom)))]
-    pub(super) shared: super::shared::Shared,
+    pub(super) shared: Shared,
     /// Swaps published, so unit tests can see which paths write.
     #[cfg(test)]
     writes: std::sync::atomic::AtomicU32,
@@ -83,20 +83,6 @@ impl<T> std::ops::Deref for CacheLine<T> {
     fn deref(&self) -> &T {
         &self.0
     }
-}
-
-/// What a breaker whose open period has passed does at the next call.
-#[cfg_attr(
-    not(all(feature = "redis", not(steadfast_loom))),
-    allow(dead_code, reason = "only a shared breaker closes or waits")
-)]
-pub(super) enum Gate {
-    /// Half-open, this call being the probe.
-    Probe,
-    /// Close: a shared breaker opened by its fleet, whose evidence lapsed.
-    Close,
-    /// Stay open: a shared breaker without the fleet's probe lease (yet).
-    Wait,
 }
 
 /// What a permit remembers about its admission.
@@ -128,8 +114,7 @@ impl Machine {
                 reopened_for: AtomicU64::new(0),
                 epoch: OnceLock::new(),
                 config,
-                #[cfg(all(feature = "redis", not(steadfast_loom)))]
-                shared: super::shared::Shared::new(),
+                shared: Shared::new(),
                 #[cfg(test)]
                 writes: std::sync::atomic::AtomicU32::new(0),
                 #[cfg(test)]
@@ -139,9 +124,8 @@ impl Machine {
     }
 
     pub(super) fn state(&self) -> CircuitState {
-        #[cfg(all(feature = "redis", not(steadfast_loom)))]
         if self.shared.is_shared() {
-            self.shared.before_call(self);
+            self.obey_fleet();
         }
         State::public_of(self.state.load(Ordering::Acquire))
     }
@@ -193,9 +177,9 @@ impl Machine {
                     self.writes
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.period_ended(old, new);
-                    #[cfg(all(feature = "redis", not(steadfast_loom)))]
                     if self.shared.is_shared() {
-                        self.shared.moved(self, old, new);
+                        self.shared
+                            .moved(&self.config, old, new, || self.now_nanos());
                     }
                     self.notify(old.public(), new.public());
                     return Ok((old, new));
@@ -264,9 +248,8 @@ impl Machine {
     pub(super) fn admit_free(&self) -> Result<u32, u64> {
         // Shared: first apply what the fleet's view ordered (one more load
         // when nothing).
-        #[cfg(all(feature = "redis", not(steadfast_loom)))]
         if self.shared.is_shared() {
-            self.shared.before_call(self);
+            self.obey_fleet();
         }
         // Closed (or disabled): one load, no clock, no write.
         let word = self.state.load(Ordering::Acquire);
@@ -341,9 +324,8 @@ impl Machine {
     /// decides, and an opening by the fleet closes instead.
     #[inline]
     fn gate_open(&self, until: u64) -> Gate {
-        #[cfg(all(feature = "redis", not(steadfast_loom)))]
         if self.shared.is_shared() {
-            return self.shared.gate_open(self, until);
+            return self.shared.gate_open(&self.config, until);
         }
         let _ = until;
         Gate::Probe
@@ -353,18 +335,26 @@ impl Machine {
     /// Always, unless shared: then only while it holds the fleet's lease.
     #[inline]
     fn gate_half_open(&self) -> bool {
-        #[cfg(all(feature = "redis", not(steadfast_loom)))]
         if self.shared.is_shared() {
-            return self.shared.gate_half_open(self);
+            return self.shared.gate_half_open(&self.config);
         }
         true
+    }
+
+    /// Applies what a shared breaker's fleet ordered, if anything.
+    #[inline]
+    fn obey_fleet(&self) {
+        match self.shared.order(&self.config, || self.now_nanos()) {
+            None => {}
+            Some(Order::Close { marker }) => self.fleet_close(marker),
+            Some(Order::Open { until, previous }) => self.fleet_open(until, previous),
+        }
     }
 
     /// A shared breaker's fleet has a quorum of "opened" evidence: open
     /// until `until` a closed breaker, or one the fleet opened before
     /// (reopen time `previous`).
-    #[cfg(all(feature = "redis", not(steadfast_loom)))]
-    pub(super) fn fleet_open(&self, until: u64, previous: u64) {
+    fn fleet_open(&self, until: u64, previous: u64) {
         let _ = self.transition(|state| match state {
             State::Closed { .. } => Some(State::Open { until }),
             State::Open { until: current } if previous != 0 && current == previous => {
@@ -376,8 +366,7 @@ impl Machine {
 
     /// A shared breaker's fleet evidence has dropped below the quorum: a
     /// breaker the fleet opened (reopen time `marker`) closes.
-    #[cfg(all(feature = "redis", not(steadfast_loom)))]
-    pub(super) fn fleet_close(&self, marker: u64) {
+    fn fleet_close(&self, marker: u64) {
         let mut fresh = None;
         let closed = self.transition(|state| match state {
             State::Open { until } if until == marker => Some(State::closed(

@@ -123,19 +123,19 @@
 mod script;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::CircuitBreaker;
-use super::machine::{Gate, Machine};
-use super::state::{HELD, State, TIME_MAX};
+use super::config::Config;
+use super::state::{Gate, HELD, Order, State, TIME_MAX};
+use crate::redis::share::{self, Kind, Link, Share};
 use crate::redis::{Fallback, Redis};
 
-/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
-/// `NOSCRIPT` (a restarted or flushed server).
-static SYNC: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::SYNC));
+/// Hashed once (see `share::script`).
+static SYNC: LazyLock<redis::Script> = LazyLock::new(|| share::script(script::SYNC));
 
 /// Replicas with live evidence that open a closed replica by default.
 const DEFAULT_QUORUM: u32 = 2;
@@ -158,33 +158,27 @@ const ORDER_CLOSE: u64 = 1;
 const ORDER_OPEN: u64 = 2;
 
 /// The part of a breaker that makes it shared: empty (and unused) for a
-/// local one.
-pub(super) struct Shared {
-    /// `Some` once `.shared(&REDIS, key)` was called.
-    redis: Option<&'static Redis>,
-    key: &'static str,
-    quorum: u32,
-    /// `Local` or `Deny` (`Allow` is taken as `Local`).
-    fallback: Fallback,
-    /// Made on first use; an `Arc` because the background task holds it
-    /// (weakly) and a breaker need not be a `static`.
-    inner: OnceLock<Arc<Inner>>,
-}
+/// local one. Its knob is the quorum.
+///
+/// The machine (`machine.rs`) calls it with plain values (its `Config`, its
+/// clock) and applies the [`Order`]s it returns, so this file needs nothing
+/// of the machine's: the two do not import each other.
+pub(super) type Shared = Share<Inner>;
 
-struct Inner {
-    /// `{steadfast:cb:<key>}`.
-    key: String,
-    /// `{steadfast:cb:<key>}:probe`.
-    probe_key: String,
+static KIND: Kind = Kind {
+    prefix: "cb",
+    primitive: "circuit_breaker",
+    degraded: "shared circuit breaker degraded: Redis unavailable, deciding without the fleet",
+};
+
+/// A shared breaker's own state on its link.
+pub(super) struct Inner {
     /// This instance's id in the evidence and the lease.
     replica: String,
     quorum: u32,
-    fallback: Fallback,
     open_ms: u64,
     lease_ms: u64,
     interval: Duration,
-    /// Times below are nanoseconds since this instant.
-    born: Instant,
     /// Wakes the background task: a transition, or a probe wanting the
     /// lease.
     wake: Notify,
@@ -206,12 +200,6 @@ struct Inner {
     busy_until: AtomicU64,
     /// A probe waits for the lease.
     lease_wanted: AtomicBool,
-    degraded: AtomicU64,
-    round_trips: AtomicU64,
-    /// Milliseconds since `born` of the last degraded event, plus one (0:
-    /// none yet), so that events are at most one a second.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    last_report_ms: AtomicU64,
 }
 
 impl CircuitBreaker {
@@ -278,8 +266,7 @@ impl CircuitBreaker {
     /// ```
     #[must_use]
     pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
-        self.machine.shared.redis = Some(redis);
-        self.machine.shared.key = key;
+        self.machine.shared.set(redis, key);
         self
     }
 
@@ -299,7 +286,7 @@ impl CircuitBreaker {
     /// ```
     #[must_use]
     pub const fn quorum(mut self, n: u32) -> Self {
-        self.machine.shared.quorum = if n == 0 { 1 } else { n };
+        self.machine.shared.set_size(if n == 0 { 1 } else { n });
         self
     }
 
@@ -347,10 +334,10 @@ impl CircuitBreaker {
     /// ```
     #[must_use]
     pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
-        self.machine.shared.fallback = match fallback {
+        self.machine.shared.set_fallback(match fallback {
             Fallback::Deny => Fallback::Deny,
             _ => Fallback::Local,
-        };
+        });
         self
     }
 
@@ -362,119 +349,88 @@ impl CircuitBreaker {
     /// dropped.
     /// Always 0 for a breaker that is not shared.
     pub fn degraded_decisions(&self) -> u64 {
-        self.machine
-            .shared
-            .inner
-            .get()
-            .map_or(0, |inner| inner.degraded.load(Ordering::Relaxed))
+        self.machine.shared.degraded_decisions()
     }
 
     /// How many round trips to Redis this shared breaker has started (one
     /// per background refresh, transition or lease request; none per call).
     /// Always 0 for a breaker that is not shared.
     pub fn redis_round_trips(&self) -> u64 {
-        self.machine
-            .shared
-            .inner
-            .get()
-            .map_or(0, |inner| inner.round_trips.load(Ordering::Relaxed))
+        self.machine.shared.round_trips()
     }
 }
 
 impl Shared {
-    pub(super) const fn new() -> Self {
-        Shared {
-            redis: None,
-            key: "",
-            quorum: DEFAULT_QUORUM,
-            fallback: Fallback::Local,
-            inner: OnceLock::new(),
-        }
-    }
-
     #[inline]
-    pub(super) fn is_shared(&self) -> bool {
-        self.redis.is_some()
-    }
-
-    fn redis(&self) -> &'static Redis {
-        self.redis
-            .expect("only shared breakers reach the shared path")
-    }
-
-    #[inline]
-    fn inner(&self, machine: &Machine) -> &Arc<Inner> {
-        match self.inner.get() {
+    fn inner(&self, config: &Config) -> &Arc<Link<Inner>> {
+        match self.get() {
             Some(inner) => inner,
-            None => self.start(machine),
+            None => self.start(config),
         }
     }
 
     /// First use: the state, and the background task that keeps the fleet's
     /// view.
     #[cold]
-    fn start(&self, machine: &Machine) -> &Arc<Inner> {
-        self.inner.get_or_init(|| {
-            let inner = Arc::new(Inner::new(
-                self.key,
-                self.quorum,
-                self.fallback,
-                machine.config.open_for_nanos,
-            ));
-            let redis = self.redis();
-            match redis.background() {
-                Ok(handle) => {
-                    handle.spawn(run(Arc::downgrade(&inner), redis, self.key));
-                }
-                Err(error) => redis.health().failed(error, redis.retry_after_duration()),
-            }
-            inner
-        })
+    fn start(&self, config: &Config) -> &Arc<Link<Inner>> {
+        let mut first = false;
+        let inner = self.link(&KIND, || {
+            first = true;
+            Inner::new(self.size_or(DEFAULT_QUORUM), config.open_for_nanos)
+        });
+        if first {
+            inner.spawn_task(run);
+        }
+        inner
     }
 
-    /// Before a call (or a look at the state): apply the background task's
-    /// order, if any. One atomic load when there is none.
+    /// Before a call (or a look at the state): the background task's order,
+    /// if any, for the machine to apply. One atomic load when there is
+    /// none; `now_nanos` (the machine's clock) is read only for an opening.
     #[inline]
-    pub(super) fn before_call(&self, machine: &Machine) {
-        let inner = self.inner(machine);
-        if inner.order.load(Ordering::Acquire) != NO_ORDER {
-            Self::obey(machine, inner);
+    pub(super) fn order(&self, config: &Config, now_nanos: impl FnOnce() -> u64) -> Option<Order> {
+        let inner = self.inner(config);
+        if inner.order.load(Ordering::Acquire) == NO_ORDER {
+            return None;
         }
+        Self::take_order(inner, now_nanos)
     }
 
     #[cold]
-    fn obey(machine: &Machine, inner: &Inner) {
+    fn take_order(inner: &Link<Inner>, now_nanos: impl FnOnce() -> u64) -> Option<Order> {
         match inner.order.swap(NO_ORDER, Ordering::AcqRel) {
-            NO_ORDER => {}
+            NO_ORDER => None,
             ORDER_CLOSE => {
                 let marker = inner.fleet_until.load(Ordering::Acquire);
-                if marker != 0 {
-                    machine.fleet_close(marker);
-                }
+                (marker != 0).then_some(Order::Close { marker })
             }
             order => {
                 let deadline = order - ORDER_OPEN;
                 let now = inner.since_born(Instant::now());
                 if deadline <= now {
-                    return;
+                    return None;
                 }
                 let previous = inner.fleet_until.load(Ordering::Acquire);
-                let until = machine
-                    .now_nanos()
-                    .saturating_add(deadline - now)
-                    .min(TIME_MAX);
-                // Marked before the swap, so that the transition hook
-                // knows this opening for the fleet's.
+                let until = now_nanos().saturating_add(deadline - now).min(TIME_MAX);
+                // Marked before the machine's swap, so that the transition
+                // hook (`moved`) knows this opening for the fleet's.
                 inner.fleet_until.store(until, Ordering::Release);
                 inner.fleet_deadline.store(deadline, Ordering::Relaxed);
-                machine.fleet_open(until, previous);
+                Some(Order::Open { until, previous })
             }
         }
     }
 
     /// After every swap of the state word: keep the background task's view
     /// of the machine, and wake it when the fleet must hear of a change.
-    pub(super) fn moved(&self, machine: &Machine, old: State, new: State) {
+    /// `now_nanos` is the machine's clock.
+    pub(super) fn moved(
+        &self,
+        config: &Config,
+        old: State,
+        new: State,
+        now_nanos: impl FnOnce() -> u64,
+    ) {
         // Counts moving within a closed, disabled or half-open period are
         // nothing the fleet hears of: the common case, and cheap.
         let same_period = matches!(
@@ -486,7 +442,7 @@ impl Shared {
         if same_period {
             return;
         }
-        let inner = self.inner(machine);
+        let inner = self.inner(config);
         let mode = match new {
             State::Closed { .. } => CLOSED,
             State::Disabled { .. } => DISABLED,
@@ -496,7 +452,7 @@ impl Shared {
                 OPEN_FLEET
             }
             State::Open { until } => {
-                let left = until.saturating_sub(machine.now_nanos());
+                let left = until.saturating_sub(now_nanos());
                 let now = inner.since_born(Instant::now());
                 inner
                     .deadline
@@ -526,12 +482,12 @@ impl Shared {
 
     /// The breaker's open period (ending at `until` on its clock) is over:
     /// may the next call probe?
-    pub(super) fn gate_open(&self, machine: &Machine, until: u64) -> Gate {
-        let inner = self.inner(machine);
+    pub(super) fn gate_open(&self, config: &Config, until: u64) -> Gate {
+        let inner = self.inner(config);
         if until == inner.fleet_until.load(Ordering::Acquire) {
             return Gate::Close;
         }
-        if self.may_probe(inner) {
+        if Self::may_probe(inner) {
             Gate::Probe
         } else {
             Gate::Wait
@@ -539,19 +495,19 @@ impl Shared {
     }
 
     /// A half-open breaker has a free probe slot: may this call take it?
-    pub(super) fn gate_half_open(&self, machine: &Machine) -> bool {
-        self.may_probe(self.inner(machine))
+    pub(super) fn gate_half_open(&self, config: &Config) -> bool {
+        Self::may_probe(self.inner(config))
     }
 
-    fn may_probe(&self, inner: &Inner) -> bool {
-        let redis = self.redis();
+    fn may_probe(inner: &Link<Inner>) -> bool {
+        let redis = inner.redis();
         let now = Instant::now();
         let at = inner.since_born(now);
         if !redis.health().is_healthy() {
             // Decided without the fleet: no lease can be had. The
             // background task's next run probes Redis.
-            inner.went_alone(self.key, now);
-            return match self.fallback {
+            inner.went_alone();
+            return match inner.fallback() {
                 // A lease already held (Redis granted it, for its TTL) is
                 // still good; none is taken without Redis.
                 Fallback::Deny => inner.lease_until.load(Ordering::Acquire) > at,
@@ -572,21 +528,17 @@ impl Shared {
 }
 
 impl Inner {
-    fn new(key: &str, quorum: u32, fallback: Fallback, open_for_nanos: u64) -> Self {
+    fn new(quorum: u32, open_for_nanos: u64) -> Self {
         let open_ms = open_for_nanos.div_ceil(1_000_000).max(1);
         let interval = Duration::from_nanos(open_for_nanos / 10)
             .clamp(Duration::from_millis(10), Duration::from_millis(250));
         let replica = crate::rng::with_thread_rng(rand::RngCore::next_u64);
         Inner {
-            key: format!("{{steadfast:cb:{key}}}"),
-            probe_key: format!("{{steadfast:cb:{key}}}:probe"),
             replica: format!("{replica:016x}"),
             quorum,
-            fallback,
             open_ms,
             lease_ms: open_ms.max(100),
             interval,
-            born: Instant::now(),
             wake: Notify::new(),
             order: AtomicU64::new(NO_ORDER),
             mode: AtomicU8::new(CLOSED),
@@ -596,23 +548,22 @@ impl Inner {
             lease_until: AtomicU64::new(0),
             busy_until: AtomicU64::new(0),
             lease_wanted: AtomicBool::new(false),
-            degraded: AtomicU64::new(0),
-            round_trips: AtomicU64::new(0),
-            last_report_ms: AtomicU64::new(0),
         }
     }
+}
 
+impl Link<Inner> {
+    /// Nanoseconds since the link was made: the times above.
     fn since_born(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(now.saturating_duration_since(self.born()).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// One run of the script: publish what this replica is, take or give
     /// back the lease, and read the fleet's evidence.
-    async fn sync(&self, redis: &'static Redis, name: &'static str) {
+    async fn sync(&self) {
         let started = Instant::now();
-        let health = redis.health();
-        if !health.is_healthy() && !health.claim_probe(started, redis.retry_after_duration()) {
-            self.went_alone(name, started);
+        if !self.may_ask(started) {
+            self.went_alone();
             return;
         }
         let now = self.since_born(started);
@@ -641,14 +592,15 @@ impl Inner {
             HALF_OPEN => 2,
             _ => 0,
         };
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.count_round_trip();
         let (key, probe_key, replica) = (
-            self.key.clone(),
-            self.probe_key.clone(),
+            self.key().to_owned(),
+            format!("{}:probe", self.key()),
             self.replica.clone(),
         );
         let (open_ms, lease_ms) = (self.open_ms, self.lease_ms);
-        let answer: Result<Vec<i64>, _> = redis
+        let answer: Result<Vec<i64>, _> = self
+            .redis()
             .call(|mut connection| async move {
                 SYNC.key(key)
                     .key(probe_key)
@@ -663,7 +615,7 @@ impl Inner {
             .await;
         match answer {
             Ok(reply) => self.landed(&reply, started, lease_op),
-            Err(_) => self.went_alone(name, Instant::now()),
+            Err(_) => self.went_alone(),
         }
     }
 
@@ -717,57 +669,22 @@ impl Inner {
     /// Redis could not be consulted: this replica decides alone. A fleet
     /// opening is dropped (its own state was closed), unless the fallback
     /// is `Deny`: then it is kept to the deadline the fleet last gave it.
-    fn went_alone(&self, name: &'static str, now: Instant) {
-        let total = self.degraded.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.fallback != Fallback::Deny && self.mode.load(Ordering::Acquire) == OPEN_FLEET {
+    fn went_alone(&self) {
+        if self.fallback() != Fallback::Deny && self.mode.load(Ordering::Acquire) == OPEN_FLEET {
             self.order.store(ORDER_CLOSE, Ordering::Release);
         }
-        self.report(name, total, now);
-    }
-
-    #[allow(unused_variables)]
-    fn report(&self, name: &'static str, total: u64, now: Instant) {
-        #[cfg(feature = "metrics")]
-        metrics::counter!(
-            "steadfast_redis_degraded_decisions_total",
-            "primitive" => "circuit_breaker",
-            "key" => name,
-            "fallback" => self.fallback.name()
-        )
-        .increment(1);
-        #[cfg(feature = "tracing")]
-        {
-            let now_ms = u64::try_from(now.saturating_duration_since(self.born).as_millis())
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            let last = self.last_report_ms.load(Ordering::Relaxed);
-            // At most one event a second per breaker; the counter has them all.
-            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
-                && self
-                    .last_report_ms
-                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                tracing::warn!(
-                    target: "steadfast",
-                    key = name,
-                    fallback = self.fallback.name(),
-                    degraded_decisions = total,
-                    "shared circuit breaker degraded: Redis unavailable, deciding without the fleet",
-                );
-            }
-        }
+        self.degraded();
     }
 }
 
 /// The background task of one shared breaker: a run of the script at once,
 /// then on every wake-up or `interval`, until the breaker is dropped.
-async fn run(inner: Weak<Inner>, redis: &'static Redis, name: &'static str) {
+async fn run(inner: Weak<Link<Inner>>) {
     loop {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        inner.sync(redis, name).await;
+        inner.sync().await;
         let _ = tokio::time::timeout(inner.interval, inner.wake.notified()).await;
     }
 }

@@ -265,6 +265,35 @@ impl State {
     }
 }
 
+/// What a breaker whose open period has passed does at the next call: a
+/// local breaker always probes; a shared one asks its fleet (`shared.rs`).
+#[cfg_attr(
+    not(all(feature = "redis", not(steadfast_loom))),
+    allow(dead_code, reason = "only a shared breaker closes or waits")
+)]
+pub(super) enum Gate {
+    /// Half-open, this call being the probe.
+    Probe,
+    /// Close: a shared breaker opened by its fleet, whose evidence lapsed.
+    Close,
+    /// Stay open: a shared breaker without the fleet's probe lease (yet).
+    Wait,
+}
+
+/// What the fleet's view tells the machine to do at its next call.
+#[cfg_attr(
+    not(all(feature = "redis", not(steadfast_loom))),
+    allow(dead_code, reason = "only a shared breaker's fleet gives orders")
+)]
+pub(super) enum Order {
+    /// Close a breaker the fleet opened (its reopen time `marker`): the
+    /// evidence dropped below the quorum.
+    Close { marker: u64 },
+    /// Open until `until` (the machine's clock) a closed breaker, or one
+    /// the fleet opened before (reopen time `previous`, 0 if none).
+    Open { until: u64, previous: u64 },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

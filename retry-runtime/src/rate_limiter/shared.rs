@@ -43,14 +43,14 @@
 
 mod script;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::RateLimiter;
 use crate::error::Rejected;
+use crate::redis::share::{self, Kind, Link, Share};
 use crate::redis::{Fallback, Redis};
 
 /// The largest default lease. A top-up is asked for once three quarters
@@ -63,59 +63,29 @@ const DEFAULT_LEASE_CAP: u32 = 16;
 /// come back after (the attribute's admission loop sleeps this long).
 const REFILL_POLL: Duration = Duration::from_millis(1);
 
-/// The script, hashed once; `Script` retries `EVALSHA` as `EVAL` after
-/// `NOSCRIPT` (a restarted or flushed server).
-static GCRA: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::GCRA));
-static PAUSE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(script::PAUSE));
+/// Hashed once (see `share::script`).
+static GCRA: LazyLock<redis::Script> = LazyLock::new(|| share::script(script::GCRA));
+static PAUSE: LazyLock<redis::Script> = LazyLock::new(|| share::script(script::PAUSE));
 
 /// The part of a [`RateLimiter`] that makes it shared: empty (and unused)
-/// for a local one.
+/// for a local one. Its knob is the lease's size.
+pub(crate) type Shared = Share<State>;
+
+static KIND: Kind = Kind {
+    prefix: "rl",
+    primitive: "rate_limiter",
+    degraded: "shared rate limit degraded: Redis unavailable, deciding by the fallback",
+};
+
+/// A shared limiter's own state on its link: the lease, and how callers
+/// waiting for a refill are woken.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    /// `Some` once `.shared(&REDIS, key)` was called.
-    redis: Option<&'static Redis>,
-    key: &'static str,
-    fallback: Fallback,
-    /// Tokens per lease as configured; 0 for the default.
-    lease: u32,
-    /// Made on first use; an `Arc` because refills on the background runtime
-    /// deposit into it and a limiter need not be a `static`.
-    state: OnceLock<Arc<State>>,
-}
-
-impl Shared {
-    pub(crate) const fn new() -> Self {
-        Shared {
-            redis: None,
-            key: "",
-            fallback: Fallback::Local,
-            lease: 0,
-            state: OnceLock::new(),
-        }
-    }
-
-    pub(crate) fn is_shared(&self) -> bool {
-        self.redis.is_some()
-    }
-}
-
-#[derive(Debug)]
-struct State {
-    /// `{steadfast:rl:<key>}`, built once.
-    key: String,
+pub(crate) struct State {
     lease: Mutex<Lease>,
     /// Wakes blocked callers when a refill lands.
     refilled: Condvar,
     /// Wakes async callers when a refill lands.
     notify: Notify,
-    degraded: AtomicU64,
-    round_trips: AtomicU64,
-    /// Milliseconds since `born` of the last degraded event, plus one (0:
-    /// none yet), so that events are at most one a second.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    last_report_ms: AtomicU64,
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    born: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -178,8 +148,7 @@ impl RateLimiter {
     /// ```
     #[must_use]
     pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
-        self.shared.redis = Some(redis);
-        self.shared.key = key;
+        self.shared.set(redis, key);
         self
     }
 
@@ -199,7 +168,7 @@ impl RateLimiter {
     /// ```
     #[must_use]
     pub const fn when_redis_fails(mut self, fallback: Fallback) -> Self {
-        self.shared.fallback = fallback;
+        self.shared.set_fallback(fallback);
         self
     }
 
@@ -210,58 +179,36 @@ impl RateLimiter {
     /// admitted call a round trip and the limit exact.
     #[must_use]
     pub const fn lease(mut self, tokens: u32) -> Self {
-        self.shared.lease = tokens;
+        self.shared.set_size(tokens);
         self
     }
 
     /// How many decisions this shared limiter took by its [`Fallback`]
     /// because Redis was unavailable; always 0 for a local limiter.
     pub fn degraded_decisions(&self) -> u64 {
-        self.shared
-            .state
-            .get()
-            .map_or(0, |state| state.degraded.load(Ordering::Relaxed))
+        self.shared.degraded_decisions()
     }
 
     /// How many round trips to Redis this shared limiter has started: with
     /// [`degraded_decisions`](RateLimiter::degraded_decisions), what its
     /// sharing costs. Always 0 for a local limiter.
     pub fn redis_round_trips(&self) -> u64 {
-        self.shared
-            .state
-            .get()
-            .map_or(0, |state| state.round_trips.load(Ordering::Relaxed))
+        self.shared.round_trips()
     }
 }
 
 impl Shared {
-    fn redis(&self) -> &'static Redis {
-        self.redis
-            .expect("only shared limiters reach the shared path")
-    }
-
-    fn state(&self) -> &Arc<State> {
-        self.state.get_or_init(|| {
-            Arc::new(State {
-                key: format!("{{steadfast:rl:{}}}", self.key),
-                lease: Mutex::new(Lease::default()),
-                refilled: Condvar::new(),
-                notify: Notify::new(),
-                degraded: AtomicU64::new(0),
-                round_trips: AtomicU64::new(0),
-                last_report_ms: AtomicU64::new(0),
-                born: Instant::now(),
-            })
+    fn state(&self) -> &Arc<Link<State>> {
+        self.link(&KIND, || State {
+            lease: Mutex::new(Lease::default()),
+            refilled: Condvar::new(),
+            notify: Notify::new(),
         })
     }
 
     fn lease_size(&self, limiter: &RateLimiter) -> u32 {
-        let size = if self.lease == 0 {
-            (limiter.burst / 4).min(DEFAULT_LEASE_CAP)
-        } else {
-            self.lease
-        };
-        size.clamp(1, limiter.burst)
+        self.size_or((limiter.burst / 4).min(DEFAULT_LEASE_CAP))
+            .clamp(1, limiter.burst)
     }
 
     /// Takes `n` tokens (`1 <= n <= burst`) without waiting on I/O: the
@@ -275,8 +222,8 @@ impl Shared {
     }
 
     fn decide(&self, limiter: &RateLimiter, n: u32) -> Decision {
-        let redis = self.redis();
         let state = self.state();
+        let redis = state.redis();
         let now = Instant::now();
         let size = self.lease_size(limiter);
         let mut lease = state.lease();
@@ -304,7 +251,7 @@ impl Shared {
                 self.refill(state, &mut lease, limiter, need, want);
             }
             drop(lease);
-            return self.degraded(limiter, state, n, now);
+            return Self::degraded(limiter, state, n);
         }
         if let Some(until) = lease.over_until {
             if now < until {
@@ -327,30 +274,22 @@ impl Shared {
     /// background; the answer lands in the lease and wakes waiters.
     fn refill(
         &self,
-        state: &Arc<State>,
+        state: &Arc<Link<State>>,
         lease: &mut Lease,
         limiter: &RateLimiter,
         need: u32,
         want: u32,
     ) {
-        let redis = self.redis();
-        let handle = match redis.background() {
-            Ok(handle) => handle,
-            Err(error) => {
-                redis.health().failed(error, redis.retry_after_duration());
-                return;
-            }
-        };
-        lease.refilling = true;
-        state.round_trips.fetch_add(1, Ordering::Relaxed);
         // Redis works in microseconds (see the script); rounding the
         // interval up admits slightly less than the rate, never more.
         let interval_us = limiter.interval_ns.div_ceil(1000).max(1);
         let capacity_us = interval_us.saturating_mul(u64::from(limiter.burst));
-        let state = Arc::clone(state);
-        handle.spawn(async move {
-            let key = state.key.clone();
-            let answer: Result<(u32, u64), _> = redis
+        // The caller holds the lease's lock: the round trip cannot land
+        // before `refilling` is set.
+        lease.refilling = state.spawn(move |state| async move {
+            let key = state.key().to_owned();
+            let answer: Result<(u32, u64), _> = state
+                .redis()
                 .call(|mut connection| async move {
                     GCRA.key(key)
                         .arg(interval_us)
@@ -389,7 +328,6 @@ impl Shared {
     /// round trip, in the background; if Redis is down, the local bucket
     /// (the fallback's) is paused all the same.
     pub(super) fn pause(&self, limiter: &RateLimiter, duration: Duration) {
-        let redis = self.redis();
         let state = self.state();
         {
             let mut lease = state.lease();
@@ -397,19 +335,16 @@ impl Shared {
             let until = Instant::now() + duration;
             lease.over_until = Some(lease.over_until.map_or(until, |over| over.max(until)));
         }
-        let Ok(handle) = redis.background() else {
-            return;
-        };
-        if !redis.health().is_healthy() {
+        if !state.redis().health().is_healthy() {
             return;
         }
-        state.round_trips.fetch_add(1, Ordering::Relaxed);
         let pause_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
         let interval_us = limiter.interval_ns.div_ceil(1000).max(1);
         let capacity_us = interval_us.saturating_mul(u64::from(limiter.burst));
-        let key = state.key.clone();
-        handle.spawn(async move {
-            let _: Result<u32, _> = redis
+        state.spawn(move |state| async move {
+            let key = state.key().to_owned();
+            let _: Result<u32, _> = state
+                .redis()
                 .call(|mut connection| async move {
                     PAUSE
                         .key(key)
@@ -424,53 +359,22 @@ impl Shared {
     }
 
     /// A decision taken by the fallback policy, counted and reported.
-    fn degraded(&self, limiter: &RateLimiter, state: &State, n: u32, now: Instant) -> Decision {
-        let total = state.degraded.fetch_add(1, Ordering::Relaxed) + 1;
-        self.report(state, total, now);
-        match self.fallback {
+    fn degraded(limiter: &RateLimiter, state: &Link<State>, n: u32) -> Decision {
+        state.degraded();
+        match state.fallback() {
             Fallback::Local => match limiter.take_local(n, tokio::time::Instant::now()) {
                 Ok(()) => Decision::Granted,
                 Err(wait) => Decision::Wait(wait),
             },
             Fallback::Allow => Decision::Granted,
             // Until the next probe could have restored sharing.
-            Fallback::Deny => Decision::Wait(self.redis().health().retry_in(now).max(REFILL_POLL)),
-        }
-    }
-
-    #[allow(unused_variables)]
-    fn report(&self, state: &State, total: u64, now: Instant) {
-        #[cfg(feature = "metrics")]
-        metrics::counter!(
-            "steadfast_redis_degraded_decisions_total",
-            "primitive" => "rate_limiter",
-            "key" => self.key,
-            "fallback" => self.fallback.name()
-        )
-        .increment(1);
-        #[cfg(feature = "tracing")]
-        {
-            let now_ms = u64::try_from(now.duration_since(state.born).as_millis())
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            let last = state.last_report_ms.load(Ordering::Relaxed);
-            // At most one event a second per instance; the counter has them all.
-            if (last == 0 || now_ms.saturating_sub(last) >= 1000)
-                && state
-                    .last_report_ms
-                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                let error = self.redis().last_error();
-                tracing::warn!(
-                    target: "steadfast",
-                    key = self.key,
-                    fallback = self.fallback.name(),
-                    degraded_decisions = total,
-                    error = error.as_ref().map(tracing::field::display),
-                    "shared rate limit degraded: Redis unavailable, deciding by the fallback",
-                );
-            }
+            Fallback::Deny => Decision::Wait(
+                state
+                    .redis()
+                    .health()
+                    .retry_in(Instant::now())
+                    .max(REFILL_POLL),
+            ),
         }
     }
 
@@ -567,6 +471,6 @@ impl Shared {
     /// The longest a refill in flight can take: connecting and one call,
     /// each within the Redis timeout, and some slack.
     fn refill_bound(&self) -> Duration {
-        self.redis().timeout_duration() * 2 + Duration::from_millis(10)
+        self.state().redis().timeout_duration() * 2 + Duration::from_millis(10)
     }
 }

@@ -109,6 +109,7 @@ mod connection;
 mod error;
 mod health;
 mod runtime;
+pub(crate) mod share;
 
 use std::time::Duration;
 

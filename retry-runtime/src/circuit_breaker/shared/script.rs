@@ -21,10 +21,7 @@
 /// 0 otherwise) and the expiry of every live piece of evidence, this
 /// replica's included. Expired evidence is removed first.
 pub(super) const SYNC: &str = r"
--- Before Redis 5 a script reading TIME must replicate its effects, not itself.
-if redis.replicate_commands then redis.replicate_commands() end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = math.floor(now_us / 1000)
 local me = ARGV[1]
 local evidence = tonumber(ARGV[2])
 local open = tonumber(ARGV[3])

@@ -13,11 +13,7 @@
 /// doubles, exact up to 2^53, and microseconds since 1970 stay below that
 /// (nanoseconds would not).
 pub(super) const GCRA: &str = r"
--- Before Redis 5 a script reading TIME must replicate its effects, not itself.
-if redis.replicate_commands then redis.replicate_commands() end
--- Redis's clock, so that replicas' clocks do not matter.
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = now_us
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local need = tonumber(ARGV[3])
@@ -46,9 +42,7 @@ return {0, tat + need * interval - capacity - now}
 /// `KEYS[1]`: the TAT. `ARGV`: pause, interval, capacity (µs). The TAT only
 /// ever moves forward: a shorter pause than one in force changes nothing.
 pub(super) const PAUSE: &str = r"
-if redis.replicate_commands then redis.replicate_commands() end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = now_us
 local pause = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3])
