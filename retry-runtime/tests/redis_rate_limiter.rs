@@ -487,3 +487,38 @@ fn a_pause_on_one_replica_holds_back_every_replica() {
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_keys_first_decisions_are_not_refusals() {
+    let server = Server::start();
+    let redis = server.redis();
+    // A new instance's first take waits for Redis's first answer instead
+    // of refusing while it is in flight: a new tenant's first requests are
+    // not refused with the fleet far under its limit, whatever the lease.
+    for (key, lease) in [("default-lease", 0), ("lease-of-one", 1)] {
+        let limiter = RateLimiter::per_second(10)
+            .burst(10)
+            .lease(lease)
+            .shared(redis, key);
+        assert!(limiter.try_acquire(), "{key}: the first take refused");
+        // The first answer brought a whole lease (min(10 / 4, 16) = 2 by
+        // default): the next take is served from it, with no wait.
+        if lease == 0 {
+            assert!(limiter.try_acquire(), "{key}: the lease's second token");
+        }
+        assert_eq!(limiter.degraded_decisions(), 0);
+    }
+    // The same for a key built at run time, as a `Keyed` factory does, and
+    // for `check`.
+    let tenant = RateLimiter::per_second(10).shared_as(redis, format!("tenant:{}", 42));
+    assert!(tenant.try_acquire());
+    let fresh = RateLimiter::per_second(10).shared_as(redis, "tenant:43");
+    assert!(fresh.check().is_ok());
+    // Only the first take waits: an exhausted fleet is still a refusal.
+    let spent = RateLimiter::per_hour(1).burst(1).shared(redis, "spent");
+    assert!(spent.try_acquire());
+    let other = RateLimiter::per_hour(1).burst(1).shared(redis, "spent");
+    let started = Instant::now();
+    assert!(!other.try_acquire());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

@@ -162,7 +162,7 @@ impl Body<'_> {
                         static __RESILIENT_BREAKERS: #krate::__private::Keyed<
                             ::std::string::String,
                             #krate::__private::CircuitBreaker,
-                        > = #krate::__private::Keyed::new(|| #breaker);
+                        > = #krate::__private::Keyed::new(|_| #breaker);
                     },
                 })
             }
