@@ -110,6 +110,9 @@ struct Lease {
     /// A round trip has landed (answered or failed): until then a take
     /// that finds the lease empty waits for it (see `first_answer`).
     landed_once: bool,
+    /// When the fleet's bucket would be full again, as of the last answer
+    /// (what `RateLimiter::quota` starts from).
+    full_at: Option<Instant>,
 }
 
 impl State {
@@ -363,7 +366,7 @@ impl Shared {
         // before `refilling` is set.
         lease.refilling = state.spawn(move |state| async move {
             let key = state.key().to_owned();
-            let answer: Result<(u32, u64), _> = state
+            let answer: Result<(u32, u64, u64), _> = state
                 .redis()
                 .call(|mut connection| async move {
                     GCRA.key(key)
@@ -379,11 +382,14 @@ impl Shared {
                 let mut lease = state.lease();
                 lease.refilling = false;
                 lease.landed_once = true;
+                if let Ok((_, _, ahead_us)) = answer {
+                    lease.full_at = Some(Instant::now() + Duration::from_micros(ahead_us));
+                }
                 match answer {
-                    Ok((0, wait_us)) => {
+                    Ok((0, wait_us, _)) => {
                         lease.over_until = Some(Instant::now() + Duration::from_micros(wait_us));
                     }
-                    Ok((granted, _)) => {
+                    Ok((granted, _, _)) => {
                         lease.held = lease.held.saturating_add(granted);
                         lease.over_until = None;
                     }
@@ -394,6 +400,18 @@ impl Shared {
             }
             state.refill_landed();
         });
+    }
+
+    /// For [`RateLimiter::quota`]: how long until the fleet's bucket is
+    /// full again, as of the last answer (a bucket never heard of is full),
+    /// and the tokens this replica's lease holds.
+    pub(super) fn standing(&self) -> (Duration, u32) {
+        let state = self.state();
+        let lease = state.lease();
+        let ahead = lease.full_at.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(Instant::now())
+        });
+        (ahead, lease.held)
     }
 
     /// Shared backpressure (`RateLimiter::pause`, and so
