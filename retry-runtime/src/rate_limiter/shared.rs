@@ -270,7 +270,9 @@ impl Shared {
     /// (a new instance, a new key, a restart). Refusing then would answer
     /// "no" with the fleet far under its limit: every new tenant's first
     /// request a 429. So that one waits for the answer, bounded like every
-    /// refill (twice the Redis timeout, plus 10 ms), and decides again.
+    /// refill (twice the Redis timeout, plus 10 ms), and decides again; if
+    /// the bound passes first, it decides as when Redis is down, by the
+    /// fallback (counted as degraded).
     #[cold]
     fn first_answer(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
         let state = self.state();
@@ -290,6 +292,16 @@ impl Shared {
                     .wait_timeout(lease, left)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
+            }
+            if !lease.landed_once {
+                // No answer in time (Redis slow, or the client's runtime
+                // starved): as good as down, for this decision.
+                drop(lease);
+                return match Self::degraded(limiter, state, n) {
+                    Decision::Granted => Ok(()),
+                    Decision::Wait(wait) => Err(wait),
+                    Decision::Pending => Err(REFILL_POLL),
+                };
             }
         }
         match self.decide(limiter, n) {
