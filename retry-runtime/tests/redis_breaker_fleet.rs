@@ -1,0 +1,544 @@
+//! The shared circuit breaker's fleet promises, one transition at a time,
+//! against a real `redis-server` (feature `redis`; `redis_support` starts
+//! one per test on a free port). "Replicas" are distinct breaker instances
+//! under one key: each has its own replica id.
+//!
+//! `redis_circuit_breaker.rs` covers the main paths (quorum, lapse, lease,
+//! outages); these tests pin what a mutation pass found unjudged there: the
+//! quorum setting, evidence held by `force_open`, a waiting replica's
+//! round trips, an order that outlives a reset, and the first call after a
+//! fleet opening's deadline. They run on the real clock (Redis's clock is
+//! real time): every wait is a bounded poll, and the only bounds on time
+//! are lower bounds or bounds seconds wide, so a loaded machine makes them
+//! slower, never red.
+
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use std::time::{Duration, Instant};
+
+use redis_support::Server;
+use retry_runtime::redis::{Fallback, Redis};
+use retry_runtime::{CircuitBreaker, CircuitState};
+
+/// A client of `server` that waits up to a second for an answer: on a
+/// loaded machine a round trip can take longer than the 50 ms of
+/// `Server::redis`, and a replica that gives up on one decides without the
+/// fleet for a while (it probes without the lease, drops a fleet opening),
+/// which is not what these tests look at.
+fn patient(server: &Server) -> &'static Redis {
+    Box::leak(Box::new(
+        Redis::new(server.url)
+            .timeout(Duration::from_secs(1))
+            .retry_after(Duration::from_millis(200)),
+    ))
+}
+
+fn leak(breaker: CircuitBreaker) -> &'static CircuitBreaker {
+    Box::leak(Box::new(breaker))
+}
+
+/// A replica that trips on its first failure, with the default quorum (2).
+fn replica(
+    redis: &'static Redis,
+    key: &'static str,
+    open_for: Duration,
+) -> &'static CircuitBreaker {
+    leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .shared(redis, key),
+    )
+}
+
+/// Starts a replica's sharing (its first call) with a success.
+fn start(breaker: &CircuitBreaker) {
+    breaker.try_acquire().expect("closed: admitted").success();
+}
+
+fn trip(breaker: &CircuitBreaker) {
+    breaker.try_acquire().expect("closed: admitted").failure();
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
+/// Polls `done` every 5 ms until it holds; panics after `bound`. Returns
+/// how long it took.
+fn eventually(what: &str, bound: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `done` holds at every poll for `run` (polled every 5 ms).
+fn throughout(what: &str, run: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < run {
+        assert!(done(), "after {:?}: {what}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn integer(reply: &str) -> i64 {
+    reply
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or_else(|_| panic!("not an integer reply: {reply:?}"))
+}
+
+/// Live pieces of evidence under `key` (the set, as Redis holds it now;
+/// expired members are removed by the next script run, so this counts
+/// those not yet removed too).
+fn evidence(server: &Server, key: &str) -> i64 {
+    integer(&server.command(&format!("ZCARD {{steadfast:cb:{key}}}")))
+}
+
+/// Evidence under `key` that has not expired by Redis's clock.
+fn live_evidence(server: &Server, key: &str) -> i64 {
+    integer(&server.command(&format!(
+        "EVAL \"local t = redis.call('TIME') \
+         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+         return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\" 1 {{steadfast:cb:{key}}}"
+    )))
+}
+
+// ---------------------------------------------------------------------------
+// The quorum setting.
+
+/// `quorum(3)`: two replicas with evidence open no third, the third's
+/// evidence opens the fourth; `quorum(0)` is taken as 1 (documented "at
+/// least 1"), so one replica's trip opens another.
+#[test]
+fn a_quorum_of_three_needs_three_openers_and_a_quorum_of_zero_is_one() {
+    let server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_secs(10);
+    let three = |key| {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(1)
+                .open_for(open_for)
+                .shared(redis, key)
+                .quorum(3),
+        )
+    };
+    let (a, b, c, d) = (three("q3"), three("q3"), three("q3"), three("q3"));
+    start(d);
+    trip(a);
+    trip(b);
+    eventually("two pieces of evidence", Duration::from_secs(3), || {
+        evidence(&server, "q3") == 2
+    });
+    // Several of d's refreshes (every 250 ms here): two are not three.
+    throughout(
+        "d stays closed below the quorum",
+        Duration::from_millis(700),
+        || d.state() == CircuitState::Closed,
+    );
+    trip(c);
+    eventually("d opened by three", Duration::from_secs(3), || {
+        d.state() == CircuitState::Open
+    });
+
+    let zero = |key| {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(1)
+                .open_for(open_for)
+                .shared(redis, key)
+                .quorum(0),
+        )
+    };
+    let (e, f) = (zero("q0"), zero("q0"));
+    start(f);
+    trip(e);
+    eventually("f opened by e alone", Duration::from_secs(3), || {
+        f.state() == CircuitState::Open
+    });
+    assert_eq!(evidence(&server, "q0"), 1, "f's opening is not evidence");
+}
+
+// ---------------------------------------------------------------------------
+// Evidence held by `force_open`.
+
+/// `force_open` (held until `reset`) is evidence for as long as it holds,
+/// not for one `open_for`: it is renewed at every refresh, so a replica
+/// forced open keeps counting towards the quorum after a tripped one's
+/// evidence lapsed, and its `reset` withdraws it.
+#[test]
+fn held_open_evidence_outlives_open_for_and_reset_withdraws_it() {
+    let server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_millis(600);
+    let (a, b, c) = (
+        replica(redis, "held", open_for),
+        replica(redis, "held", open_for),
+        replica(redis, "held", open_for),
+    );
+    start(c);
+    let forced = Instant::now();
+    a.force_open();
+    trip(b);
+    eventually("c opened by a (held) and b", Duration::from_secs(3), || {
+        c.state() == CircuitState::Open
+    });
+    // b's evidence lapses with its open period; a's alone is below the
+    // quorum: c closes.
+    eventually(
+        "c closed once b's evidence lapsed",
+        Duration::from_secs(3),
+        || c.state() == CircuitState::Closed,
+    );
+    // Three open periods after it was forced, a's evidence is still live.
+    let wait = (3 * open_for).saturating_sub(forced.elapsed());
+    std::thread::sleep(wait);
+    assert_eq!(live_evidence(&server, "held"), 1, "a's held evidence");
+    assert!(a.is_forced_open());
+    // So a second opener is enough again.
+    b.force_open_for(Duration::from_secs(10));
+    eventually("c opened again by a and b", Duration::from_secs(3), || {
+        c.state() == CircuitState::Open
+    });
+    // a's reset withdraws its evidence: c closes long before b's 10 s.
+    a.reset();
+    eventually("c closed after a's reset", Duration::from_secs(3), || {
+        c.state() == CircuitState::Closed
+    });
+    eventually("only b's evidence left", Duration::from_secs(3), || {
+        evidence(&server, "held") == 1
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The probe lease.
+
+/// A replica whose open period ended while another holds the lease is
+/// refused, and asks for the lease again when the holder's TTL ends or one
+/// refresh interval later, not at every call: its calls pay no round trip.
+#[test]
+fn a_replica_waiting_for_anothers_lease_asks_once_an_interval_not_per_call() {
+    let server = Server::start();
+    let redis = patient(&server);
+    // Interval 200 ms; the lease lives 2 s, longer than the test holds it.
+    let open_for = Duration::from_secs(2);
+    let interval = Duration::from_millis(200);
+    let (a, b) = (
+        replica(redis, "waiting", open_for),
+        replica(redis, "waiting", open_for),
+    );
+    trip(a);
+    trip(b);
+    std::thread::sleep(open_for);
+    let mut probe = None;
+    eventually("a's probe with the lease", Duration::from_secs(3), || {
+        probe = a.try_acquire().ok();
+        probe.is_some()
+    });
+    let probe = probe.unwrap();
+    assert!(probe.is_probe());
+    // b's open period is over too: it calls every millisecond.
+    let trips_before = b.redis_round_trips();
+    let start = Instant::now();
+    let mut calls = 0;
+    while start.elapsed() < Duration::from_millis(800) {
+        assert!(
+            b.try_acquire().is_err(),
+            "a second probe while a holds the lease"
+        );
+        calls += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = start.elapsed();
+    let trips = b.redis_round_trips() - trips_before;
+    println!("{calls} calls refused in {elapsed:?}: {trips} round trips");
+    // A refresh per interval and a lease request per interval at most,
+    // plus one of each in flight.
+    let intervals = (elapsed.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+    assert!(
+        trips <= 2 * intervals + 2,
+        "{trips} round trips for {calls} calls"
+    );
+    probe.success();
+}
+
+// ---------------------------------------------------------------------------
+// Orders from the background task and the transitions that void them.
+
+/// An order the background task posted before a reset (here: "open, the
+/// fleet has a quorum", posted while c was closed and not called) speaks of
+/// a fleet seen before the reset; once the evidence is withdrawn, c's first
+/// call after the reset must not open it on that order.
+#[test]
+fn a_reset_voids_an_open_order_posted_before_it() {
+    let server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_secs(2);
+    let (a, b, c) = (
+        replica(redis, "order", open_for),
+        replica(redis, "order", open_for),
+        replica(redis, "order", open_for),
+    );
+    start(c);
+    a.force_open_for(Duration::from_secs(10));
+    b.force_open_for(Duration::from_secs(10));
+    eventually("a's and b's evidence", Duration::from_secs(3), || {
+        evidence(&server, "order") == 2
+    });
+    // Two more of c's round trips start: the first of them began after the
+    // evidence was published and has landed by the time the second starts,
+    // so an open order is waiting for c's next call. c is not called: the
+    // order stays there.
+    let seen = c.redis_round_trips();
+    eventually("c saw the quorum", Duration::from_secs(3), || {
+        c.redis_round_trips() >= seen + 2
+    });
+    // c is forced open (which neither reads nor clears orders), the fleet
+    // recovers, and c is reset.
+    c.force_open();
+    a.reset();
+    b.reset();
+    eventually(
+        "a's and b's evidence withdrawn",
+        Duration::from_secs(3),
+        || evidence(&server, "order") == 1,
+    );
+    c.reset();
+    let call = c.try_acquire();
+    assert!(call.is_ok(), "c opened on an order from before its reset");
+    call.unwrap().success();
+    eventually("c's evidence withdrawn", Duration::from_secs(3), || {
+        evidence(&server, "order") == 0
+    });
+    throughout("c stays closed", Duration::from_millis(500), || {
+        c.try_acquire().is_ok_and(|permit| {
+            permit.success();
+            true
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
+// A fleet opening's deadline.
+
+/// With `Fallback::Deny` and Redis gone, a replica the fleet opened stays
+/// open to the deadline the fleet gave it (when the quorum's evidence
+/// lapses), and the first call after that deadline is admitted as an
+/// ordinary call of a closed breaker: neither refused nor a probe (the
+/// fleet's replica does not probe). The replica is first used well before
+/// the fleet opens it, so that its clock and the breaker's differ.
+#[test]
+fn under_deny_the_first_call_after_the_fleets_deadline_is_admitted_closed() {
+    let mut server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_millis(1500);
+    let a = replica(redis, "deadline", open_for);
+    let b = replica(redis, "deadline", open_for);
+    let c = leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .shared(redis, "deadline")
+            .when_redis_fails(Fallback::Deny),
+    );
+    start(c);
+    std::thread::sleep(Duration::from_millis(1200));
+    let tripped = Instant::now();
+    trip(a);
+    trip(b);
+    eventually("c opened by the quorum", Duration::from_secs(3), || {
+        c.state() == CircuitState::Open
+    });
+    server.kill();
+    assert!(c.try_acquire().is_err(), "open to the fleet's deadline");
+    // The evidence lapses `open_for` after the trips; c is not called
+    // before then (a call past the deadline is the one under test).
+    std::thread::sleep((open_for + Duration::from_millis(700)).saturating_sub(tripped.elapsed()));
+    let rejected = c.rejected_count();
+    let call = c
+        .try_acquire()
+        .expect("past the fleet's deadline: admitted");
+    assert!(!call.is_probe(), "the fleet's replica does not probe");
+    call.success();
+    assert_eq!(c.state(), CircuitState::Closed);
+    assert_eq!(c.rejected_count(), rejected);
+    assert!(c.degraded_decisions() > 0);
+}
+
+// ---------------------------------------------------------------------------
+// A model test of the shared part's orderings, through the public API.
+
+/// Many threads hammer three replicas of one breaker while their
+/// dependency goes down and up, and an operator flips one replica's
+/// switches. The shared part coordinates more than eight atomics between
+/// the calling threads and its background task (the order, the mode, the
+/// fleet-opening marker, the lease and its request, ...); loom cannot run
+/// it (it talks to Redis), so this checks, under real interleavings, what
+/// its orderings must keep:
+///
+/// - c's calls always succeed: c opens only by the fleet, so it never
+///   publishes evidence (at most a's and b's are in Redis) and never
+///   probes (a replica the fleet opened closes instead);
+/// - no replica ever has two probes out (`half_open_probes(1)`);
+/// - once the dependency is healthy for good, every replica ends closed,
+///   with no evidence and no lease left: no order, mode or lease request
+///   is lost or left behind by a race.
+#[test]
+fn three_replicas_under_a_storm_keep_the_fleets_invariants_and_settle_closed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+    let server = Server::start();
+    let redis = patient(&server);
+    // Interval 30 ms, lease TTL 300 ms: many refreshes, leases and orders
+    // in a short storm.
+    let open_for = Duration::from_millis(300);
+    let make = || {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(2)
+                .open_for(open_for)
+                .half_open_probes(1)
+                .shared(redis, "storm"),
+        )
+    };
+    let (a, b, c) = (make(), make(), make());
+    let down = Arc::new(AtomicBool::new(true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let c_opened = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for (breaker, fails) in [
+        (a, true),
+        (a, true),
+        (b, true),
+        (b, true),
+        (c, false),
+        (c, false),
+    ] {
+        let (down, stop, c_opened) = (down.clone(), stop.clone(), c_opened.clone());
+        // One counter of probes out per replica, shared by its threads.
+        static OUT: [AtomicU32; 3] = [AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)];
+        let index = if std::ptr::eq(breaker, a) {
+            0
+        } else if std::ptr::eq(breaker, b) {
+            1
+        } else {
+            2
+        };
+        threads.push(std::thread::spawn(move || {
+            let mut calls = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                match breaker.try_acquire() {
+                    Ok(permit) => {
+                        calls += 1;
+                        if permit.is_probe() {
+                            assert!(fails, "c, opened only by the fleet, probed");
+                            let before = OUT[index].fetch_add(1, Ordering::SeqCst);
+                            assert_eq!(before, 0, "two probes out on one replica");
+                            // Given back before the outcome: the next probe
+                            // of this replica can only start after it.
+                            OUT[index].fetch_sub(1, Ordering::SeqCst);
+                        }
+                        if fails && down.load(Ordering::Relaxed) {
+                            permit.failure();
+                        } else {
+                            permit.success();
+                        }
+                    }
+                    Err(_) if !fails => {
+                        c_opened.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {}
+                }
+                if calls % 8 == 0 {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        }));
+    }
+    // The operator: b forced open, disabled, enabled and reset now and then.
+    let operator = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut step = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                match step % 4 {
+                    0 => b.force_open(),
+                    1 => b.disable(),
+                    2 => b.enable(),
+                    _ => b.reset(),
+                }
+                step += 1;
+                std::thread::sleep(Duration::from_millis(70));
+            }
+            b.enable();
+            b.reset();
+        })
+    };
+    // The storm: down and up every 150 ms for 2.4 s, while the evidence in
+    // Redis is watched.
+    let storm = Instant::now();
+    let mut most_evidence = 0;
+    while storm.elapsed() < Duration::from_millis(2400) {
+        down.store(
+            (storm.elapsed().as_millis() / 150) % 2 == 0,
+            Ordering::Relaxed,
+        );
+        let n = evidence(&server, "storm");
+        most_evidence = most_evidence.max(n);
+        assert!(
+            n <= 2,
+            "{n} pieces of evidence: c published its fleet opening"
+        );
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    // Healthy for good; calls go on while the fleet settles.
+    down.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    operator.join().unwrap();
+    for thread in threads {
+        thread.join().expect("a caller's invariant held");
+    }
+    println!(
+        "most evidence {most_evidence}; c refused {} calls; round trips a {} b {} c {}",
+        c_opened.load(Ordering::Relaxed),
+        a.redis_round_trips(),
+        b.redis_round_trips(),
+        c.redis_round_trips()
+    );
+    assert!(
+        c_opened.load(Ordering::Relaxed) > 0,
+        "the fleet never opened c"
+    );
+    eventually(
+        "every replica closed, no evidence, no lease",
+        Duration::from_secs(5),
+        || {
+            for breaker in [a, b, c] {
+                // Healthy calls: a probe, if one is due, succeeds.
+                if let Ok(permit) = breaker.try_acquire() {
+                    permit.success();
+                }
+            }
+            [a, b, c].iter().all(|r| r.state() == CircuitState::Closed)
+                && evidence(&server, "storm") == 0
+                && server.command("EXISTS {steadfast:cb:storm}:probe").trim() == ":0"
+        },
+    );
+    // And they stay so: nothing left behind reopens them.
+    throughout("all stay closed", Duration::from_millis(300), || {
+        [a, b, c].iter().all(|r| {
+            r.try_acquire().is_ok_and(|permit| {
+                let ordinary = !permit.is_probe();
+                permit.success();
+                ordinary
+            })
+        })
+    });
+}
