@@ -216,6 +216,35 @@ fn held_open_evidence_outlives_open_for_and_reset_withdraws_it() {
     });
 }
 
+/// Held evidence is renewed one `open_for` at a time, never published
+/// "until reset": a replica forced open that goes away without a reset (a
+/// crashed process; here the breaker dropped, which ends its background
+/// task) stops counting towards the quorum one `open_for` later.
+#[test]
+fn held_evidence_of_a_replica_that_went_away_lapses_within_open_for() {
+    let server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_millis(500);
+    let gone = CircuitBreaker::new()
+        .open_for(open_for)
+        .shared(redis, "gone");
+    gone.force_open();
+    eventually("the held evidence", Duration::from_secs(3), || {
+        live_evidence(&server, "gone") == 1
+    });
+    let dropped = Instant::now();
+    drop(gone);
+    // One open_for, plus a refresh interval and a round trip that may have
+    // renewed it just before the drop, and a wide margin for a loaded
+    // machine: far below the "until reset" a mistaken mode would publish.
+    eventually("the evidence lapsed", Duration::from_secs(5), || {
+        live_evidence(&server, "gone") == 0
+    });
+    let lapsed = dropped.elapsed();
+    println!("held evidence lapsed {lapsed:?} after the drop");
+    assert!(lapsed >= open_for / 2, "{lapsed:?}: withdrawn, not lapsed");
+}
+
 // ---------------------------------------------------------------------------
 // The probe lease.
 

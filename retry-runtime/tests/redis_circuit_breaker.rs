@@ -252,12 +252,14 @@ fn an_abandoned_probe_lease_expires() {
     // a takes the lease and drops its probe without an outcome, then goes
     // quiet (as a crashed prober would).
     let granted = {
-        let probe = loop {
-            if let Ok(permit) = a.try_acquire() {
-                break permit;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        // Bounded, as every wait here: a breaker that never grants the
+        // lease fails the test rather than hanging it.
+        let mut probe = None;
+        eventually("a's probe", Duration::from_secs(3), || {
+            probe = a.try_acquire().ok();
+            probe.is_some()
+        });
+        let probe = probe.unwrap();
         assert!(probe.is_probe());
         drop(probe);
         Instant::now()
