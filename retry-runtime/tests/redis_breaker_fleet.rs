@@ -464,6 +464,65 @@ fn the_first_call_after_the_open_period_asks_for_the_lease_at_once() {
     );
 }
 
+/// While a replica probes it keeps its evidence alive for as long as it
+/// holds the lease: when a long half-open period takes the lease again,
+/// its evidence is renewed to the new lease's end, so the fleet stays open
+/// while the prober is still finding out.
+#[test]
+fn a_prober_renews_its_evidence_with_its_lease() {
+    let server = Server::start();
+    let redis = patient(&server);
+    // The lease lives 1.5 s; refreshes every 150 ms.
+    let open_for = Duration::from_millis(1500);
+    let a = leak(
+        CircuitBreaker::new()
+            .failure_threshold(1)
+            .open_for(open_for)
+            .half_open_probes(2)
+            .shared(redis, "renew"),
+    );
+    trip(a);
+    std::thread::sleep(open_for);
+    let mut first = None;
+    eventually(
+        "a's first probe, with the lease",
+        Duration::from_secs(3),
+        || {
+            first = a.try_acquire().ok();
+            first.is_some()
+        },
+    );
+    let first = first.unwrap();
+    // The first probe is slow: the lease, and the evidence renewed with
+    // it, lapse.
+    eventually(
+        "the first lease's evidence lapsed",
+        Duration::from_secs(3),
+        || live_evidence(&server, "renew") == 0,
+    );
+    // The second probe takes the lease again...
+    let mut second = None;
+    eventually(
+        "a's second probe, with a new lease",
+        Duration::from_secs(3),
+        || {
+            second = a.try_acquire().ok();
+            second.is_some()
+        },
+    );
+    let second = second.unwrap();
+    assert!(second.is_probe());
+    // ... and the evidence lives again, to the new lease's end.
+    eventually("a's evidence renewed", Duration::from_millis(1200), || {
+        live_evidence(&server, "renew") == 1
+    });
+    first.success();
+    second.success();
+    eventually("withdrawn once closed", Duration::from_secs(3), || {
+        evidence(&server, "renew") == 0
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Publication of local transitions.
 
@@ -632,6 +691,49 @@ fn a_reset_racing_a_refresh_does_not_count_its_own_evidence_towards_the_quorum()
         call.is_ok(),
         "c, reset, opened by a quorum made of a and its own old evidence"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Redis unavailable.
+
+/// While Redis is unavailable a shared breaker's refreshes do not go to
+/// Redis: one probe per `retry_after` does (an outage costs one timeout,
+/// not one per refresh), and sharing resumes with the first that answers.
+#[test]
+fn during_an_outage_redis_is_probed_once_per_retry_after_not_at_every_refresh() {
+    let mut server = Server::start();
+    let retry_after = Duration::from_millis(500);
+    let redis: &'static Redis = Box::leak(Box::new(
+        Redis::new(server.url)
+            .timeout(Duration::from_secs(1))
+            .retry_after(retry_after),
+    ));
+    // Refreshes every 10 ms.
+    let a = replica(redis, "outage-cadence", Duration::from_millis(100));
+    start(a);
+    eventually("the first refresh", Duration::from_secs(3), || {
+        a.redis_round_trips() >= 1
+    });
+    server.kill();
+    eventually("the outage noticed", Duration::from_secs(3), || {
+        redis.last_error().is_some()
+    });
+    let before = a.redis_round_trips();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(1200));
+    let elapsed = started.elapsed();
+    let trips = a.redis_round_trips() - before;
+    let probes = (elapsed.as_secs_f64() / retry_after.as_secs_f64()).ceil() as u64;
+    println!("{trips} round trips in {elapsed:?} of outage");
+    assert!(
+        trips <= probes + 1,
+        "{trips} round trips in {elapsed:?} of outage"
+    );
+    assert!(a.degraded_decisions() > 0);
+    server.restart();
+    eventually("sharing resumed", Duration::from_secs(3), || {
+        redis.last_error().is_none()
+    });
 }
 
 // ---------------------------------------------------------------------------
