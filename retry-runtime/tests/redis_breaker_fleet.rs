@@ -109,6 +109,19 @@ fn live_evidence(server: &Server, key: &str) -> i64 {
     )))
 }
 
+/// How long, in milliseconds on Redis's clock, until the latest piece of
+/// evidence under `key` expires (`None`: there is none).
+fn evidence_left_ms(server: &Server, key: &str) -> Option<i64> {
+    let reply = server.command(&format!(
+        "EVAL \"local t = redis.call('TIME') \
+         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+         local z = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES') \
+         if #z == 0 then return -1 end return tonumber(z[2]) - now\" 1 {{steadfast:cb:{key}}}"
+    ));
+    let left = integer(&reply);
+    (left >= 0).then_some(left)
+}
+
 // ---------------------------------------------------------------------------
 // The quorum setting.
 
@@ -163,6 +176,69 @@ fn a_quorum_of_three_needs_three_openers_and_a_quorum_of_zero_is_one() {
         f.state() == CircuitState::Open
     });
     assert_eq!(evidence(&server, "q0"), 1, "f's opening is not evidence");
+}
+
+// ---------------------------------------------------------------------------
+// Evidence: how long it lasts.
+
+/// A replica's evidence ends with its open period, whenever in the
+/// replica's life it trips: one tripping for 500 ms two seconds after its
+/// first call publishes 500 ms of evidence, not more.
+#[test]
+fn evidence_ends_with_the_open_period_however_old_the_replica() {
+    let server = Server::start();
+    let redis = patient(&server);
+    let open_for = Duration::from_millis(500);
+    let a = replica(redis, "old", open_for);
+    start(a);
+    std::thread::sleep(Duration::from_secs(2));
+    trip(a);
+    let mut left = None;
+    eventually("a's evidence", Duration::from_secs(3), || {
+        left = evidence_left_ms(&server, "old");
+        left.is_some()
+    });
+    let left = left.unwrap();
+    println!("evidence published with {left} ms left");
+    assert!(
+        left <= 501,
+        "{left} ms of evidence for a 500 ms open period"
+    );
+}
+
+/// A replica waiting for the lease keeps its evidence alive while it
+/// waits, though it asks only now and then (here: once): its own open
+/// period is over, but the fleet must not lapse while the openers take
+/// turns at probing.
+#[test]
+fn a_replica_waiting_for_the_lease_keeps_its_evidence_alive() {
+    let server = Server::start();
+    let redis = patient(&server);
+    // The lease, and the evidence a waiting replica publishes, live 1 s;
+    // refreshes every 100 ms.
+    let open_for = Duration::from_secs(1);
+    let a = replica(redis, "waits", open_for);
+    let b = replica(redis, "waits", open_for);
+    trip(a);
+    trip(b);
+    std::thread::sleep(open_for);
+    let mut probe = None;
+    eventually("a's probe, with the lease", Duration::from_secs(3), || {
+        probe = a.try_acquire().ok();
+        probe.is_some()
+    });
+    let probe = probe.unwrap();
+    // b asks once, is refused, and is not called again.
+    assert!(b.try_acquire().is_err());
+    eventually(
+        "b's evidence renewed by its request",
+        Duration::from_secs(3),
+        || live_evidence(&server, "waits") == 2,
+    );
+    // Several of b's refreshes later (none asking), both pieces still live.
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(live_evidence(&server, "waits"), 2, "b's evidence dropped");
+    probe.success();
 }
 
 // ---------------------------------------------------------------------------
