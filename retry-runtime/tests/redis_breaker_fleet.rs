@@ -282,6 +282,15 @@ fn held_open_evidence_outlives_open_for_and_reset_withdraws_it() {
     eventually("c opened again by a and b", Duration::from_secs(3), || {
         c.state() == CircuitState::Open
     });
+    // The quorum now lapses only when a's evidence does, which a renews
+    // at every refresh: c's opening is extended with it, and c refuses
+    // every call for twice open_for (its first deadline was at most one
+    // open_for away).
+    throughout(
+        "c stays open while a's held evidence is renewed",
+        2 * open_for,
+        || c.try_acquire().is_err(),
+    );
     // a's reset withdraws its evidence: c closes long before b's 10 s.
     a.reset();
     eventually("c closed after a's reset", Duration::from_secs(3), || {
@@ -592,6 +601,9 @@ fn a_prober_renews_its_evidence_with_its_lease() {
     eventually("a's evidence renewed", Duration::from_millis(1200), || {
         live_evidence(&server, "renew") == 1
     });
+    // To the lease's end, no further.
+    let left = evidence_left_ms(&server, "renew").unwrap();
+    assert!(left <= 1501, "{left} ms of evidence for a 1.5 s lease");
     first.success();
     second.success();
     eventually("withdrawn once closed", Duration::from_secs(3), || {
