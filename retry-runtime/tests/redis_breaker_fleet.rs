@@ -470,6 +470,14 @@ fn a_half_open_replica_whose_lease_expired_yields_to_the_new_holder() {
     assert!(b_probe.is_probe());
     // a still has a free probe slot, but not the lease.
     assert!(a.try_acquire().is_err(), "a probed beside b's lease");
+    // Nor does it publish evidence while its lease has run out: once its
+    // last piece lapsed and was pruned, only b's is in Redis.
+    eventually("a's lapsed evidence pruned", Duration::from_secs(3), || {
+        evidence(&server, "outlived") <= 1
+    });
+    throughout("no evidence of a's", Duration::from_millis(200), || {
+        evidence(&server, "outlived") <= 1
+    });
     b_probe.success();
     first.success();
 }
