@@ -85,19 +85,22 @@ impl Call {
                 // wait longer than what is left is refused at once, not
                 // slept in vain.
                 while let Err(wait) = limiter.take_one() {
-                    if self.wait_left().is_some_and(|left| wait > left) {
-                        return Err(self.wait_refused("rate_limit"));
+                    if let Some(bound) = self.wait_bound().filter(|(left, _)| wait > *left) {
+                        return Err(self.wait_refused(bound, "rate_limit"));
                     }
                     tokio::time::sleep(wait).await;
                 }
                 admitted.token = true;
             }
             if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
-                let left = self.wait_left().unwrap_or(Duration::MAX);
-                match bulkhead.acquire_timeout(left).await {
-                    Ok(permit) => admitted.permit = Some(permit),
-                    Err(_) => return Err(self.wait_refused("bulkhead")),
-                }
+                let permit = match self.wait_bound() {
+                    None => bulkhead.acquire().await,
+                    Some(bound) => match bulkhead.acquire_timeout(bound.0).await {
+                        Ok(permit) => permit,
+                        Err(_) => return Err(self.wait_refused(bound, "bulkhead")),
+                    },
+                };
+                admitted.permit = Some(permit);
             }
             Ok(())
         }
@@ -111,25 +114,24 @@ impl Call {
             Admission::Wait(admitted) => admitted,
         };
         if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            admitted.token = match self.wait_left() {
-                None => {
-                    limiter.acquire_blocking();
-                    true
+            match self.wait_bound() {
+                None => limiter.acquire_blocking(),
+                Some(bound) => {
+                    if limiter.acquire_blocking_timeout(bound.0).is_err() {
+                        return Err(self.wait_refused(bound, "rate_limit"));
+                    }
                 }
-                Some(left) => limiter.acquire_blocking_timeout(left).is_ok(),
-            };
-            if !admitted.token {
-                return Err(self.wait_refused("rate_limit"));
             }
+            admitted.token = true;
         }
         if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
             admitted.permit = Some(match bulkhead.try_acquire() {
                 Some(permit) => permit,
-                None => match self.wait_left() {
+                None => match self.wait_bound() {
                     None => bulkhead.acquire_blocking(),
-                    Some(left) => match bulkhead.acquire_blocking_timeout(left) {
+                    Some(bound) => match bulkhead.acquire_blocking_timeout(bound.0) {
                         Ok(permit) => permit,
-                        Err(_) => return Err(self.wait_refused("bulkhead")),
+                        Err(_) => return Err(self.wait_refused(bound, "bulkhead")),
                     },
                 },
             });
@@ -151,25 +153,24 @@ impl Call {
         }
     }
 
-    /// How long a permit or token wait may last: `max_wait`, or what is
-    /// left before the deadline if that is less; `None` waits as long as it
-    /// takes. Read only when nothing was free at once.
-    fn wait_left(&self) -> Option<Duration> {
+    /// How long a permit or token wait may last, and what ends the call if
+    /// it runs out: `max_wait` (then `Rejected`), or what is left before the
+    /// deadline if that is no more (then `Elapsed`: the deadline is what the
+    /// wait could not fit in); `None` waits as long as it takes. Read only
+    /// when nothing was free at once, before waiting: after the wait the
+    /// time left says nothing of which bound it was.
+    fn wait_bound(&self) -> Option<(Duration, Refusal)> {
         let to_deadline = self.time_to_deadline();
         match (self.policy.max_wait, to_deadline) {
-            (Some(w), Some(d)) => Some(w.min(d)),
-            (w, d) => w.or(d),
+            (Some(wait), Some(left)) if wait < left => Some((wait, Refusal::Rejected)),
+            (_, Some(left)) => Some((left, Refusal::Elapsed)),
+            (Some(wait), None) => Some((wait, Refusal::Rejected)),
+            (None, None) => None,
         }
     }
 
-    /// A bounded wait ended without a permit or token: past the deadline the
-    /// call gives up (`Elapsed`), otherwise it was rejected.
-    fn wait_refused(&self, waited_for: &'static str) -> Refusal {
-        let refusal = if self.past_deadline() {
-            Refusal::Elapsed
-        } else {
-            Refusal::Rejected
-        };
+    /// A bounded wait ended, or would have ended, without a permit or token.
+    fn wait_refused(&self, (_, refusal): (Duration, Refusal), waited_for: &'static str) -> Refusal {
         self.refused(refusal, waited_for);
         refusal
     }

@@ -113,10 +113,6 @@ impl Call {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    pub(super) fn past_deadline(&self) -> bool {
-        self.deadline_at().is_some_and(|d| Instant::now() >= d)
-    }
-
     /// Runs one attempt, cancelling it at the earlier of its `timeout` and
     /// the call's `deadline`. Expansions call it only when one is set. A
     /// plain function, not an `async fn`: that would hold the attempt's
