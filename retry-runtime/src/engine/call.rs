@@ -91,12 +91,6 @@ impl Call {
         }
     }
 
-    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
-    #[inline]
-    pub fn limits_time(&self) -> bool {
-        self.policy.limits_time()
-    }
-
     #[inline]
     fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;

@@ -28,5 +28,5 @@ mod settings;
 pub use attempt::{Attempt, CallKey};
 pub use call::Call;
 pub use decision::{Decision, GiveUp};
-pub use guards::{Admission, Admitted, Guards, Refusal};
+pub use guards::{Admission, Admitted, Conversions, Guards, Refusal};
 pub use settings::Settings;

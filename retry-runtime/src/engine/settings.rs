@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use retry_rules::defaults;
+
 use crate::backoff::{Backoff, Strategy};
 use crate::jitter::Jitter;
 use crate::report::Site;
@@ -10,8 +12,8 @@ use crate::report::Site;
 ///
 /// Each builder is named after the attribute key it sets, and the expansion
 /// calls only those the user wrote: every default is the one given here
-/// (3 attempts, [`Backoff::new`]'s schedule, no timeout, no deadline, waits
-/// for permits and tokens unbounded).
+/// (`retry_rules::defaults`' attempts, [`Backoff::new`]'s schedule, no
+/// timeout, no deadline, waits for permits and tokens unbounded).
 #[derive(Debug)]
 pub struct Settings {
     pub(super) site: Site,
@@ -26,15 +28,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Attempts in total when `max_attempts` is not set.
-    pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
     /// The defaults, reported under `name`.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
         Settings {
             site: Site::new(name),
-            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            max_attempts: defaults::MAX_ATTEMPTS,
             backoff: Backoff::new(),
             timeout: None,
             deadline: None,
@@ -125,16 +124,5 @@ impl Settings {
     pub const fn reports_elapsed(mut self) -> Self {
         self.reads_clock = true;
         self
-    }
-
-    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
-    pub const fn limits_time(&self) -> bool {
-        self.timeout.is_some() || self.deadline.is_some()
-    }
-
-    /// Whether waits for a permit or token are bounded (`max_wait` or
-    /// `deadline`), so that they need timers.
-    pub const fn bounds_waits(&self) -> bool {
-        self.max_wait.is_some() || self.deadline.is_some()
     }
 }
