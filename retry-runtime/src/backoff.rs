@@ -449,6 +449,28 @@ impl Backoff {
     }
 }
 
+/// The keys of the delay schedule, each the builder of its name above.
+/// `Settings` (what `#[resilient]` expansions build) and `Policy` pass each
+/// on from this list (`settings.rs` and `policy/mod.rs` expand it with
+/// their own body), so that a schedule key is a builder and a line here.
+/// Each line is the key, the type it takes, and `Policy`'s documentation
+/// of it.
+macro_rules! schedule_keys {
+    ($define:ident) => {
+        $define! {
+            /// `base_delay`: the first retry's delay before jitter (100 ms).
+            base_delay(Duration),
+            /// `max_delay`: the cap on one delay, and on a `retry_after` hint (20 s).
+            max_delay(Duration),
+            /// `multiplier`: the growth of an exponential schedule (2.0).
+            multiplier(f64),
+            /// `jitter` ([`Jitter::Full`]).
+            jitter(Jitter),
+        }
+    };
+}
+pub(crate) use schedule_keys;
+
 impl Default for Backoff {
     /// Same as [`Backoff::new`].
     fn default() -> Self {

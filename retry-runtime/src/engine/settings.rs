@@ -69,34 +69,6 @@ impl Settings {
         self
     }
 
-    /// `base_delay`: the first retry's delay before jitter.
-    #[must_use]
-    pub const fn base_delay(mut self, base: Duration) -> Self {
-        self.backoff = self.backoff.base_delay(base);
-        self
-    }
-
-    /// `max_delay`: the cap on one delay, and on a `retry_after` hint.
-    #[must_use]
-    pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.backoff = self.backoff.max_delay(cap);
-        self
-    }
-
-    /// `multiplier`: the exponential growth factor.
-    #[must_use]
-    pub const fn multiplier(mut self, m: f64) -> Self {
-        self.backoff = self.backoff.multiplier(m);
-        self
-    }
-
-    /// `jitter`.
-    #[must_use]
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.backoff = self.backoff.jitter(jitter);
-        self
-    }
-
     /// `timeout`: per attempt (async functions only).
     #[must_use]
     pub const fn timeout(mut self, timeout: Duration) -> Self {
@@ -126,3 +98,22 @@ impl Settings {
         self
     }
 }
+
+/// `base_delay`, `max_delay`, `multiplier`, `jitter`: each sets the key of
+/// the delay schedule, keeping the others.
+macro_rules! schedule_builders {
+    ($($(#[$doc:meta])* $key:ident($value:ty),)*) => {
+        impl Settings {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub const fn $key(mut self, value: $value) -> Self {
+                    self.backoff = self.backoff.$key(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+crate::backoff::schedule_keys!(schedule_builders);

@@ -144,34 +144,6 @@ impl<E> Policy<E> {
         self
     }
 
-    /// `base_delay`: the first retry's delay before jitter (100 ms).
-    #[must_use]
-    pub const fn base_delay(mut self, base: Duration) -> Self {
-        self.settings = self.settings.base_delay(base);
-        self
-    }
-
-    /// `max_delay`: the cap on one delay, and on a `retry_after` hint (20 s).
-    #[must_use]
-    pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.settings = self.settings.max_delay(cap);
-        self
-    }
-
-    /// `multiplier`: the growth of an exponential schedule (2.0).
-    #[must_use]
-    pub const fn multiplier(mut self, m: f64) -> Self {
-        self.settings = self.settings.multiplier(m);
-        self
-    }
-
-    /// `jitter` ([`Jitter::Full`]).
-    #[must_use]
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.settings = self.settings.jitter(jitter);
-        self
-    }
-
     /// `retry_if`: which errors are retried (every one by default).
     #[must_use]
     pub const fn retry_if(mut self, retryable: fn(&E) -> bool) -> Self {
@@ -280,6 +252,25 @@ impl<E> Policy<E> {
         guards
     }
 }
+
+/// The keys of the delay schedule (`base_delay`, `max_delay`, ...), each
+/// passed on to the schedule, keeping the others.
+macro_rules! schedule_builders {
+    ($($(#[$doc:meta])* $key:ident($value:ty),)*) => {
+        impl<E> Policy<E> {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub const fn $key(mut self, value: $value) -> Self {
+                    self.settings = self.settings.$key(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+crate::backoff::schedule_keys!(schedule_builders);
 
 impl<E: From<Elapsed>> Policy<E> {
     /// `timeout`: per attempt (async only; a blocking attempt cannot be
