@@ -175,3 +175,136 @@ impl Call {
         refusal
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use retry_rules::{Protections, Refusal};
+
+    use super::*;
+    use crate::bulkhead::Bulkhead;
+    use crate::circuit_breaker::CircuitBreaker;
+    use crate::engine::Settings;
+
+    /// The keys that shape admission, each protection refusing when asked
+    /// (the breaker open, the limiter empty, the bulkhead full).
+    struct Case {
+        breaker: bool,
+        limiter: bool,
+        bulkhead: bool,
+        max_wait: Option<Duration>,
+        deadline: Option<Duration>,
+    }
+
+    impl Case {
+        fn all() -> impl Iterator<Item = Case> {
+            let ms = Duration::from_millis;
+            let waits = [None, Some(ms(10)), Some(ms(10_000))];
+            let deadlines = [None, Some(ms(50)), Some(ms(50_000))];
+            (0..8u8).flat_map(move |on| {
+                waits.into_iter().flat_map(move |max_wait| {
+                    deadlines.into_iter().map(move |deadline| Case {
+                        breaker: on & 1 != 0,
+                        limiter: on & 2 != 0,
+                        bulkhead: on & 4 != 0,
+                        max_wait,
+                        deadline,
+                    })
+                })
+            })
+        }
+
+        fn protections(&self) -> Protections {
+            let mut protections = Protections::NONE;
+            if self.breaker {
+                protections = protections.circuit_breaker();
+            }
+            if self.limiter {
+                protections = protections.rate_limit();
+            }
+            if self.bulkhead {
+                protections = protections.concurrency();
+            }
+            if self.max_wait.is_some() {
+                protections = protections.max_wait();
+            }
+            if self.deadline.is_some() {
+                protections = protections.deadline();
+            }
+            protections
+        }
+
+        fn settings(&self) -> &'static Settings {
+            let mut settings = Settings::new("admission");
+            if let Some(max_wait) = self.max_wait {
+                settings = settings.max_wait(max_wait);
+            }
+            if let Some(deadline) = self.deadline {
+                settings = settings.deadline(deadline);
+            }
+            Box::leak(Box::new(settings))
+        }
+
+        /// How long a blocking wait may park the thread: tests do not wait
+        /// on the wall clock for long.
+        fn bound(&self) -> Option<Duration> {
+            match (self.max_wait, self.deadline) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            }
+        }
+    }
+
+    /// The expansion and `Policy` pass a conversion for each refusal
+    /// `Protections::can_refuse` allows, and no other: admission must
+    /// refuse in no other way, whichever protection refuses and whichever
+    /// bound ends the wait.
+    #[tokio::test(start_paused = true)]
+    async fn admission_refuses_only_as_protections_allow() {
+        let mut seen = Vec::new();
+        for case in Case::all() {
+            let breaker = CircuitBreaker::new();
+            breaker.force_open();
+            let limiter = RateLimiter::per_second(1).burst(1);
+            assert!(limiter.try_acquire());
+            let bulkhead = Bulkhead::new(1);
+            let _held = bulkhead.try_acquire();
+            let mut guards = Guards::new();
+            if case.breaker {
+                guards = guards.circuit_breaker(&breaker);
+            }
+            if case.limiter {
+                guards = guards.rate_limit(&limiter);
+            }
+            if case.bulkhead {
+                guards = guards.concurrency(&bulkhead);
+            }
+            let protections = case.protections();
+            let call = Call::start(case.settings(), guards);
+            let admitted = match call.try_admit(guards) {
+                Admission::Done(done) => done.map(drop),
+                // An unbounded wait for a held permit never ends.
+                Admission::Wait(_) if !protections.bounds_waits() => continue,
+                Admission::Wait(mut waiting) => call.admit_within(guards, &mut waiting).await,
+            };
+            let blocking = case
+                .bound()
+                .filter(|bound| *bound <= Duration::from_millis(50))
+                .map(|_| call.admit_blocking(guards).map(drop));
+            for refusal in [admitted.err(), blocking.and_then(Result::err)]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    protections.can_refuse(refusal),
+                    "{refusal:?} with {protections:?}"
+                );
+                seen.push(refusal);
+            }
+        }
+        for refusal in Refusal::ALL {
+            assert!(seen.contains(&refusal), "no case refused with {refusal:?}");
+        }
+    }
+}

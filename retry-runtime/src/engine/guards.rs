@@ -203,3 +203,31 @@ pub enum Admission<'g> {
     /// was taken.
     Wait(Admitted<'g>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_is_converted_by_its_own_conversion() {
+        let conversions = Conversions::new()
+            .circuit_open(|| "open")
+            .rejected(|| "rejected")
+            .elapsed(|| "elapsed");
+        assert_eq!(conversions.convert(Refusal::CircuitOpen), "open");
+        assert_eq!(conversions.convert(Refusal::Rejected), "rejected");
+        assert_eq!(conversions.convert(Refusal::Elapsed), "elapsed");
+        let copied = conversions;
+        assert_eq!(
+            format!("{copied:?}"),
+            "Conversions { circuit_open: true, rejected: true, elapsed: true }"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "refused an attempt with `Rejected`, which needs `max_wait`")]
+    fn a_refusal_without_its_conversion_is_a_loud_bug() {
+        let conversions: Conversions<&str> = Conversions::default().elapsed(|| "elapsed");
+        conversions.convert(Refusal::Rejected);
+    }
+}
