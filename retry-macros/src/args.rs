@@ -1,12 +1,14 @@
 //! Parsing `#[resilient(...)]`: each key's value is turned into a typed,
 //! spanned value (`values.rs`). Unknown and duplicate keys, and values of
 //! the wrong shape, are rejected here, all at once; rules that relate
-//! several keys or the function live in `validate.rs`.
+//! several keys or the function live in `validate/` (and, for values, in
+//! `retry_rules::check`).
 //!
 //! The keys are declared once, as the fields of [`Args`] and
 //! [`BreakerArgs`]: the list of key names, the dispatch from a name to its
 //! field and the per-key "failed to parse" flags are generated from that
-//! declaration, so a key cannot be half-added. (darling's `FromMeta` derive
+//! declaration, and for a key marked `=> Setting` its place in the rules'
+//! `Values` and its `Settings` builder call, so a key cannot be half-added. (darling's `FromMeta` derive
 //! does the dispatch too, but words its own errors in English that would
 //! have to be rewritten by substring; these are ours.)
 

@@ -1,6 +1,7 @@
 //! The value of one key, typed: each kind of value parses itself from the
 //! tokens after `key =` and words its own errors, naming the key, in
-//! rustc's style. Rules that relate several keys live in `validate.rs`.
+//! rustc's style. Rules that relate several keys live in `validate/` and
+//! `retry_rules::check`.
 
 use std::fmt;
 use std::time::Duration;

@@ -34,7 +34,8 @@ const CONTRACT: u32 = 3;
 ///                 let delay = {                          // one attempt: nothing in here
 ///                     let mut admitted = match call.admit().await {   // outlives the sleep
 ///                         Ok(admitted) => admitted,
-///                         Err(refusal) => return <fallback>(E::from(refusal)),
+///                         Err(refusal) => return <fallback>(Conversions::new()
+///                             .circuit_open(circuit_open)...convert(refusal)),  // one per key that can refuse
 ///                     };
 ///                     let outcome: Result<T, E> = <time limit>(async { body }).await;
 ///                     let error = match outcome { Ok(v) => { call.succeeded(admitted); return Ok(v) }, Err(e) => e };
