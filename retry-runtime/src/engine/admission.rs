@@ -85,22 +85,19 @@ impl Call {
                 // wait longer than what is left is refused at once, not
                 // slept in vain.
                 while let Err(wait) = limiter.take_one() {
-                    if let Some(bound) = self.wait_bound().filter(|(left, _)| wait > *left) {
-                        return Err(self.wait_refused(bound, "rate_limit"));
+                    if let Some((_, refusal)) = self.wait_bound().filter(|(left, _)| wait > *left) {
+                        return Err(self.wait_refused(refusal, "rate_limit"));
                     }
                     tokio::time::sleep(wait).await;
                 }
                 admitted.token = true;
             }
             if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
-                let permit = match self.wait_bound() {
-                    None => bulkhead.acquire().await,
-                    Some(bound) => match bulkhead.acquire_timeout(bound.0).await {
-                        Ok(permit) => permit,
-                        Err(_) => return Err(self.wait_refused(bound, "bulkhead")),
-                    },
-                };
-                admitted.permit = Some(permit);
+                let left = self.wait_bound().map_or(Duration::MAX, |(left, _)| left);
+                match bulkhead.acquire_timeout(left).await {
+                    Ok(permit) => admitted.permit = Some(permit),
+                    Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
+                }
             }
             Ok(())
         }
@@ -116,9 +113,9 @@ impl Call {
         if let (Some(limiter), false) = (guards.limiter, admitted.token) {
             match self.wait_bound() {
                 None => limiter.acquire_blocking(),
-                Some(bound) => {
-                    if limiter.acquire_blocking_timeout(bound.0).is_err() {
-                        return Err(self.wait_refused(bound, "rate_limit"));
+                Some((left, refusal)) => {
+                    if limiter.acquire_blocking_timeout(left).is_err() {
+                        return Err(self.wait_refused(refusal, "rate_limit"));
                     }
                 }
             }
@@ -129,9 +126,9 @@ impl Call {
                 Some(permit) => permit,
                 None => match self.wait_bound() {
                     None => bulkhead.acquire_blocking(),
-                    Some(bound) => match bulkhead.acquire_blocking_timeout(bound.0) {
+                    Some((left, _)) => match bulkhead.acquire_blocking_timeout(left) {
                         Ok(permit) => permit,
-                        Err(_) => return Err(self.wait_refused(bound, "bulkhead")),
+                        Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                     },
                 },
             });
@@ -154,11 +151,11 @@ impl Call {
     }
 
     /// How long a permit or token wait may last, and what ends the call if
-    /// it runs out: `max_wait` (then `Rejected`), or what is left before the
+    /// it cannot: `max_wait` (then `Rejected`), or what is left before the
     /// deadline if that is no more (then `Elapsed`: the deadline is what the
     /// wait could not fit in); `None` waits as long as it takes. Read only
-    /// when nothing was free at once, before waiting: after the wait the
-    /// time left says nothing of which bound it was.
+    /// when nothing was free at once. A token's wait is known in advance,
+    /// and refused before it starts when it would not fit.
     fn wait_bound(&self) -> Option<(Duration, Refusal)> {
         let to_deadline = self.time_to_deadline();
         match (self.policy.max_wait, to_deadline) {
@@ -169,8 +166,20 @@ impl Call {
         }
     }
 
+    /// What bounded a wait that ran its whole length (a permit's): past the
+    /// deadline it was the deadline. Read from the clock after the wait
+    /// rather than kept from [`wait_bound`](Self::wait_bound) across it,
+    /// which would take room in every caller's future; the same answer,
+    /// as the wait lasted until the bound.
+    fn ran_out(&self) -> Refusal {
+        match self.deadline_at() {
+            Some(deadline) if tokio::time::Instant::now() >= deadline => Refusal::Elapsed,
+            _ => Refusal::Rejected,
+        }
+    }
+
     /// A bounded wait ended, or would have ended, without a permit or token.
-    fn wait_refused(&self, (_, refusal): (Duration, Refusal), waited_for: &'static str) -> Refusal {
+    fn wait_refused(&self, refusal: Refusal, waited_for: &'static str) -> Refusal {
         self.refused(refusal, waited_for);
         refusal
     }

@@ -91,8 +91,16 @@ impl Call {
         }
     }
 
+    /// Whether an attempt runs under a time limit (`Protections::limits_time`
+    /// of the settings). Asked of the call, which the attempt's future
+    /// borrows anyway, so that it borrows nothing more.
     #[inline]
-    fn deadline_at(&self) -> Option<Instant> {
+    pub fn limits_time(&self) -> bool {
+        self.policy.protections.limits_time()
+    }
+
+    #[inline]
+    pub(super) fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
         let deadline = self.policy.deadline?;
         Some(

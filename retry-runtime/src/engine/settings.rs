@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use retry_rules::defaults;
+use retry_rules::{Protections, defaults};
 
 use crate::backoff::{Backoff, Strategy};
 use crate::jitter::Jitter;
@@ -25,6 +25,11 @@ pub struct Settings {
     /// Whether a call must read the clock when it starts: for a deadline,
     /// or for the elapsed time an `on_retry` hook sees.
     pub(super) reads_clock: bool,
+    /// Which of `timeout`, `deadline` and `max_wait` are set (the guards
+    /// hold the other keys that shape an attempt), for `Protections` to
+    /// decide on: kept rather than worked out from the options, so that
+    /// asking costs one load.
+    pub(super) protections: Protections,
 }
 
 impl Settings {
@@ -39,6 +44,7 @@ impl Settings {
             deadline: None,
             max_wait: None,
             reads_clock: false,
+            protections: Protections::NONE,
         }
     }
 
@@ -73,6 +79,7 @@ impl Settings {
     #[must_use]
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self.protections = self.protections.timeout();
         self
     }
 
@@ -81,6 +88,7 @@ impl Settings {
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self.reads_clock = true;
+        self.protections = self.protections.deadline();
         self
     }
 
@@ -88,6 +96,7 @@ impl Settings {
     #[must_use]
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);
+        self.protections = self.protections.max_wait();
         self
     }
 

@@ -66,7 +66,9 @@ impl<E: fmt::Debug> Policy<E> {
                     };
                     let timed = async {
                         let attempt = operation(call.attempt());
-                        if self.protections.limits_time() {
+                        // Asked of the call: `self` here would be one more
+                        // borrow in every call's future.
+                        if call.limits_time() {
                             call.with_time_limit(attempt).await
                         } else {
                             Ok(attempt.await)
