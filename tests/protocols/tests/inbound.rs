@@ -209,6 +209,8 @@ static REFUSING: Keyed<String, RateLimiter> = Keyed::new(|tenant| {
     // The factory is given the key: one tenant is on a per-second plan.
     if tenant == "fast" {
         RateLimiter::per_second(10).burst(1)
+    } else if tenant == "tens" {
+        RateLimiter::per_period(3, Duration::from_secs(10))
     } else {
         RateLimiter::per_minute(3)
     }
@@ -242,6 +244,12 @@ async fn a_refused_request_is_told_when_to_come_back() {
     assert_eq!(refused.retry_after(), Some(1));
     assert_eq!(refused.policy(), (1, 1));
     assert_eq!(refused.limit(), (0, 1));
+
+    // 3 every 10 s is said as such, though the limiter's interval is
+    // 3.333333334 s (rounded up to the nanosecond); the next token is
+    // 3.33 s away, said as 4.
+    let answer = app.get(Some("tens")).await;
+    assert_eq!((answer.policy(), answer.limit()), ((3, 10), (2, 4)));
 
     // Told 1 s, a client that waits that long is served.
     tokio::time::sleep(Duration::from_secs(1)).await;

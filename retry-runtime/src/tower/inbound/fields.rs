@@ -15,11 +15,32 @@ pub(super) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelim
 /// `RateLimit`: the service limit now, `"default";r=<remaining>;t=<seconds>`.
 pub(super) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// The largest Integer a structured field can hold (RFC 9651, section
+/// 3.3.1: 15 digits). No limiter comes near it (a wait is at most 584
+/// years, 11 digits), but a field past it would be malformed, and a
+/// client must ignore a malformed field.
+const MAX_INTEGER: u64 = 999_999_999_999_999;
+
 /// Whole seconds, rounded up: what delay-seconds, `w` and `t` are made of
 /// (none of them can say "half a second", and rounding down would tell a
-/// client to come back before it may).
+/// client to come back before it may). At most [`MAX_INTEGER`].
 pub(super) fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+    let secs = duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0));
+    secs.min(MAX_INTEGER)
+}
+
+/// `w`: the window in whole seconds, rounded up, at least 1 (the draft
+/// forbids 0; a window can be shorter than a second).
+///
+/// A limiter rounds its interval up to a whole nanosecond, so that its
+/// window, `limit` intervals, can exceed the period it was given by up to
+/// `limit` nanoseconds: 3 every 10 s is a window of 10.000000002 s. That
+/// excess is left out before rounding, or the policy would say 11.
+fn window_secs(quota: &Quota) -> u64 {
+    let excess = Duration::from_nanos(u64::from(quota.limit()));
+    ceil_secs(quota.window().saturating_sub(excess)).max(1)
 }
 
 /// What a response says of its limiter: the policy, what remains, and,
@@ -53,9 +74,7 @@ impl Fields {
     /// Writes the fields into `headers`, replacing any of the same names.
     pub(super) fn write(&self, headers: &mut HeaderMap) {
         let quota = &self.quota;
-        // `w` must be at least 1: a limiter's window is never zero, but
-        // it can be shorter than a second.
-        let window = ceil_secs(quota.window()).max(1);
+        let window = window_secs(quota);
         headers.insert(
             RATELIMIT_POLICY,
             value(format_args!("\"default\";q={};w={window}", quota.limit())),
@@ -83,8 +102,8 @@ fn value(args: fmt::Arguments<'_>) -> HeaderValue {
         bytes: [0; 64],
         len: 0,
     };
-    // The longest value, `"default";q=4294967295;w=18446744073709551615`,
-    // is 45 bytes of visible ASCII: neither step can fail.
+    // The longest value, `"default";q=4294967295;w=999999999999999`, is
+    // 40 bytes of visible ASCII: neither step can fail.
     let written = buffer.write_fmt(args);
     debug_assert!(written.is_ok(), "a field value over 64 bytes");
     HeaderValue::from_bytes(&buffer.bytes[..buffer.len])
@@ -105,5 +124,58 @@ impl Write for Buffer {
             .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RateLimiter;
+
+    #[test]
+    fn seconds_are_rounded_up() {
+        assert_eq!(ceil_secs(Duration::ZERO), 0);
+        assert_eq!(ceil_secs(Duration::from_nanos(1)), 1);
+        assert_eq!(ceil_secs(Duration::from_secs(20)), 20);
+        assert_eq!(ceil_secs(Duration::new(19, 999_999_999)), 20);
+        assert_eq!(ceil_secs(Duration::new(20, 1)), 21);
+        assert_eq!(ceil_secs(Duration::MAX), MAX_INTEGER);
+        assert_eq!(ceil_secs(Duration::from_secs(MAX_INTEGER + 1)), MAX_INTEGER);
+    }
+
+    fn window(limiter: &RateLimiter) -> u64 {
+        window_secs(&limiter.quota())
+    }
+
+    #[test]
+    fn the_window_is_the_period_given_in_whole_seconds() {
+        assert_eq!(window(&RateLimiter::per_minute(3)), 60);
+        assert_eq!(
+            window(&RateLimiter::per_period(3, Duration::from_secs(10))),
+            10
+        );
+        assert_eq!(window(&RateLimiter::per_hour(7)), 3600);
+        assert_eq!(window(&RateLimiter::per_second(10).burst(1)), 1);
+        assert_eq!(window(&RateLimiter::per_second(10).burst(25)), 3);
+        let odd = RateLimiter::per_period(1, Duration::from_millis(1500));
+        assert_eq!(window(&odd), 2);
+        let tiny = RateLimiter::per_period(1, Duration::from_nanos(1));
+        assert_eq!(window(&tiny), 1);
+    }
+
+    #[test]
+    fn the_longest_values_fit() {
+        let limiter = RateLimiter::per_period(u32::MAX, Duration::MAX).burst(u32::MAX);
+        let mut headers = HeaderMap::new();
+        Fields::refused(limiter.quota(), Duration::MAX).write(&mut headers);
+        let policy = headers[&RATELIMIT_POLICY].to_str().unwrap();
+        assert!(
+            policy.starts_with("\"default\";q=4294967295;w="),
+            "{policy}"
+        );
+        assert!(policy.len() > 30, "{policy}");
+        assert_eq!(headers[RETRY_AFTER], "999999999999999");
+        let limit = headers[&RATELIMIT].to_str().unwrap();
+        assert_eq!(limit, "\"default\";r=0;t=999999999999999");
     }
 }
