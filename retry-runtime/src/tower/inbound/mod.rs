@@ -151,7 +151,11 @@ pub use future::RateLimitFuture;
 /// (once per instance, bounded by twice the Redis timeout plus 10 ms,
 /// on the calling thread), rather than being refused with the fleet far
 /// under its limit; when Redis is down, each decision follows the
-/// limiter's `when_redis_fails`.
+/// limiter's `when_redis_fails`. A request that finds the lease empty
+/// while its top-up is still on its way to Redis is refused with
+/// `Retry-After: 1`, though the fleet may have tokens left: requests for
+/// one key that come faster than the lease is topped up (a lease per
+/// round trip) see some of these.
 pub struct RateLimitLayer<K: 'static, F> {
     limits: &'static Keyed<K, RateLimiter>,
     key: F,
