@@ -496,3 +496,43 @@ async fn a_limit_shared_through_redis_holds_across_two_servers() {
     // Another tenant is still served by either.
     assert_eq!(b.get(Some("globex")).await.status, StatusCode::OK);
 }
+
+static DESCRIBED: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_minute(1));
+static DESCRIBED_KEYLESS: RateLimiter = RateLimiter::per_minute(1);
+
+#[tokio::test]
+async fn layers_services_and_futures_say_what_they_are() {
+    let layer = RateLimitLayer::new(&DESCRIBED, tenant_of).keyless(&DESCRIBED_KEYLESS);
+    let text = format!("{:?}", layer.clone());
+    assert!(
+        text.starts_with("RateLimitLayer { limits: Keyed { len: 0"),
+        "{text}"
+    );
+    assert!(text.contains("keyless: Some(RateLimiter {"), "{text}");
+
+    let mut service = layer.layer(Gate {
+        ready: Arc::new(AtomicUsize::new(1)),
+        fail: false,
+    });
+    assert_eq!(service.get_ref().ready.load(Ordering::SeqCst), 1);
+    let future = service.call(for_tenant("acme"));
+    assert_eq!(format!("{future:?}"), "RateLimitFuture { .. }");
+    assert_eq!(future.await.unwrap().body(), "served");
+    struct Named;
+    impl std::fmt::Debug for Named {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Named")
+        }
+    }
+    let text = format!(
+        "{:?}",
+        RateLimitLayer::new(&DESCRIBED, tenant_of).layer(Named)
+    );
+    assert!(
+        text.starts_with("RateLimited { inner: Named, limits: Keyed { len: 1"),
+        "{text}"
+    );
+    assert!(text.ends_with("keyless: None, .. }"), "{text}");
+    let gate = service.clone().into_inner();
+    assert!(!gate.fail);
+}
