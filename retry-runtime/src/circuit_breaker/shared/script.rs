@@ -18,8 +18,11 @@
 ///
 /// Returns `{now, lease, score...}`: Redis's time, the lease answer (its
 /// TTL if taken, minus the holder's remaining TTL if someone else holds it,
-/// 0 otherwise) and the expiry of every live piece of evidence, this
-/// replica's included. Expired evidence is removed first.
+/// 0 otherwise) and the expiry of every other replica's live evidence.
+/// Expired evidence is removed first. This replica's own is left out: the
+/// replica can only be opened by the fleet while it holds none, and a score
+/// of its own in the set is then one it has withdrawn since this run was
+/// sent (a reset racing a refresh that renewed it).
 pub(super) const SYNC: &str = r"
 local now = math.floor(now_us / 1000)
 local me = ARGV[1]
@@ -54,6 +57,8 @@ elseif lease_op == 0 and holder == me then
 end
 local out = {now, lease}
 local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 2, #live, 2 do out[#out + 1] = tonumber(live[i]) end
+for i = 1, #live, 2 do
+  if live[i] ~= me then out[#out + 1] = tonumber(live[i + 1]) end
+end
 return out
 ";
