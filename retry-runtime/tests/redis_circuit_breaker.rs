@@ -322,7 +322,7 @@ fn slowest_decision(breaker: &CircuitBreaker, run: Duration) -> Duration {
 #[test]
 fn redis_killed_means_local_state_only_then_sharing_resumes() {
     let mut server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     // Long enough for a and b to stay open through the outage.
     let open_for = Duration::from_secs(6);
     let a = replica(redis, "outage", open_for);
@@ -575,7 +575,7 @@ fn time_decisions(
 #[test]
 fn a_paused_redis_leaves_each_replica_on_its_local_state_then_sharing_resumes() {
     let server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     // Long enough for a and b to stay open through the pause.
     let open_for = Duration::from_secs(6);
     let a = replica(redis, "paused", open_for);
@@ -731,7 +731,7 @@ fn a_script_flush_mid_run_reloads_the_script_and_evidence_still_flows() {
 #[test]
 fn deny_keeps_the_fleets_opening_and_waits_for_the_lease_while_redis_is_down() {
     let mut server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     let open_for = Duration::from_millis(1000);
     let deny = |key: &'static str| {
         leak(

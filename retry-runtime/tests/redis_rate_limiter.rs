@@ -254,7 +254,7 @@ fn decide_for(limiter: &RateLimiter, run: Duration) -> (u64, u64, Duration) {
 #[test]
 fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
     let mut server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     let local = leak(RateLimiter::per_second(50).burst(5).shared(redis, "outage"));
     let allow = leak(
         RateLimiter::per_second(50)
@@ -333,7 +333,7 @@ fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
 #[test]
 fn a_paused_redis_costs_one_timeout_then_decisions_are_immediate() {
     let server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     let limiter = leak(
         RateLimiter::per_second(100)
             .burst(10)

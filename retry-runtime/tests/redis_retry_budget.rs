@@ -239,7 +239,7 @@ fn the_policy_engine_spends_the_shared_budget() {
 #[test]
 fn redis_killed_falls_back_to_the_local_budget_then_sharing_resumes() {
     let mut server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     // Reserve 20/s × 1 s = 20: the fleet's, and each replica's alone when
     // Redis is down.
     let shape = || {
@@ -517,7 +517,7 @@ fn three_processes_share_one_budget() {
 #[test]
 fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     let server = Server::start();
-    let redis = server.redis();
+    let redis = server.quick_redis();
     // Reserve 10/s × 2 s = 20: the fleet's, and each replica's alone when
     // Redis does not answer.
     let shape = || {

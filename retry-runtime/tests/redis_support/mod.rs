@@ -59,12 +59,24 @@ impl Server {
         None
     }
 
-    /// A client of this server with a short timeout, leaked to be `'static`
-    /// as `shared` needs.
+    /// A client of this server, leaked to be `'static` as `shared` needs.
+    /// Its timeout is long enough for a loaded machine (a test asserting
+    /// that nothing was decided without Redis must not see a slow answer
+    /// as an outage); a test of an outage takes [`Server::quick_redis`].
     pub fn redis(&self) -> &'static Redis {
+        self.redis_with_timeout(Duration::from_secs(1))
+    }
+
+    /// A client that gives up on a stalled server after 50 ms: for the
+    /// tests that pause or kill the server and bound what that costs.
+    pub fn quick_redis(&self) -> &'static Redis {
+        self.redis_with_timeout(Duration::from_millis(50))
+    }
+
+    fn redis_with_timeout(&self, timeout: Duration) -> &'static Redis {
         Box::leak(Box::new(
             Redis::new(self.url)
-                .timeout(Duration::from_millis(50))
+                .timeout(timeout)
                 .retry_after(Duration::from_millis(200)),
         ))
     }
