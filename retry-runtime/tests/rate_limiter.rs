@@ -656,3 +656,27 @@ fn acquire_n_blocking_timeout_refuses_at_once_when_the_wait_is_too_long() {
     // Nothing was taken.
     assert!(limiter.try_acquire_n(2));
 }
+
+/// What the RateLimit fields are written from: the bucket's size and fill
+/// time, the tokens left and the time until full, as the bucket drains and
+/// refills on the paused clock (and never more than the bucket holds after
+/// a long idle gap).
+#[tokio::test(start_paused = true)]
+async fn quota_follows_the_bucket_as_it_drains_and_refills() {
+    let limiter = RateLimiter::per_second(10).burst(4);
+    let fresh = limiter.quota();
+    assert_eq!((fresh.limit(), fresh.remaining()), (4, 4));
+    assert_eq!(fresh.window(), Duration::from_millis(400));
+    assert_eq!(fresh.full_in(), Duration::ZERO);
+    assert!(limiter.try_acquire_n(3));
+    let drained = limiter.quota();
+    assert_eq!(drained.remaining(), 1);
+    assert_eq!(drained.full_in(), Duration::from_millis(300));
+    advance(Duration::from_millis(150)).await;
+    let refilling = limiter.quota();
+    assert_eq!(refilling.remaining(), 2);
+    assert_eq!(refilling.full_in(), Duration::from_millis(150));
+    advance(Duration::from_secs(3600)).await;
+    let idle = limiter.quota();
+    assert_eq!((idle.remaining(), idle.full_in()), (4, Duration::ZERO));
+}

@@ -550,11 +550,20 @@ async fn go_redis_rates_cases_hold_on_the_shared_path() {
         .lease(1)
         .shared(redis, "redis_rate");
     let max_wait = Duration::from_millis(500);
+    let mut taken = 0;
     for n in [1, 2, 7] {
         assert_eq!(
             limiter.acquire_n_timeout(n, max_wait).await,
             Ok(Ok(())),
             "take {n}"
+        );
+        taken += n;
+        // What is left, as Redis last answered: one more if a token came
+        // back during a slow round trip.
+        let remaining = limiter.quota().remaining();
+        assert!(
+            (10 - taken..=11 - taken).contains(&remaining),
+            "{remaining} left after {taken}"
         );
     }
     // The 10 are spent: refused, with a retry after about 100 ms (one
