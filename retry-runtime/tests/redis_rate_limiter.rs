@@ -523,6 +523,30 @@ async fn a_new_keys_first_decisions_are_not_refusals() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// A new instance's first take waits for Redis's first answer only while
+/// one can still come: once its round trip has failed (nothing listens),
+/// it decides by the fallback, counted as degraded, without waiting out
+/// the client's timeout (here a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_take_with_redis_unreachable_decides_by_the_fallback_at_once() {
+    let nobody: &'static str =
+        Box::leak(format!("redis://127.0.0.1:{}", redis_support::free_port()).into_boxed_str());
+    let redis: &'static Redis = Box::leak(Box::new(
+        Redis::new(nobody).timeout(Duration::from_secs(60)),
+    ));
+    let limiter = RateLimiter::per_second(10)
+        .shared_as(redis, "unreachable")
+        .when_redis_fails(Fallback::Local);
+    let started = Instant::now();
+    assert!(limiter.try_acquire(), "the local fallback admits");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited {:?} for an answer that could not come",
+        started.elapsed()
+    );
+    assert_eq!(limiter.degraded_decisions(), 1);
+}
+
 /// The `check` of `limiter` once the refill in flight (if any) has
 /// landed: a refill in flight answers "1 ms" while Redis decides.
 async fn settled_check(limiter: &RateLimiter) -> Result<(), retry_runtime::NotUntil> {
