@@ -225,16 +225,11 @@ impl Call {
         let delay = match retry_after {
             // A hostile or confused server must not park its clients: a
             // pause longer than `max_delay` is an answer, not a delay.
-            Some(hint) if hint > self.policy.backoff.cap() => {
+            Some(hint) if hint > self.policy.schedule.cap() => {
                 return Decision::GiveUp(GiveUp::RetryAfter);
             }
             Some(hint) => hint,
-            None => {
-                let mut prev = Duration::from_nanos(self.decorrelated_prev);
-                let delay = self.policy.backoff.delay_for_call(self.attempts, &mut prev);
-                self.decorrelated_prev = nanos(prev);
-                delay
-            }
+            None => (self.policy.schedule).delay(self.attempts, &mut self.decorrelated_prev),
         };
         if deadline.is_some_and(|d| Instant::now() + delay >= d) {
             return Decision::GiveUp(GiveUp::Deadline);
