@@ -677,6 +677,19 @@ mod tests {
     }
 
     #[test]
+    fn a_seeded_draw_varies_from_retry_to_retry_for_every_seed() {
+        // A fixed delay has the same range at every retry: only the
+        // generator can tell the retries apart, whatever bits the seed has.
+        for seed in [0, 1, u64::MAX, 0x5555_5555_5555_5555] {
+            let b = Schedule::new(BackoffKind::Fixed, Duration::from_secs(1)).seed(seed);
+            let mut draws: Vec<_> = (1..=8).map(|retry| b.delay(retry, &mut 0)).collect();
+            draws.sort_unstable();
+            draws.dedup();
+            assert!(draws.len() > 4, "seed {seed:#x}: {draws:?}");
+        }
+    }
+
+    #[test]
     fn nanos_to_duration_saturates() {
         assert_eq!(nanos_to_duration(u128::MAX), Duration::MAX);
         assert_eq!(nanos_to_duration(Duration::MAX.as_nanos()), Duration::MAX);
