@@ -17,6 +17,7 @@
 
 #[path = "support/fault_server.rs"]
 mod fault_server;
+mod support;
 
 use std::io;
 use std::net::SocketAddr;
@@ -52,21 +53,7 @@ impl From<io::Error> for CallError {
         CallError::Io(e.kind())
     }
 }
-impl From<Elapsed> for CallError {
-    fn from(e: Elapsed) -> Self {
-        CallError::Timeout(e)
-    }
-}
-impl From<CircuitOpen> for CallError {
-    fn from(e: CircuitOpen) -> Self {
-        CallError::Open(e)
-    }
-}
-impl From<Rejected> for CallError {
-    fn from(e: Rejected) -> Self {
-        CallError::Rejected(e)
-    }
-}
+support::library_errors!(CallError);
 
 async fn exchange(addr: SocketAddr, id: u64) -> Result<(), CallError> {
     let mut stream = TcpStream::connect(addr).await?;

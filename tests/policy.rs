@@ -339,3 +339,31 @@ async fn a_timeout_alone_limits_each_attempt_and_none_limits_nothing() {
     assert_eq!(slow, Ok("late"));
     assert_eq!(start.elapsed(), Duration::from_secs(366 * 86_400));
 }
+
+static SEEDED_HEARD: Delays = Delays::new();
+
+fn hear_seeded(event: &RetryEvent<'_, TestError>) {
+    SEEDED_HEARD.push(event.delay());
+}
+
+const SEEDED_SCHEDULE: Backoff = Backoff::exponential(Duration::from_millis(100)).with_seed(42);
+
+static SEEDED: Policy<TestError> = Policy::new()
+    .max_attempts(4)
+    .backoff(SEEDED_SCHEDULE)
+    .on_retry(hear_seeded)
+    .no_budget();
+
+#[test]
+fn a_seeded_policy_waits_its_schedule_on_every_call() {
+    let _fast = testing::no_delays();
+    let schedule: Vec<_> = SEEDED_SCHEDULE.take(3).collect();
+    // The thread's generator, seeded three ways, must not matter: the seed
+    // on the policy decides every draw.
+    for thread_seed in [1, 2, 3] {
+        testing::seed_jitter(thread_seed);
+        let gave_up = SEEDED.retry_blocking(|_| Err::<(), _>(TestError::Io));
+        assert_eq!(gave_up, Err(TestError::Io));
+        assert_eq!(SEEDED_HEARD.take(), schedule, "thread seed {thread_seed}");
+    }
+}

@@ -83,6 +83,7 @@ fn resilient_sync_budget_off(x: u64) -> Result<u64, BenchError> {
 }
 
 static POLICY: Policy<BenchError> = Policy::new();
+static POLICY_NO_BUDGET: Policy<BenchError> = Policy::new().no_budget();
 
 /// The breakers measured, each a `static` as a breaker usually is (and
 /// so that the two contenders' code differs: identical functions would be
@@ -115,6 +116,7 @@ measures! {
     measure_resilient_sync_budget_off() => resilient_sync_budget_off;
     measure_retry_block_sync() => |x| retry!(; { Ok::<u64, BenchError>(black_box(x)) });
     measure_policy_retry_blocking() => |x| POLICY.retry_blocking(|_| Ok(black_box(x)));
+    measure_policy_retry_blocking_no_budget() => |x| POLICY_NO_BUDGET.retry_blocking(|_| Ok(black_box(x)));
     measure_backon_blocking() => |x| (|| Ok::<u64, BenchError>(black_box(x))).retry(ExponentialBuilder::default()).call();
     measure_budget_deposit() => |_: u64| black_box(&BUDGET).deposit();
     measure_tower_deposit(peer: &TpsBudget) => |_: u64| black_box(peer).deposit();
@@ -194,6 +196,10 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             (
                 "measure_policy_retry_blocking",
                 "`Policy::retry_blocking` (defaults)",
+            ),
+            (
+                "measure_policy_retry_blocking_no_budget",
+                "`Policy::new().no_budget().retry_blocking`",
             ),
             (
                 "measure_backon_blocking",
@@ -316,6 +322,7 @@ fn run() {
         measure_resilient_sync_budget_off();
         measure_retry_block_sync();
         measure_policy_retry_blocking();
+        measure_policy_retry_blocking_no_budget();
         measure_backon_blocking();
         measure_budget_deposit();
         measure_tower_deposit(&tower);

@@ -1,11 +1,14 @@
 //! Backoff schedules: how long to wait before each retry.
 //!
-//! A [`Backoff`] is an [`Iterator`] of delays, as in `backon`, rather than an
-//! opaque policy object: a schedule can be previewed with `.take(n)`, asserted
-//! on in a test, and fed to any loop, with or without the `#[resilient]`
-//! attribute. The attribute's expansion uses the same type through
-//! [`Backoff::delay_for_call`], which keeps the per-call state outside the
-//! (shared, often `static`) configuration.
+//! Configuration and position are two types, as `backon`'s builder and
+//! iterator are: a [`Schedule`] is the configuration (`Copy`, built by
+//! `const fn`s, kept in a `static` `Settings` or `Policy`), and a call or an
+//! iterator keeps its own position in it (the retry number and decorrelated
+//! jitter's last delay). Every delay, the engine's and the iterator's, is
+//! drawn by [`Schedule::delay`], so a seed set on a [`Backoff`] holds
+//! wherever the schedule goes. [`Backoff`] is the public face
+//! (`docs/design.md`, "Backoff: one schedule, two positions"): its builders
+//! set the schedule, and as an [`Iterator`] it carries a position of its own.
 //!
 //! All arithmetic is done on `u128` nanoseconds and saturates at the cap, so
 //! no retry number, base, multiplier or cap can make it panic or overflow.
@@ -16,23 +19,192 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use retry_rules::defaults;
+use retry_rules::{BackoffKind, defaults};
 
 use crate::jitter::Jitter;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
-/// How the un-jittered delay grows from one retry to the next: the
-/// attribute's `backoff` key, defined with its names in `retry-rules` so
-/// that every door reads and names the same kinds. Public only to
-/// `#[resilient]` expansions; users pick one with the [`Backoff`]
-/// constructors.
-pub use retry_rules::BackoffKind as Strategy;
+/// The configuration of a delay schedule: growth, base, cap, multiplier,
+/// jitter and an optional seed. `Copy`, and built by `const fn`s, so that a
+/// `static` holds it; it has no position, and draws for whichever retry it
+/// is asked about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Schedule {
+    kind: BackoffKind,
+    base: Duration,
+    max: Duration,
+    multiplier: f64,
+    jitter: Jitter,
+    seed: Option<u64>,
+}
 
-/// A retry delay schedule: a growth strategy, a cap and a [`Jitter`].
+impl Schedule {
+    /// The attribute's defaults (written once, in `retry-rules`) but for
+    /// the growth and the base.
+    pub(crate) const fn new(kind: BackoffKind, base: Duration) -> Self {
+        Schedule {
+            kind,
+            base,
+            max: defaults::MAX_DELAY,
+            multiplier: defaults::MULTIPLIER,
+            jitter: defaults::JITTER,
+            seed: None,
+        }
+    }
+
+    /// The attribute's default schedule.
+    pub(crate) const DEFAULT: Schedule = Schedule::new(defaults::BACKOFF, defaults::BASE_DELAY);
+
+    /// The same schedule with another growth, keeping the base, cap,
+    /// multiplier and jitter: the attribute sets each key on its own.
+    pub(crate) const fn kind(mut self, kind: BackoffKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub(crate) const fn base_delay(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    pub(crate) const fn max_delay(mut self, cap: Duration) -> Self {
+        self.max = cap;
+        self
+    }
+
+    pub(crate) const fn multiplier(mut self, m: f64) -> Self {
+        // Written as `>=` so that NaN, which compares false, also falls back.
+        self.multiplier = if m >= 1.0 { m } else { 1.0 };
+        self
+    }
+
+    pub(crate) const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    const fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    pub(crate) const fn cap(&self) -> Duration {
+        self.max
+    }
+
+    /// The jittered delay before retry `retry` (1-based) of one run, whose
+    /// decorrelated state is `prev` (nanoseconds, 0 before the first draw).
+    ///
+    /// Unseeded, the draw comes from the thread's generator, and only when
+    /// there is something to randomise, so a schedule without jitter never
+    /// touches it. Seeded, it is a function of the seed and `retry` alone
+    /// (and `prev` for decorrelated jitter): every run of the schedule, a
+    /// policy's calls and an iterator alike, waits the same delays.
+    pub(crate) fn delay(&self, retry: u32, prev: &mut u64) -> Duration {
+        match self.seed {
+            None => self.jittered(retry, prev, |lo, hi| {
+                crate::rng::with_thread_rng(|rng| sample(rng, lo, hi))
+            }),
+            Some(seed) => self.jittered(retry, prev, |lo, hi| {
+                sample(&mut seeded(seed, retry), lo, hi)
+            }),
+        }
+    }
+
+    /// The capped, un-jittered delay in nanoseconds.
+    fn capped_nanos(&self, retry: u32) -> u128 {
+        let n = retry.max(1);
+        let base = self.base.as_nanos();
+        let cap = self.max.as_nanos();
+        // Zero is a fixed point of every growth; returning early also keeps
+        // `0 * inf` (NaN) out of the exponential branch and bounds the
+        // Fibonacci loop below.
+        if base == 0 || cap == 0 {
+            return 0;
+        }
+        let delay = match self.kind {
+            BackoffKind::None => 0,
+            BackoffKind::Fixed => base,
+            BackoffKind::Linear => base.saturating_mul(u128::from(n)),
+            BackoffKind::Exponential => {
+                let exponent = n - 1;
+                if exponent == 0 {
+                    // Exact even for bases too large for an f64 to hold in ns.
+                    base
+                } else {
+                    // An exponent past i32::MAX with a multiplier above 1.0 is
+                    // infinite anyway; with exactly 1.0 it is 1.0 either way.
+                    let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
+                    // Never NaN: the base is not zero here, and `multiplier`
+                    // turns NaN into 1.0.
+                    let nanos = base as f64 * self.multiplier.powi(exponent);
+                    if nanos >= cap as f64 {
+                        return cap;
+                    }
+                    // Above 2^53 ns an f64 cannot hold the base exactly, and
+                    // rounding could make this delay shorter than the first.
+                    (nanos.round() as u128).max(base)
+                }
+            }
+            BackoffKind::Fibonacci => {
+                let (mut prev, mut fib) = (1u128, 1u128);
+                // base >= 1 ns and cap < 2^95 ns (Duration::MAX), so the loop
+                // reaches the cap within ~140 steps even for retry u32::MAX.
+                for _ in 2..n {
+                    (prev, fib) = (fib, prev.saturating_add(fib));
+                    if base.saturating_mul(fib) >= cap {
+                        return cap;
+                    }
+                }
+                base.saturating_mul(fib)
+            }
+        };
+        delay.min(cap)
+    }
+
+    /// Applies the jitter to the delay before `retry`, calling `draw(lo, hi)`
+    /// for a uniform value in `lo..=hi` only when `lo < hi`.
+    fn jittered(
+        &self,
+        retry: u32,
+        prev: &mut u64,
+        draw: impl FnOnce(u128, u128) -> u128,
+    ) -> Duration {
+        let delay = self.capped_nanos(retry);
+        if delay == 0 {
+            return Duration::ZERO;
+        }
+        let cap = self.max.as_nanos();
+        let (lo, hi) = match self.jitter {
+            Jitter::None => (delay, delay),
+            Jitter::Full => (0, delay),
+            Jitter::Equal => (delay / 2, delay),
+            Jitter::Proportional(f) => {
+                // Clamp into [0, 1]; NaN compares false and means no spread.
+                let f = if f > 0.0 { f.min(1.0) } else { 0.0 };
+                let spread = ((delay as f64 * f) as u128).min(delay);
+                (delay - spread, delay + spread)
+            }
+            Jitter::Decorrelated => {
+                let base = self.base.as_nanos();
+                let last = if *prev == 0 { base } else { u128::from(*prev) };
+                (base, last.saturating_mul(3).max(base))
+            }
+        };
+        let nanos = if lo < hi { draw(lo, hi) } else { lo }.min(cap);
+        if matches!(self.jitter, Jitter::Decorrelated) {
+            *prev = u64::try_from(nanos).unwrap_or(u64::MAX);
+        }
+        nanos_to_duration(nanos)
+    }
+}
+
+/// A retry delay schedule, and a position in it: the [`Policy`](crate::Policy)
+/// builder's value and an [`Iterator`] of delays.
 ///
 /// The delay before retry `n` (`n = 1, 2, ...`, the first attempt is not a
-/// retry) is first computed by the strategy, then capped at
+/// retry) is first computed by the growth, then capped at
 /// [`max_delay`](Self::max_delay), then jittered. Jitter never exceeds the cap.
 ///
 /// | constructor | delay before retry `n` |
@@ -77,49 +249,37 @@ pub use retry_rules::BackoffKind as Strategy;
 /// }
 /// ```
 ///
+/// Given to [`Policy::backoff`](crate::Policy::backoff), only the schedule
+/// is kept: each call starts at retry 1, whatever this value's position.
+///
 /// # Default
 ///
 /// [`Backoff::new()`] and [`Backoff::default()`] match the attribute's
 /// defaults: exponential growth from a 100 ms base with multiplier 2.0, a
-/// 20 s cap and [`Jitter::Full`]. The other strategy constructors keep the
-/// 20 s cap, the 2.0 multiplier and full jitter.
+/// 20 s cap and [`Jitter::Full`]. The other constructors keep the 20 s cap,
+/// the 2.0 multiplier and full jitter.
 ///
 /// # Randomness
 ///
 /// Unless [`with_seed`](Self::with_seed) is used, jitter is drawn from a
 /// per-thread generator that [`testing::seed_jitter`](crate::testing::seed_jitter)
-/// can seed. A clone carries the iterator's position, decorrelated state and
-/// seeded generator, so it continues with the same delays.
+/// can seed. A clone carries the position and decorrelated state, so it
+/// continues with the same delays when seeded.
 #[derive(Debug, Clone)]
 pub struct Backoff {
-    strategy: Strategy,
-    base: Duration,
-    max: Duration,
-    multiplier: f64,
-    jitter: Jitter,
-    seed: Option<u64>,
-    // Created on the first draw so that `with_seed` stays a `const fn`.
-    rng: Option<SmallRng>,
+    schedule: Schedule,
     // The last retry number the iterator yielded; 0 before the first `next`.
     retry: u32,
-    // Decorrelated jitter's previous delay; zero means "not yet drawn".
-    prev: Duration,
+    // Decorrelated jitter's previous delay in nanoseconds; 0 before it is drawn.
+    prev: u64,
 }
 
 impl Backoff {
-    /// A schedule of the attribute's defaults (written once, in
-    /// `retry-rules`) but for its growth and base.
-    const fn with_strategy(strategy: Strategy, base: Duration) -> Self {
-        Self {
-            strategy,
-            base,
-            max: defaults::MAX_DELAY,
-            multiplier: defaults::MULTIPLIER,
-            jitter: defaults::JITTER,
-            seed: None,
-            rng: None,
+    const fn from_schedule(schedule: Schedule) -> Self {
+        Backoff {
+            schedule,
             retry: 0,
-            prev: Duration::ZERO,
+            prev: 0,
         }
     }
 
@@ -137,7 +297,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn new() -> Self {
-        Self::with_strategy(defaults::BACKOFF, defaults::BASE_DELAY)
+        Self::from_schedule(Schedule::DEFAULT)
     }
 
     /// Exponential growth: `base * multiplier^(n-1)` before retry `n`.
@@ -154,7 +314,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn exponential(base: Duration) -> Self {
-        Self::with_strategy(Strategy::Exponential, base)
+        Self::from_schedule(Schedule::new(BackoffKind::Exponential, base))
     }
 
     /// The same delay before every retry.
@@ -169,7 +329,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn fixed(delay: Duration) -> Self {
-        Self::with_strategy(Strategy::Fixed, delay)
+        Self::from_schedule(Schedule::new(BackoffKind::Fixed, delay))
     }
 
     /// Linear growth: `base * n` before retry `n`.
@@ -183,14 +343,14 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn linear(base: Duration) -> Self {
-        Self::with_strategy(Strategy::Linear, base)
+        Self::from_schedule(Schedule::new(BackoffKind::Linear, base))
     }
 
     /// Fibonacci growth: `base * fib(n)` before retry `n`, where
     /// `fib(1) = 1, fib(2) = 1, fib(3) = 2, fib(4) = 3, fib(5) = 5, ...`
     ///
     /// The sequence starts at 1, 1 (not 0, 1) so that the first retry waits
-    /// `base`, like every other strategy.
+    /// `base`, like every other growth.
     ///
     /// ```
     /// use std::time::Duration;
@@ -205,7 +365,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn fibonacci(base: Duration) -> Self {
-        Self::with_strategy(Strategy::Fibonacci, base)
+        Self::from_schedule(Schedule::new(BackoffKind::Fibonacci, base))
     }
 
     /// No delay at all: every retry happens at once, whatever the jitter.
@@ -218,7 +378,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn none() -> Self {
-        Self::with_strategy(Strategy::None, Duration::ZERO)
+        Self::from_schedule(Schedule::new(BackoffKind::None, Duration::ZERO))
     }
 
     /// Caps every delay at `cap` (20 s by default).
@@ -235,7 +395,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.max = cap;
+        self.schedule = self.schedule.max_delay(cap);
         self
     }
 
@@ -255,8 +415,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn multiplier(mut self, m: f64) -> Self {
-        // Written as `>=` so that NaN, which compares false, also falls back.
-        self.multiplier = if m >= 1.0 { m } else { 1.0 };
+        self.schedule = self.schedule.multiplier(m);
         self
     }
 
@@ -271,18 +430,19 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.jitter = jitter;
+        self.schedule = self.schedule.jitter(jitter);
         self
     }
 
-    /// Makes the iterator draw its jitter from its own generator seeded with
-    /// `seed`, instead of the per-thread one, so the schedule it yields is the
-    /// same on every run and thread.
+    /// Draws the jitter from `seed` instead of the per-thread generator: the
+    /// delay before each retry is then a function of the seed and the retry
+    /// number, the same on every run and thread.
     ///
-    /// Setting a seed restarts the random stream; it does not affect the
-    /// delays `#[resilient]` functions draw, which come from the per-thread
-    /// generator (seed that with
-    /// [`testing::seed_jitter`](crate::testing::seed_jitter)).
+    /// The seed is part of the schedule: a [`Policy`](crate::Policy) given
+    /// this schedule waits these delays on every call (so its calls retry in
+    /// step; leave production schedules unseeded). `#[resilient]` functions,
+    /// which take no `Backoff`, draw from the per-thread generator (seed that
+    /// with [`testing::seed_jitter`](crate::testing::seed_jitter)).
     ///
     /// ```
     /// use retry_runtime::Backoff;
@@ -293,35 +453,27 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.rng = None;
+        self.schedule = self.schedule.seed(seed);
         self
     }
 
-    /// The same schedule with another growth strategy, keeping the base,
-    /// cap, multiplier and jitter: the attribute sets each key on its own.
-    pub(crate) const fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// The same schedule from another first delay.
-    pub(crate) const fn base_delay(mut self, base: Duration) -> Self {
-        self.base = base;
-        self
+    /// The configuration alone, without the iterator's position: what a
+    /// `Policy` keeps.
+    pub(crate) const fn schedule(&self) -> Schedule {
+        self.schedule
     }
 
     /// The first retry's delay before jitter, as given to the constructor
     /// (zero for [`none`](Self::none)).
     #[must_use]
     pub const fn base(&self) -> Duration {
-        self.base
+        self.schedule.base
     }
 
     /// The cap on one delay, set with [`max_delay`](Self::max_delay).
     #[must_use]
     pub const fn cap(&self) -> Duration {
-        self.max
+        self.schedule.max
     }
 
     /// The capped delay before retry `retry` (1-based), before jitter.
@@ -339,113 +491,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn delay_before_jitter(&self, retry: u32) -> Duration {
-        nanos_to_duration(self.capped_nanos(retry))
-    }
-
-    /// Jittered delay before retry `retry` (1-based) for one call, whose
-    /// decorrelated state is `prev`.
-    ///
-    /// The caller starts `prev` at `Duration::ZERO`, meaning "not yet set",
-    /// which decorrelated jitter reads as the base delay. Draws from the
-    /// thread's generator only when there is something to randomise (jitter is
-    /// not `None` and the delay is non-zero), so a configuration without
-    /// jitter never touches it.
-    pub(crate) fn delay_for_call(&self, retry: u32, prev: &mut Duration) -> Duration {
-        self.jittered(retry, prev, |lo, hi| {
-            crate::rng::with_thread_rng(|rng| sample(rng, lo, hi))
-        })
-    }
-
-    /// The capped, un-jittered delay in nanoseconds.
-    fn capped_nanos(&self, retry: u32) -> u128 {
-        let n = retry.max(1);
-        let base = self.base.as_nanos();
-        let cap = self.max.as_nanos();
-        // Zero is a fixed point of every strategy; returning early also keeps
-        // `0 * inf` (NaN) out of the exponential branch and bounds the
-        // Fibonacci loop below.
-        if base == 0 || cap == 0 {
-            return 0;
-        }
-        let delay = match self.strategy {
-            Strategy::None => 0,
-            Strategy::Fixed => base,
-            Strategy::Linear => base.saturating_mul(u128::from(n)),
-            Strategy::Exponential => {
-                let exponent = n - 1;
-                if exponent == 0 {
-                    // Exact even for bases too large for an f64 to hold in ns.
-                    base
-                } else {
-                    // An exponent past i32::MAX with a multiplier above 1.0 is
-                    // infinite anyway; with exactly 1.0 it is 1.0 either way.
-                    let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
-                    // Never NaN: the base is not zero here, and `multiplier`
-                    // turns NaN into 1.0.
-                    let nanos = base as f64 * self.multiplier.powi(exponent);
-                    if nanos >= cap as f64 {
-                        return cap;
-                    }
-                    // Above 2^53 ns an f64 cannot hold the base exactly, and
-                    // rounding could make this delay shorter than the first.
-                    (nanos.round() as u128).max(base)
-                }
-            }
-            Strategy::Fibonacci => {
-                let (mut prev, mut fib) = (1u128, 1u128);
-                // base >= 1 ns and cap < 2^95 ns (Duration::MAX), so the loop
-                // reaches the cap within ~140 steps even for retry u32::MAX.
-                for _ in 2..n {
-                    (prev, fib) = (fib, prev.saturating_add(fib));
-                    if base.saturating_mul(fib) >= cap {
-                        return cap;
-                    }
-                }
-                base.saturating_mul(fib)
-            }
-        };
-        delay.min(cap)
-    }
-
-    /// Applies the jitter to the delay before `retry`, calling `draw(lo, hi)`
-    /// for a uniform value in `lo..=hi` only when `lo < hi`.
-    fn jittered(
-        &self,
-        retry: u32,
-        prev: &mut Duration,
-        draw: impl FnOnce(u128, u128) -> u128,
-    ) -> Duration {
-        let delay = self.capped_nanos(retry);
-        if delay == 0 {
-            return Duration::ZERO;
-        }
-        let cap = self.max.as_nanos();
-        let (lo, hi) = match self.jitter {
-            Jitter::None => (delay, delay),
-            Jitter::Full => (0, delay),
-            Jitter::Equal => (delay / 2, delay),
-            Jitter::Proportional(f) => {
-                // Clamp into [0, 1]; NaN compares false and means no spread.
-                let f = if f > 0.0 { f.min(1.0) } else { 0.0 };
-                let spread = ((delay as f64 * f) as u128).min(delay);
-                (delay - spread, delay + spread)
-            }
-            Jitter::Decorrelated => {
-                let base = self.base.as_nanos();
-                let last = if prev.is_zero() {
-                    base
-                } else {
-                    prev.as_nanos()
-                };
-                (base, last.saturating_mul(3).max(base))
-            }
-        };
-        let nanos = if lo < hi { draw(lo, hi) } else { lo }.min(cap);
-        let delay = nanos_to_duration(nanos);
-        if matches!(self.jitter, Jitter::Decorrelated) {
-            *prev = delay;
-        }
-        delay
+        nanos_to_duration(self.schedule.capped_nanos(retry))
     }
 }
 
@@ -485,21 +531,7 @@ impl Iterator for Backoff {
     /// then 2, and so on. Never returns `None`.
     fn next(&mut self) -> Option<Duration> {
         self.retry = self.retry.saturating_add(1);
-        let mut prev = self.prev;
-        let delay = match self.seed {
-            None => self.delay_for_call(self.retry, &mut prev),
-            Some(seed) => {
-                let mut rng = self.rng.take();
-                let delay = self.jittered(self.retry, &mut prev, |lo, hi| {
-                    let rng = rng.get_or_insert_with(|| SmallRng::seed_from_u64(seed));
-                    sample(rng, lo, hi)
-                });
-                self.rng = rng;
-                delay
-            }
-        };
-        self.prev = prev;
-        Some(delay)
+        Some(self.schedule.delay(self.retry, &mut self.prev))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -508,6 +540,14 @@ impl Iterator for Backoff {
 }
 
 impl FusedIterator for Backoff {}
+
+/// The generator of retry `retry`'s draw under `seed`. Multiplying by an odd
+/// constant keeps the retries' seeds distinct and far apart before
+/// `seed_from_u64` (SplitMix64) scrambles them; seeds one golden gamma apart
+/// would give SplitMix64 streams shifted by one word.
+fn seeded(seed: u64, retry: u32) -> SmallRng {
+    SmallRng::seed_from_u64(seed ^ u64::from(retry).wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
 
 /// A uniform value in `lo..=hi` (`lo <= hi`).
 fn sample(rng: &mut SmallRng, lo: u128, hi: u128) -> u128 {
@@ -535,26 +575,30 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     #[test]
-    fn delay_for_call_without_jitter_is_exact() {
-        let b = Backoff::exponential(100 * MS).jitter(Jitter::None);
-        let mut prev = Duration::ZERO;
-        let got: Vec<_> = (1..=5).map(|n| b.delay_for_call(n, &mut prev)).collect();
+    fn delay_without_jitter_is_exact() {
+        let b = Schedule::new(BackoffKind::Exponential, 100 * MS).jitter(Jitter::None);
+        let mut prev = 0;
+        let got: Vec<_> = (1..=5).map(|n| b.delay(n, &mut prev)).collect();
         assert_eq!(got, [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1600 * MS]);
         // Only decorrelated jitter keeps state.
-        assert_eq!(prev, Duration::ZERO);
+        assert_eq!(prev, 0);
     }
 
     #[test]
-    fn delay_for_call_carries_decorrelated_prev() {
-        let b = Backoff::exponential(100 * MS)
+    fn delay_carries_decorrelated_prev() {
+        let b = Schedule::new(BackoffKind::Exponential, 100 * MS)
             .max_delay(Duration::from_secs(60))
             .jitter(Jitter::Decorrelated);
         crate::rng::seed_thread_rng(3);
-        let mut prev = Duration::ZERO;
+        let mut prev = 0;
         for n in 1..=50 {
-            let before = if prev.is_zero() { 100 * MS } else { prev };
-            let delay = b.delay_for_call(n, &mut prev);
-            assert_eq!(prev, delay);
+            let before = if prev == 0 {
+                100 * MS
+            } else {
+                Duration::from_nanos(prev)
+            };
+            let delay = b.delay(n, &mut prev);
+            assert_eq!(Duration::from_nanos(prev), delay);
             assert!(delay >= 100 * MS && delay <= (before * 3).min(Duration::from_secs(60)));
         }
     }
@@ -563,26 +607,26 @@ mod tests {
     fn decorrelated_prev_is_reused_not_restarted() {
         // With prev far above the base, the draw's range is [base, 3 * prev];
         // a restart from the base would stay within [base, 3 * base].
-        let b = Backoff::exponential(MS)
+        let b = Schedule::new(BackoffKind::Exponential, MS)
             .max_delay(Duration::from_secs(3600))
             .jitter(Jitter::Decorrelated);
         crate::rng::seed_thread_rng(11);
-        let mut prev = Duration::from_secs(100);
-        let delay = b.delay_for_call(7, &mut prev);
-        assert_eq!(prev, delay);
+        let mut prev = 100_000_000_000;
+        let delay = b.delay(7, &mut prev);
+        assert_eq!(Duration::from_nanos(prev), delay);
         assert!(delay > 3 * MS && delay <= Duration::from_secs(300));
     }
 
     #[test]
     fn no_jitter_and_zero_delays_do_not_draw() {
         let mut drew = false;
-        let mut prev = Duration::ZERO;
-        let exact = Backoff::fixed(MS).jitter(Jitter::None);
+        let mut prev = 0;
+        let exact = Schedule::new(BackoffKind::Fixed, MS).jitter(Jitter::None);
         exact.jittered(1, &mut prev, |lo, _| {
             drew = true;
             lo
         });
-        let zero = Backoff::none().jitter(Jitter::Full);
+        let zero = Schedule::new(BackoffKind::None, MS).jitter(Jitter::Full);
         zero.jittered(1, &mut prev, |lo, _| {
             drew = true;
             lo
@@ -613,6 +657,36 @@ mod tests {
         let mut reference = SmallRng::seed_from_u64(9);
         reference.next_u64();
         assert_eq!(sampled.next_u64(), reference.next_u64());
+    }
+
+    #[test]
+    fn a_seeded_draw_depends_on_the_seed_and_the_retry_alone() {
+        let b = Schedule::DEFAULT
+            .max_delay(Duration::from_secs(3600))
+            .seed(5);
+        let draw = |retry| b.delay(retry, &mut 0);
+        crate::rng::seed_thread_rng(1);
+        let first: Vec<_> = (1..=12).map(draw).collect();
+        crate::rng::seed_thread_rng(2);
+        let again: Vec<_> = (1..=12).map(draw).collect();
+        assert_eq!(first, again, "the thread's generator plays no part");
+        // Not one draw repeated for every retry, nor the seed ignored.
+        assert_ne!(first[10], first[11]);
+        let other = b.seed(6);
+        assert_ne!(draw(12), other.delay(12, &mut 0));
+    }
+
+    #[test]
+    fn a_seeded_draw_varies_from_retry_to_retry_for_every_seed() {
+        // A fixed delay has the same range at every retry: only the
+        // generator can tell the retries apart, whatever bits the seed has.
+        for seed in [0, 1, u64::MAX, 0x5555_5555_5555_5555] {
+            let b = Schedule::new(BackoffKind::Fixed, Duration::from_secs(1)).seed(seed);
+            let mut draws: Vec<_> = (1..=8).map(|retry| b.delay(retry, &mut 0)).collect();
+            draws.sort_unstable();
+            draws.dedup();
+            assert!(draws.len() > 4, "seed {seed:#x}: {draws:?}");
+        }
     }
 
     #[test]

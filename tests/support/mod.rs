@@ -17,23 +17,35 @@ pub enum TestError {
     Rejected(Rejected),
 }
 
-impl From<CircuitOpen> for TestError {
-    fn from(open: CircuitOpen) -> Self {
-        TestError::Open(open)
-    }
-}
+/// The library's own errors as a test's error type holds them, in variants
+/// named `Timeout`, `Open` and `Rejected`: the `From` impls every key that
+/// can end a call with one of them needs, written once.
+macro_rules! library_errors {
+    ($error:ident) => {
+        impl From<steadfast::Elapsed> for $error {
+            fn from(elapsed: steadfast::Elapsed) -> Self {
+                $error::Timeout(elapsed)
+            }
+        }
 
-impl From<Rejected> for TestError {
-    fn from(rejected: Rejected) -> Self {
-        TestError::Rejected(rejected)
-    }
-}
+        impl From<steadfast::CircuitOpen> for $error {
+            fn from(open: steadfast::CircuitOpen) -> Self {
+                $error::Open(open)
+            }
+        }
 
-impl From<Elapsed> for TestError {
-    fn from(elapsed: Elapsed) -> Self {
-        TestError::Timeout(elapsed)
-    }
+        impl From<steadfast::Rejected> for $error {
+            fn from(rejected: steadfast::Rejected) -> Self {
+                $error::Rejected(rejected)
+            }
+        }
+    };
 }
+// Not every test crate that includes this module converts an error of its own.
+#[allow(unused_imports)]
+pub(crate) use library_errors;
+
+library_errors!(TestError);
 
 /// Delays seen by `on_retry` hooks, in order.
 #[derive(Debug, Default)]

@@ -35,7 +35,6 @@ mod hooks;
 /// short is refused as `Elapsed` even when it is refused before it starts.
 pub const CONTRACT: u32 = 3;
 
-pub use crate::backoff::Strategy as BackoffKind;
 pub use crate::budget::RetryBudget;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
@@ -45,6 +44,7 @@ pub use crate::engine::{
 pub use crate::jitter::Jitter;
 pub use crate::keyed::Keyed;
 pub use crate::rate_limiter::RateLimiter;
+pub use retry_rules::BackoffKind;
 
 pub use convert::{FromCircuitOpen, FromElapsed, FromRejected, circuit_open, elapsed, rejected};
 pub use hooks::{

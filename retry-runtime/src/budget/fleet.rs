@@ -1,12 +1,9 @@
 //! A retry budget shared by replicas through Redis (feature `redis`): one
 //! window for the whole fleet, fed in batches, spent from local leases.
 //!
-//! # Why
-//!
-//! A budget bounds an outage's retries to `min_per_second × ttl + ratio ×
-//! calls` over the window. Twenty replicas with a local budget each allow
-//! twenty times the reserve, and the dependency sees a retry storm twenty
-//! budgets wide. [`RetryBudget::shared`] makes the window the fleet's.
+//! Why one window for the fleet (twenty local budgets allow a retry storm
+//! twenty budgets wide) and what it measured: `docs/design.md`, "Beyond one
+//! machine", retry budget.
 //!
 //! # Algorithm
 //!
@@ -80,12 +77,10 @@
 //! at most its own `min_per_second × ttl + ratio × its calls`), which has
 //! counted this replica's calls and retries all along, shared or not.
 //! Every such decision is counted ([`RetryBudget::degraded_decisions`]) and
-//! reported (feature `tracing`: a `WARN` event on target `steadfast`, at
-//! most one per second per budget; feature `metrics`: the counter
-//! `steadfast_redis_degraded_decisions_total{primitive, key, fallback}`), and a
-//! background probe every `retry_after` restores sharing when Redis
-//! answers again. The fleet's window follows Redis's clock; the budget's
-//! own window, as a local budget's, follows tokio's.
+//! reported by the shared component (`redis/share.rs`), and a background
+//! probe every `retry_after` restores sharing when Redis answers again. The
+//! fleet's window follows Redis's clock; the budget's own window, as a
+//! local budget's, follows tokio's.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};

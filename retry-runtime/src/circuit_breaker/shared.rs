@@ -1,22 +1,11 @@
 //! A breaker shared by replicas through Redis (feature `redis`): the fleet
 //! shares *evidence* of outages, never raw counters.
 //!
-//! # What is shared, and why not the counters
-//!
-//! Sharing the failure counts (one streak or window for the fleet) would
-//! let one bad replica (a broken NIC, a poisoned connection pool, a
-//! misconfigured canary) fail enough calls to open the breaker of every
-//! replica, and would cost a round trip per outcome. Instead each replica
-//! keeps its own breaker, judged on its own calls only, and shares one fact:
-//! **"replica R opened, until T"**. A replica opens without any failure of
-//! its own only when a **quorum** of replicas
-//! ([`quorum`](CircuitBreaker::quorum), default
-//! [`DEFAULT_QUORUM`](CircuitBreaker::DEFAULT_QUORUM) = 2) holds live
-//! evidence at once, so one bad replica cannot poison the rest, and two
-//! that agree can spare the others relearning the outage by failing.
-//! `quorum(1)` makes any one replica's opening open the fleet (fast, and
-//! exactly what the quorum exists to avoid); a large quorum approaches
-//! independent local breakers.
+//! Each replica keeps its own breaker, judged on its own calls, and shares
+//! one fact, **"replica R opened, until T"**; a replica opens on the fleet's
+//! word only when a [`quorum`](CircuitBreaker::quorum) of replicas holds
+//! live evidence at once. Why evidence and not counters, and the
+//! trade-offs: `docs/design.md`, "Beyond one machine", circuit breaker.
 //!
 //! # Keys
 //!
@@ -79,9 +68,7 @@
 //!
 //! Admitting a call stays lock-free and clock-free: a shared breaker reads
 //! its `OnceLock`'s state, the order word and its state word (three atomic
-//! loads, no write; an order, when one is pending, costs one swap and one
-//! transition), and a success writes nothing. A local breaker pays one
-//! read of the (immutable) `Option<&Redis>` and nothing else.
+//! loads, no write; a pending order costs one swap and one transition).
 //!
 //! # When Redis fails
 //!
@@ -96,29 +83,18 @@
 //! the fleet decided instead: a fleet opening lasts to the deadline the
 //! fleet gave it, and a replica whose open period ended stays open until it
 //! can take the lease again; its own trips still open it, and Redis's
-//! outage alone opens nothing. Calls never wait on Redis either way:
-//! decisions take the microseconds they take on a local breaker. Each such
-//! decision (a missed refresh of the fleet's view, a probe admitted or
-//! refused without the lease, a fleet opening dropped) is counted
-//! ([`degraded_decisions`](CircuitBreaker::degraded_decisions)) and
-//! reported like the shared rate limiter's (feature `tracing`: a `WARN`
-//! event on target `steadfast`, at most one a second per breaker; feature
-//! `metrics`: `steadfast_redis_degraded_decisions_total{primitive, key,
-//! fallback}`, `fallback` being `"local"` or `"deny"`). Sharing resumes by
-//! itself with the first successful run.
+//! outage alone opens nothing. Calls never wait on Redis either way. Each
+//! such decision (a missed refresh of the fleet's view, a probe admitted or
+//! refused without the lease, a fleet opening dropped) is counted and
+//! reported by the shared component (`redis/share.rs`), as for every
+//! primitive shared through Redis.
 //!
 //! # Limits
 //!
-//! - A shared breaker follows real time (Redis's clock and the OS's), not
-//!   a paused tokio test clock.
-//! - Every instance sharing a key should be declared with the same
-//!   `open_for` and `quorum`.
-//! - Evidence is seen up to one `interval` (plus a round trip) late, so a
-//!   fleet opening or closing lags the quorum by that much; a fleet-opened
-//!   replica may close up to one interval before evidence renewed just then
-//!   reopens it.
-//! - Opening by the fleet clears the replica's own counts (a failure
-//!   streak in progress starts over when it closes).
+//! Besides the fleet's lag and `quorum(1)` (`docs/design.md`): a shared
+//! breaker follows real time (Redis's clock and the OS's), not a paused
+//! tokio test clock, and opening by the fleet clears the replica's own
+//! counts (a failure streak in progress starts over when it closes).
 
 mod script;
 

@@ -158,7 +158,7 @@ impl Call {
     /// and refused before it starts when it would not fit.
     fn wait_bound(&self) -> Option<(Duration, Refusal)> {
         let to_deadline = self.time_to_deadline();
-        match (self.policy.max_wait, to_deadline) {
+        match (self.settings.max_wait, to_deadline) {
             (Some(wait), Some(left)) if wait < left => Some((wait, Refusal::Rejected)),
             (_, Some(left)) => Some((left, Refusal::Elapsed)),
             (Some(wait), None) => Some((wait, Refusal::Rejected)),

@@ -24,7 +24,7 @@ use super::settings::Settings;
 /// [`succeeded`](Self::succeeded) and nothing else.
 #[derive(Debug)]
 pub struct Call {
-    pub(super) policy: &'static Settings,
+    pub(super) settings: &'static Settings,
     attempts: u32,
     /// The last decorrelated delay, in nanoseconds (as the skipped time
     /// below: a `Duration` takes twice the room in every call's future).
@@ -41,11 +41,11 @@ pub struct Call {
 
 impl Call {
     /// Starts a call: deposits in the budget, and reads the clock only if
-    /// the budget (which dates the call), the policy or reporting needs the
+    /// the budget (which dates the call), the settings or reporting needs the
     /// start: once for all of them.
     #[inline]
-    pub fn start(policy: &'static Settings, guards: Guards<'_>) -> Self {
-        let needs_start = policy.reads_clock || report::NEEDS_START;
+    pub fn start(settings: &'static Settings, guards: Guards<'_>) -> Self {
+        let needs_start = settings.reads_clock || report::NEEDS_START;
         let start = match guards.budget {
             Some(budget) => {
                 let now = Instant::now();
@@ -55,7 +55,7 @@ impl Call {
             None => needs_start.then(Instant::now),
         };
         Call {
-            policy,
+            settings,
             attempts: 1,
             decorrelated_prev: 0,
             start,
@@ -96,13 +96,13 @@ impl Call {
     /// borrows anyway, so that it borrows nothing more.
     #[inline]
     pub fn limits_time(&self) -> bool {
-        self.policy.protections.limits_time()
+        self.settings.protections.limits_time()
     }
 
     #[inline]
     pub(super) fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
-        let deadline = self.policy.deadline?;
+        let deadline = self.settings.deadline?;
         Some(
             (start + deadline)
                 .checked_sub(Duration::from_nanos(self.skipped))
@@ -121,7 +121,7 @@ impl Call {
     /// future twice in the caller's.
     #[inline]
     pub fn with_time_limit<F: Future>(&self, attempt: F) -> tokio::time::Timeout<F> {
-        let by_timeout = self.policy.timeout.map(|t| Instant::now() + t);
+        let by_timeout = self.settings.timeout.map(|t| Instant::now() + t);
         let limit = match (by_timeout, self.deadline_at()) {
             (Some(t), Some(d)) => t.min(d),
             (Some(t), None) => t,
@@ -143,12 +143,12 @@ impl Call {
         if let Some(permit) = admitted.breaker {
             permit.success();
         }
-        report::succeeded(&self.policy.site, self.attempts, self.reported_elapsed());
+        report::succeeded(&self.settings.site, self.attempts, self.reported_elapsed());
     }
 
     /// A protection refused the attempt: the call ends.
     pub(super) fn refused(&self, refusal: Refusal, kind: &'static str) {
-        let site = &self.policy.site;
+        let site = &self.settings.site;
         let elapsed = self.reported_elapsed();
         if refusal == Refusal::Elapsed {
             let waited = "the deadline passed while waiting for a permit or token";
@@ -191,7 +191,7 @@ impl Call {
             limiter.hinted(hint);
         }
         let decision = self.decide(guards, retryable, retry_after);
-        let site = &self.policy.site;
+        let site = &self.settings.site;
         match decision {
             Decision::Retry(delay) => {
                 report::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
@@ -219,22 +219,20 @@ impl Call {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Decision::GiveUp(GiveUp::Deadline);
         }
-        if self.attempts >= self.policy.max_attempts {
+        if self.attempts >= self.settings.max_attempts {
             return Decision::GiveUp(GiveUp::Exhausted);
         }
         let delay = match retry_after {
             // A hostile or confused server must not park its clients: a
             // pause longer than `max_delay` is an answer, not a delay.
-            Some(hint) if hint > self.policy.backoff.cap() => {
+            Some(hint) if hint > self.settings.schedule.cap() => {
                 return Decision::GiveUp(GiveUp::RetryAfter);
             }
             Some(hint) => hint,
-            None => {
-                let mut prev = Duration::from_nanos(self.decorrelated_prev);
-                let delay = self.policy.backoff.delay_for_call(self.attempts, &mut prev);
-                self.decorrelated_prev = nanos(prev);
-                delay
-            }
+            None => self
+                .settings
+                .schedule
+                .delay(self.attempts, &mut self.decorrelated_prev),
         };
         if deadline.is_some_and(|d| Instant::now() + delay >= d) {
             return Decision::GiveUp(GiveUp::Deadline);
@@ -248,7 +246,7 @@ impl Call {
     /// The event an `on_retry` hook sees for the attempt that just failed.
     pub fn event<'e, E>(&self, error: &'e E, delay: Duration) -> RetryEvent<'e, E> {
         RetryEvent {
-            name: self.policy.site.name,
+            name: self.settings.site.name,
             attempt: self.attempts,
             error,
             delay,

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use retry_rules::{Protections, defaults};
+use retry_rules::{BackoffKind, Protections, defaults};
 
-use crate::backoff::{Backoff, Strategy};
+use crate::backoff::Schedule;
 use crate::jitter::Jitter;
 use crate::report::Site;
 
@@ -12,13 +12,13 @@ use crate::report::Site;
 ///
 /// Each builder is named after the attribute key it sets, and the expansion
 /// calls only those the user wrote: every default is the one given here
-/// (`retry_rules::defaults`' attempts, [`Backoff::new`]'s schedule, no
+/// (`retry_rules::defaults`' attempts and schedule, no
 /// timeout, no deadline, waits for permits and tokens unbounded).
 #[derive(Debug)]
 pub struct Settings {
     pub(super) site: Site,
     pub(super) max_attempts: u32,
-    pub(super) backoff: Backoff,
+    pub(super) schedule: Schedule,
     pub(super) timeout: Option<Duration>,
     pub(super) deadline: Option<Duration>,
     pub(super) max_wait: Option<Duration>,
@@ -39,7 +39,7 @@ impl Settings {
         Settings {
             site: Site::new(name),
             max_attempts: defaults::MAX_ATTEMPTS,
-            backoff: Backoff::new(),
+            schedule: Schedule::DEFAULT,
             timeout: None,
             deadline: None,
             max_wait: None,
@@ -58,14 +58,14 @@ impl Settings {
 
     /// `backoff`: how the delay grows, keeping the other schedule keys.
     #[must_use]
-    pub const fn backoff(mut self, strategy: Strategy) -> Self {
-        self.backoff = self.backoff.strategy(strategy);
+    pub const fn backoff(mut self, kind: BackoffKind) -> Self {
+        self.schedule = self.schedule.kind(kind);
         self
     }
 
     /// The whole delay schedule at once (a `Policy`'s `backoff`).
-    pub const fn schedule(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+    pub(crate) const fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
         self
     }
 
@@ -117,7 +117,7 @@ macro_rules! schedule_builders {
                 $(#[$doc])*
                 #[must_use]
                 pub const fn $key(mut self, value: $value) -> Self {
-                    self.backoff = self.backoff.$key(value);
+                    self.schedule = self.schedule.$key(value);
                     self
                 }
             )*

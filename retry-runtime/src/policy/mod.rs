@@ -140,7 +140,7 @@ impl<E> Policy<E> {
     /// and jitter.
     #[must_use]
     pub const fn backoff(mut self, backoff: Backoff) -> Self {
-        self.settings = self.settings.schedule(backoff);
+        self.settings = self.settings.schedule(backoff.schedule());
         self
     }
 
