@@ -301,3 +301,58 @@ mod tests {
         assert_eq!(gate.waiters(), 0);
     }
 }
+
+/// loom models of the gate (see `tests/loom.rs` for how they run): a new
+/// limit published while calls are admitted and released loses neither,
+/// and admission never passes the limit of the word it swapped.
+#[cfg(all(test, steadfast_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use super::*;
+
+    #[test]
+    fn a_new_limit_loses_no_release_and_caps_later_admissions() {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(3);
+        }
+        builder.check(|| {
+            let gate = Arc::new(Gate::new());
+            gate.set_limit(2);
+            let peak = Arc::new(AtomicUsize::new(0));
+            let held = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (gate, held, peak) = (gate.clone(), held.clone(), peak.clone());
+                    thread::spawn(move || {
+                        if gate.try_take(|| 2).is_some() {
+                            let now = held.fetch_add(1, SeqCst) + 1;
+                            peak.fetch_max(now, SeqCst);
+                            held.fetch_sub(1, SeqCst);
+                            gate.release();
+                        }
+                    })
+                })
+                .collect();
+            let updater = {
+                let gate = gate.clone();
+                thread::spawn(move || {
+                    gate.set_limit(1);
+                })
+            };
+            for caller in callers {
+                caller.join().unwrap();
+            }
+            updater.join().unwrap();
+            assert!(peak.load(SeqCst) <= 2);
+            assert_eq!(gate.load(), (0, 1), "a release or the new limit was lost");
+            // The new limit holds for whoever comes next.
+            assert_eq!(gate.try_take(|| 2), Some(1));
+            assert_eq!(gate.try_take(|| 2), None);
+        });
+    }
+}
