@@ -1,7 +1,8 @@
 //! Instructions per call, counted by callgrind in one run
 //! (load-independent, unlike the times of the criterion benches): the
 //! happy path of each door next to backon, the retry budget's deposit next
-//! to tower's, and the circuit breakers next to recloser.
+//! to tower's, the circuit breakers (adaptive throttling included) next to
+//! recloser, and the adaptive concurrency limit next to a `Bulkhead`.
 //!
 //! ```text
 //! cargo run --release -p steadfast-benches --example instructions
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use driving::{BenchError, ready};
-use steadfast::{CircuitBreaker, Policy, RetryBudget, resilient, retry};
+use steadfast::{AdaptiveLimit, Bulkhead, CircuitBreaker, Policy, RetryBudget, resilient, retry};
 use tower::retry::budget::{Budget, TpsBudget};
 
 /// Counted calls per contender, after as many uncounted (thread-locals
@@ -82,7 +83,13 @@ static POLICY: Policy<BenchError> = Policy::new();
 /// merged into one symbol).
 static CONSECUTIVE: CircuitBreaker = CircuitBreaker::new();
 static FAILURE_RATE: CircuitBreaker = CircuitBreaker::new().failure_rate(0.5, 20);
+static THROTTLING: CircuitBreaker = CircuitBreaker::adaptive_throttling(2.0);
 static BUDGET: RetryBudget = RetryBudget::new();
+/// The concurrency limits measured: one admitted call each, reported as a
+/// success (the adaptive limit's sample) or dropped (the bulkhead's slot).
+static GRADIENT: AdaptiveLimit = AdaptiveLimit::gradient();
+static AIMD: AdaptiveLimit = AdaptiveLimit::aimd();
+static BULKHEAD: Bulkhead = Bulkhead::new(64);
 
 /// Defines, for each contender, `$measure`: `ITERATIONS` calls of `$call`,
 /// the only code callgrind collects in.
@@ -113,7 +120,12 @@ measures! {
     measure_tower_deposit(peer: &TpsBudget) => |_: u64| black_box(peer).deposit();
     measure_consecutive() => |_: u64| black_box(&CONSECUTIVE).try_acquire().map(|permit| permit.success());
     measure_failure_rate() => |_: u64| black_box(&FAILURE_RATE).try_acquire().map(|permit| permit.success());
+    measure_throttling() => |_: u64| black_box(&THROTTLING).try_acquire().map(|permit| permit.success());
     measure_recloser(peer: &recloser::Recloser) => |_: u64| black_box(peer).call(|| Ok::<(), ()>(()));
+    measure_adaptive_gradient() => |_: u64| black_box(&GRADIENT).try_acquire().map(|permit| permit.success());
+    measure_adaptive_aimd() => |_: u64| black_box(&AIMD).try_acquire().map(|permit| permit.success());
+    measure_adaptive_cancelled() => |_: u64| black_box(&AIMD).try_acquire().map(drop);
+    measure_bulkhead() => |_: u64| black_box(&BULKHEAD).try_acquire().map(drop);
 }
 
 /// The contenders, in the order they run (so their dumps are written),
@@ -179,9 +191,31 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
                 "`CircuitBreaker::new().failure_rate(0.5, 20)`",
             ),
             (
+                "measure_throttling",
+                "`CircuitBreaker::adaptive_throttling(2.0)`",
+            ),
+            (
                 "measure_recloser",
                 "recloser `call`, `error_rate(0.5).closed_len(20)`",
             ),
+        ],
+    ),
+    (
+        "concurrency limits: one admitted call (`try_acquire` + outcome)",
+        &[
+            (
+                "measure_adaptive_gradient",
+                "`AdaptiveLimit::gradient()`, `success()`",
+            ),
+            (
+                "measure_adaptive_aimd",
+                "`AdaptiveLimit::aimd()`, `success()`",
+            ),
+            (
+                "measure_adaptive_cancelled",
+                "`AdaptiveLimit::aimd()`, permit dropped (no sample)",
+            ),
+            ("measure_bulkhead", "`Bulkhead::new(64)`, permit dropped"),
         ],
     ),
 ];
@@ -220,10 +254,21 @@ fn run() {
         measure_tower_deposit(&tower);
         measure_consecutive();
         measure_failure_rate();
+        measure_throttling();
         measure_recloser(&recloser);
+        measure_adaptive_gradient();
+        measure_adaptive_aimd();
+        measure_adaptive_cancelled();
+        measure_bulkhead();
     }
     assert_eq!(CONSECUTIVE.state(), steadfast::CircuitState::Closed);
     assert_eq!(FAILURE_RATE.state(), steadfast::CircuitState::Closed);
+    assert_eq!(
+        THROTTLING.rejected_count(),
+        0,
+        "a healthy call is never throttled"
+    );
+    assert_eq!(GRADIENT.in_flight() + AIMD.in_flight(), 0);
 }
 
 /// Every contender's name, in the order `run` calls them.
