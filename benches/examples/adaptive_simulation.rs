@@ -380,7 +380,10 @@ fn p99_series(run: &Run, end: Duration) -> Vec<(f64, f64)> {
     while at < end {
         let window = run.window(at, at + step);
         if window.goodput > 0.0 {
-            series.push(((at + step / 2).as_secs_f64(), window.p99.as_secs_f64() * 1e3));
+            series.push((
+                (at + step / 2).as_secs_f64(),
+                window.p99.as_secs_f64() * 1e3,
+            ));
         }
         at += step;
     }
