@@ -10,6 +10,7 @@
 //! |---|---|
 //! | W = 16 (1,600/s), offered 3,200/s for 4 s | limit in [10, 24] over the last 2 s; goodput >= 0.9 of capacity over the run and over the last 2 s; p99 of served calls <= 2.5 S; the server never holds more than 24 |
 //! | then W = 8 at 4 s | the limit <= 12 from 5 s on; goodput over 5..6 s >= 0.85 of the new capacity |
+//! | W = 16, every call twice as slow from 2 s (not in the issue) | the no-load latency measured again: from 4 s, goodput >= 0.85 of the new capacity, limit in [10, 24], p99 <= 2.5 × the new service time |
 
 mod adaptive_sim;
 
@@ -134,4 +135,29 @@ async fn aimd_fills_the_queue_up_to_its_drop_latency() {
     let after = run.window(secs(5.0), secs(6.0));
     assert!(after.goodput >= 0.85 * 800.0, "goodput {}", after.goodput);
     assert!(after.p99 <= drop_above + S, "p99 {:?}", after.p99);
+}
+
+/// Not in the issue: every call becomes twice as slow for good at 2 s
+/// (capacity 800/s), so the no-load latency itself moved, and the queue
+/// the gradient sees is a phantom. It halves the limit towards 2; once the
+/// limit has sat at or under the measuring limit (3) for 5 intervals it
+/// measures the no-load latency again (about 3.1 s here), as Envoy's filter
+/// does, rather than waiting for the next scheduled measurement a minute
+/// later, and grows back to W + sqrt(W) = 20 by 4.2 s. Without the
+/// re-measurement it stayed at 2: an eighth of the capacity.
+#[tokio::test(start_paused = true)]
+async fn gradient_measures_again_when_the_dependency_slows_for_good() {
+    let scenario = Scenario {
+        duration: Duration::from_secs(5),
+        ..Scenario::SLOWDOWN
+    };
+    let run = with_limit(AdaptiveLimit::gradient(), scenario).await;
+    for (from, to) in [(2.0, 3.0), (3.0, 4.0), (4.0, 5.0)] {
+        show("gradient, slowdown", &run, from, to);
+    }
+    let last = run.window(secs(4.0), secs(5.0));
+    assert!(last.goodput >= 0.85 * 800.0, "goodput {}", last.goodput);
+    let (lo, hi) = last.limit.expect("a limit");
+    assert!(lo >= 10 && hi <= 24, "limit {lo}..={hi}");
+    assert!(last.p99 <= Duration::from_millis(50), "p99 {:?}", last.p99);
 }

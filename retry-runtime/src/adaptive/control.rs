@@ -28,7 +28,10 @@
 //! `initial` (the first time) or back to where it was. The measurement is
 //! repeated every `min_rtt_every` (60 s) plus up to 15% jitter, so that a
 //! dependency that became slower for good is not taken for a queue
-//! forever, and replicas do not measure in step. Calls admitted with more
+//! forever, and replicas do not measure in step; and, as Envoy's filter
+//! does, after 5 intervals in a row that ended at or under the measuring
+//! limit, since a limit held that low by a dependency now slower for good
+//! would otherwise wait a minute for its next measurement. Calls admitted with more
 //! in flight than that (before the measurement began) are no sample of it,
 //! and are left out.
 
@@ -47,6 +50,10 @@ use super::{aimd, gradient, vegas};
 use crate::rng::with_thread_rng;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Mutex, const_fn};
+
+/// Intervals in a row at or under the measuring limit after which the
+/// no-load latency is measured again (Envoy's 5).
+const LOW_INTERVALS: u32 = 5;
 
 /// What an algorithm judges an interval by.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +81,8 @@ struct Estimate {
     min_rtt: u64,
     /// When to measure `min_rtt` again, in nanoseconds since the epoch.
     next_measure: u64,
+    /// Intervals in a row that ended at or under the measuring limit.
+    low: u32,
 }
 
 pub(super) struct Controller {
@@ -103,6 +112,7 @@ impl Controller {
                     limit: 0.0,
                     min_rtt: 0,
                     next_measure: 0,
+                    low: 0,
                 }),
                 epoch: OnceLock::new(),
                 config,
@@ -229,6 +239,20 @@ impl Controller {
         estimate.limit = next.clamp(f64::from(min), f64::from(max));
         let to = config.publishable(estimate.limit);
         let from = self.gate.set_limit(to);
+        if config.measures_min_rtt() {
+            // Held down at the measuring limit for a while: the no-load
+            // latency itself may have moved (a dependency slower for
+            // good), and the queue the algorithm sees is a phantom.
+            // Envoy's filter measures again then too.
+            estimate.low = if to <= config.bounded(config.min_rtt_limit) {
+                estimate.low + 1
+            } else {
+                0
+            };
+            if estimate.low >= LOW_INTERVALS {
+                estimate.next_measure = now;
+            }
+        }
         report::updated(
             config.name,
             Update {
@@ -268,8 +292,9 @@ impl Controller {
         true
     }
 
-    fn start_measuring(&self, estimate: &Estimate) {
+    fn start_measuring(&self, estimate: &mut Estimate) {
         let config = &self.config;
+        estimate.low = 0;
         self.measuring.store(true, Ordering::Release);
         let _ = self.samples.take();
         let limit = config.bounded(config.min_rtt_limit);

@@ -36,6 +36,8 @@ pub(crate) struct Scenario {
     pub(crate) duration: Duration,
     /// At this time, `drop_workers` workers leave for good.
     pub(crate) capacity_drop: Option<(Duration, usize)>,
+    /// At this time, the service time becomes this, for good.
+    pub(crate) slowdown: Option<(Duration, Duration)>,
 }
 
 impl Scenario {
@@ -47,6 +49,14 @@ impl Scenario {
         rate: 3_200.0,
         duration: Duration::from_secs(4),
         capacity_drop: None,
+        slowdown: None,
+    };
+
+    /// The same, then at 2 s every call becomes twice as slow, for good
+    /// (capacity 800/s): the no-load latency itself moved.
+    pub(crate) const SLOWDOWN: Scenario = Scenario {
+        slowdown: Some((Duration::from_secs(2), Duration::from_millis(20))),
+        ..Scenario::OVERLOAD
     };
 
     /// The same, then half the workers leave at 4 s; 2 s more.
@@ -60,7 +70,7 @@ impl Scenario {
 /// The simulated dependency.
 pub(crate) struct Server {
     workers: Semaphore,
-    service: Duration,
+    service: Cell<Duration>,
     start: Instant,
     /// Requests at the server now (queued or served), and the most in each
     /// 10 ms bucket of the run.
@@ -93,7 +103,7 @@ impl Server {
         }
         let _leave = Leave(&self.outstanding);
         let _worker = self.workers.acquire().await.expect("never closed");
-        sleep(self.service).await;
+        sleep(self.service.get()).await;
     }
 
     pub(crate) fn outstanding(&self) -> usize {
@@ -144,7 +154,7 @@ where
             let start = Instant::now();
             let server = Rc::new(Server {
                 workers: Semaphore::new(scenario.workers),
-                service: scenario.service,
+                service: Cell::new(scenario.service),
                 start,
                 outstanding: Cell::new(0),
                 peaks: RefCell::new(Vec::new()),
@@ -178,6 +188,13 @@ where
                         .await
                         .expect("never closed")
                         .forget();
+                });
+            }
+            if let Some((when, service)) = scenario.slowdown {
+                let server = server.clone();
+                tokio::task::spawn_local(async move {
+                    sleep_until(start + when).await;
+                    server.service.set(service);
                 });
             }
             let call = Rc::new(call);
