@@ -24,7 +24,7 @@ fn unlimited() -> RateLimiter {
     RateLimiter::per_second(u32::MAX).burst(u32::MAX)
 }
 
-static PER_HOST: Keyed<String, RateLimiter> = Keyed::new(unlimited);
+static PER_HOST: Keyed<String, RateLimiter> = Keyed::new(|_| unlimited());
 
 fn main() {
     let since = SystemTime::now();

@@ -62,7 +62,7 @@ fn a_plain_fn_keys_its_breaker_too() {
 /// call its own; the attribute's shared keys take any expression of the
 /// function, a parameter included.
 static PER_TENANT: steadfast::Keyed<String, steadfast::RateLimiter> =
-    steadfast::Keyed::new(|| steadfast::RateLimiter::per_second(2).burst(1));
+    steadfast::Keyed::new(|_| steadfast::RateLimiter::per_second(2).burst(1));
 
 #[resilient(max_attempts = 1, budget = "off", rate_limit = quota)]
 async fn send(quota: &steadfast::RateLimiter) -> Result<(), TestError> {

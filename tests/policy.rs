@@ -164,6 +164,71 @@ async fn a_refused_permit_ends_the_call_with_e_from_rejected() {
     );
 }
 
+/// An error that can stand for a timeout and nothing else of the library's:
+/// a policy with a deadline but no `max_wait` needs no more.
+#[derive(Debug, PartialEq)]
+enum DeadlineOnly {
+    Timeout,
+}
+
+impl From<steadfast::Elapsed> for DeadlineOnly {
+    fn from(_: steadfast::Elapsed) -> Self {
+        DeadlineOnly::Timeout
+    }
+}
+
+static HOURLY: steadfast::RateLimiter = steadfast::RateLimiter::per_second(1).burst(1);
+static WITHIN_DEADLINE: Policy<DeadlineOnly> = Policy::new()
+    .rate_limit(&HOURLY)
+    .deadline(Duration::from_millis(100));
+
+/// A token a second away cannot come within the 100 ms left: the deadline
+/// bounds the wait, so the call ends with what the deadline causes, at once
+/// (it used to be refused as `Rejected`, which this policy cannot convert).
+#[tokio::test(start_paused = true)]
+async fn a_wait_the_deadline_cuts_short_ends_with_e_from_elapsed() {
+    let start = Instant::now();
+    let ok = |_| async { Ok::<_, DeadlineOnly>(()) };
+    assert_eq!(WITHIN_DEADLINE.retry(ok).await, Ok(()));
+    assert_eq!(WITHIN_DEADLINE.retry(ok).await, Err(DeadlineOnly::Timeout));
+    assert_eq!(
+        WITHIN_DEADLINE.retry_blocking(|_| Ok(())),
+        Err(DeadlineOnly::Timeout)
+    );
+    assert_eq!(
+        start.elapsed(),
+        ms(0),
+        "no sleep for a token that cannot come in time"
+    );
+}
+
+static SLOW_TOKENS: steadfast::RateLimiter = steadfast::RateLimiter::per_second(1).burst(1);
+static BOTH_BOUNDS: Policy<TestError> = Policy::new()
+    .rate_limit(&SLOW_TOKENS)
+    .max_wait(Duration::from_millis(500))
+    .deadline(Duration::from_millis(100));
+static MAX_WAIT_FIRST: Policy<TestError> = Policy::new()
+    .rate_limit(&SLOW_TOKENS)
+    .max_wait(Duration::from_millis(50))
+    .deadline(Duration::from_secs(10));
+
+/// Of `max_wait` and the time left, the nearer bound says how the call ends.
+#[tokio::test(start_paused = true)]
+async fn the_nearer_bound_of_a_wait_names_its_refusal() {
+    let ok = |_| async { Ok::<_, TestError>(()) };
+    assert_eq!(BOTH_BOUNDS.retry(ok).await, Ok(()));
+    let by_deadline = BOTH_BOUNDS.retry(ok).await;
+    assert!(
+        matches!(by_deadline, Err(TestError::Timeout(_))),
+        "{by_deadline:?}"
+    );
+    let by_max_wait = MAX_WAIT_FIRST.retry(ok).await;
+    assert!(
+        matches!(by_max_wait, Err(TestError::Rejected(_))),
+        "{by_max_wait:?}"
+    );
+}
+
 static HEARD: Delays = Delays::new();
 
 fn hear(event: &RetryEvent<'_, TestError>) {

@@ -69,6 +69,32 @@ async fn a_wait_longer_than_max_wait_is_rejected_at_once() {
     );
 }
 
+#[resilient(rate_limit = "1/s", max_wait = "500ms", deadline = "100ms")]
+async fn bounded_twice() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[resilient(rate_limit = "1/s", deadline = "100ms")]
+fn bounded_by_the_deadline() -> Result<(), TestError> {
+    Ok(())
+}
+
+/// The nearer bound of a wait says how the call ends: here the deadline,
+/// so `E::from(Elapsed)`, though `max_wait` is written too; at once, as a
+/// token a second away cannot come within it.
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_the_deadline_ends_with_e_from_elapsed() {
+    let start = Instant::now();
+    assert_eq!(bounded_twice().await, Ok(()));
+    assert!(matches!(bounded_twice().await, Err(TestError::Timeout(_))));
+    assert_eq!(bounded_by_the_deadline(), Ok(()));
+    assert!(matches!(
+        bounded_by_the_deadline(),
+        Err(TestError::Timeout(_))
+    ));
+    assert_eq!(start.elapsed(), ms(0));
+}
+
 static SHARED: RateLimiter = RateLimiter::per_second(2).burst(2);
 
 #[resilient(rate_limit = &SHARED, backoff = "none", max_attempts = 3)]

@@ -207,8 +207,8 @@ mod waiting {
 mod per_key {
     use super::*;
 
-    static QUOTAS: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(1000));
-    static POOLS: Keyed<String, Bulkhead> = Keyed::new(|| Bulkhead::new(4));
+    static QUOTAS: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_second(1000));
+    static POOLS: Keyed<String, Bulkhead> = Keyed::new(|_| Bulkhead::new(4));
 
     #[resilient(rate_limit = &QUOTAS.get(tenant), concurrency = &POOLS.get(tenant))]
     async fn send(tenant: &str, attempts: &AtomicU32) -> Result<u32, TestError> {

@@ -2,7 +2,9 @@
 //! (load-independent, unlike the times of the criterion benches): the
 //! happy path of each door next to backon, the retry budget's deposit next
 //! to tower's, the circuit breakers (adaptive throttling included) next to
-//! recloser, and the adaptive concurrency limit next to a `Bulkhead`.
+//! recloser, the adaptive concurrency limit next to a `Bulkhead`, and the
+//! inbound layer (`RateLimitLayer`) next to tower_governor's, admitting and
+//! refusing a request (the services of `benches/inbound.rs`).
 //!
 //! ```text
 //! cargo run --release -p steadfast-benches --example instructions
@@ -33,6 +35,8 @@
 
 #[path = "../common/driving.rs"]
 mod driving;
+#[path = "../common/inbound.rs"]
+mod inbound;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -41,8 +45,14 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use driving::{BenchError, ready};
-use steadfast::{AdaptiveLimit, Bulkhead, CircuitBreaker, Policy, RetryBudget, resilient, retry};
+use steadfast::tower::RateLimitLayer;
+use steadfast::{
+    AdaptiveLimit, Bulkhead, CircuitBreaker, Keyed, Policy, RateLimiter, RetryBudget, resilient,
+    retry,
+};
 use tower::retry::budget::{Budget, TpsBudget};
+use tower::{Layer, Service};
+use tower_governor::governor::GovernorConfigBuilder;
 
 /// Counted calls per contender, after as many uncounted (thread-locals
 /// such as the budget's per-thread batch or recloser's epoch pin, the
@@ -127,6 +137,40 @@ measures! {
     measure_adaptive_cancelled() => |_: u64| black_box(&AIMD).try_acquire().map(drop);
     measure_bulkhead() => |_: u64| black_box(&BULKHEAD).try_acquire().map(drop);
 }
+
+/// The inbound layers: `ITERATIONS` requests through `service`, each
+/// built, called and its response dropped (generic, so written out: the
+/// services' types name closures and governor's middleware). Admitting
+/// and refusing services have the same type: each function passes its own
+/// tag through `black_box`, so that no two are merged into one symbol.
+macro_rules! inbound_measures {
+    ($($measure:ident = $tag:literal;)*) => {$(
+        #[inline(never)]
+        fn $measure<S>(service: &mut S)
+        where
+            S: Service<http::Request<axum::body::Body>, Response = http::Response<axum::body::Body>>,
+        {
+            black_box($tag);
+            for _ in 0..ITERATIONS {
+                let _ = black_box(ready(service.call(black_box(inbound::request()))));
+            }
+        }
+    )*};
+}
+
+inbound_measures! {
+    measure_inbound_bare = 1;
+    measure_inbound_admit = 2;
+    measure_governor_plain_admit = 3;
+    measure_governor_admit = 4;
+    measure_inbound_refuse = 5;
+    measure_governor_plain_refuse = 6;
+    measure_governor_refuse = 7;
+}
+
+static ADMITTING: Keyed<String, RateLimiter> =
+    Keyed::new(|_| RateLimiter::per_second(u32::MAX).burst(u32::MAX));
+static REFUSING: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_hour(1));
 
 /// The contenders, in the order they run (so their dumps are written),
 /// in groups; each group's last contender is the peer its ratios are to.
@@ -218,6 +262,41 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("measure_bulkhead", "`Bulkhead::new(64)`, permit dropped"),
         ],
     ),
+    (
+        "inbound layer: a request admitted (`x-tenant` key, handler answers)",
+        &[
+            (
+                "measure_inbound_bare",
+                "no layer (the request and the handler alone)",
+            ),
+            (
+                "measure_inbound_admit",
+                "steadfast `RateLimitLayer` (IETF `RateLimit` fields)",
+            ),
+            (
+                "measure_governor_plain_admit",
+                "tower_governor, default (no headers)",
+            ),
+            (
+                "measure_governor_admit",
+                "tower_governor `use_headers()` (`x-ratelimit-*`)",
+            ),
+        ],
+    ),
+    (
+        "inbound layer: a request refused (429)",
+        &[
+            (
+                "measure_inbound_refuse",
+                "steadfast `RateLimitLayer` (`Retry-After`, IETF fields)",
+            ),
+            (
+                "measure_governor_plain_refuse",
+                "tower_governor, default (`retry-after`)",
+            ),
+            ("measure_governor_refuse", "tower_governor `use_headers()`"),
+        ],
+    ),
 ];
 
 fn run() {
@@ -237,6 +316,31 @@ fn run() {
         .build();
     // The budget's defaults: 10 s, 10 retries a second, 20% of the calls.
     let tower = TpsBudget::new(Duration::from_secs(10), 10, 0.2);
+    // The inbound layers, as in `benches/inbound.rs`: a token a nanosecond
+    // and a burst of u32::MAX (every request admitted), or one token an
+    // hour, spent below before counting (every request refused).
+    let ours = |keyed| RateLimitLayer::new(keyed, inbound::tenant_of).layer(inbound::Handler);
+    let (mut admit, mut refuse) = (ours(&ADMITTING), ours(&REFUSING));
+    macro_rules! governor {
+        ($period:expr, $burst:expr $(, $headers:ident)?) => {{
+            let config = GovernorConfigBuilder::default()
+                .period($period)
+                .burst_size($burst)
+                $(.$headers())?
+                .key_extractor(inbound::Tenant)
+                .finish()
+                .expect("a config");
+            tower_governor::GovernorLayer::new(config).layer(inbound::Handler)
+        }};
+    }
+    let (nanosecond, hour) = (Duration::from_nanos(1), Duration::from_secs(3600));
+    let mut governor_admit = governor!(nanosecond, u32::MAX, use_headers);
+    let mut governor_admit_plain = governor!(nanosecond, u32::MAX);
+    let mut governor_refuse = governor!(hour, 1, use_headers);
+    let mut governor_refuse_plain = governor!(hour, 1);
+    let _ = ready(refuse.call(inbound::request()));
+    let _ = ready(governor_refuse.call(inbound::request()));
+    let _ = ready(governor_refuse_plain.call(inbound::request()));
     // Twice: the first pass warms up (its counts are dropped below).
     for _ in 0..2 {
         measure_loop_only();
@@ -260,7 +364,43 @@ fn run() {
         measure_adaptive_aimd();
         measure_adaptive_cancelled();
         measure_bulkhead();
+        measure_inbound_bare(&mut inbound::Handler);
+        measure_inbound_admit(&mut admit);
+        measure_governor_plain_admit(&mut governor_admit_plain);
+        measure_governor_admit(&mut governor_admit);
+        measure_inbound_refuse(&mut refuse);
+        measure_governor_plain_refuse(&mut governor_refuse_plain);
+        measure_governor_refuse(&mut governor_refuse);
     }
+    let status = |service: &mut dyn FnMut() -> u16| service();
+    assert_eq!(
+        status(&mut || ready(admit.call(inbound::request()))
+            .unwrap()
+            .status()
+            .as_u16()),
+        200
+    );
+    assert_eq!(
+        status(&mut || ready(governor_admit.call(inbound::request()))
+            .unwrap()
+            .status()
+            .as_u16()),
+        200
+    );
+    assert_eq!(
+        status(&mut || ready(refuse.call(inbound::request()))
+            .unwrap()
+            .status()
+            .as_u16()),
+        429
+    );
+    assert_eq!(
+        status(&mut || ready(governor_refuse.call(inbound::request()))
+            .unwrap()
+            .status()
+            .as_u16()),
+        429
+    );
     assert_eq!(CONSECUTIVE.state(), steadfast::CircuitState::Closed);
     assert_eq!(FAILURE_RATE.state(), steadfast::CircuitState::Closed);
     assert_eq!(
@@ -311,7 +451,9 @@ fn main() {
         .arg("--toggle-collect=instructions::measure_*");
     // One `--dump-after` per name (callgrind 3.19 honours several of
     // them, but not a wildcard there, nor several `--toggle-collect`s
-    // next to them).
+    // next to them). A name given after a longer one it begins
+    // (`measure_x` after `measure_x_y`) loses the longer one its dumps:
+    // no contender's name begins another that comes before it.
     for name in &names {
         valgrind.arg(format!("--dump-after=instructions::{name}"));
     }

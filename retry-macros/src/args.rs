@@ -1,12 +1,14 @@
 //! Parsing `#[resilient(...)]`: each key's value is turned into a typed,
 //! spanned value (`values.rs`). Unknown and duplicate keys, and values of
 //! the wrong shape, are rejected here, all at once; rules that relate
-//! several keys or the function live in `validate.rs`.
+//! several keys or the function live in `validate/` (and, for values, in
+//! `retry_rules::check`).
 //!
 //! The keys are declared once, as the fields of [`Args`] and
 //! [`BreakerArgs`]: the list of key names, the dispatch from a name to its
 //! field and the per-key "failed to parse" flags are generated from that
-//! declaration, so a key cannot be half-added. (darling's `FromMeta` derive
+//! declaration, and for a key marked `=> Setting` its place in the rules'
+//! `Values` and its `Settings` builder call, so a key cannot be half-added. (darling's `FromMeta` derive
 //! does the dispatch too, but words its own errors in English that would
 //! have to be rewritten by substring; these are ours.)
 
@@ -17,8 +19,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Meta};
 
 use crate::values::{
-    BackoffKind, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
-    Name, RateArg, UserExpr, Value, VariantList, WindowArg, combine, error,
+    BackoffArg, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
+    Name, RateArg, Setting, Settings, UserExpr, Value, VariantList, WindowArg, combine, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -28,7 +30,7 @@ macro_rules! keys {
     (
         $(#[$meta:meta])*
         struct $name:ident, failed: $failed:ident {
-            $($field:ident $(as $key:literal)?: $ty:ty,)*
+            $($field:ident $(as $key:literal)?: $ty:ty $(=> $setting:ident)?,)*
         }
     ) => {
         $(#[$meta])*
@@ -50,6 +52,20 @@ macro_rules! keys {
             /// Every key, as written in the attribute.
             pub(crate) const KEYS: &[&str] = &[$(keys!(@name $field $($key)?)),*];
 
+            /// `key = <a value of its kind>`, for the tests that go over
+            /// every key.
+            #[cfg(test)]
+            pub(crate) fn sample(key: &str) -> TokenStream {
+                $(
+                    if key == keys!(@name $field $($key)?) {
+                        let path = syn::parse_str::<syn::Path>(key).unwrap();
+                        let value = <$ty as Value>::sample();
+                        return quote::quote!(#path = #value);
+                    }
+                )*
+                panic!("no key `{key}`")
+            }
+
             /// Parses `meta` as the value of the key it names; `None` if
             /// there is no such key.
             fn set(&mut self, key: Key<'_>, meta: &Meta) -> Option<syn::Result<()>> {
@@ -63,22 +79,50 @@ macro_rules! keys {
                 None
             }
         }
+
+        // A struct without `=> Setting` keys leaves these empty.
+        #[allow(unused_mut, unused_variables)]
+        impl Settings for $name {
+            fn values(&self) -> retry_rules::Values<Span> {
+                let mut values = retry_rules::Values::default();
+                $($(
+                    values.$field =
+                        <$ty as $setting>::written(self.$field.as_ref(), self.failed.$field);
+                )?)*
+                values
+            }
+
+            fn settings(&self, krate: &syn::Path) -> Vec<TokenStream> {
+                let mut builders = Vec::new();
+                $($(
+                    if let Some(value) = &self.$field {
+                        let builder = syn::Ident::new(stringify!($field), Span::call_site());
+                        let argument = <$ty as $setting>::argument(value, krate);
+                        builders.push(quote::quote!(.#builder(#argument)));
+                    }
+                )?)*
+                builders
+            }
+        }
     };
     (@name $field:ident) => { stringify!($field) };
     (@name $field:ident $key:literal) => { $key };
 }
 
 keys! {
-    /// The attribute's arguments, as written.
+    /// The attribute's arguments, as written. A key marked `=> Setting` is
+    /// a value the rules read (the field of `retry_rules::Values` of its
+    /// name) and sets the `Settings` builder of its name: nothing else in
+    /// the macro names it.
     struct Args, failed: ArgsFailed {
-        max_attempts: Int,
-        backoff: BackoffKind,
-        base_delay: DurationArg,
-        max_delay: DurationArg,
-        multiplier: Float,
-        jitter: JitterArg,
-        timeout: DurationArg,
-        deadline: DurationArg,
+        max_attempts: Int => Setting,
+        backoff: BackoffArg => Setting,
+        base_delay: DurationArg => Setting,
+        max_delay: DurationArg => Setting,
+        multiplier: Float => Setting,
+        jitter: JitterArg => Setting,
+        timeout: DurationArg => Setting,
+        deadline: DurationArg => Setting,
         retry_on: VariantList,
         no_retry_on: VariantList,
         retry_if: UserExpr,
@@ -88,7 +132,7 @@ keys! {
         concurrency: LimitArg,
         rate_limit: RateArg,
         burst: Int,
-        max_wait: DurationArg,
+        max_wait: DurationArg => Setting,
         circuit_breaker: BreakerArg,
         on_retry: UserExpr,
         fallback: UserExpr,
@@ -151,6 +195,11 @@ pub(crate) enum BreakerArg {
 }
 
 impl Value for BreakerArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(&BREAKER)
+    }
+
     fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         Ok(BreakerArg::Shared(expr.clone()))
     }
@@ -243,30 +292,12 @@ mod tests {
         // One source: the names come from the fields, and each name reaches
         // its own field (a key listed but not dispatched would be "unknown").
         for key in Args::KEYS {
-            let ident = syn::parse_str::<syn::Path>(key).unwrap();
-            let value = match *key {
-                "backoff" => quote!("fixed"),
-                "jitter" => quote!("none"),
-                "base_delay" | "max_delay" | "timeout" | "deadline" | "max_wait" => quote!("1s"),
-                "retry_on" | "no_retry_on" => quote!([Io]),
-                "budget" => quote!("off"),
-                "rate_limit" => quote!("1/s"),
-                "name" | "crate" => quote!("x"),
-                "attempt" => quote!(attempt),
-                "multiplier" => quote!(2.0),
-                _ => quote!(1),
-            };
-            let parsed = parse(quote!(#ident = #value));
+            let parsed = parse(Args::sample(key));
             assert!(parsed.is_ok(), "`{key}`: {:?}", parsed.err());
         }
         for key in BreakerArgs::KEYS {
-            let ident = syn::parse_str::<syn::Ident>(key).unwrap();
-            let value = match *key {
-                "open_for" | "slow_call" => quote!("1s"),
-                "failure_rate" | "slow_call_rate" => quote!(0.5),
-                _ => quote!(1),
-            };
-            let parsed = parse(quote!(circuit_breaker(#ident = #value)));
+            let sample = BreakerArgs::sample(key);
+            let parsed = parse(quote!(circuit_breaker(#sample)));
             assert!(parsed.is_ok(), "`{key}`: {:?}", parsed.err());
         }
         let mut all: Vec<&str> = Args::KEYS
@@ -277,6 +308,28 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), Args::KEYS.len() + BreakerArgs::KEYS.len());
+    }
+
+    /// Every key of the attribute is one a configuration file can set, or
+    /// one `Policy::from_config` refuses as code with what to do instead;
+    /// and those lists name no key the attribute does not have.
+    #[test]
+    fn every_key_is_a_configuration_key_or_listed_as_code() {
+        let in_code: Vec<&str> = retry_rules::IN_CODE.iter().map(|(key, _)| *key).collect();
+        for key in Args::KEYS {
+            let config = retry_rules::CONFIG.contains(key);
+            let code = in_code.contains(key);
+            assert!(
+                config != code,
+                "`{key}` must be in exactly one of retry_rules::CONFIG ({config}) and IN_CODE ({code})"
+            );
+        }
+        for key in retry_rules::CONFIG.iter().chain(&in_code) {
+            assert!(
+                Args::KEYS.contains(key),
+                "`{key}` is not a key of the attribute"
+            );
+        }
     }
 
     #[test]
@@ -291,8 +344,11 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(args.max_attempts.unwrap().value, 5);
-        assert_eq!(args.backoff.unwrap(), BackoffKind::Exponential);
-        assert_eq!(args.jitter.unwrap().kind, crate::values::JitterKind::Full);
+        assert_eq!(
+            args.backoff.unwrap().kind,
+            retry_rules::BackoffKind::Exponential
+        );
+        assert_eq!(args.jitter.unwrap().kind, retry_rules::Jitter::Full);
         assert_eq!(
             args.timeout.unwrap().value,
             std::time::Duration::from_secs(2)
@@ -401,7 +457,7 @@ mod tests {
         let args = parse(quote!(jitter = 0.25)).unwrap();
         assert_eq!(
             args.jitter.unwrap().kind,
-            crate::values::JitterKind::Proportional(0.25)
+            retry_rules::Jitter::Proportional(0.25)
         );
     }
 

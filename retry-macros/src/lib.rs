@@ -292,7 +292,7 @@ mod values;
 ///
 /// ```
 /// # use steadfast::{resilient, Keyed, RateLimiter};
-/// static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
+/// static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_second(100));
 ///
 /// #[resilient(rate_limit = &PER_TENANT.get(tenant))]   // one lookup per call
 /// async fn send(tenant: &str, body: &[u8]) -> Result<usize, std::io::Error> {

@@ -1,12 +1,14 @@
 //! The value of one key, typed: each kind of value parses itself from the
 //! tokens after `key =` and words its own errors, naming the key, in
-//! rustc's style. Rules that relate several keys live in `validate.rs`.
+//! rustc's style. Rules that relate several keys live in `validate/` and
+//! `retry_rules::check`.
 
 use std::fmt;
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
+use retry_rules::{BackoffKind, Jitter, Written};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, UnOp};
 
@@ -35,6 +37,10 @@ pub(crate) fn error(tokens: impl ToTokens, message: impl fmt::Display) -> syn::E
 
 /// A kind of value a key takes.
 pub(crate) trait Value: Sized {
+    /// A value of this kind, for the tests that go over every key.
+    #[cfg(test)]
+    fn sample() -> TokenStream;
+
     /// Parses `key = <expr>`.
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self>;
 
@@ -59,6 +65,11 @@ pub(crate) struct Int {
 }
 
 impl Value for Int {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(1)
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let (negative, lit) = unwrap_negation(expr);
         let Some(Lit::Int(int)) = lit else {
@@ -88,6 +99,11 @@ pub(crate) struct Float {
 }
 
 impl Value for Float {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(2.0)
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let (negative, lit) = unwrap_negation(expr);
         let value: Option<f64> = match lit {
@@ -143,6 +159,11 @@ pub(crate) enum WindowArg {
 }
 
 impl Value for WindowArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(20)
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         if string_literal(expr).is_some() {
             DurationArg::from_expr(key, expr).map(WindowArg::Time)
@@ -162,6 +183,11 @@ impl Value for WindowArg {
 pub(crate) struct Name(pub(crate) String);
 
 impl Value for Name {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("x")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         match string_literal(expr) {
             Some(text) => Ok(Name(text.value())),
@@ -180,6 +206,11 @@ impl Value for Name {
 pub(crate) struct CratePath(pub(crate) syn::Path);
 
 impl Value for CratePath {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("x")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let path = match (string_literal(expr), expr) {
             (Some(text), _) => text.parse::<syn::Path>().ok(),
@@ -203,6 +234,11 @@ pub(crate) struct DurationArg {
 }
 
 impl Value for DurationArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("1s")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let Some(text) = string_literal(expr) else {
             return Err(error(
@@ -232,34 +268,57 @@ fn named<T: Copy>(
     Some(retry_rules::one_of(what, &text.value(), names, otherwise).map_err(|e| error(text, e)))
 }
 
-pub(crate) use retry_rules::{BackoffKind, JitterKind};
+/// A `backoff` name.
+#[derive(Clone, Copy)]
+pub(crate) struct BackoffArg {
+    pub(crate) kind: BackoffKind,
+    pub(crate) span: Span,
+}
 
-impl Value for BackoffKind {
+impl Value for BackoffArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("fixed")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        named(expr, "backoff", Self::NAMES, "").unwrap_or_else(|| {
-            let names = Self::NAMES.iter().map(|(n, _)| *n);
-            Err(error(
-                expr,
-                format!(
-                    "invalid {key}: expected a backoff name: {}",
-                    retry_rules::quoted_list(names)
-                ),
-            ))
-        })
+        let names = BackoffKind::NAMES;
+        named(expr, "backoff", names, "").map_or_else(
+            || {
+                Err(error(
+                    expr,
+                    format!(
+                        "invalid {key}: expected a backoff name: {}",
+                        retry_rules::quoted_list(names.iter().map(|(n, _)| *n))
+                    ),
+                ))
+            },
+            |kind| {
+                kind.map(|kind| BackoffArg {
+                    kind,
+                    span: expr.span(),
+                })
+            },
+        )
     }
 }
 
 /// A jitter name, or a proportional factor.
 #[derive(Clone, Copy)]
 pub(crate) struct JitterArg {
-    pub(crate) kind: JitterKind,
+    pub(crate) kind: Jitter,
     pub(crate) span: Span,
 }
 
 impl Value for JitterArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("none")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        let or_factor = JitterKind::OR_FACTOR;
-        if let Some(kind) = named(expr, "jitter", JitterKind::NAMES, or_factor) {
+        let or_factor = Jitter::OR_FACTOR;
+        if let Some(kind) = named(expr, "jitter", Jitter::NAMES, or_factor) {
             return kind.map(|kind| JitterArg {
                 kind,
                 span: expr.span(),
@@ -267,18 +326,125 @@ impl Value for JitterArg {
         }
         match Float::from_expr(key, expr) {
             Ok(factor) => Ok(JitterArg {
-                kind: JitterKind::Proportional(factor.value),
+                kind: Jitter::Proportional(factor.value),
                 span: factor.span,
             }),
             Err(_) => Err(error(
                 expr,
                 format!(
                     "invalid {key}: expected a jitter name ({}){or_factor}",
-                    retry_rules::quoted_list(JitterKind::NAMES.iter().map(|(n, _)| *n))
+                    retry_rules::quoted_list(Jitter::NAMES.iter().map(|(n, _)| *n))
                 ),
             )),
         }
     }
+}
+
+/// The value of a key that the rules read (a field of `retry_rules::Values`
+/// of the key's name) and that sets the `Settings` builder of that name:
+/// declaring such a key in `keys!` with `=> Setting` is all it takes for
+/// both.
+pub(crate) trait Setting {
+    /// The value as the rules read it.
+    type Read: Copy;
+
+    /// The value, and where it was written.
+    fn read(&self) -> (Self::Read, Span);
+
+    /// The builder's argument, once the rules passed.
+    fn argument(&self, krate: &syn::Path) -> TokenStream;
+
+    /// What the rules see of the key: absent, unreadable, or the value.
+    fn written(value: Option<&Self>, failed: bool) -> Written<Self::Read, Span> {
+        match value {
+            Some(value) => {
+                let (read, at) = value.read();
+                Written::Value(read, at)
+            }
+            None if failed => Written::Unreadable,
+            None => Written::Absent,
+        }
+    }
+}
+
+impl Setting for Int {
+    type Read = i128;
+
+    fn read(&self) -> (i128, Span) {
+        (self.value, self.span)
+    }
+
+    /// A `u32`: the rules accepted it as a count.
+    fn argument(&self, _: &syn::Path) -> TokenStream {
+        let count = u32::try_from(self.value).unwrap_or(u32::MAX);
+        quote::quote!(#count)
+    }
+}
+
+impl Setting for Float {
+    type Read = f64;
+
+    fn read(&self) -> (f64, Span) {
+        (self.value, self.span)
+    }
+
+    fn argument(&self, _: &syn::Path) -> TokenStream {
+        self.value.to_token_stream()
+    }
+}
+
+impl Setting for DurationArg {
+    type Read = Duration;
+
+    fn read(&self) -> (Duration, Span) {
+        (self.value, self.span)
+    }
+
+    fn argument(&self, _: &syn::Path) -> TokenStream {
+        crate::expand::duration(self.value)
+    }
+}
+
+impl Setting for BackoffArg {
+    type Read = BackoffKind;
+
+    fn read(&self) -> (BackoffKind, Span) {
+        (self.kind, self.span)
+    }
+
+    /// `__private::BackoffKind::Fixed`: the runtime computes with the kind
+    /// the rules read, so its variant is named by its own (derived) `Debug`.
+    fn argument(&self, krate: &syn::Path) -> TokenStream {
+        let variant = syn::Ident::new(&format!("{:?}", self.kind), Span::call_site());
+        quote::quote!(#krate::__private::BackoffKind::#variant)
+    }
+}
+
+impl Setting for JitterArg {
+    type Read = Jitter;
+
+    fn read(&self) -> (Jitter, Span) {
+        (self.kind, self.span)
+    }
+
+    /// `__private::Jitter::Full` or `__private::Jitter::Proportional(0.2)`.
+    fn argument(&self, krate: &syn::Path) -> TokenStream {
+        let jitter = match self.kind {
+            Jitter::Proportional(f) => quote::quote!(Proportional(#f)),
+            named => syn::Ident::new(&format!("{named:?}"), Span::call_site()).to_token_stream(),
+        };
+        quote::quote!(#krate::__private::Jitter::#jitter)
+    }
+}
+
+/// The rules' view of a parsed argument list and the `Settings` builders it
+/// sets, for the keys declared `=> Setting` (implemented by `keys!`).
+pub(crate) trait Settings {
+    /// The rules' view of the keys.
+    fn values(&self) -> retry_rules::Values<Span>;
+
+    /// `.key(value)` for each key written.
+    fn settings(&self, krate: &syn::Path) -> Vec<TokenStream>;
 }
 
 /// `retry_on = [Io, Timeout, other::Error::Variant]`.
@@ -289,6 +455,11 @@ pub(crate) struct VariantList {
 }
 
 impl Value for VariantList {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!([Io])
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let Expr::Array(array) = expr else {
             return Err(error(
@@ -322,6 +493,11 @@ impl Value for VariantList {
 pub(crate) struct Binding(pub(crate) syn::Ident);
 
 impl Value for Binding {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(attempt)
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         match expr {
             Expr::Path(path) if path.qself.is_none() => match path.path.get_ident() {
@@ -349,6 +525,11 @@ fn binding_expected(key: Key<'_>, expr: &Expr) -> syn::Error {
 pub(crate) struct UserExpr(pub(crate) Expr);
 
 impl Value for UserExpr {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(|_| true)
+    }
+
     fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         Ok(UserExpr(expr.clone()))
     }
@@ -362,6 +543,11 @@ pub(crate) enum BudgetArg {
 }
 
 impl Value for BudgetArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("off")
+    }
+
     fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         match string_literal(expr) {
             Some(text) => retry_rules::budget_off(&text.value())
@@ -381,6 +567,11 @@ pub(crate) enum LimitArg {
 }
 
 impl Value for LimitArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(1)
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         match unwrap_negation(expr) {
             (_, Some(Lit::Int(_))) => Int::from_expr(key, expr).map(LimitArg::Inline),
@@ -411,6 +602,11 @@ pub(crate) struct Rate {
 }
 
 impl Value for RateArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("1/s")
+    }
+
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
         let Some(text) = string_literal(expr) else {
             return Ok(RateArg::Shared(expr.clone()));
@@ -473,7 +669,7 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_known_ones_when_none_is_close() {
-        let Err(error) = BackoffKind::from_expr(KEY, &parse_quote!("zzz")) else {
+        let Err(error) = BackoffArg::from_expr(KEY, &parse_quote!("zzz")) else {
             panic!("not a backoff");
         };
         assert!(

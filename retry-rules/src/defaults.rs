@@ -1,18 +1,28 @@
-//! The attribute's defaults, for the rules that compare a key with one not
-//! written (`base_delay` with the default `max_delay`, a breaker's
-//! `failure_threshold` with the default `max_attempts`). Only those: a
-//! default no rule compares is the runtime's alone. The runtime's
-//! constructors hold the same values; a test in each door checks that
-//! every one of them agrees (`retry-macros`' validate tests, and
-//! `retry-runtime`'s `policy::config` tests).
+//! The attribute's defaults for the keys that are values: the one place
+//! they are written. The runtime builds its defaults from these
+//! (`Settings::new`, `Backoff::new`, `Jitter::default`), and the rules that
+//! compare a key with one not written (`base_delay` with the default
+//! `max_delay`, a breaker's `failure_threshold` with the default
+//! `max_attempts`) read them. The one default the runtime still spells
+//! itself is the breaker's threshold (`CircuitBreaker::new` is a `const`
+//! builder of a primitive that does not depend on this crate); a test in
+//! each door checks it against [`FAILURE_THRESHOLD`].
 
 use std::time::Duration;
 
+use crate::{BackoffKind, Jitter};
+
 /// Attempts in total, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// How the delay grows.
+pub const BACKOFF: BackoffKind = BackoffKind::Exponential;
 /// The first retry's delay before jitter.
 pub const BASE_DELAY: Duration = Duration::from_millis(100);
 /// The longest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(20);
+/// The growth factor of an exponential backoff.
+pub const MULTIPLIER: f64 = 2.0;
+/// How each delay is randomised.
+pub const JITTER: Jitter = Jitter::Full;
 /// The consecutive failures that open an inline `circuit_breaker`.
 pub const FAILURE_THRESHOLD: u32 = 5;

@@ -4,10 +4,16 @@
 //! Two doors check a policy's values: `#[resilient]` and `retry!` at
 //! compile time (the `retry-macros` crate spans each message on the
 //! offending token), and `Policy::from_config` at run time (the
-//! `retry-runtime` crate, feature `serde`, names the key). Both call these
-//! functions, so a value is accepted or refused by one rule, in the same
-//! words, wherever it is written. Every function returns the message as a
-//! `String`; where it goes is the door's business.
+//! `retry-runtime` crate, feature `serde`, names the key). Both fill the
+//! same [`Values`] and call [`check`], so a value is accepted or refused by
+//! one rule, in the same words, wherever it is written. Every rule returns
+//! its message as a `String`; where it goes is the door's business.
+//!
+//! The core of the crate has no dependencies and is what the runtime
+//! computes with: the defaults ([`defaults`]), the backoff and jitter kinds,
+//! and what a policy's protections do to an attempt ([`Protections`]). The
+//! rules and their messages (which parse durations and suggest names) are
+//! the `check` feature, on by default.
 //!
 //! ```
 //! use std::time::Duration;
@@ -20,10 +26,24 @@
 //! ```
 
 pub mod defaults;
+mod kinds;
+mod protections;
+
+pub use kinds::{BackoffKind, Jitter};
+pub use protections::{Protections, Refusal};
+
+#[cfg(feature = "check")]
+mod keys;
+#[cfg(feature = "check")]
 mod names;
+#[cfg(feature = "check")]
 mod rules;
 
-pub use names::{BackoffKind, JitterKind, did_you_mean, one_of, quoted_list, unknown_key};
+#[cfg(feature = "check")]
+pub use keys::{CONFIG, ConsecutiveBreaker, IN_CODE, Problem, Values, Written, check, in_code};
+#[cfg(feature = "check")]
+pub use names::{did_you_mean, one_of, quoted_list, unknown_key};
+#[cfg(feature = "check")]
 pub use rules::{
     at_least_one, base_delay_within_deadline, breaker_outlasts_a_call, budget_off, delays_in_order,
     duration, jitter_fits, multiplier_fits, positive_duration, timeout_within_deadline,

@@ -1,27 +1,9 @@
-//! Values chosen by name (`backoff = "fixed"`), and the "did you mean" that
-//! answers a near miss, for names and for keys.
+//! Reading values chosen by name (`backoff = "fixed"`), and the "did you
+//! mean" that answers a near miss, for names and for keys.
 
-/// The growth of the delay between attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackoffKind {
-    Exponential,
-    Fixed,
-    Linear,
-    Fibonacci,
-    None,
-}
+use crate::{BackoffKind, Jitter};
 
 impl BackoffKind {
-    /// Every name `backoff` accepts: the one list messages, suggestions and
-    /// the macro's fuzzer read.
-    pub const NAMES: &[(&str, BackoffKind)] = &[
-        ("exponential", BackoffKind::Exponential),
-        ("fixed", BackoffKind::Fixed),
-        ("linear", BackoffKind::Linear),
-        ("fibonacci", BackoffKind::Fibonacci),
-        ("none", BackoffKind::None),
-    ];
-
     /// The backoff named `name`, or why there is none.
     ///
     /// ```
@@ -38,36 +20,14 @@ impl BackoffKind {
     }
 }
 
-/// How each delay is randomised.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum JitterKind {
-    None,
-    Full,
-    Equal,
-    Decorrelated,
-    /// ± this fraction of the delay.
-    Proportional(f64),
-}
-
-impl JitterKind {
-    /// Every name `jitter` accepts (besides a factor).
-    pub const NAMES: &[(&str, JitterKind)] = &[
-        ("full", JitterKind::Full),
-        ("equal", JitterKind::Equal),
-        ("decorrelated", JitterKind::Decorrelated),
-        ("none", JitterKind::None),
-    ];
-
-    /// What may follow the names in a message: the other form `jitter` takes.
-    pub const OR_FACTOR: &str = ", or a factor in (0, 1] such as `0.2`";
-
+impl Jitter {
     /// The jitter named `name`, or why there is none.
     ///
     /// ```
-    /// use retry_rules::JitterKind;
+    /// use retry_rules::Jitter;
     ///
-    /// assert_eq!(JitterKind::named("equal"), Ok(JitterKind::Equal));
-    /// assert!(JitterKind::named("fuller").unwrap_err().contains("did you mean `\"full\"`?"));
+    /// assert_eq!(Jitter::named("equal"), Ok(Jitter::Equal));
+    /// assert!(Jitter::named("fuller").unwrap_err().contains("did you mean `\"full\"`?"));
     /// ```
     pub fn named(name: &str) -> Result<Self, String> {
         one_of("jitter", name, Self::NAMES, Self::OR_FACTOR)
@@ -146,7 +106,7 @@ mod tests {
             "unknown backoff `\"zzz\"`; expected one of `\"exponential\"`, `\"fixed\"`, `\"linear\"`, `\"fibonacci\"` or `\"none\"`"
         );
         assert!(
-            JitterKind::named("zzz")
+            Jitter::named("zzz")
                 .unwrap_err()
                 .ends_with("or `\"none\"`, or a factor in (0, 1] such as `0.2`")
         );

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::JitterKind;
+use crate::Jitter;
 
 /// A duration with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
 ///
@@ -43,15 +43,30 @@ pub fn positive_duration(key: &str, value: Duration) -> Result<(), String> {
     Err(format!("`{key}` must be greater than zero{fix}"))
 }
 
-/// The first delay cannot exceed the cap on every delay.
-pub fn delays_in_order(base: Duration, max: Duration) -> Result<(), String> {
-    if base <= max {
+/// A lower bound on delays cannot exceed an upper one: `base_delay` (the
+/// first delay) the cap `max_delay`, or any floor the cap.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let s = Duration::from_secs;
+/// assert_eq!(retry_rules::delays_in_order(("base_delay", s(1)), ("max_delay", s(1))), Ok(()));
+/// assert_eq!(
+///     retry_rules::delays_in_order(("base_delay", s(2)), ("max_delay", s(1))).unwrap_err(),
+///     "`base_delay` (2s) is longer than `max_delay` (1s); lower `base_delay` or raise `max_delay`",
+/// );
+/// ```
+pub fn delays_in_order(
+    (lower_key, lower): (&str, Duration),
+    (upper_key, upper): (&str, Duration),
+) -> Result<(), String> {
+    if lower <= upper {
         return Ok(());
     }
     Err(format!(
-        "`base_delay` ({}) is longer than `max_delay` ({}); lower `base_delay` or raise `max_delay`",
-        humantime::format_duration(base),
-        humantime::format_duration(max),
+        "`{lower_key}` ({}) is longer than `{upper_key}` ({}); lower `{lower_key}` or raise `{upper_key}`",
+        humantime::format_duration(lower),
+        humantime::format_duration(upper),
     ))
 }
 
@@ -189,13 +204,13 @@ pub fn multiplier_fits(value: f64, exponential: bool) -> Result<(), String> {
 
 /// Decorrelated jitter grows the delay itself, from an exponential
 /// backoff's; a jitter factor is a fraction of the delay.
-pub fn jitter_fits(jitter: JitterKind, exponential: bool) -> Result<(), String> {
+pub fn jitter_fits(jitter: Jitter, exponential: bool) -> Result<(), String> {
     match jitter {
-        JitterKind::Decorrelated if !exponential => Err(
+        Jitter::Decorrelated if !exponential => Err(
             "`jitter = \"decorrelated\"` needs `backoff = \"exponential\"`: it grows from the previous delay itself"
                 .to_owned(),
         ),
-        JitterKind::Proportional(f) if !(f > 0.0 && f <= 1.0) => Err(format!(
+        Jitter::Proportional(f) if !(f > 0.0 && f <= 1.0) => Err(format!(
             "`jitter` factor must be in (0, 1] (got {f}), e.g. `jitter = 0.2` for ±20%"
         )),
         _ => Ok(()),
@@ -234,9 +249,10 @@ mod tests {
     #[test]
     fn delays_in_order_allows_equal_ones() {
         let second = Duration::from_secs(1);
-        assert_eq!(delays_in_order(second, second), Ok(()));
+        let (base, max) = (("base_delay", second), ("max_delay", second));
+        assert_eq!(delays_in_order(base, max), Ok(()));
         assert_eq!(
-            delays_in_order(second * 2, second).unwrap_err(),
+            delays_in_order(("base_delay", second * 2), max).unwrap_err(),
             "`base_delay` (2s) is longer than `max_delay` (1s); lower `base_delay` or raise `max_delay`"
         );
     }
@@ -272,9 +288,9 @@ mod tests {
 
     #[test]
     fn jitter_factor_is_a_fraction() {
-        assert!(jitter_fits(JitterKind::Proportional(0.0), true).is_err());
-        assert_eq!(jitter_fits(JitterKind::Proportional(1.0), false), Ok(()));
-        assert!(jitter_fits(JitterKind::Decorrelated, false).is_err());
-        assert_eq!(jitter_fits(JitterKind::Decorrelated, true), Ok(()));
+        assert!(jitter_fits(Jitter::Proportional(0.0), true).is_err());
+        assert_eq!(jitter_fits(Jitter::Proportional(1.0), false), Ok(()));
+        assert!(jitter_fits(Jitter::Decorrelated, false).is_err());
+        assert_eq!(jitter_fits(Jitter::Decorrelated, true), Ok(()));
     }
 }

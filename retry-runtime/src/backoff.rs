@@ -16,26 +16,18 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use retry_rules::defaults;
+
 use crate::jitter::Jitter;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// How the un-jittered delay grows from one retry to the next: the
-/// attribute's `backoff` key. Public only to `#[resilient]` expansions;
-/// users pick one with the [`Backoff`] constructors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// `base * multiplier^(n-1)`.
-    Exponential,
-    /// `base`.
-    Fixed,
-    /// `base * n`.
-    Linear,
-    /// `base * fib(n)`.
-    Fibonacci,
-    /// Zero.
-    None,
-}
+/// attribute's `backoff` key, defined with its names in `retry-rules` so
+/// that every door reads and names the same kinds. Public only to
+/// `#[resilient]` expansions; users pick one with the [`Backoff`]
+/// constructors.
+pub use retry_rules::BackoffKind as Strategy;
 
 /// A retry delay schedule: a growth strategy, a cap and a [`Jitter`].
 ///
@@ -115,17 +107,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    const DEFAULT_BASE: Duration = Duration::from_millis(100);
-    const DEFAULT_MAX: Duration = Duration::from_secs(20);
-    const DEFAULT_MULTIPLIER: f64 = 2.0;
-
+    /// A schedule of the attribute's defaults (written once, in
+    /// `retry-rules`) but for its growth and base.
     const fn with_strategy(strategy: Strategy, base: Duration) -> Self {
         Self {
             strategy,
             base,
-            max: Self::DEFAULT_MAX,
-            multiplier: Self::DEFAULT_MULTIPLIER,
-            jitter: Jitter::Full,
+            max: defaults::MAX_DELAY,
+            multiplier: defaults::MULTIPLIER,
+            jitter: defaults::JITTER,
             seed: None,
             rng: None,
             retry: 0,
@@ -147,7 +137,7 @@ impl Backoff {
     /// ```
     #[must_use]
     pub const fn new() -> Self {
-        Self::exponential(Self::DEFAULT_BASE)
+        Self::with_strategy(defaults::BACKOFF, defaults::BASE_DELAY)
     }
 
     /// Exponential growth: `base * multiplier^(n-1)` before retry `n`.
@@ -458,6 +448,28 @@ impl Backoff {
         delay
     }
 }
+
+/// The keys of the delay schedule, each the builder of its name above.
+/// `Settings` (what `#[resilient]` expansions build) and `Policy` pass each
+/// on from this list (`settings.rs` and `policy/mod.rs` expand it with
+/// their own body), so that a schedule key is a builder and a line here.
+/// Each line is the key, the type it takes, and `Policy`'s documentation
+/// of it.
+macro_rules! schedule_keys {
+    ($define:ident) => {
+        $define! {
+            /// `base_delay`: the first retry's delay before jitter (100 ms).
+            base_delay(Duration),
+            /// `max_delay`: the cap on one delay, and on a `retry_after` hint (20 s).
+            max_delay(Duration),
+            /// `multiplier`: the growth of an exponential schedule (2.0).
+            multiplier(f64),
+            /// `jitter` ([`Jitter::Full`]).
+            jitter(Jitter),
+        }
+    };
+}
+pub(crate) use schedule_keys;
 
 impl Default for Backoff {
     /// Same as [`Backoff::new`].

@@ -68,4 +68,4 @@ pub use keyed::Keyed;
 pub use policy::Policy;
 #[cfg(feature = "serde")]
 pub use policy::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
-pub use rate_limiter::{NotUntil, RateLimiter};
+pub use rate_limiter::{NotUntil, Quota, RateLimiter};

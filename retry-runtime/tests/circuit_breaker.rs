@@ -843,6 +843,26 @@ async fn a_disabled_breaker_admits_and_counts_but_never_trips() {
     assert_eq!(consecutive.state(), CircuitState::Closed);
 }
 
+/// `disable` on a disabled breaker leaves it as it is: an operator's switch
+/// flipped twice (two admin requests, a config reload) must not wipe the
+/// counts that disabling keeps for observation, nor make the calls already
+/// admitted stale.
+#[tokio::test(start_paused = true)]
+async fn disabling_twice_keeps_the_counts_and_the_calls_in_flight() {
+    let breaker = CircuitBreaker::new()
+        .failure_rate(0.5, 10)
+        .open_for(OPEN_FOR);
+    breaker.disable();
+    record(&breaker, &[false, true, false]);
+    let in_flight = breaker.try_acquire().unwrap();
+    breaker.disable();
+    assert!(breaker.is_disabled());
+    assert_eq!(breaker.calls_in_window(), 3);
+    in_flight.failure();
+    assert_eq!(breaker.calls_in_window(), 4, "still of this period");
+    assert_eq!(breaker.current_failure_rate(), Some(0.75));
+}
+
 #[tokio::test(start_paused = true)]
 async fn enable_closes_a_disabled_breaker_with_fresh_counts() {
     let breaker = CircuitBreaker::new()

@@ -35,7 +35,7 @@ impl<const ID: usize> Drop for Tracked<ID> {
 #[test]
 fn the_same_key_gets_the_same_instance() {
     static PER_HOST: Keyed<String, CircuitBreaker> =
-        Keyed::new(|| CircuitBreaker::new().failure_threshold(5)).max_keys(10_000);
+        Keyed::new(|_| CircuitBreaker::new().failure_threshold(5)).max_keys(10_000);
 
     let first = PER_HOST.get("a.example.com");
     let by_str = PER_HOST.get("a.example.com");
@@ -49,7 +49,7 @@ fn the_same_key_gets_the_same_instance() {
 #[test]
 fn keys_are_independent() {
     let per_host: Keyed<String, CircuitBreaker> =
-        Keyed::new(|| CircuitBreaker::new().failure_threshold(2));
+        Keyed::new(|_| CircuitBreaker::new().failure_threshold(2));
 
     for _ in 0..2 {
         per_host
@@ -75,12 +75,12 @@ fn keys_are_independent() {
 
 #[test]
 fn works_for_every_primitive() {
-    let limiters: Keyed<u32, RateLimiter> = Keyed::new(|| RateLimiter::per_second(1));
+    let limiters: Keyed<u32, RateLimiter> = Keyed::new(|_| RateLimiter::per_second(1));
     assert!(limiters.get(&1).try_acquire());
     assert!(!limiters.get(&1).try_acquire());
     assert!(limiters.get(&2).try_acquire());
 
-    let bulkheads: Keyed<(String, u16), Bulkhead> = Keyed::new(|| Bulkhead::new(1));
+    let bulkheads: Keyed<(String, u16), Bulkhead> = Keyed::new(|_| Bulkhead::new(1));
     let key = (String::from("db"), 5432);
     let held = bulkheads.get(&key);
     let _permit = held.try_acquire().expect("one slot");
@@ -96,7 +96,7 @@ fn works_for_every_primitive() {
 #[test]
 fn a_hundred_thousand_keys_stay_within_the_cap() {
     type T = Tracked<0>;
-    let keyed: Keyed<String, T> = Keyed::new(T::new).max_keys(1000);
+    let keyed: Keyed<String, T> = Keyed::new(|_| T::new()).max_keys(1000);
 
     let mut peak = 0;
     for i in 0..100_000 {
@@ -116,7 +116,7 @@ fn a_hundred_thousand_keys_stay_within_the_cap() {
 
 #[test]
 fn a_full_map_evicts_the_least_recently_used() {
-    let keyed: Keyed<&str, CircuitBreaker> = Keyed::new(CircuitBreaker::new).max_keys(3);
+    let keyed: Keyed<&str, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new()).max_keys(3);
     let a = keyed.get(&"a");
     let b = keyed.get(&"b");
     let c = keyed.get(&"c");
@@ -136,7 +136,7 @@ fn a_full_map_evicts_the_least_recently_used() {
 
 #[test]
 fn eviction_follows_recency_over_many_inserts() {
-    let keyed: Keyed<u32, CircuitBreaker> = Keyed::new(CircuitBreaker::new).max_keys(64);
+    let keyed: Keyed<u32, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new()).max_keys(64);
     let hot: Vec<_> = (0..8).map(|k| keyed.get(&k)).collect();
     for cold in 1000..1200 {
         let _ = keyed.get(&cold);
@@ -150,7 +150,7 @@ fn eviction_follows_recency_over_many_inserts() {
 
 #[test]
 fn max_keys_of_zero_keeps_one() {
-    let keyed: Keyed<u8, Bulkhead> = Keyed::new(|| Bulkhead::new(1)).max_keys(0);
+    let keyed: Keyed<u8, Bulkhead> = Keyed::new(|_| Bulkhead::new(1)).max_keys(0);
     let one = keyed.get(&1);
     assert!(Arc::ptr_eq(&one, &keyed.get(&1)));
     let _ = keyed.get(&2);
@@ -160,7 +160,7 @@ fn max_keys_of_zero_keeps_one() {
 
 #[test]
 fn an_evicted_instance_stays_usable_by_its_holders() {
-    let per_host: Keyed<String, CircuitBreaker> = Keyed::new(CircuitBreaker::new).max_keys(1);
+    let per_host: Keyed<String, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new()).max_keys(1);
 
     let held = per_host.get("flaky.example.com");
     held.force_open();
@@ -182,7 +182,7 @@ fn an_evicted_instance_stays_usable_by_its_holders() {
 #[test]
 fn two_threads_with_many_keys_keep_the_bound() {
     type T = Tracked<1>;
-    let keyed: Keyed<u64, T> = Keyed::new(T::new).max_keys(500);
+    let keyed: Keyed<u64, T> = Keyed::new(|_| T::new()).max_keys(500);
 
     thread::scope(|scope| {
         for thread in 0..2_u64 {
@@ -213,7 +213,7 @@ fn two_threads_with_many_keys_keep_the_bound() {
 
 #[test]
 fn two_threads_get_one_instance_per_key() {
-    let keyed: Keyed<u32, CircuitBreaker> = Keyed::new(CircuitBreaker::new);
+    let keyed: Keyed<u32, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new());
     let got: Vec<Vec<Arc<CircuitBreaker>>> = thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|_| scope.spawn(|| (0..2000).map(|k| keyed.get(&k)).collect()))
@@ -229,7 +229,7 @@ fn two_threads_get_one_instance_per_key() {
 #[tokio::test(start_paused = true)]
 async fn idle_entries_go_at_the_next_insert() {
     type T = Tracked<2>;
-    let keyed: Keyed<&str, T> = Keyed::new(T::new).idle_for(Duration::from_secs(10));
+    let keyed: Keyed<&str, T> = Keyed::new(|_| T::new()).idle_for(Duration::from_secs(10));
 
     let a = keyed.get(&"a");
     drop(keyed.get(&"b"));
@@ -260,7 +260,7 @@ async fn idle_entries_go_at_the_next_insert() {
 #[tokio::test(start_paused = true)]
 async fn an_entry_in_use_is_never_idle() {
     let keyed: Keyed<u32, Bulkhead> =
-        Keyed::new(|| Bulkhead::new(1)).idle_for(Duration::from_millis(100));
+        Keyed::new(|_| Bulkhead::new(1)).idle_for(Duration::from_millis(100));
     let kept = keyed.get(&0);
     for key in 1..1000 {
         tokio::time::advance(Duration::from_millis(30)).await;
@@ -281,7 +281,7 @@ fn a_panicking_factory_leaves_the_map_usable() {
         );
         7
     }
-    let keyed: Keyed<u32, u32> = Keyed::new(flaky).max_keys(1);
+    let keyed: Keyed<u32, u32> = Keyed::new(|_| flaky()).max_keys(1);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| keyed.get(&1)));
     assert!(caught.is_err());
     assert!(keyed.is_empty());
@@ -324,9 +324,9 @@ fn measure() {
     let shared = |t: usize, i: usize| &hosts[(i * 7 + t * 500) % KEYS];
     let own = |t: usize, i: usize| &hosts[(i * 7) % 500 + t * 500];
 
-    let keyed = Keyed::<String, CircuitBreaker>::new(CircuitBreaker::new);
-    let idle =
-        Keyed::<String, CircuitBreaker>::new(CircuitBreaker::new).idle_for(Duration::from_secs(60));
+    let keyed = Keyed::<String, CircuitBreaker>::new(|_| CircuitBreaker::new());
+    let idle = Keyed::<String, CircuitBreaker>::new(|_| CircuitBreaker::new())
+        .idle_for(Duration::from_secs(60));
     let naive: RwLock<HashMap<String, Arc<CircuitBreaker>>> = RwLock::default();
     for host in &hosts {
         let _ = keyed.get(host.as_str());
@@ -385,7 +385,7 @@ fn measure() {
     }
 
     let start = Instant::now();
-    let full: Keyed<u64, CircuitBreaker> = Keyed::new(CircuitBreaker::new).max_keys(10_000);
+    let full: Keyed<u64, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new()).max_keys(10_000);
     for key in 0..1_000_000_u64 {
         black_box(full.get(&key));
     }
@@ -412,7 +412,8 @@ fn measure() {
     };
     let keys: Vec<String> = (0..100_000).map(|i| format!("tenant-{i:08}")).collect();
     let before = rss();
-    let keyed: Keyed<String, CircuitBreaker> = Keyed::new(CircuitBreaker::new).max_keys(100_000);
+    let keyed: Keyed<String, CircuitBreaker> =
+        Keyed::new(|_| CircuitBreaker::new()).max_keys(100_000);
     keys.iter().for_each(|key| drop(keyed.get(key.as_str())));
     println!(
         "resident memory per key (a 15-byte String, a CircuitBreaker): {} bytes",
@@ -423,4 +424,21 @@ fn measure() {
         .map(|k| Arc::as_ptr(&keyed.get(k.as_str())))
         .collect();
     assert_eq!(distinct.len(), keys.len());
+}
+
+#[test]
+fn the_factory_is_given_the_key() {
+    // A tenant's plan decides its burst: the factory sees which tenant.
+    let per_tenant: Keyed<String, RateLimiter> = Keyed::new(|tenant| {
+        let burst = if tenant.starts_with("gold:") { 5 } else { 1 };
+        RateLimiter::per_hour(1).burst(burst)
+    });
+    let taken = |tenant: &str| {
+        let limiter = per_tenant.get(tenant);
+        (0..10).filter(|_| limiter.try_acquire()).count()
+    };
+    assert_eq!(taken("gold:acme"), 5);
+    assert_eq!(taken("free:bob"), 1);
+    // Made once per key: the gold tenant's bucket is still empty.
+    assert_eq!(taken("gold:acme"), 0);
 }

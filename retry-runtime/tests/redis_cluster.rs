@@ -6,12 +6,13 @@
 
 #![cfg(feature = "redis")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod redis_support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use redis_support::{command, free_port};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{RateLimiter, RetryBudget};
 
@@ -150,33 +151,6 @@ impl Drop for Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Sends one inline command, returns the reply (a bulk reply's body whole).
-fn command(port: u16, line: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream.write_all(format!("{line}\r\n").as_bytes()).ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut first = String::new();
-    reader.read_line(&mut first).ok()?;
-    if let Some(len) = first.strip_prefix('$') {
-        let len: i64 = len.trim().parse().ok()?;
-        if len < 0 {
-            return Some(String::new());
-        }
-        let mut body = vec![0; len as usize + 2];
-        reader.read_exact(&mut body).ok()?;
-        return Some(String::from_utf8_lossy(&body).into_owned());
-    }
-    Some(first)
 }
 
 /// Two instance keys whose rate-limiter keys are served by different

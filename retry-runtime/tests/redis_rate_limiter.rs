@@ -487,3 +487,134 @@ fn a_pause_on_one_replica_holds_back_every_replica() {
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_keys_first_decisions_are_not_refusals() {
+    let server = Server::start();
+    let redis = server.redis();
+    // A new instance's first take waits for Redis's first answer instead
+    // of refusing while it is in flight: a new tenant's first requests are
+    // not refused with the fleet far under its limit, whatever the lease.
+    for (key, lease) in [("default-lease", 0), ("lease-of-one", 1)] {
+        let limiter = RateLimiter::per_second(10)
+            .burst(10)
+            .lease(lease)
+            .shared(redis, key);
+        assert!(limiter.try_acquire(), "{key}: the first take refused");
+        // The first answer brought a whole lease (min(10 / 4, 16) = 2 by
+        // default): the next take is served from it, with no wait.
+        if lease == 0 {
+            assert!(limiter.try_acquire(), "{key}: the lease's second token");
+        }
+        assert_eq!(limiter.degraded_decisions(), 0);
+    }
+    // The same for a key built at run time, as a `Keyed` factory does, and
+    // for `check`.
+    let tenant = RateLimiter::per_second(10).shared_as(redis, format!("tenant:{}", 42));
+    assert!(tenant.try_acquire());
+    let fresh = RateLimiter::per_second(10).shared_as(redis, "tenant:43");
+    assert!(fresh.check().is_ok());
+    // Only the first take waits: an exhausted fleet is still a refusal.
+    let spent = RateLimiter::per_hour(1).burst(1).shared(redis, "spent");
+    assert!(spent.try_acquire());
+    let other = RateLimiter::per_hour(1).burst(1).shared(redis, "spent");
+    let started = Instant::now();
+    assert!(!other.try_acquire());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// The `check` of `limiter` once the refill in flight (if any) has
+/// landed: a refill in flight answers "1 ms" while Redis decides.
+async fn settled_check(limiter: &RateLimiter) -> Result<(), retry_runtime::NotUntil> {
+    for _ in 0..500 {
+        match limiter.check() {
+            Err(not_until)
+                if not_until.wait_time_from(tokio::time::Instant::now())
+                    <= Duration::from_millis(1) =>
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            other => return other,
+        }
+    }
+    panic!("no answer from Redis in a second");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_redis_rates_cases_hold_on_the_shared_path() {
+    let server = Server::start();
+    let redis = server.redis();
+    // 10 a second; a lease of one, so every take is a round trip, as each
+    // of redis_rate's is.
+    let limiter = RateLimiter::per_second(10)
+        .lease(1)
+        .shared(redis, "redis_rate");
+    let max_wait = Duration::from_millis(500);
+    for n in [1, 2, 7] {
+        assert_eq!(
+            limiter.acquire_n_timeout(n, max_wait).await,
+            Ok(Ok(())),
+            "take {n}"
+        );
+    }
+    // The 10 are spent: refused, with a retry after about 100 ms (one
+    // token at 10 a second).
+    let not_until = settled_check(&limiter).await.unwrap_err();
+    let wait = not_until.wait_time_from(tokio::time::Instant::now());
+    assert!(
+        wait > Duration::from_millis(50) && wait <= Duration::from_millis(100),
+        "{wait:?}"
+    );
+    let quota = limiter.quota();
+    assert_eq!((quota.limit(), quota.remaining()), (10, 0));
+    assert!(
+        quota.full_in() <= Duration::from_secs(1) && quota.full_in() > Duration::from_millis(800)
+    );
+    // Taking 0 takes nothing, and asks nothing of Redis.
+    let trips = limiter.redis_round_trips();
+    assert_eq!(limiter.acquire_n_timeout(0, max_wait).await, Ok(Ok(())));
+    assert_eq!(limiter.redis_round_trips(), trips);
+    // Where redis_rate says "retry in ~99 s" for more than the burst, here
+    // it can never be served: an error at once.
+    assert_eq!(
+        limiter.acquire_n_timeout(11, max_wait).await,
+        Err(InsufficientCapacity::new(10))
+    );
+
+    // One a millisecond, burst 1: never told to wait more than that.
+    let fast = RateLimiter::per_second(1000)
+        .burst(1)
+        .lease(1)
+        .shared(redis, "fast");
+    for _ in 0..200 {
+        if let Err(not_until) = fast.check() {
+            let wait = not_until.wait_time_from(tokio::time::Instant::now());
+            assert!(wait <= Duration::from_millis(1), "{wait:?}");
+        }
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tenants_leave_no_key_behind() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Each tenant's bucket is full again 100 ms after its one take: Redis
+    // forgets the key then, so tenants used once leave nothing.
+    for tenant in 0..1000 {
+        let limiter = RateLimiter::per_second(10)
+            .lease(1)
+            .shared_as(redis, format!("tenant:{tenant}"));
+        assert!(limiter.try_acquire(), "tenant {tenant}");
+    }
+    let keys = |server: &Server| {
+        let reply = server.command("DBSIZE");
+        reply.trim().trim_start_matches(':').parse::<u64>().unwrap()
+    };
+    assert!(keys(&server) >= 900, "{} keys", keys(&server));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while keys(&server) > 0 {
+        assert!(Instant::now() < deadline, "{} keys left", keys(&server));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -110,6 +110,8 @@ fn a_broken_file_is_refused_with_every_problem_at_once() {
         Ok(_) => panic!("a broken file was accepted"),
         Err(error) => error,
     };
+    // Keys configuration does not read, then values that do not read, then
+    // the rules the others break.
     let problems: Vec<(&str, &str)> = error
         .problems()
         .iter()
@@ -127,10 +129,6 @@ fn a_broken_file_is_refused_with_every_problem_at_once() {
                 "`retry_on` cannot be set from configuration: it is code or shared state; set it with `retry_if` on the policy `from_config` returns"
             ),
             (
-                "max_attempts",
-                "`max_attempts` must be at least 1 (got 0); 1 means no retries"
-            ),
-            (
                 "backoff",
                 "unknown backoff `\"exponental\"`; did you mean `\"exponential\"`?"
             ),
@@ -141,6 +139,10 @@ fn a_broken_file_is_refused_with_every_problem_at_once() {
             (
                 "timeout",
                 "invalid `timeout`: `\"soon\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`"
+            ),
+            (
+                "max_attempts",
+                "`max_attempts` must be at least 1 (got 0); 1 means no retries"
             ),
         ]
     );

@@ -75,24 +75,6 @@ const ACCEPTED: &[(&str, &str)] = &[
 /// them before the rules see them (`name = 42`), in its own words.
 const WRONG_TYPE: &[&str] = &["name-wrong-type", "wrong-value-type"];
 
-/// Keys configuration refuses as code or shared state.
-const CODE_KEYS: &[&str] = &[
-    "retry_on",
-    "no_retry_on",
-    "retry_if",
-    "breaker_if",
-    "retry_after",
-    "on_retry",
-    "fallback",
-    "circuit_breaker",
-    "concurrency",
-    "rate_limit",
-    "burst",
-    "max_wait",
-    "attempt",
-    "crate",
-];
-
 fn fail_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/fail")
 }
@@ -122,7 +104,8 @@ fn as_configuration(source: &str) -> Option<toml::Table> {
     let toml::Value::Table(table) = document.get("case")?.clone() else {
         return None;
     };
-    let is_code = table.keys().any(|key| CODE_KEYS.contains(&key.as_str()));
+    // Keys configuration refuses as code or shared state.
+    let is_code = table.keys().any(|key| retry_rules::in_code(key).is_some());
     (!is_code && !table.is_empty()).then_some(table)
 }
 

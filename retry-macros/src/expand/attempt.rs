@@ -7,7 +7,9 @@ use syn::spanned::Spanned;
 
 use super::Body;
 use super::paths::krate_at;
-use crate::validate::{Breaker, Classify};
+use retry_rules::Refusal;
+
+use crate::validate::Classify;
 
 impl Body<'_> {
     /// Input:  the body `{ ... }`.
@@ -41,19 +43,11 @@ impl Body<'_> {
         }
     }
 
-    /// Whether an attempt goes through a breaker, limiter or bulkhead.
-    fn admits(&self) -> bool {
-        let config = self.config;
-        config.circuit_breaker.is_some()
-            || config.rate_limit.is_some()
-            || config.concurrency.is_some()
-    }
-
     /// What the attempt was admitted with: nothing to carry when no
     /// protection admits it, so the value is made where it is consumed and
     /// never held across the body's awaits.
     fn admitted(&self) -> TokenStream {
-        if self.admits() {
+        if self.config.protections().admits() {
             let admitted = &self.admitted;
             quote!(#admitted)
         } else {
@@ -63,28 +57,27 @@ impl Body<'_> {
 
     /// Whether an attempt can be cut short by `timeout` or `deadline`.
     fn can_time_out(&self) -> bool {
-        self.is_async() && (self.config.timeout.is_some() || self.config.deadline.is_some())
+        self.is_async() && self.config.protections().limits_time()
     }
 
     fn admit(&self) -> TokenStream {
         let krate = self.krate;
         let (call, admitted) = (&self.call, &self.admitted);
         let config = self.config;
-        if !self.admits() {
+        let protections = config.protections();
+        if !protections.admits() {
             return TokenStream::new();
         }
         let judged = self.can_time_out() || config.breaker_if.is_some();
         let mutable = (config.circuit_breaker.is_some() && judged).then(|| quote!(mut));
-        let waits = config.rate_limit.is_some() || config.concurrency.is_some();
         let guards = self.guards();
         // The waits' futures are polled only when a token or permit is not
         // free at once; a plain fn, or a breaker alone, never awaits.
-        let admit = if self.is_async() && waits {
+        let admit = if self.is_async() && protections.waits() {
             let waiting = super::local("waiting");
             // Bounded waits need timers; unbounded ones do without, and
             // their futures are half the size.
-            let bounded = config.max_wait.is_some() || config.deadline.is_some();
-            let wait = if bounded {
+            let wait = if protections.bounds_waits() {
                 quote!(#call.admit_within(#guards, &mut #waiting).await.map(|()| #waiting))
             } else {
                 quote! {{
@@ -111,12 +104,7 @@ impl Body<'_> {
             quote!(#call.admit_blocking(#guards))
         };
         let refusal = super::local("refusal");
-        let refused = match self.refusal(&refusal) {
-            Some(conversion) => self.exit(self.give_up(conversion)),
-            None => quote! {
-                ::core::unreachable!("without a breaker, `max_wait` or `deadline`, every wait ends admitted")
-            },
-        };
+        let refused = self.exit(self.give_up(self.refused(&refusal)));
         quote! {
             let #mutable #admitted = match #admit {
                 ::core::result::Result::Ok(#admitted) => #admitted,
@@ -125,37 +113,33 @@ impl Body<'_> {
         }
     }
 
-    /// `E::from(..)` of the refusals this configuration can meet, each at
-    /// the key that causes it, so a missing `From` impl is reported there;
-    /// `None` when nothing can refuse.
-    fn refusal(&self, refusal: &syn::Ident) -> Option<TokenStream> {
+    /// Input:  the refusal admission returned.
+    /// Output: `Conversions::new().circuit_open(circuit_open)...convert(refusal)`:
+    ///         the runtime turns the refusal into `E`, with a conversion from
+    ///         each key that can cause one (`Protections::can_refuse`, which
+    ///         the runtime's admission keeps to), passed at that key so that
+    ///         a missing `From` impl is reported there.
+    fn refused(&self, refusal: &syn::Ident) -> TokenStream {
         let krate = self.krate;
         let config = self.config;
-        let waits = config.rate_limit.is_some() || config.concurrency.is_some();
-        let convert = |span: Span, function: &str| {
-            let at = krate_at(krate, span);
-            let function = syn::Ident::new(function, span);
-            quote_spanned!(span=> #at::__private::#function())
-        };
-        let mut kinds = Vec::new();
-        if let Some(breaker) = &config.circuit_breaker {
-            let span = match breaker {
-                Breaker::Shared(expr) => expr.span(),
-                Breaker::Inline(inline) => inline.span,
-            };
-            kinds.push((quote!(CircuitOpen), convert(span, "circuit_open")));
-        }
-        if let Some(max_wait) = config.max_wait.filter(|_| waits) {
-            kinds.push((quote!(Rejected), convert(max_wait.span, "rejected")));
-        }
-        if let Some(deadline) = config.deadline.filter(|_| waits) {
-            kinds.push((quote!(Elapsed), convert(deadline.span, "elapsed")));
-        }
-        let (_, last) = kinds.pop()?;
-        let arms = kinds
+        let protections = config.protections();
+        let conversions = Refusal::ALL
             .into_iter()
-            .map(|(kind, conversion)| quote!(#krate::__private::Refusal::#kind => #conversion,));
-        Some(quote!(match #refusal { #(#arms)* _ => #last }))
+            .filter(|refusal| protections.can_refuse(*refusal))
+            .map(|refusal| {
+                let (conversion, span) = match refusal {
+                    Refusal::CircuitOpen => ("circuit_open", config.breaker_span()),
+                    Refusal::Rejected => ("rejected", config.max_wait.map(|d| d.span)),
+                    Refusal::Elapsed => ("elapsed", config.deadline.map(|d| d.span)),
+                };
+                let span = span.unwrap_or_else(Span::call_site);
+                let at = krate_at(krate, span);
+                let conversion = syn::Ident::new(conversion, span);
+                quote_spanned!(span=> .#conversion(#at::__private::#conversion))
+            });
+        quote! {
+            #krate::__private::Conversions::new() #(#conversions)* .convert(#refusal)
+        }
     }
 
     fn run(&self) -> TokenStream {

@@ -9,6 +9,8 @@ mod attempt;
 mod paths;
 mod statics;
 
+pub(crate) use paths::duration;
+
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::Ident;
@@ -19,7 +21,7 @@ use crate::validate::Config;
 
 /// The contract version this expansion is written against; the runtime's
 /// `__private::CONTRACT` must be the same.
-const CONTRACT: u32 = 2;
+const CONTRACT: u32 = 3;
 
 /// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
 /// Output: ```ignore
@@ -32,7 +34,8 @@ const CONTRACT: u32 = 2;
 ///                 let delay = {                          // one attempt: nothing in here
 ///                     let mut admitted = match call.admit().await {   // outlives the sleep
 ///                         Ok(admitted) => admitted,
-///                         Err(refusal) => return <fallback>(E::from(refusal)),
+///                         Err(refusal) => return <fallback>(Conversions::new()
+///                             .circuit_open(circuit_open)...convert(refusal)),  // one per key that can refuse
 ///                     };
 ///                     let outcome: Result<T, E> = <time limit>(async { body }).await;
 ///                     let error = match outcome { Ok(v) => { call.succeeded(admitted); return Ok(v) }, Err(e) => e };
@@ -201,6 +204,7 @@ mod tests {
     use super::*;
     use crate::args::Args;
     use crate::validate::validate;
+    use crate::values::Settings;
 
     fn expansion(args: TokenStream, item: TokenStream) -> String {
         let function: Function = syn::parse2(item).unwrap();
@@ -216,12 +220,28 @@ mod tests {
         let mut names: Vec<String> = expansion
             .split("__private ::")
             .skip(1)
-            .filter_map(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
+            .map(|rest| {
+                rest.trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            })
             .collect();
         names.sort();
         names.dedup();
         names
+    }
+
+    /// `key = <a value>`, with what it needs beside it to be valid.
+    fn alone(key: &str) -> TokenStream {
+        let sample = Args::sample(key);
+        let needs = match key {
+            "burst" => quote!(, rate_limit = "1/s"),
+            "max_wait" => quote!(, concurrency = 1),
+            "breaker_if" => quote!(, circuit_breaker),
+            _ => quote!(),
+        };
+        quote!(#sample #needs)
     }
 
     #[test]
@@ -292,7 +312,17 @@ mod tests {
                 ),
             ),
         ];
-        for (args, item) in every_key {
+        // And each key alone (with what it needs beside it), so that a new
+        // key is covered without being listed here.
+        let each_key = Args::KEYS.iter().map(|key| {
+            let item = quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            );
+            (alone(key), item)
+        });
+        for (args, item) in every_key.into_iter().chain(each_key) {
             for name in contract_names(&expansion(args, item)) {
                 assert!(
                     contract.contains(&format!("[`{name}`]")),
@@ -313,18 +343,31 @@ mod tests {
             ),
         );
         assert!(output.contains("Settings :: new"), "{output}");
-        for builder in [
-            "max_attempts",
-            "base_delay",
-            "max_delay",
-            "multiplier",
-            "jitter",
-        ] {
-            assert!(
-                !output.contains(&format!(". {builder} (")),
-                "{builder}: {output}"
-            );
+        let item = quote!(
+            async fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        // The `static SETTINGS: Settings = Settings::new(NAME) ...;` statement.
+        let settings = |expansion: &str| {
+            let start = expansion.find("Settings :: new (").unwrap();
+            expansion[start..].split(';').next().unwrap().to_owned()
+        };
+        let output = settings(&output);
+        let mut builders = 0;
+        for key in Args::KEYS {
+            let mut errors = Vec::new();
+            let set = Args::parse(Args::sample(key), &mut errors).settings(&syn::parse_quote!(k));
+            if set.is_empty() {
+                continue;
+            }
+            builders += 1;
+            let builder = format!(". {key} (");
+            assert!(!output.contains(&builder), "{key}: {output}");
+            let written = settings(&expansion(alone(key), item.clone()));
+            assert_eq!(written.matches(&builder).count(), 1, "{key}: {written}");
         }
+        assert!(builders >= 8, "the value keys set their builders");
     }
 
     #[test]

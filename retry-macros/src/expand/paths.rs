@@ -28,7 +28,7 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 }
 
 /// A `Duration` constant, without naming the runtime.
-pub(super) fn duration(d: std::time::Duration) -> TokenStream {
+pub(crate) fn duration(d: std::time::Duration) -> TokenStream {
     let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
     quote!(::core::time::Duration::new(#secs, #nanos))
 }

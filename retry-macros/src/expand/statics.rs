@@ -3,13 +3,12 @@
 //! shared by all its callers), and the call itself.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::paths::duration;
 use super::{Body, CONTRACT};
 use crate::validate::{Breaker, Budget, InlineBreaker, Limit, RateLimit, Window};
-use crate::values::{BackoffKind, JitterKind};
 
 impl Body<'_> {
     /// Input:  the validated configuration.
@@ -24,48 +23,7 @@ impl Body<'_> {
             env!("CARGO_PKG_VERSION"),
         );
         let name = self.site_name();
-        let mut policy = Vec::new();
-        let mut set = |key: &str, value: TokenStream| {
-            let key = syn::Ident::new(key, proc_macro2::Span::call_site());
-            policy.push(quote!(.#key(#value)));
-        };
-        if let Some(n) = config.max_attempts {
-            set("max_attempts", n.to_token_stream());
-        }
-        if let Some(kind) = config.backoff {
-            let kind = match kind {
-                BackoffKind::Exponential => quote!(Exponential),
-                BackoffKind::Fixed => quote!(Fixed),
-                BackoffKind::Linear => quote!(Linear),
-                BackoffKind::Fibonacci => quote!(Fibonacci),
-                BackoffKind::None => quote!(None),
-            };
-            set("backoff", quote!(#krate::__private::BackoffKind::#kind));
-        }
-        for (key, value) in [
-            ("base_delay", config.base_delay),
-            ("max_delay", config.max_delay),
-            ("timeout", config.timeout.map(|d| d.value)),
-            ("deadline", config.deadline.map(|d| d.value)),
-            ("max_wait", config.max_wait.map(|d| d.value)),
-        ] {
-            if let Some(d) = value {
-                set(key, duration(d));
-            }
-        }
-        if let Some(m) = config.multiplier {
-            set("multiplier", m.to_token_stream());
-        }
-        if let Some(jitter) = config.jitter {
-            let jitter = match jitter {
-                JitterKind::None => quote!(None),
-                JitterKind::Full => quote!(Full),
-                JitterKind::Equal => quote!(Equal),
-                JitterKind::Decorrelated => quote!(Decorrelated),
-                JitterKind::Proportional(f) => quote!(Proportional(#f)),
-            };
-            set("jitter", quote!(#krate::__private::Jitter::#jitter));
-        }
+        let policy = &config.settings;
         let reports_elapsed = config.on_retry.as_ref().map(|_| quote!(.reports_elapsed()));
         let primitives = self.inline_primitives();
         quote! {
@@ -162,7 +120,7 @@ impl Body<'_> {
                         static __RESILIENT_BREAKERS: #krate::__private::Keyed<
                             ::std::string::String,
                             #krate::__private::CircuitBreaker,
-                        > = #krate::__private::Keyed::new(|| #breaker);
+                        > = #krate::__private::Keyed::new(|_| #breaker);
                     },
                 })
             }

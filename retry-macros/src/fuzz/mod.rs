@@ -186,7 +186,7 @@ proptest! {
 fn valid_entry() -> impl Strategy<Value = (&'static str, String)> {
     prop_oneof![
         (1u32..=4).prop_map(|n| ("max_attempts", format!("max_attempts = {n}"))),
-        select(crate::values::BackoffKind::NAMES)
+        select(retry_rules::BackoffKind::NAMES)
             .prop_map(|(b, _)| ("backoff", format!("backoff = \"{b}\""))),
         (1u64..=999).prop_map(|n| ("base_delay", format!("base_delay = \"{n}ms\""))),
         select(vec!["\"none\"", "\"full\"", "\"equal\"", "0.5", "1.0", "0.01"])

@@ -1,17 +1,15 @@
-//! One `check_*` per rule that relates keys to each other or to the code
-//! they wrap; each pushes its errors and returns nothing.
+//! One `check_*` per rule that relates keys to the code they wrap, or to
+//! keys that are code (the rules between values are `retry_rules::check`,
+//! which configuration files obey too); each pushes its errors and returns
+//! nothing.
 
-use proc_macro2::Span;
 use syn::Expr;
-
-use retry_rules::defaults;
 
 use super::{Errors, error, spanned};
 use crate::args::Args;
-use crate::args::BreakerArg;
 use crate::item::Function;
 use crate::operation::Operation;
-use crate::values::{BackoffKind, Float, RateArg};
+use crate::values::RateArg;
 
 /// The function must return a `Result` and be something a loop can repeat.
 pub(super) fn check_function(function: &Function, errors: &mut Errors) {
@@ -41,34 +39,9 @@ pub(super) fn check_function(function: &Function, errors: &mut Errors) {
     }
 }
 
-/// Durations must be positive, ordered, and `timeout` needs an `async fn`.
-pub(super) fn check_timing(args: &Args, operation: &Operation, errors: &mut Errors) {
-    for (key, value) in [
-        ("base_delay", &args.base_delay),
-        ("max_delay", &args.max_delay),
-        ("timeout", &args.timeout),
-        ("deadline", &args.deadline),
-        ("max_wait", &args.max_wait),
-    ] {
-        if let Some(d) = value {
-            if let Err(message) = retry_rules::positive_duration(key, d.value) {
-                errors.push(spanned(d.span, message));
-            }
-        }
-    }
-    let base = args.base_delay.map_or(defaults::BASE_DELAY, |d| d.value);
-    let max = args.max_delay.map_or(defaults::MAX_DELAY, |d| d.value);
-    if !args.failed.base_delay && !args.failed.max_delay {
-        if let Err(message) = retry_rules::delays_in_order(base, max) {
-            let span = args
-                .base_delay
-                .map(|d| d.span)
-                .or(args.max_delay.map(|d| d.span))
-                .unwrap_or_else(Span::call_site);
-            errors.push(spanned(span, message));
-        }
-    }
-    check_deadline(args, errors);
+/// `timeout` needs async code: a running plain `fn` or block cannot be
+/// cancelled.
+pub(super) fn check_time_limit(args: &Args, operation: &Operation, errors: &mut Errors) {
     if let Some(timeout) = args.timeout.filter(|_| !operation.is_async) {
         let message = if operation.is_function() {
             "`timeout` needs an `async fn`: a running plain `fn` cannot be cancelled; use `deadline`, which a plain `fn` checks between attempts"
@@ -110,24 +83,6 @@ pub(super) fn is_async_closure(expr: &Expr) -> bool {
     }
 }
 
-/// `multiplier` and decorrelated jitter only mean something for
-/// exponential backoff; the jitter factor is a fraction.
-pub(super) fn check_backoff(args: &Args, errors: &mut Errors) {
-    // With an unparsable `backoff` it is unknown whether these keys fit it.
-    let exponential =
-        args.failed.backoff || args.backoff.is_none_or(|b| b == BackoffKind::Exponential);
-    if let Some(Float { value, span }) = args.multiplier {
-        if let Err(message) = retry_rules::multiplier_fits(value, exponential) {
-            errors.push(spanned(span, message));
-        }
-    }
-    if let Some(jitter) = args.jitter {
-        if let Err(message) = retry_rules::jitter_fits(jitter.kind, exponential) {
-            errors.push(spanned(jitter.span, message));
-        }
-    }
-}
-
 /// At most one way of choosing which errors are retried.
 pub(super) fn check_classification(args: &Args, errors: &mut Errors) {
     if let (Some(retry_if), true) = (
@@ -154,26 +109,6 @@ pub(super) fn check_classification(args: &Args, errors: &mut Errors) {
     }
 }
 
-/// What is written to happen before the deadline must fit before it.
-/// Only keys written are compared: a default `base_delay` with full jitter
-/// may well fit a short deadline.
-fn check_deadline(args: &Args, errors: &mut Errors) {
-    let Some(deadline) = args.deadline.filter(|d| !d.value.is_zero()) else {
-        return;
-    };
-    if let Some(timeout) = args.timeout {
-        if let Err(message) = retry_rules::timeout_within_deadline(timeout.value, deadline.value) {
-            errors.push(spanned(timeout.span, message));
-        }
-    }
-    let retries_wait = !args.failed.backoff && args.backoff != Some(BackoffKind::None);
-    if let Some(base) = args.base_delay.filter(|_| retries_wait) {
-        if let Err(message) = retry_rules::base_delay_within_deadline(base.value, deadline.value) {
-            errors.push(spanned(base.span, message));
-        }
-    }
-}
-
 /// Keys that refine a limit need the limit.
 pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
     if let Some(burst) = args.burst {
@@ -184,7 +119,6 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
             ));
         }
     }
-    check_breaker_threshold(args, errors);
     if let Some(breaker_if) = &args.breaker_if {
         if args.circuit_breaker.is_none() && !args.failed.circuit_breaker {
             errors.push(error(
@@ -204,34 +138,5 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
                 "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
             ));
         }
-    }
-}
-
-/// An inline breaker counting consecutive failures must outlast one call
-/// that fails every attempt, or that one call opens it.
-fn check_breaker_threshold(args: &Args, errors: &mut Errors) {
-    let Some(BreakerArg::Inline(breaker, breaker_span)) = &args.circuit_breaker else {
-        return;
-    };
-    let counts_consecutive = breaker.failure_rate.is_none() && !breaker.failed.failure_rate;
-    if !counts_consecutive || args.failed.max_attempts || breaker.failed.failure_threshold {
-        return;
-    }
-    let max_attempts = match args.max_attempts {
-        Some(n) => match u32::try_from(n.value) {
-            Ok(n) if n >= 1 => n,
-            _ => return,
-        },
-        None => defaults::MAX_ATTEMPTS,
-    };
-    let (threshold, span, default) = match breaker.failure_threshold {
-        Some(n) => match u32::try_from(n.value) {
-            Ok(t) if t >= 1 => (t, n.span, false),
-            _ => return,
-        },
-        None => (defaults::FAILURE_THRESHOLD, *breaker_span, true),
-    };
-    if let Err(message) = retry_rules::breaker_outlasts_a_call(threshold, max_attempts, default) {
-        errors.push(spanned(span, message));
     }
 }

@@ -13,16 +13,17 @@ mod checks;
 mod classify;
 
 use checks::{
-    check_backoff, check_classification, check_function, check_hooks, check_protection,
-    check_timing, is_async_closure,
+    check_classification, check_function, check_hooks, check_protection, check_time_limit,
+    is_async_closure,
 };
 use classify::classification;
+use retry_rules::{ConsecutiveBreaker, Protections};
 
 use crate::args::{Args, BreakerArg, BreakerArgs};
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::{
-    BackoffKind, BudgetArg, DurationArg, Float, Int, JitterKind, LimitArg, RateArg, WindowArg,
+    BudgetArg, DurationArg, Float, Int, LimitArg, RateArg, Setting, Settings, WindowArg,
 };
 
 /// A configuration the expansion can trust: every value in range, and only
@@ -30,12 +31,9 @@ use crate::values::{
 pub(crate) struct Config {
     pub(crate) krate: syn::Path,
     pub(crate) name: Option<String>,
-    pub(crate) max_attempts: Option<u32>,
-    pub(crate) backoff: Option<BackoffKind>,
-    pub(crate) base_delay: Option<Duration>,
-    pub(crate) max_delay: Option<Duration>,
-    pub(crate) multiplier: Option<f64>,
-    pub(crate) jitter: Option<JitterKind>,
+    /// `.key(value)` on `Settings`, for each value key written
+    /// (`max_attempts`, `backoff`, the delays, `timeout`, ...).
+    pub(crate) settings: Vec<TokenStream>,
     pub(crate) timeout: Option<DurationArg>,
     pub(crate) deadline: Option<DurationArg>,
     pub(crate) classify: Classify,
@@ -131,15 +129,23 @@ pub(crate) fn validate(
     if let Some(function) = function {
         check_function(function, errors);
     }
-    check_timing(&args, operation, errors);
+    // The rules on values, which configuration files obey too.
+    let mut values = args.values();
+    values.breaker = consecutive_breaker(&args);
+    for problem in retry_rules::check(&values) {
+        errors.push(spanned(problem.at, problem.message));
+    }
+    // The rules on code.
+    check_time_limit(&args, operation, errors);
     check_hooks(&args, operation, errors);
-    check_backoff(&args, errors);
     check_classification(&args, errors);
     check_protection(&args, errors);
 
-    let max_attempts = args
-        .max_attempts
-        .map(|n| positive_u32(n, "max_attempts", "1 means no retries", errors));
+    let krate = args
+        .krate
+        .as_ref()
+        .map_or_else(|| syn::parse_quote!(::steadfast), |k| k.0.clone());
+    let settings = args.settings(&krate);
     let classify = classification(&args, operation, errors);
     let concurrency = args.concurrency.map(|limit| match limit {
         LimitArg::Inline(n) => Limit::Inline(positive_u32(
@@ -171,16 +177,9 @@ pub(crate) fn validate(
     });
 
     Config {
-        krate: args
-            .krate
-            .map_or_else(|| syn::parse_quote!(::steadfast), |k| k.0),
+        krate,
         name: args.name.map(|name| name.0),
-        max_attempts,
-        backoff: args.backoff,
-        base_delay: args.base_delay.map(|d| d.value),
-        max_delay: args.max_delay.map(|d| d.value),
-        multiplier: args.multiplier.map(|m| m.value),
-        jitter: args.jitter.map(|j| j.kind),
+        settings,
         timeout: args.timeout,
         deadline: args.deadline,
         classify,
@@ -206,6 +205,63 @@ pub(crate) fn validate(
         on_retry: args.on_retry.map(|e| e.0),
         fallback: args.fallback.map(|e| e.0),
         attempt: args.attempt.map(|binding| binding.0),
+    }
+}
+
+/// An inline breaker counting consecutive failures, for the rule that it
+/// must outlast one failing call; not when its `failure_rate` is written,
+/// or was and did not parse.
+fn consecutive_breaker(args: &Args) -> Option<ConsecutiveBreaker<Span>> {
+    match &args.circuit_breaker {
+        Some(BreakerArg::Inline(breaker, span))
+            if breaker.failure_rate.is_none() && !breaker.failed.failure_rate =>
+        {
+            Some(ConsecutiveBreaker {
+                at: *span,
+                failure_threshold: Int::written(
+                    breaker.failure_threshold.as_ref(),
+                    breaker.failed.failure_threshold,
+                ),
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Config {
+    /// Which of the keys that shape an attempt are set: what admits it,
+    /// whether admission waits and with what bound, which refusals it can
+    /// end with (decided by `retry_rules::Protections`, which a `Policy`
+    /// asks too).
+    pub(crate) fn protections(&self) -> Protections {
+        let mut protections = Protections::NONE;
+        if self.circuit_breaker.is_some() {
+            protections = protections.circuit_breaker();
+        }
+        if self.rate_limit.is_some() {
+            protections = protections.rate_limit();
+        }
+        if self.concurrency.is_some() {
+            protections = protections.concurrency();
+        }
+        if self.max_wait.is_some() {
+            protections = protections.max_wait();
+        }
+        if self.deadline.is_some() {
+            protections = protections.deadline();
+        }
+        if self.timeout.is_some() {
+            protections = protections.timeout();
+        }
+        protections
+    }
+
+    /// Where the `circuit_breaker` key was written, if it was.
+    pub(crate) fn breaker_span(&self) -> Option<Span> {
+        self.circuit_breaker.as_ref().map(|breaker| match breaker {
+            Breaker::Shared(expr) => syn::spanned::Spanned::span(expr),
+            Breaker::Inline(inline) => inline.span,
+        })
     }
 }
 
@@ -374,17 +430,14 @@ mod tests {
     #[test]
     fn only_what_the_user_set_is_configured() {
         let config = check(quote!(), fallible()).ok().unwrap();
-        assert_eq!(config.max_attempts, None);
-        assert_eq!(config.backoff, None);
-        assert_eq!(config.base_delay, None);
-        assert_eq!(config.max_delay, None);
-        assert_eq!(config.multiplier, None);
-        assert_eq!(config.jitter, None);
+        assert!(config.settings.is_empty());
         assert!(matches!(config.budget, Budget::PerFunction));
         assert!(matches!(config.classify, Classify::Every));
         assert!(config.krate.is_ident("steadfast") || config.krate.leading_colon.is_some());
     }
 
+    /// The runtime builds its defaults from `retry-rules` (but for the
+    /// breaker's threshold): seen from the facade, as a caller does.
     #[test]
     fn the_defaults_rules_compare_are_the_runtimes() {
         let runtime = steadfast::Backoff::new();

@@ -15,8 +15,9 @@
 //! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions; built once per call when one of them computes something (`match Guards::new()... { guards => .. }`), else at each step |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
+//! | [`Conversions`] | how a refusal becomes `E`: built where admission refuses, with one conversion per key that can cause one, and asked to `convert` the refusal the runtime returned |
 //! | [`Attempt`] | the type of the `attempt` key's binding |
-//! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl |
+//! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl: called where an attempt times out, and handed to [`Conversions`] at the key that causes the refusal |
 //! | [`retry_if`], [`breaker_if`], [`retry_after`], [`on_retry`], [`fallback`], [`on_retry_async`], [`fallback_async`] | the user's expressions, type-checked at their own tokens (the `_async` ones for async closures, awaited in place) |
 //! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
 //!
@@ -29,14 +30,17 @@ mod hooks;
 /// The version of this contract. An expansion asserts it equals the one
 /// its `retry-macros` was written against; bump it whenever an expansion
 /// of the previous version would no longer compile or behave the same.
-pub const CONTRACT: u32 = 2;
+///
+/// 3: refusals are converted by [`Conversions`]; a wait the deadline cuts
+/// short is refused as `Elapsed` even when it is refused before it starts.
+pub const CONTRACT: u32 = 3;
 
 pub use crate::backoff::Strategy as BackoffKind;
 pub use crate::budget::RetryBudget;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;
 pub use crate::engine::{
-    Admission, Admitted, Attempt, Call, Decision, GiveUp, Guards, Refusal, Settings,
+    Admission, Admitted, Attempt, Call, Conversions, Decision, GiveUp, Guards, Refusal, Settings,
 };
 pub use crate::jitter::Jitter;
 pub use crate::keyed::Keyed;

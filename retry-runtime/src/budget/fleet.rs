@@ -462,6 +462,33 @@ impl RetryBudget {
         self
     }
 
+    /// [`shared`](RetryBudget::shared) for a key known only at run time: a
+    /// tenant, an API key, a host. Not `const`; build it where the key is
+    /// known, typically in a [`Keyed`](crate::Keyed) factory, which is
+    /// given the key. The key may come from a request: any key works, and
+    /// one that is long or holds other characters than letters, digits and
+    /// `. _ - : @ /` is hashed into the name on Redis (SHA-256), so no key
+    /// can break the name's hash tag, take another key's name or make a
+    /// long one. Redis forgets a key once its state means nothing any more,
+    /// so a million keys used once leave nothing behind.
+    ///
+    /// ```no_run
+    /// use retry_runtime::{Keyed, RetryBudget};
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// // One retry budget per downstream host, for the whole fleet.
+    /// static PER_HOST: Keyed<String, RetryBudget> =
+    ///     Keyed::new(|host| RetryBudget::new().shared_as(&REDIS, format!("host:{host}")));
+    ///
+    /// PER_HOST.get("db.internal").deposit();
+    /// ```
+    #[must_use]
+    pub fn shared_as(mut self, redis: &'static Redis, key: impl Into<String>) -> Self {
+        self.fleet.set_owned(redis, key.into());
+        self
+    }
+
     /// What this shared budget does when Redis cannot be reached, times out
     /// or errors, once its lease is spent: [`Fallback::Local`] by default
     /// (this replica's own window, as an unshared budget),

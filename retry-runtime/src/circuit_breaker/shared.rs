@@ -270,6 +270,33 @@ impl CircuitBreaker {
         self
     }
 
+    /// [`shared`](CircuitBreaker::shared) for a key known only at run time: a
+    /// tenant, an API key, a host. Not `const`; build it where the key is
+    /// known, typically in a [`Keyed`](crate::Keyed) factory, which is
+    /// given the key. The key may come from a request: any key works, and
+    /// one that is long or holds other characters than letters, digits and
+    /// `. _ - : @ /` is hashed into the name on Redis (SHA-256), so no key
+    /// can break the name's hash tag, take another key's name or make a
+    /// long one. Redis forgets a key once its state means nothing any more,
+    /// so a million keys used once leave nothing behind.
+    ///
+    /// ```no_run
+    /// use retry_runtime::{CircuitBreaker, Keyed};
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// // One breaker per downstream host, its evidence shared by the fleet.
+    /// static PER_HOST: Keyed<String, CircuitBreaker> =
+    ///     Keyed::new(|host| CircuitBreaker::new().shared_as(&REDIS, format!("host:{host}")));
+    ///
+    /// let _ = PER_HOST.get("db.internal").try_acquire();
+    /// ```
+    #[must_use]
+    pub fn shared_as(mut self, redis: &'static Redis, key: impl Into<String>) -> Self {
+        self.machine.shared.set_owned(redis, key.into());
+        self
+    }
+
     /// How many replicas must hold live "opened" evidence at once for a
     /// closed shared breaker to open without failures of its own
     /// ([`DEFAULT_QUORUM`](CircuitBreaker::DEFAULT_QUORUM) = 2; at least

@@ -85,18 +85,18 @@ impl Call {
                 // wait longer than what is left is refused at once, not
                 // slept in vain.
                 while let Err(wait) = limiter.take_one() {
-                    if self.wait_left().is_some_and(|left| wait > left) {
-                        return Err(self.wait_refused("rate_limit"));
+                    if let Some((_, refusal)) = self.wait_bound().filter(|(left, _)| wait > *left) {
+                        return Err(self.wait_refused(refusal, "rate_limit"));
                     }
                     tokio::time::sleep(wait).await;
                 }
                 admitted.token = true;
             }
             if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
-                let left = self.wait_left().unwrap_or(Duration::MAX);
+                let left = self.wait_bound().map_or(Duration::MAX, |(left, _)| left);
                 match bulkhead.acquire_timeout(left).await {
                     Ok(permit) => admitted.permit = Some(permit),
-                    Err(_) => return Err(self.wait_refused("bulkhead")),
+                    Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                 }
             }
             Ok(())
@@ -111,25 +111,24 @@ impl Call {
             Admission::Wait(admitted) => admitted,
         };
         if let (Some(limiter), false) = (guards.limiter, admitted.token) {
-            admitted.token = match self.wait_left() {
-                None => {
-                    limiter.acquire_blocking();
-                    true
+            match self.wait_bound() {
+                None => limiter.acquire_blocking(),
+                Some((left, refusal)) => {
+                    if limiter.acquire_blocking_timeout(left).is_err() {
+                        return Err(self.wait_refused(refusal, "rate_limit"));
+                    }
                 }
-                Some(left) => limiter.acquire_blocking_timeout(left).is_ok(),
-            };
-            if !admitted.token {
-                return Err(self.wait_refused("rate_limit"));
             }
+            admitted.token = true;
         }
         if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
             admitted.permit = Some(match bulkhead.try_acquire() {
                 Some(permit) => permit,
-                None => match self.wait_left() {
+                None => match self.wait_bound() {
                     None => bulkhead.acquire_blocking(),
-                    Some(left) => match bulkhead.acquire_blocking_timeout(left) {
+                    Some((left, _)) => match bulkhead.acquire_blocking_timeout(left) {
                         Ok(permit) => permit,
-                        Err(_) => return Err(self.wait_refused("bulkhead")),
+                        Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                     },
                 },
             });
@@ -151,26 +150,170 @@ impl Call {
         }
     }
 
-    /// How long a permit or token wait may last: `max_wait`, or what is
-    /// left before the deadline if that is less; `None` waits as long as it
-    /// takes. Read only when nothing was free at once.
-    fn wait_left(&self) -> Option<Duration> {
+    /// How long a permit or token wait may last, and what ends the call if
+    /// it cannot: `max_wait` (then `Rejected`), or what is left before the
+    /// deadline if that is no more (then `Elapsed`: the deadline is what the
+    /// wait could not fit in); `None` waits as long as it takes. Read only
+    /// when nothing was free at once. A token's wait is known in advance,
+    /// and refused before it starts when it would not fit.
+    fn wait_bound(&self) -> Option<(Duration, Refusal)> {
         let to_deadline = self.time_to_deadline();
         match (self.policy.max_wait, to_deadline) {
-            (Some(w), Some(d)) => Some(w.min(d)),
-            (w, d) => w.or(d),
+            (Some(wait), Some(left)) if wait < left => Some((wait, Refusal::Rejected)),
+            (_, Some(left)) => Some((left, Refusal::Elapsed)),
+            (Some(wait), None) => Some((wait, Refusal::Rejected)),
+            (None, None) => None,
         }
     }
 
-    /// A bounded wait ended without a permit or token: past the deadline the
-    /// call gives up (`Elapsed`), otherwise it was rejected.
-    fn wait_refused(&self, waited_for: &'static str) -> Refusal {
-        let refusal = if self.past_deadline() {
-            Refusal::Elapsed
-        } else {
-            Refusal::Rejected
-        };
+    /// What bounded a wait that ran its whole length (a permit's): past the
+    /// deadline it was the deadline. Read from the clock after the wait
+    /// rather than kept from [`wait_bound`](Self::wait_bound) across it,
+    /// which would take room in every caller's future; the same answer,
+    /// as the wait lasted until the bound.
+    fn ran_out(&self) -> Refusal {
+        match self.deadline_at() {
+            Some(deadline) if tokio::time::Instant::now() >= deadline => Refusal::Elapsed,
+            _ => Refusal::Rejected,
+        }
+    }
+
+    /// A bounded wait ended, or would have ended, without a permit or token.
+    fn wait_refused(&self, refusal: Refusal, waited_for: &'static str) -> Refusal {
         self.refused(refusal, waited_for);
         refusal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use retry_rules::{Protections, Refusal};
+
+    use super::*;
+    use crate::bulkhead::Bulkhead;
+    use crate::circuit_breaker::CircuitBreaker;
+    use crate::engine::Settings;
+
+    /// The keys that shape admission, each protection refusing when asked
+    /// (the breaker open, the limiter empty, the bulkhead full).
+    struct Case {
+        breaker: bool,
+        limiter: bool,
+        bulkhead: bool,
+        max_wait: Option<Duration>,
+        deadline: Option<Duration>,
+    }
+
+    impl Case {
+        fn all() -> impl Iterator<Item = Case> {
+            let ms = Duration::from_millis;
+            let waits = [None, Some(ms(10)), Some(ms(10_000))];
+            let deadlines = [None, Some(ms(50)), Some(ms(50_000))];
+            (0..8u8).flat_map(move |on| {
+                waits.into_iter().flat_map(move |max_wait| {
+                    deadlines.into_iter().map(move |deadline| Case {
+                        breaker: on & 1 != 0,
+                        limiter: on & 2 != 0,
+                        bulkhead: on & 4 != 0,
+                        max_wait,
+                        deadline,
+                    })
+                })
+            })
+        }
+
+        fn protections(&self) -> Protections {
+            let mut protections = Protections::NONE;
+            if self.breaker {
+                protections = protections.circuit_breaker();
+            }
+            if self.limiter {
+                protections = protections.rate_limit();
+            }
+            if self.bulkhead {
+                protections = protections.concurrency();
+            }
+            if self.max_wait.is_some() {
+                protections = protections.max_wait();
+            }
+            if self.deadline.is_some() {
+                protections = protections.deadline();
+            }
+            protections
+        }
+
+        fn settings(&self) -> &'static Settings {
+            let mut settings = Settings::new("admission");
+            if let Some(max_wait) = self.max_wait {
+                settings = settings.max_wait(max_wait);
+            }
+            if let Some(deadline) = self.deadline {
+                settings = settings.deadline(deadline);
+            }
+            Box::leak(Box::new(settings))
+        }
+
+        /// How long a blocking wait may park the thread: tests do not wait
+        /// on the wall clock for long.
+        fn bound(&self) -> Option<Duration> {
+            match (self.max_wait, self.deadline) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            }
+        }
+    }
+
+    /// The expansion and `Policy` pass a conversion for each refusal
+    /// `Protections::can_refuse` allows, and no other: admission must
+    /// refuse in no other way, whichever protection refuses and whichever
+    /// bound ends the wait.
+    #[tokio::test(start_paused = true)]
+    async fn admission_refuses_only_as_protections_allow() {
+        let mut seen = Vec::new();
+        for case in Case::all() {
+            let breaker = CircuitBreaker::new();
+            breaker.force_open();
+            let limiter = RateLimiter::per_second(1).burst(1);
+            assert!(limiter.try_acquire());
+            let bulkhead = Bulkhead::new(1);
+            let _held = bulkhead.try_acquire();
+            let mut guards = Guards::new();
+            if case.breaker {
+                guards = guards.circuit_breaker(&breaker);
+            }
+            if case.limiter {
+                guards = guards.rate_limit(&limiter);
+            }
+            if case.bulkhead {
+                guards = guards.concurrency(&bulkhead);
+            }
+            let protections = case.protections();
+            let call = Call::start(case.settings(), guards);
+            let admitted = match call.try_admit(guards) {
+                Admission::Done(done) => done.map(drop),
+                // An unbounded wait for a held permit never ends.
+                Admission::Wait(_) if !protections.bounds_waits() => continue,
+                Admission::Wait(mut waiting) => call.admit_within(guards, &mut waiting).await,
+            };
+            let blocking = case
+                .bound()
+                .filter(|bound| *bound <= Duration::from_millis(50))
+                .map(|_| call.admit_blocking(guards).map(drop));
+            for refusal in [admitted.err(), blocking.and_then(Result::err)]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    protections.can_refuse(refusal),
+                    "{refusal:?} with {protections:?}"
+                );
+                seen.push(refusal);
+            }
+        }
+        for refusal in Refusal::ALL {
+            assert!(seen.contains(&refusal), "no case refused with {refusal:?}");
+        }
     }
 }

@@ -91,14 +91,16 @@ impl Call {
         }
     }
 
-    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
+    /// Whether an attempt runs under a time limit (`Protections::limits_time`
+    /// of the settings). Asked of the call, which the attempt's future
+    /// borrows anyway, so that it borrows nothing more.
     #[inline]
     pub fn limits_time(&self) -> bool {
-        self.policy.limits_time()
+        self.policy.protections.limits_time()
     }
 
     #[inline]
-    fn deadline_at(&self) -> Option<Instant> {
+    pub(super) fn deadline_at(&self) -> Option<Instant> {
         let start = self.start?;
         let deadline = self.policy.deadline?;
         Some(
@@ -111,10 +113,6 @@ impl Call {
     pub(super) fn time_to_deadline(&self) -> Option<Duration> {
         self.deadline_at()
             .map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    pub(super) fn past_deadline(&self) -> bool {
-        self.deadline_at().is_some_and(|d| Instant::now() >= d)
     }
 
     /// Runs one attempt, cancelling it at the earlier of its `timeout` and

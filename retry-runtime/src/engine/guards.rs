@@ -2,6 +2,8 @@
 //! protections ([`Guards`]), what an admitted attempt holds ([`Admitted`]),
 //! and why an attempt was not made ([`Refusal`]).
 
+use std::fmt;
+
 use crate::budget::RetryBudget;
 use crate::bulkhead::{Bulkhead, BulkheadPermit};
 use crate::circuit_breaker::{BreakerPermit, CircuitBreaker};
@@ -60,16 +62,104 @@ impl<'g> Guards<'g> {
 }
 
 /// Why an attempt was not made: the call ends with `E::from(..)` of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The breaker is open: `E::from(CircuitOpen)`. Only with a breaker.
-    CircuitOpen,
-    /// No permit or token within `max_wait`: `E::from(Rejected)`. Only with
-    /// `max_wait`.
-    Rejected,
-    /// The deadline passed while waiting: `E::from(Elapsed)`. Only with a
-    /// `deadline`.
-    Elapsed,
+/// Which refusals a configuration can meet is `retry_rules::Protections`'
+/// to say, for every door; admission keeps to it.
+pub use retry_rules::Refusal;
+
+/// How a refusal becomes the caller's error `E`: one conversion per kind,
+/// given by the key that causes it (`circuit_breaker`, `max_wait`,
+/// `deadline`), so that a missing `From` impl is reported at that key, and
+/// applied here, so that no door guesses which refusal it received.
+pub struct Conversions<E> {
+    circuit_open: Option<fn() -> E>,
+    rejected: Option<fn() -> E>,
+    elapsed: Option<fn() -> E>,
+}
+
+impl<E> Conversions<E> {
+    /// None yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        Conversions {
+            circuit_open: None,
+            rejected: None,
+            elapsed: None,
+        }
+    }
+
+    /// `E::from(CircuitOpen)`, for `circuit_breaker`.
+    #[must_use]
+    pub const fn circuit_open(mut self, convert: fn() -> E) -> Self {
+        self.circuit_open = Some(convert);
+        self
+    }
+
+    /// `E::from(Rejected)`, for `max_wait`.
+    #[must_use]
+    pub const fn rejected(mut self, convert: fn() -> E) -> Self {
+        self.rejected = Some(convert);
+        self
+    }
+
+    /// `E::from(Elapsed)`, for `deadline` (and `timeout`).
+    #[must_use]
+    pub const fn elapsed(mut self, convert: fn() -> E) -> Self {
+        self.elapsed = Some(convert);
+        self
+    }
+
+    /// The caller's error for `refusal`.
+    ///
+    /// # Panics
+    ///
+    /// If `refusal` has no conversion: a protection refused in a way
+    /// `Protections::can_refuse` does not allow for the keys given, which
+    /// is a bug in steadfast. Loud rather than converted to another kind's
+    /// error, which would hand the caller a wrong one.
+    pub fn convert(&self, refusal: Refusal) -> E {
+        let convert = match refusal {
+            Refusal::CircuitOpen => self.circuit_open,
+            Refusal::Rejected => self.rejected,
+            Refusal::Elapsed => self.elapsed,
+        };
+        match convert {
+            Some(convert) => convert(),
+            None => unconvertible(refusal),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unconvertible(refusal: Refusal) -> ! {
+    panic!(
+        "steadfast refused an attempt with `{refusal:?}`, which needs `{}`, a key this call does not have; this is a bug in steadfast, please report it",
+        refusal.key()
+    )
+}
+
+impl<E> Clone for Conversions<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Conversions<E> {}
+
+impl<E> Default for Conversions<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> fmt::Debug for Conversions<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conversions")
+            .field("circuit_open", &self.circuit_open.is_some())
+            .field("rejected", &self.rejected.is_some())
+            .field("elapsed", &self.elapsed.is_some())
+            .finish()
+    }
 }
 
 /// What an admitted attempt holds until its outcome is known: the breaker's
@@ -112,4 +202,32 @@ pub enum Admission<'g> {
     /// [`Call::admit_within`](super::Call::admit_within), which complete what
     /// was taken.
     Wait(Admitted<'g>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_is_converted_by_its_own_conversion() {
+        let conversions = Conversions::new()
+            .circuit_open(|| "open")
+            .rejected(|| "rejected")
+            .elapsed(|| "elapsed");
+        assert_eq!(conversions.convert(Refusal::CircuitOpen), "open");
+        assert_eq!(conversions.convert(Refusal::Rejected), "rejected");
+        assert_eq!(conversions.convert(Refusal::Elapsed), "elapsed");
+        let copied = conversions;
+        assert_eq!(
+            format!("{copied:?}"),
+            "Conversions { circuit_open: true, rejected: true, elapsed: true }"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "refused an attempt with `Rejected`, which needs `max_wait`")]
+    fn a_refusal_without_its_conversion_is_a_loud_bug() {
+        let conversions: Conversions<&str> = Conversions::default().elapsed(|| "elapsed");
+        conversions.convert(Refusal::Rejected);
+    }
 }

@@ -6,7 +6,8 @@
 //! at each step; the decisions themselves live here, once:
 //!
 //! - [`Settings`]: the configuration, built in a `static` with one `const`
-//!   builder per key the user set (the defaults are the runtime's, here);
+//!   builder per key the user set (the defaults, from
+//!   `retry_rules::defaults`, are built in here);
 //! - [`Guards`]: the shared protections a call goes through (budget,
 //!   breaker, rate limiter, bulkhead);
 //! - [`Call`]: one call's state: admitting an attempt, deciding what follows
@@ -28,5 +29,5 @@ mod settings;
 pub use attempt::{Attempt, CallKey};
 pub use call::Call;
 pub use decision::{Decision, GiveUp};
-pub use guards::{Admission, Admitted, Guards, Refusal};
+pub use guards::{Admission, Admitted, Conversions, Guards, Refusal};
 pub use settings::Settings;

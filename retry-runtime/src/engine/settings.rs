@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use retry_rules::{Protections, defaults};
+
 use crate::backoff::{Backoff, Strategy};
 use crate::jitter::Jitter;
 use crate::report::Site;
@@ -10,8 +12,8 @@ use crate::report::Site;
 ///
 /// Each builder is named after the attribute key it sets, and the expansion
 /// calls only those the user wrote: every default is the one given here
-/// (3 attempts, [`Backoff::new`]'s schedule, no timeout, no deadline, waits
-/// for permits and tokens unbounded).
+/// (`retry_rules::defaults`' attempts, [`Backoff::new`]'s schedule, no
+/// timeout, no deadline, waits for permits and tokens unbounded).
 #[derive(Debug)]
 pub struct Settings {
     pub(super) site: Site,
@@ -23,23 +25,26 @@ pub struct Settings {
     /// Whether a call must read the clock when it starts: for a deadline,
     /// or for the elapsed time an `on_retry` hook sees.
     pub(super) reads_clock: bool,
+    /// Which of `timeout`, `deadline` and `max_wait` are set (the guards
+    /// hold the other keys that shape an attempt), for `Protections` to
+    /// decide on: kept rather than worked out from the options, so that
+    /// asking costs one load.
+    pub(super) protections: Protections,
 }
 
 impl Settings {
-    /// Attempts in total when `max_attempts` is not set.
-    pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
     /// The defaults, reported under `name`.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
         Settings {
             site: Site::new(name),
-            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            max_attempts: defaults::MAX_ATTEMPTS,
             backoff: Backoff::new(),
             timeout: None,
             deadline: None,
             max_wait: None,
             reads_clock: false,
+            protections: Protections::NONE,
         }
     }
 
@@ -70,38 +75,11 @@ impl Settings {
         self
     }
 
-    /// `base_delay`: the first retry's delay before jitter.
-    #[must_use]
-    pub const fn base_delay(mut self, base: Duration) -> Self {
-        self.backoff = self.backoff.base_delay(base);
-        self
-    }
-
-    /// `max_delay`: the cap on one delay, and on a `retry_after` hint.
-    #[must_use]
-    pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.backoff = self.backoff.max_delay(cap);
-        self
-    }
-
-    /// `multiplier`: the exponential growth factor.
-    #[must_use]
-    pub const fn multiplier(mut self, m: f64) -> Self {
-        self.backoff = self.backoff.multiplier(m);
-        self
-    }
-
-    /// `jitter`.
-    #[must_use]
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.backoff = self.backoff.jitter(jitter);
-        self
-    }
-
     /// `timeout`: per attempt (async functions only).
     #[must_use]
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self.protections = self.protections.timeout();
         self
     }
 
@@ -110,6 +88,7 @@ impl Settings {
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self.reads_clock = true;
+        self.protections = self.protections.deadline();
         self
     }
 
@@ -117,6 +96,7 @@ impl Settings {
     #[must_use]
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);
+        self.protections = self.protections.max_wait();
         self
     }
 
@@ -126,15 +106,23 @@ impl Settings {
         self.reads_clock = true;
         self
     }
-
-    /// Whether an attempt runs under a time limit (`timeout` or `deadline`).
-    pub const fn limits_time(&self) -> bool {
-        self.timeout.is_some() || self.deadline.is_some()
-    }
-
-    /// Whether waits for a permit or token are bounded (`max_wait` or
-    /// `deadline`), so that they need timers.
-    pub const fn bounds_waits(&self) -> bool {
-        self.max_wait.is_some() || self.deadline.is_some()
-    }
 }
+
+/// `base_delay`, `max_delay`, `multiplier`, `jitter`: each sets the key of
+/// the delay schedule, keeping the others.
+macro_rules! schedule_builders {
+    ($($(#[$doc:meta])* $key:ident($value:ty),)*) => {
+        impl Settings {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub const fn $key(mut self, value: $value) -> Self {
+                    self.backoff = self.backoff.$key(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+crate::backoff::schedule_keys!(schedule_builders);

@@ -9,7 +9,7 @@
 //! expression of the function, a parameter included.
 //!
 //! ```text
-//! static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
+//! static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_second(100));
 //!
 //! #[resilient(rate_limit = quota)]
 //! async fn send(quota: &RateLimiter, ..) -> Result<(), ApiError> { .. }
@@ -73,19 +73,21 @@ use shard::{SHARDS, Shard, Slot};
 /// of them kept.
 ///
 /// [`get`](Self::get) returns the key's instance, making it with the
-/// factory the first time. Instances are shared through an [`Arc`], so any
+/// factory the first time; the factory is given the key, so each key's
+/// instance can be configured by it (a tenant's plan) or shared through
+/// Redis under it ([`RateLimiter::shared_as`](crate::RateLimiter)). Instances are shared through an [`Arc`], so any
 /// `T` works, and all of the library's primitives ([`CircuitBreaker`],
 /// [`RateLimiter`], [`Bulkhead`]) are `Send + Sync`.
 ///
 /// [`Keyed::new`] and its builders are `const fn` and the factory is a plain
-/// `fn` (a closure that captures nothing coerces to one), so the map can be a
-/// `static`:
+/// `fn(&K) -> T` (a closure that captures nothing coerces to one), so the
+/// map can be a `static`:
 ///
 /// ```
 /// use retry_runtime::{CircuitBreaker, Keyed};
 ///
 /// static PER_HOST: Keyed<String, CircuitBreaker> =
-///     Keyed::new(|| CircuitBreaker::new().failure_threshold(5)).max_keys(10_000);
+///     Keyed::new(|_| CircuitBreaker::new().failure_threshold(5)).max_keys(10_000);
 ///
 /// fn call(host: &str) -> Result<(), &'static str> {
 ///     let breaker = PER_HOST.get(host);
@@ -135,7 +137,7 @@ use shard::{SHARDS, Shard, Slot};
 pub struct Keyed<K, T> {
     shards: [Shard<K, T>; SHARDS],
     seed: Seed,
-    factory: fn() -> T,
+    factory: fn(&K) -> T,
     max_keys: usize,
     /// 0 when off.
     idle_ms: u64,
@@ -161,21 +163,25 @@ impl<K, T> Keyed<K, T> {
     pub const DEFAULT_MAX_KEYS: usize = 10_000;
 
     const_fn! {
-        /// An empty map whose instances `factory` makes, keeping at most
+        /// An empty map whose instances `factory` makes from their keys,
+        /// keeping at most
         /// [`DEFAULT_MAX_KEYS`](Self::DEFAULT_MAX_KEYS) keys, with no
         /// `idle_for`. Allocates nothing until the first insert.
         ///
         /// ```
         /// use retry_runtime::{Keyed, RateLimiter};
         ///
-        /// static PER_TENANT: Keyed<u64, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
+        /// // Each tenant's limit from its plan: the factory is given the key.
+        /// static PER_TENANT: Keyed<u64, RateLimiter> = Keyed::new(|tenant| {
+        ///     RateLimiter::per_second(if *tenant < 1000 { 1000 } else { 100 })
+        /// });
         ///
         /// let limiter = PER_TENANT.get(&42);
         /// assert!(limiter.try_acquire());
         /// assert_eq!(PER_TENANT.len(), 1);
         /// ```
         #[must_use]
-        pub fn new(factory: fn() -> T) -> Self {
+        pub fn new(factory: fn(&K) -> T) -> Self {
             Keyed {
                 shards: atomic_array![Shard::new(); SHARDS],
                 seed: Seed::new(),
@@ -196,7 +202,7 @@ impl<K, T> Keyed<K, T> {
     /// ```
     /// use retry_runtime::{Bulkhead, Keyed};
     ///
-    /// static PER_ENDPOINT: Keyed<&str, Bulkhead> = Keyed::new(|| Bulkhead::new(4)).max_keys(2);
+    /// static PER_ENDPOINT: Keyed<&str, Bulkhead> = Keyed::new(|_| Bulkhead::new(4)).max_keys(2);
     ///
     /// let _ = PER_ENDPOINT.get(&"/search");
     /// let _ = PER_ENDPOINT.get(&"/orders");
@@ -226,7 +232,7 @@ impl<K, T> Keyed<K, T> {
     /// use retry_runtime::{CircuitBreaker, Keyed};
     ///
     /// static PER_HOST: Keyed<String, CircuitBreaker> =
-    ///     Keyed::new(CircuitBreaker::new).idle_for(Duration::from_secs(600));
+    ///     Keyed::new(|_| CircuitBreaker::new()).idle_for(Duration::from_secs(600));
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let _ = PER_HOST.get("a.example.com");
@@ -256,7 +262,7 @@ impl<K, T> Keyed<K, T> {
     /// ```
     /// use retry_runtime::{Bulkhead, Keyed};
     ///
-    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|| Bulkhead::new(8));
+    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(8));
     /// let _ = per_tenant.get(&1);
     /// let _ = per_tenant.get(&1);
     /// let _ = per_tenant.get(&2);
@@ -271,7 +277,7 @@ impl<K, T> Keyed<K, T> {
     /// ```
     /// use retry_runtime::{Bulkhead, Keyed};
     ///
-    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|| Bulkhead::new(8));
+    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(8));
     /// assert!(per_tenant.is_empty());
     /// let _ = per_tenant.get(&1);
     /// assert!(!per_tenant.is_empty());
@@ -306,7 +312,7 @@ impl<K: Hash + Eq, T> Keyed<K, T> {
     /// use std::sync::Arc;
     /// use retry_runtime::{CircuitBreaker, Keyed};
     ///
-    /// static PER_HOST: Keyed<String, CircuitBreaker> = Keyed::new(CircuitBreaker::new);
+    /// static PER_HOST: Keyed<String, CircuitBreaker> = Keyed::new(|_| CircuitBreaker::new());
     ///
     /// let first = PER_HOST.get("db.internal");
     /// let again = PER_HOST.get(&String::from("db.internal"));
@@ -369,14 +375,13 @@ impl<K: Hash + Eq, T> Keyed<K, T> {
                 break;
             }
         }
-        let value = Arc::new((self.factory)());
+        let key = key.to_owned();
+        let value = Arc::new((self.factory)(&key));
         // Only inserts write the clock, one at a time under `book`.
         let used = self.clock.load(Ordering::Relaxed) + 1;
         self.clock.store(used, Ordering::Relaxed);
         let slot = Slot::new(Arc::clone(&value), used, now.unwrap_or(0));
-        shard
-            .write()
-            .insert(Stored::new(hash, key.to_owned()), slot);
+        shard.write().insert(Stored::new(hash, key), slot);
         self.len.store(len + 1, Ordering::Relaxed);
         value
     }
@@ -388,7 +393,7 @@ impl<K, T> fmt::Debug for Keyed<K, T> {
     /// ```
     /// use retry_runtime::{Bulkhead, Keyed};
     ///
-    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|| Bulkhead::new(8)).max_keys(100);
+    /// let per_tenant: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(8)).max_keys(100);
     /// assert_eq!(
     ///     format!("{per_tenant:?}"),
     ///     "Keyed { len: 0, max_keys: 100, idle_for: None, .. }",

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use retry_rules::{BackoffKind, JitterKind, defaults};
+use retry_rules::{BackoffKind, Values, Written};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::Policy;
-use crate::backoff::Strategy;
 use crate::error::Elapsed;
 use crate::jitter::Jitter;
 
@@ -90,38 +89,6 @@ pub enum JitterConfig {
     Factor(f64),
 }
 
-/// The keys [`PolicyConfig`] reads, for "did you mean".
-const KEYS: &[&str] = &[
-    "name",
-    "max_attempts",
-    "backoff",
-    "base_delay",
-    "max_delay",
-    "multiplier",
-    "jitter",
-    "timeout",
-    "deadline",
-    "budget",
-];
-
-/// Keys of the attribute that configuration cannot set, and the builder
-/// that does.
-const IN_CODE: &[(&str, &str)] = &[
-    ("retry_on", "retry_if"),
-    ("no_retry_on", "retry_if"),
-    ("retry_if", "retry_if"),
-    ("breaker_if", "breaker_if"),
-    ("retry_after", "retry_after"),
-    ("on_retry", "on_retry"),
-    ("fallback", "the result's `or_else`"),
-    ("circuit_breaker", "circuit_breaker"),
-    ("concurrency", "concurrency"),
-    ("rate_limit", "rate_limit"),
-    ("burst", "rate_limit"),
-    ("max_wait", "max_wait"),
-    ("attempt", "the closure's `Attempt`"),
-];
-
 /// Why a [`PolicyConfig`] was refused: every problem found, each naming its
 /// key, in the words `#[resilient]` uses for the same value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +106,9 @@ pub struct ConfigProblem {
 }
 
 impl ConfigError {
-    /// Every problem, in the order of the keys' checks.
+    /// Every problem: keys configuration does not read, then values that do
+    /// not read as the attribute reads them, then the rules the others
+    /// break (in `retry_rules::check`'s order).
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }
@@ -172,15 +141,32 @@ impl Problems {
         });
     }
 
-    /// `key`'s duration, if set and well written.
-    fn duration(&mut self, key: &str, text: Option<&String>) -> Option<Duration> {
-        let parsed = retry_rules::duration(text?)
-            .map_err(|reason| self.push(key, format!("invalid `{key}`: {reason}")))
-            .ok()?;
-        retry_rules::positive_duration(key, parsed)
-            .map_err(|message| self.push(key, message))
-            .ok()?;
-        Some(parsed)
+    /// What `key` holds: absent, or read, or unreadable (and reported).
+    fn read<T>(
+        &mut self,
+        key: &'static str,
+        parsed: Option<Result<T, String>>,
+    ) -> Written<T, &'static str> {
+        match parsed {
+            None => Written::Absent,
+            Some(Ok(value)) => Written::Value(value, key),
+            Some(Err(message)) => {
+                self.push(key, message);
+                Written::Unreadable
+            }
+        }
+    }
+
+    /// `key`'s duration, read as the attribute reads one.
+    fn duration(
+        &mut self,
+        key: &'static str,
+        text: Option<&String>,
+    ) -> Written<Duration, &'static str> {
+        let parsed = text.map(|text| {
+            retry_rules::duration(text).map_err(|reason| format!("invalid `{key}`: {reason}"))
+        });
+        self.read(key, parsed)
     }
 }
 
@@ -197,78 +183,36 @@ impl<E: From<Elapsed>> Policy<E> {
     pub fn from_config(config: &PolicyConfig) -> Result<Self, ConfigError> {
         let mut problems = Problems::default();
         for key in config.other.keys() {
-            let message = match IN_CODE.iter().find(|(code, _)| code == key) {
-                Some((_, builder)) => format!(
-                    "`{key}` cannot be set from configuration: it is code or shared state; set it with `{builder}` on the policy `from_config` returns"
-                ),
-                None => retry_rules::unknown_key(key, None, KEYS.iter().copied()),
-            };
+            let message = retry_rules::in_code(key).unwrap_or_else(|| {
+                retry_rules::unknown_key(key, None, retry_rules::CONFIG.iter().copied())
+            });
             problems.push(key, message);
         }
 
-        let max_attempts = config.max_attempts.and_then(|n| {
-            retry_rules::at_least_one("max_attempts", n.into(), "1 means no retries")
-                .map_err(|message| problems.push("max_attempts", message))
-                .ok()
-        });
-        let backoff = config.backoff.as_deref().and_then(|name| {
-            BackoffKind::named(name)
-                .map_err(|message| problems.push("backoff", message))
-                .ok()
-        });
-        let backoff_failed = config.backoff.is_some() && backoff.is_none();
-        let base_delay = problems.duration("base_delay", config.base_delay.as_ref());
-        let max_delay = problems.duration("max_delay", config.max_delay.as_ref());
-        let delays_failed = (config.base_delay.is_some() && base_delay.is_none())
-            || (config.max_delay.is_some() && max_delay.is_none());
-        let timeout = problems.duration("timeout", config.timeout.as_ref());
-        let deadline = problems.duration("deadline", config.deadline.as_ref());
-        if !delays_failed {
-            let base = base_delay.unwrap_or(defaults::BASE_DELAY);
-            let max = max_delay.unwrap_or(defaults::MAX_DELAY);
-            if let Err(message) = retry_rules::delays_in_order(base, max) {
-                let key = if base_delay.is_some() {
-                    "base_delay"
-                } else {
-                    "max_delay"
-                };
-                problems.push(key, message);
-            }
+        // Each value read in the attribute's syntax (what does not read is
+        // reported here), then every rule between them, as the attribute's.
+        let values = Values {
+            max_attempts: problems.read("max_attempts", config.max_attempts.map(|n| Ok(n.into()))),
+            backoff: problems.read("backoff", config.backoff.as_deref().map(BackoffKind::named)),
+            base_delay: problems.duration("base_delay", config.base_delay.as_ref()),
+            max_delay: problems.duration("max_delay", config.max_delay.as_ref()),
+            multiplier: problems.read("multiplier", config.multiplier.map(Ok)),
+            jitter: problems.read(
+                "jitter",
+                config.jitter.as_ref().map(|jitter| match jitter {
+                    JitterConfig::Name(name) => Jitter::named(name),
+                    JitterConfig::Factor(f) => Ok(Jitter::Proportional(*f)),
+                }),
+            ),
+            timeout: problems.duration("timeout", config.timeout.as_ref()),
+            deadline: problems.duration("deadline", config.deadline.as_ref()),
+            ..Values::default()
+        };
+        let budget_off = config.budget.as_deref().map(retry_rules::budget_off);
+        let budget_off = problems.read("budget", budget_off).value().is_some();
+        for problem in retry_rules::check(&values) {
+            problems.push(problem.at, problem.message);
         }
-        if let Some(deadline) = deadline {
-            if let Some(timeout) = timeout {
-                if let Err(message) = retry_rules::timeout_within_deadline(timeout, deadline) {
-                    problems.push("timeout", message);
-                }
-            }
-            let retries_wait = !backoff_failed && backoff != Some(BackoffKind::None);
-            if let Some(base) = base_delay.filter(|_| retries_wait) {
-                if let Err(message) = retry_rules::base_delay_within_deadline(base, deadline) {
-                    problems.push("base_delay", message);
-                }
-            }
-        }
-        // With an unknown `backoff` it is unknown whether these keys fit it.
-        let exponential = backoff_failed || backoff.is_none_or(|b| b == BackoffKind::Exponential);
-        if let Some(m) = config.multiplier {
-            if let Err(message) = retry_rules::multiplier_fits(m, exponential) {
-                problems.push("multiplier", message);
-            }
-        }
-        let jitter = config.jitter.as_ref().and_then(|jitter| {
-            let kind = match jitter {
-                JitterConfig::Name(name) => JitterKind::named(name),
-                JitterConfig::Factor(f) => Ok(JitterKind::Proportional(*f)),
-            };
-            kind.and_then(|kind| retry_rules::jitter_fits(kind, exponential).map(|()| kind))
-                .map_err(|message| problems.push("jitter", message))
-                .ok()
-        });
-        let budget_off = config.budget.as_deref().is_some_and(|text| {
-            retry_rules::budget_off(text)
-                .map_err(|message| problems.push("budget", message))
-                .is_ok()
-        });
         if !problems.0.is_empty() {
             return Err(ConfigError {
                 problems: problems.0,
@@ -279,40 +223,28 @@ impl<E: From<Elapsed>> Policy<E> {
         if let Some(name) = &config.name {
             policy = policy.name(Box::leak(name.clone().into_boxed_str()));
         }
-        if let Some(n) = max_attempts {
+        if let Some(Ok(n)) = values.max_attempts.value().map(u32::try_from) {
             policy = policy.max_attempts(n);
         }
-        if let Some(kind) = backoff {
-            policy.settings = policy.settings.backoff(match kind {
-                BackoffKind::Exponential => Strategy::Exponential,
-                BackoffKind::Fixed => Strategy::Fixed,
-                BackoffKind::Linear => Strategy::Linear,
-                BackoffKind::Fibonacci => Strategy::Fibonacci,
-                BackoffKind::None => Strategy::None,
-            });
+        if let Some(kind) = values.backoff.value() {
+            policy.settings = policy.settings.backoff(kind);
         }
-        if let Some(base) = base_delay {
+        if let Some(base) = values.base_delay.value() {
             policy = policy.base_delay(base);
         }
-        if let Some(cap) = max_delay {
+        if let Some(cap) = values.max_delay.value() {
             policy = policy.max_delay(cap);
         }
-        if let Some(m) = config.multiplier {
+        if let Some(m) = values.multiplier.value() {
             policy = policy.multiplier(m);
         }
-        if let Some(kind) = jitter {
-            policy = policy.jitter(match kind {
-                JitterKind::None => Jitter::None,
-                JitterKind::Full => Jitter::Full,
-                JitterKind::Equal => Jitter::Equal,
-                JitterKind::Decorrelated => Jitter::Decorrelated,
-                JitterKind::Proportional(f) => Jitter::Proportional(f),
-            });
+        if let Some(jitter) = values.jitter.value() {
+            policy = policy.jitter(jitter);
         }
-        if let Some(timeout) = timeout {
+        if let Some(timeout) = values.timeout.value() {
             policy = policy.timeout(timeout);
         }
-        if let Some(deadline) = deadline {
+        if let Some(deadline) = values.deadline.value() {
             policy = policy.deadline(deadline);
         }
         if budget_off {
@@ -324,21 +256,55 @@ impl<E: From<Elapsed>> Policy<E> {
 
 #[cfg(test)]
 mod tests {
-    use super::defaults;
-    use crate::engine::Settings;
-    use crate::{Backoff, CircuitBreaker};
+    use retry_rules::defaults;
 
-    /// The rules of a configuration file compare keys with the defaults
-    /// `retry-rules` holds; a policy built without those keys runs on the
-    /// runtime's own. They must be the same values.
+    use super::{Policy, PolicyConfig};
+    use crate::CircuitBreaker;
+    use crate::error::Elapsed;
+
+    #[derive(Debug)]
+    struct ApiError;
+
+    impl From<Elapsed> for ApiError {
+        fn from(_: Elapsed) -> Self {
+            ApiError
+        }
+    }
+
+    /// The runtime takes its defaults from `retry-rules`, but for the
+    /// breaker's threshold, which its primitive spells itself.
     #[test]
-    fn the_defaults_rules_compare_are_the_runtimes() {
-        assert_eq!(defaults::MAX_ATTEMPTS, Settings::DEFAULT_MAX_ATTEMPTS);
-        assert_eq!(defaults::BASE_DELAY, Backoff::new().base());
-        assert_eq!(defaults::MAX_DELAY, Backoff::new().cap());
+    fn the_breakers_default_threshold_is_the_rules() {
         assert_eq!(
             defaults::FAILURE_THRESHOLD,
             CircuitBreaker::DEFAULT_FAILURE_THRESHOLD
         );
+    }
+
+    /// Every key `retry-rules` lists as configuration is a field of
+    /// `PolicyConfig`, and no other key is.
+    #[test]
+    fn the_configuration_keys_are_the_fields() {
+        for key in retry_rules::CONFIG {
+            let config: PolicyConfig =
+                serde_json::from_str(&format!("{{ {key:?}: null }}")).unwrap();
+            assert!(
+                config.other.is_empty(),
+                "`{key}` is not a field of `PolicyConfig`"
+            );
+        }
+        for (key, _) in retry_rules::IN_CODE {
+            let config: PolicyConfig =
+                serde_json::from_str(&format!("{{ {key:?}: null }}")).unwrap();
+            assert!(
+                config.other.contains_key(*key),
+                "`{key}` is a field of `PolicyConfig`"
+            );
+            let refused = Policy::<ApiError>::from_config(&config).unwrap_err();
+            assert_eq!(
+                refused.problems()[0].message,
+                retry_rules::in_code(key).unwrap()
+            );
+        }
     }
 }

@@ -18,7 +18,10 @@ use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
-use crate::engine::{Guards, Settings};
+use retry_rules::Protections;
+
+use crate::__private::{circuit_open, elapsed, rejected};
+use crate::engine::{Conversions, Guards, Settings};
 use crate::error::{CircuitOpen, Elapsed, Rejected};
 use crate::event::RetryEvent;
 use crate::jitter::Jitter;
@@ -81,15 +84,16 @@ pub struct Policy<E> {
     pub(super) breaker: Option<&'static CircuitBreaker>,
     pub(super) limiter: Option<&'static RateLimiter>,
     pub(super) bulkhead: Option<&'static Bulkhead>,
-    /// Whether an attempt must be admitted (a breaker, limiter or bulkhead).
-    pub(super) admits: bool,
+    /// Which keys shape an attempt: whether it is admitted, waits, with a
+    /// bound, under a time limit (decided by `Protections`, as for the
+    /// attribute).
+    pub(super) protections: Protections,
     pub(super) retry_if: Option<fn(&E) -> bool>,
     pub(super) breaker_if: Option<fn(&E) -> bool>,
     pub(super) retry_after: Option<fn(&E) -> Option<Duration>>,
     pub(super) on_retry: Option<fn(&RetryEvent<'_, E>)>,
-    pub(super) elapsed: Option<fn(Elapsed) -> E>,
-    pub(super) circuit_open: Option<fn(CircuitOpen) -> E>,
-    pub(super) rejected: Option<fn(Rejected) -> E>,
+    /// `E::from(..)` of each refusal, set by the builder whose key causes it.
+    pub(super) conversions: Conversions<E>,
 }
 
 /// Which budget a policy's retries draw on.
@@ -114,14 +118,12 @@ impl<E> Policy<E> {
                 breaker: None,
                 limiter: None,
                 bulkhead: None,
-                admits: false,
+                protections: Protections::NONE,
                 retry_if: None,
                 breaker_if: None,
                 retry_after: None,
                 on_retry: None,
-                elapsed: None,
-                circuit_open: None,
-                rejected: None,
+                conversions: Conversions::new(),
             }
         }
     }
@@ -139,34 +141,6 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn backoff(mut self, backoff: Backoff) -> Self {
         self.settings = self.settings.schedule(backoff);
-        self
-    }
-
-    /// `base_delay`: the first retry's delay before jitter (100 ms).
-    #[must_use]
-    pub const fn base_delay(mut self, base: Duration) -> Self {
-        self.settings = self.settings.base_delay(base);
-        self
-    }
-
-    /// `max_delay`: the cap on one delay, and on a `retry_after` hint (20 s).
-    #[must_use]
-    pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.settings = self.settings.max_delay(cap);
-        self
-    }
-
-    /// `multiplier`: the growth of an exponential schedule (2.0).
-    #[must_use]
-    pub const fn multiplier(mut self, m: f64) -> Self {
-        self.settings = self.settings.multiplier(m);
-        self
-    }
-
-    /// `jitter` ([`Jitter::Full`]).
-    #[must_use]
-    pub const fn jitter(mut self, jitter: Jitter) -> Self {
-        self.settings = self.settings.jitter(jitter);
         self
     }
 
@@ -239,7 +213,7 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn concurrency(mut self, bulkhead: &'static Bulkhead) -> Self {
         self.bulkhead = Some(bulkhead);
-        self.admits = true;
+        self.protections = self.protections.concurrency();
         self
     }
 
@@ -247,7 +221,7 @@ impl<E> Policy<E> {
     #[must_use]
     pub const fn rate_limit(mut self, limiter: &'static RateLimiter) -> Self {
         self.limiter = Some(limiter);
-        self.admits = true;
+        self.protections = self.protections.rate_limit();
         self
     }
 
@@ -279,6 +253,25 @@ impl<E> Policy<E> {
     }
 }
 
+/// The keys of the delay schedule (`base_delay`, `max_delay`, ...), each
+/// passed on to the schedule, keeping the others.
+macro_rules! schedule_builders {
+    ($($(#[$doc:meta])* $key:ident($value:ty),)*) => {
+        impl<E> Policy<E> {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub const fn $key(mut self, value: $value) -> Self {
+                    self.settings = self.settings.$key(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+crate::backoff::schedule_keys!(schedule_builders);
+
 impl<E: From<Elapsed>> Policy<E> {
     /// `timeout`: per attempt (async only; a blocking attempt cannot be
     /// cancelled, so [`retry_blocking`](Self::retry_blocking) ignores it).
@@ -286,7 +279,8 @@ impl<E: From<Elapsed>> Policy<E> {
     #[must_use]
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
-        self.elapsed = Some(<E as From<Elapsed>>::from);
+        self.protections = self.protections.timeout();
+        self.conversions = self.conversions.elapsed(elapsed::<E>);
         self
     }
 
@@ -295,7 +289,8 @@ impl<E: From<Elapsed>> Policy<E> {
     #[must_use]
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.settings = self.settings.deadline(deadline);
-        self.elapsed = Some(<E as From<Elapsed>>::from);
+        self.protections = self.protections.deadline();
+        self.conversions = self.conversions.elapsed(elapsed::<E>);
         self
     }
 }
@@ -306,8 +301,8 @@ impl<E: From<CircuitOpen>> Policy<E> {
     #[must_use]
     pub const fn circuit_breaker(mut self, breaker: &'static CircuitBreaker) -> Self {
         self.breaker = Some(breaker);
-        self.admits = true;
-        self.circuit_open = Some(<E as From<CircuitOpen>>::from);
+        self.protections = self.protections.circuit_breaker();
+        self.conversions = self.conversions.circuit_open(circuit_open::<E>);
         self
     }
 }
@@ -318,7 +313,8 @@ impl<E: From<Rejected>> Policy<E> {
     #[must_use]
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.settings = self.settings.max_wait(max_wait);
-        self.rejected = Some(<E as From<Rejected>>::from);
+        self.protections = self.protections.max_wait();
+        self.conversions = self.conversions.rejected(rejected::<E>);
         self
     }
 }

@@ -56,7 +56,7 @@ impl<E: fmt::Debug> Policy<E> {
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
-                    let mut admitted = if self.admits {
+                    let mut admitted = if self.protections.admits() {
                         match self.admit(&mut call).await {
                             Ok(admitted) => admitted,
                             Err(refusal) => return Err(self.refused(refusal)),
@@ -66,6 +66,8 @@ impl<E: fmt::Debug> Policy<E> {
                     };
                     let timed = async {
                         let attempt = operation(call.attempt());
+                        // Asked of the call: `self` here would be one more
+                        // borrow in every call's future.
                         if call.limits_time() {
                             call.with_time_limit(attempt).await
                         } else {
@@ -95,7 +97,7 @@ impl<E: fmt::Debug> Policy<E> {
             Admission::Done(done) => done,
             Admission::Wait(mut waiting) => {
                 Box::pin(async {
-                    if self.settings.bounds_waits() {
+                    if self.protections.bounds_waits() {
                         call.admit_within(self.guards(), &mut waiting).await?;
                     } else {
                         call.admit(self.guards(), &mut waiting).await;
@@ -115,7 +117,7 @@ impl<E: fmt::Debug> Policy<E> {
         &'static self,
         operation: impl FnMut(Attempt) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.admits {
+        if self.protections.admits() {
             self.run_blocking::<true, _>(operation)
         } else {
             self.run_blocking::<false, _>(operation)
@@ -222,15 +224,10 @@ impl<E: fmt::Debug> Policy<E> {
         (retryable, retry_after)
     }
 
-    /// `E::from(..)` of the library's own refusal. Each kind can only arise
-    /// when the builder that sets its conversion was called.
+    /// `E::from(..)` of the library's own refusal, by the conversion the
+    /// builder of the key that causes it set.
     fn refused(&self, refusal: Refusal) -> E {
-        let conversion = match refusal {
-            Refusal::CircuitOpen => self.circuit_open.map(|f| f(crate::CircuitOpen::new())),
-            Refusal::Rejected => self.rejected.map(|f| f(crate::Rejected::new())),
-            Refusal::Elapsed => self.elapsed.map(|f| f(crate::Elapsed::new())),
-        };
-        conversion.expect("a refusal comes only from a protection whose builder set its conversion")
+        self.conversions.convert(refusal)
     }
 }
 

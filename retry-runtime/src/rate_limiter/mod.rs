@@ -70,10 +70,12 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 mod check;
 mod pause;
+mod quota;
 #[cfg(feature = "redis")]
 mod shared;
 
 pub use check::NotUntil;
+pub use quota::Quota;
 
 /// Admits at most `n` tokens per period, in bursts of at most `burst`.
 ///

@@ -29,13 +29,23 @@
 //!
 //! # Empty lease
 //!
-//! Decisions never wait on I/O unless the caller asked to wait:
+//! Decisions never wait on I/O unless the caller asked to wait, but for an
+//! instance's very first:
 //!
 //! - `try_acquire`/`try_acquire_n`/`check` on an empty lease start a refill
 //!   in the background and return `false` (`check` returns a `NotUntil` of
 //!   1 ms): refusing is the side that keeps the accuracy bound. The refill
 //!   lands within one round trip (or the Redis timeout), and later calls
 //!   take from it.
+//! - Until an instance's first round trip has landed, though, that refusal
+//!   would be false: nothing is known of the fleet's bucket yet. A new
+//!   instance (a new tenant's limiter in a `Keyed`, a restarted replica)
+//!   would refuse its first calls with the fleet far under its limit. So a
+//!   take that finds the first refill in flight waits for it, once per
+//!   instance, on the calling thread, bounded by twice the Redis timeout
+//!   plus 10 ms (a loopback round trip is a fraction of a millisecond).
+//!   Deciding by the local bucket instead would not wait, but would let
+//!   every new instance admit its whole burst on top of the fleet's limit.
 //! - `acquire*` and the blocking calls wait for that refill (woken when it
 //!   lands, never past their `max_wait`), then for the global bucket's
 //!   refusal to expire, as a local limiter waits for its own.
@@ -97,6 +107,12 @@ struct Lease {
     /// Redis said the tokens last asked for are not free before this: no
     /// round trip until then.
     over_until: Option<Instant>,
+    /// A round trip has landed (answered or failed): until then a take
+    /// that finds the lease empty waits for it (see `first_answer`).
+    landed_once: bool,
+    /// When the fleet's bucket would be full again, as of the last answer
+    /// (what `RateLimiter::quota` starts from).
+    full_at: Option<Instant>,
 }
 
 impl State {
@@ -149,6 +165,34 @@ impl RateLimiter {
     #[must_use]
     pub const fn shared(mut self, redis: &'static Redis, key: &'static str) -> Self {
         self.shared.set(redis, key);
+        self
+    }
+
+    /// [`shared`](RateLimiter::shared) for a key known only at run time: a
+    /// tenant, an API key, a host. Not `const`; build it where the key is
+    /// known, typically in a [`Keyed`](crate::Keyed) factory, which is
+    /// given the key. The key may come from a request: any key works, and
+    /// one that is long or holds other characters than letters, digits and
+    /// `. _ - : @ /` is hashed into the name on Redis (SHA-256), so no key
+    /// can break the name's hash tag, take another key's name or make a
+    /// long one. Redis forgets a key once its state means nothing any more,
+    /// so a million keys used once leave nothing behind.
+    ///
+    /// ```no_run
+    /// use retry_runtime::{Keyed, RateLimiter};
+    /// use retry_runtime::redis::Redis;
+    ///
+    /// static REDIS: Redis = Redis::from_env("REDIS_URL");
+    /// // 100 a second per tenant, for the whole fleet.
+    /// static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|tenant| {
+    ///     RateLimiter::per_second(100).shared_as(&REDIS, format!("tenant:{tenant}"))
+    /// });
+    ///
+    /// let _ = PER_TENANT.get("acme").try_acquire();
+    /// ```
+    #[must_use]
+    pub fn shared_as(mut self, redis: &'static Redis, key: impl Into<String>) -> Self {
+        self.shared.set_owned(redis, key.into());
         self
     }
 
@@ -214,6 +258,52 @@ impl Shared {
     /// Takes `n` tokens (`1 <= n <= burst`) without waiting on I/O: the
     /// shared counterpart of the local GCRA step.
     pub(super) fn take(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
+        match self.decide(limiter, n) {
+            Decision::Granted => Ok(()),
+            Decision::Wait(wait) => Err(wait),
+            Decision::Pending => self.first_answer(limiter, n),
+        }
+    }
+
+    /// A take that found the lease empty and a refill in flight: a
+    /// refusal, except before the instance's first round trip has landed
+    /// (a new instance, a new key, a restart). Refusing then would answer
+    /// "no" with the fleet far under its limit: every new tenant's first
+    /// request a 429. So that one waits for the answer, bounded like every
+    /// refill (twice the Redis timeout, plus 10 ms), and decides again; if
+    /// the bound passes first, it decides as when Redis is down, by the
+    /// fallback (counted as degraded).
+    #[cold]
+    fn first_answer(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
+        let state = self.state();
+        {
+            let mut lease = state.lease();
+            if lease.landed_once {
+                return Err(REFILL_POLL);
+            }
+            let until = Instant::now() + self.refill_bound();
+            while lease.refilling && !lease.landed_once {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                lease = state
+                    .refilled
+                    .wait_timeout(lease, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            if !lease.landed_once {
+                // No answer in time (Redis slow, or the client's runtime
+                // starved): as good as down, for this decision.
+                drop(lease);
+                return match Self::degraded(limiter, state, n) {
+                    Decision::Granted => Ok(()),
+                    Decision::Wait(wait) => Err(wait),
+                    Decision::Pending => Err(REFILL_POLL),
+                };
+            }
+        }
         match self.decide(limiter, n) {
             Decision::Granted => Ok(()),
             Decision::Wait(wait) => Err(wait),
@@ -288,7 +378,7 @@ impl Shared {
         // before `refilling` is set.
         lease.refilling = state.spawn(move |state| async move {
             let key = state.key().to_owned();
-            let answer: Result<(u32, u64), _> = state
+            let answer: Result<(u32, u64, u64), _> = state
                 .redis()
                 .call(|mut connection| async move {
                     GCRA.key(key)
@@ -303,11 +393,15 @@ impl Shared {
             {
                 let mut lease = state.lease();
                 lease.refilling = false;
+                lease.landed_once = true;
+                if let Ok((_, _, ahead_us)) = answer {
+                    lease.full_at = Some(Instant::now() + Duration::from_micros(ahead_us));
+                }
                 match answer {
-                    Ok((0, wait_us)) => {
+                    Ok((0, wait_us, _)) => {
                         lease.over_until = Some(Instant::now() + Duration::from_micros(wait_us));
                     }
-                    Ok((granted, _)) => {
+                    Ok((granted, _, _)) => {
                         lease.held = lease.held.saturating_add(granted);
                         lease.over_until = None;
                     }
@@ -318,6 +412,18 @@ impl Shared {
             }
             state.refill_landed();
         });
+    }
+
+    /// For [`RateLimiter::quota`]: how long until the fleet's bucket is
+    /// full again, as of the last answer (a bucket never heard of is full),
+    /// and the tokens this replica's lease holds.
+    pub(super) fn standing(&self) -> (Duration, u32) {
+        let state = self.state();
+        let lease = state.lease();
+        let ahead = lease.full_at.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(Instant::now())
+        });
+        (ahead, lease.held)
     }
 
     /// Shared backpressure (`RateLimiter::pause`, and so

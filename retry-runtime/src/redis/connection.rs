@@ -130,7 +130,9 @@ impl Redis {
     }
 
     async fn connect_single(&self) -> Result<Connection, Error> {
-        let client = redis::Client::open(self.url()?).map_err(|error| Error::InvalidUrl {
+        let url = self.url()?;
+        tls::prepare(&url)?;
+        let client = redis::Client::open(url).map_err(|error| Error::InvalidUrl {
             reason: error.to_string(),
         })?;
         // No retries inside the manager: the circuit in `health.rs` decides
@@ -154,6 +156,9 @@ impl Redis {
         // One retry, so that a `MOVED` after a resharding or a failover is
         // followed (the slot map is refreshed); anything longer is cut by
         // the timeout and left to the circuit in `health.rs`.
+        for node in nodes {
+            tls::prepare(node)?;
+        }
         let client = ClusterClientBuilder::new(nodes.iter().copied())
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
@@ -216,5 +221,56 @@ impl Redis {
 
     pub(crate) fn timeout_duration(&self) -> std::time::Duration {
         self.timeout
+    }
+}
+
+/// `rediss://`: TLS, with the `redis-tls` feature.
+mod tls {
+    use super::Error;
+
+    /// Installs rustls's crypto provider (ring) for the process, once, if
+    /// nobody has chosen one: the redis client's TLS needs one and chooses
+    /// none itself.
+    #[cfg(feature = "redis-tls")]
+    pub(super) fn prepare(url: &str) -> Result<(), Error> {
+        if url.starts_with("rediss://") {
+            // `Err` means a provider is installed already: that one serves.
+            #[allow(
+                deprecated,
+                reason = "ring has no post-quantum key exchange, which rustls now \
+                          prefers (aws-lc-rs); it builds with a C compiler alone"
+            )]
+            let provider = rustls::crypto::ring::default_provider();
+            let _ = provider.install_default();
+        }
+        Ok(())
+    }
+
+    /// Without the feature, a `rediss://` URL is refused with the fix,
+    /// rather than the client's "not enabled" message.
+    #[cfg(not(feature = "redis-tls"))]
+    pub(super) fn prepare(url: &str) -> Result<(), Error> {
+        if url.starts_with("rediss://") {
+            return Err(Error::InvalidUrl {
+                reason: "`rediss://` (Redis over TLS) needs the `redis-tls` feature".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(feature = "redis-tls")))]
+mod tests {
+    use super::{Error, tls};
+
+    #[test]
+    fn rediss_without_the_feature_names_the_feature() {
+        match tls::prepare("rediss://cache.example:6380") {
+            Err(Error::InvalidUrl { reason }) => {
+                assert!(reason.contains("`redis-tls`"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(tls::prepare("redis://127.0.0.1:6379").is_ok());
     }
 }

@@ -43,10 +43,13 @@
 //!
 //! # What an empty lease does
 //!
-//! `try_acquire`, `try_acquire_n` and `check` never wait on I/O: on an
+//! `try_acquire`, `try_acquire_n` and `check` do not wait on I/O: on an
 //! empty lease they start a refill in the background and refuse (`false`;
 //! `check` says 1 ms), which keeps the accuracy bound; the next calls take
-//! from the refill. `acquire*` and the blocking calls wait for the refill
+//! from the refill. The one exception is an instance's first decision
+//! (a new key, a restart): it waits for the first answer, a round trip
+//! bounded by twice the timeout, rather than refuse a fleet that is under
+//! its limit. `acquire*` and the blocking calls wait for the refill
 //! (woken when it lands, within their `max_wait`). The attribute's
 //! `rate_limit = &LIMIT` polls it every millisecond. A shared limiter
 //! follows real time (Redis's clock), not a paused tokio test clock, and

@@ -10,6 +10,8 @@
 //! opening is. So the next primitive shared through Redis costs a script
 //! and a decision, not a copy of this file.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +37,36 @@ pub(crate) fn script(body: &str) -> redis::Script {
     redis::Script::new(&format!("{PRELUDE}{body}"))
 }
 
+/// Longest key used as it is in the name on Redis; a longer one is hashed.
+const MAX_PLAIN_KEY: usize = 64;
+
+/// The name on Redis of an instance's key: `{steadfast:<prefix>:<key>}`.
+///
+/// Keys may come from requests (a tenant, an API key, a header), so they
+/// are untrusted: a key of at most 64 bytes of letters, digits and
+/// `. _ - : @ /` is used as it is (the names operators expect to see); any
+/// other is replaced by `#` and the SHA-256 of its bytes in hex. No key can
+/// then break the hash tag (`{`, `}`), collide with another (a plain key
+/// never starts with `#`, and SHA-256 collisions are not within anyone's
+/// reach), or make a name longer than 93 bytes, whatever its size.
+fn redis_key(prefix: &str, key: &str) -> String {
+    let plain = key.len() <= MAX_PLAIN_KEY
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:@/".contains(&b));
+    if plain {
+        return format!("{{steadfast:{prefix}:{key}}}");
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut name = format!("{{steadfast:{prefix}:#");
+    for byte in digest {
+        let _ = write!(name, "{byte:02x}");
+    }
+    name.push('}');
+    name
+}
+
 /// Which primitive is shared: how its key is spelled on Redis and how its
 /// degraded decisions are named in metrics and events.
 #[derive(Debug)]
@@ -57,7 +89,9 @@ pub(crate) struct Kind {
 #[derive(Debug)]
 pub(crate) struct Share<S> {
     redis: Option<&'static Redis>,
-    key: &'static str,
+    /// As the user gave it: a `&'static str` from `shared`, or a key known
+    /// only at run time from `shared_as` (a tenant, an API key).
+    key: Cow<'static, str>,
     fallback: Fallback,
     /// 0: the primitive's default.
     size: u32,
@@ -74,7 +108,7 @@ pub(crate) struct Link<S> {
     redis: &'static Redis,
     /// The key the user gave, for metric labels and events.
     #[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
-    name: &'static str,
+    name: Cow<'static, str>,
     /// `{steadfast:<prefix>:<key>}`, built once.
     key: String,
     fallback: Fallback,
@@ -94,7 +128,7 @@ impl<S> Share<S> {
     pub(crate) const fn new() -> Self {
         Share {
             redis: None,
-            key: "",
+            key: Cow::Borrowed(""),
             fallback: Fallback::Local,
             size: 0,
             link: OnceLock::new(),
@@ -107,7 +141,15 @@ impl<S> Share<S> {
     /// `.shared(redis, key)`.
     pub(crate) const fn set(&mut self, redis: &'static Redis, key: &'static str) {
         self.redis = Some(redis);
-        self.key = key;
+        // What is replaced is a borrowed key (a `const` instance cannot
+        // hold another): forgetting it frees nothing.
+        std::mem::forget(std::mem::replace(&mut self.key, Cow::Borrowed(key)));
+    }
+
+    /// `.shared_as(redis, key)`: a key known only at run time.
+    pub(crate) fn set_owned(&mut self, redis: &'static Redis, key: String) {
+        self.redis = Some(redis);
+        self.key = Cow::Owned(key);
     }
 
     /// `.when_redis_fails(fallback)`, as the primitive understands it.
@@ -140,8 +182,8 @@ impl<S> Share<S> {
             Arc::new(Link {
                 kind,
                 redis,
-                key: format!("{{steadfast:{}:{}}}", kind.prefix, self.key),
-                name: self.key,
+                key: redis_key(kind.prefix, &self.key),
+                name: self.key.clone(),
                 fallback: self.fallback,
                 born: Instant::now(),
                 degraded: AtomicU64::new(0),
@@ -217,7 +259,7 @@ impl<S> Link<S> {
         metrics::counter!(
             "steadfast_redis_degraded_decisions_total",
             "primitive" => self.kind.primitive,
-            "key" => self.name,
+            "key" => self.name.clone(),
             "fallback" => self.fallback.name()
         )
         .increment(1);
@@ -240,7 +282,7 @@ impl<S> Link<S> {
                 let error = self.redis.last_error();
                 tracing::warn!(
                     target: "steadfast",
-                    key = self.name,
+                    key = %self.name,
                     fallback = self.fallback.name(),
                     degraded_decisions = total,
                     error = error.as_ref().map(tracing::field::display),
@@ -301,5 +343,44 @@ impl<S> Deref for Link<S> {
 
     fn deref(&self) -> &S {
         &self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_key;
+
+    #[test]
+    fn plain_keys_keep_their_names() {
+        assert_eq!(
+            redis_key("rl", "payments-api"),
+            "{steadfast:rl:payments-api}"
+        );
+        assert_eq!(
+            redis_key("cb", "tenant:42/eu@v1.2_x"),
+            "{steadfast:cb:tenant:42/eu@v1.2_x}"
+        );
+    }
+
+    #[test]
+    fn untrusted_keys_are_hashed_into_a_bounded_name() {
+        let braces = redis_key("rl", "a}{b");
+        let huge = redis_key("rl", &"x".repeat(1 << 20));
+        let spaced = redis_key("rl", "a b");
+        for name in [&braces, &huge, &spaced] {
+            assert!(name.starts_with("{steadfast:rl:#"), "{name}");
+            assert_eq!(name.len(), "{steadfast:rl:#}".len() + 64, "{name}");
+            // One hash tag: the key's own braces cannot move the slot.
+            assert_eq!(name.matches(['{', '}']).count(), 2, "{name}");
+        }
+        assert_ne!(braces, spaced);
+        // 65 plain bytes are hashed; a key shaped like a hashed name is too,
+        // so it cannot take another key's name.
+        assert!(redis_key("rl", &"a".repeat(65)).contains('#'));
+        let lookalike = &braces["{steadfast:rl:".len()..braces.len() - 1];
+        assert_ne!(redis_key("rl", lookalike), braces);
+        // Empty keys and the same key under two primitives stay apart.
+        assert_ne!(redis_key("rl", "k"), redis_key("cb", "k"));
+        assert_eq!(redis_key("rl", ""), "{steadfast:rl:}");
     }
 }

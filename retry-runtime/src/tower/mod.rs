@@ -1,4 +1,7 @@
-//! A [`Policy`](crate::Policy) as tower middleware (feature `tower`).
+//! A [`Policy`](crate::Policy) as tower middleware (feature `tower`), and,
+//! with feature `http`, an inbound rate limit by key: `RateLimitLayer`
+//! answers `429` with `Retry-After` and the IETF `RateLimit` fields for
+//! requests over their key's limit, in front of a server's handlers.
 //!
 //! [`ResilientLayer`] wraps any [`Service`](tower_service::Service) in the
 //! policy's whole composition, in the attribute's order: deadline, retry
@@ -69,12 +72,16 @@
 mod classify;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http")]
+mod inbound;
 mod layer;
 mod service;
 
 pub use classify::{Classify, Cloned, FailedResponse, SendOnce};
 #[cfg(feature = "http")]
 pub use http::{Http, RetryableStatus};
+#[cfg(feature = "http")]
+pub use inbound::{RateLimitFuture, RateLimitLayer, RateLimited};
 pub use layer::ResilientLayer;
 pub use service::Resilient;
 

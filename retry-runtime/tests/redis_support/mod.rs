@@ -22,11 +22,7 @@ impl Server {
     /// server that fails to start is retried on another port.
     pub fn start() -> Server {
         for _ in 0..10 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port();
-            if let Some(server) = Server::start_on(port) {
+            if let Some(server) = Server::start_on(free_port()) {
                 return server;
             }
         }
@@ -128,8 +124,18 @@ impl Drop for Server {
     }
 }
 
-/// Sends one inline command, returns the reply (a bulk reply's body whole).
-fn command(port: u16, line: &str) -> Option<String> {
+/// A port free now: bound to port 0 and released, so another process
+/// could take it before it is used (callers retry on another).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Sends one inline command to the server on `port`, returns the reply (a
+/// bulk reply's body whole), or `None` if it does not answer.
+pub fn command(port: u16, line: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     stream.write_all(format!("{line}\r\n").as_bytes()).ok()?;

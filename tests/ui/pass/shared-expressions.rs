@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use steadfast::{Bulkhead, Keyed, RateLimiter, RetryBudget, resilient, retry};
 
-static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|| RateLimiter::per_second(100));
-static POOLS: Keyed<String, Bulkhead> = Keyed::new(|| Bulkhead::new(4));
+static PER_TENANT: Keyed<String, RateLimiter> = Keyed::new(|_| RateLimiter::per_second(100));
+static POOLS: Keyed<String, Bulkhead> = Keyed::new(|_| Bulkhead::new(4));
 static LAZY: LazyLock<RateLimiter> = LazyLock::new(|| RateLimiter::per_second(100));
 
 struct Client {

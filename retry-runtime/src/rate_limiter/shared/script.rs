@@ -6,8 +6,10 @@
 /// `KEYS[1]`: the theoretical arrival time (TAT), `{steadfast:rl:<key>}`.
 /// `ARGV`: interval (µs per token), capacity (interval × burst, µs), `need`
 /// (the fewest tokens worth granting), `want` (the most to grant).
-/// Returns `{granted, wait_us}`: `granted` in `need..=want` and `0`, or `0`
-/// and the wait until `need` tokens would be free.
+/// Returns `{granted, wait_us, ahead_us}`: `granted` in `need..=want` and
+/// `0`, or `0` and the wait until `need` tokens would be free; and how far
+/// the TAT is ahead of now after it, which is how long until the bucket is
+/// full again (what `RateLimiter::quota` reports).
 ///
 /// Microseconds, not the local limiter's nanoseconds: Lua numbers are
 /// doubles, exact up to 2^53, and microseconds since 1970 stay below that
@@ -30,10 +32,10 @@ if free >= need then
   local new_tat = tat + granted * interval
   -- The key expires when the bucket would be full again: same answer, no memory.
   redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
-  return {granted, 0}
+  return {granted, 0, new_tat - now}
 end
 -- Not enough: how long until `need` tokens fit under the capacity.
-return {0, tat + need * interval - capacity - now}
+return {0, tat + need * interval - capacity - now, tat - now}
 ";
 
 /// Shared backpressure: no token for anyone on this key before `now +
