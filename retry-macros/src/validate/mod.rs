@@ -73,6 +73,9 @@ pub(crate) enum Budget {
 
 pub(crate) enum Limit {
     Inline(u32),
+    /// `concurrency = "adaptive"`: an `AdaptiveLimit::gradient()` of this
+    /// call site's.
+    Adaptive,
     Shared(Expr),
 }
 
@@ -110,6 +113,9 @@ pub(crate) struct InlineBreaker {
     pub(crate) min_calls: Option<u32>,
     pub(crate) open_for: Option<Duration>,
     pub(crate) half_open_probes: Option<u32>,
+    /// `adaptive_throttling = k`: Google SRE's client-side throttling,
+    /// which no other key above combines with.
+    pub(crate) adaptive_throttling: Option<f64>,
     /// `key = <expr>`: one breaker per value of the expression (a host, a
     /// tenant), each made on first use and kept in a bounded `Keyed`.
     pub(crate) key: Option<Expr>,
@@ -154,6 +160,7 @@ pub(crate) fn validate(
             "it is the number of attempts allowed in flight at once",
             errors,
         )),
+        LimitArg::Adaptive => Limit::Adaptive,
         LimitArg::Shared(expr) => Limit::Shared(expr),
     });
     let rate_limit = args.rate_limit.map(|rate| match rate {
@@ -214,7 +221,10 @@ pub(crate) fn validate(
 fn consecutive_breaker(args: &Args) -> Option<ConsecutiveBreaker<Span>> {
     match &args.circuit_breaker {
         Some(BreakerArg::Inline(breaker, span))
-            if breaker.failure_rate.is_none() && !breaker.failed.failure_rate =>
+            if breaker.failure_rate.is_none()
+                && !breaker.failed.failure_rate
+                && breaker.adaptive_throttling.is_none()
+                && !breaker.failed.adaptive_throttling =>
         {
             Some(ConsecutiveBreaker {
                 at: *span,
@@ -266,6 +276,9 @@ impl Config {
 }
 
 fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineBreaker {
+    if let Some(k) = args.adaptive_throttling {
+        return throttling_breaker(args, k, span, errors);
+    }
     if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
         errors.push(spanned(
             rate.span,
@@ -347,6 +360,46 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
         }),
         failure_rate,
         slow_call,
+        adaptive_throttling: None,
+        key: args.key.map(|key| key.0),
+    }
+}
+
+/// `circuit_breaker(adaptive_throttling = k)`: `k` by its rule, and each
+/// key written beside it refused where it is written (the same rules as
+/// configuration, from `retry_rules`).
+fn throttling_breaker(args: BreakerArgs, k: Float, span: Span, errors: &mut Errors) -> InlineBreaker {
+    if let Err(message) = retry_rules::adaptive_throttling(k.value) {
+        errors.push(spanned(k.span, message));
+    }
+    let window = args.window.map(|window| match window {
+        WindowArg::Calls(n) => n.span,
+        WindowArg::Time(d) => d.span,
+    });
+    let beside = [
+        ("failure_threshold", args.failure_threshold.map(|n| n.span)),
+        ("failure_rate", args.failure_rate.map(|r| r.span)),
+        ("window", window),
+        ("min_calls", args.min_calls.map(|n| n.span)),
+        ("open_for", args.open_for.map(|d| d.span)),
+        ("half_open_probes", args.half_open_probes.map(|n| n.span)),
+        ("slow_call", args.slow_call.map(|d| d.span)),
+        ("slow_call_rate", args.slow_call_rate.map(|r| r.span)),
+    ];
+    for (key, at) in beside {
+        if let Some(at) = at {
+            errors.push(spanned(at, retry_rules::throttling_alone(key)));
+        }
+    }
+    InlineBreaker {
+        span,
+        failure_threshold: None,
+        failure_rate: None,
+        slow_call: None,
+        min_calls: None,
+        open_for: None,
+        half_open_probes: None,
+        adaptive_throttling: Some(k.value),
         key: args.key.map(|key| key.0),
     }
 }

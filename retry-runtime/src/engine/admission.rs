@@ -1,5 +1,5 @@
 //! Admitting one attempt: the circuit breaker, then a rate-limit token, then
-//! a bulkhead permit (composition order), each waiting at most `max_wait`
+//! a permit of the concurrency limit (composition order), each waiting at most `max_wait`
 //! and never past the call's deadline.
 
 use std::future::Future;
@@ -31,8 +31,8 @@ impl Call {
         if !admitted.token {
             return Admission::Wait(admitted);
         }
-        if let Some(bulkhead) = guards.bulkhead {
-            match bulkhead.try_acquire() {
+        if let Some(limit) = guards.concurrency {
+            match limit.try_acquire() {
                 Some(permit) => admitted.permit = Some(permit),
                 None => return Admission::Wait(admitted),
             }
@@ -52,7 +52,9 @@ impl Call {
         // An `async` block, not an `async fn`, whose arguments would be
         // stored twice in the future; it keeps only the guards that wait.
         let Guards {
-            limiter, bulkhead, ..
+            limiter,
+            concurrency,
+            ..
         } = guards;
         async move {
             if let (Some(limiter), false) = (limiter, admitted.token) {
@@ -63,8 +65,8 @@ impl Call {
                 }
                 admitted.token = true;
             }
-            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
-                admitted.permit = Some(bulkhead.acquire().await);
+            if let (Some(limit), None) = (concurrency, &admitted.permit) {
+                admitted.permit = Some(limit.acquire().await);
             }
         }
     }
@@ -77,7 +79,9 @@ impl Call {
         admitted: &mut Admitted<'g>,
     ) -> impl Future<Output = Result<(), Refusal>> {
         let Guards {
-            limiter, bulkhead, ..
+            limiter,
+            concurrency,
+            ..
         } = guards;
         async move {
             if let (Some(limiter), false) = (limiter, admitted.token) {
@@ -92,9 +96,9 @@ impl Call {
                 }
                 admitted.token = true;
             }
-            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
+            if let (Some(limit), None) = (concurrency, &admitted.permit) {
                 let left = self.wait_bound().map_or(Duration::MAX, |(left, _)| left);
-                match bulkhead.acquire_timeout(left).await {
+                match limit.acquire_timeout(left).await {
                     Ok(permit) => admitted.permit = Some(permit),
                     Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                 }
@@ -121,12 +125,12 @@ impl Call {
             }
             admitted.token = true;
         }
-        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
-            admitted.permit = Some(match bulkhead.try_acquire() {
+        if let (Some(limit), None) = (guards.concurrency, &admitted.permit) {
+            admitted.permit = Some(match limit.try_acquire() {
                 Some(permit) => permit,
                 None => match self.wait_bound() {
-                    None => bulkhead.acquire_blocking(),
-                    Some((left, _)) => match bulkhead.acquire_blocking_timeout(left) {
+                    None => limit.acquire_blocking(),
+                    Some((left, _)) => match limit.acquire_blocking_timeout(left) {
                         Ok(permit) => permit,
                         Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                     },
