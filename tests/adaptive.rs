@@ -9,6 +9,7 @@
 //! | W = 16 workers of 10 ms, 3,200 requests a second for 4 s (the simulated dependency of `retry-runtime/tests/adaptive_sim`) | attribute (`&LIMIT` and `"adaptive"`), `Policy` | limit in [10, 24] over the last 2 s (where it can be read); goodput >= 0.9 of capacity; p99 <= 25 ms; the dependency never holds more than 24 |
 //! | 2,000 calls, every tenth dropped mid-flight | attribute, `Policy` | `in_flight()` returns to 0 |
 //! | calls cancelled mid-flight, then calls that time out | attribute, `Policy` | a cancelled call is no sample (AIMD keeps its limit); a timed-out one is a drop (AIMD lowers it), retried or not |
+//! | two calls hold a host's limit of 2 | attribute, `Keyed` per host | a third to that host is shed, one to another host admitted |
 //! | errors not retried, then the same counted by `breaker_if` | attribute | a sample (AIMD keeps its limit), then a drop (AIMD lowers it) |
 //! | a backend refusing everything, then a healthy one | attribute (`adaptive_throttling = 2.0`) | most calls refused locally as `CircuitOpen`; none while the backend is healthy |
 
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use adaptive_sim::{Run, Scenario, Server, run};
-use steadfast::{AdaptiveLimit, CircuitOpen, Elapsed, Policy, Rejected, resilient};
+use steadfast::{AdaptiveLimit, CircuitOpen, Elapsed, Keyed, Policy, Rejected, resilient};
 
 const S: Duration = Duration::from_millis(10);
 
@@ -99,7 +100,12 @@ async fn through_a_shared_limit(server: Rc<Server>) -> Result<(), CallError> {
     Ok(())
 }
 
-#[resilient(concurrency = "adaptive", max_wait = "1ms", max_attempts = 1, budget = "off")]
+#[resilient(
+    concurrency = "adaptive",
+    max_wait = "1ms",
+    max_attempts = 1,
+    budget = "off"
+)]
 async fn through_an_inline_limit(server: Rc<Server>) -> Result<(), CallError> {
     server.serve().await;
     Ok(())
@@ -122,14 +128,19 @@ async fn the_attribute_with_a_shared_adaptive_limit_settles_near_the_workers() {
     .await;
     assert_settles("concurrency = &SHARED", &run);
     assert_eq!(SHARED.in_flight(), 0);
-    assert!(SHARED.min_rtt().is_some(), "the limit learnt from the calls");
+    assert!(
+        SHARED.min_rtt().is_some(),
+        "the limit learnt from the calls"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_inline_adaptive_limit_settles_near_the_workers() {
-    let run = run(Scenario::OVERLOAD, || None, |server| async move {
-        through_an_inline_limit(server).await.is_ok()
-    })
+    let run = run(
+        Scenario::OVERLOAD,
+        || None,
+        |server| async move { through_an_inline_limit(server).await.is_ok() },
+    )
     .await;
     assert_settles("concurrency = \"adaptive\"", &run);
 }
@@ -209,7 +220,10 @@ async fn calls_dropped_mid_flight_through_the_attribute_leak_no_slot() {
     let shed = every_tenth_dropped(ten_milliseconds).await;
     assert_eq!(DROPPED.in_flight(), 0, "{DROPPED:?}");
     assert!(format!("{DROPPED:?}").contains("waiting: 0"), "{DROPPED:?}");
-    assert!(shed > 0, "the limit was full at times: waits were cut short");
+    assert!(
+        shed > 0,
+        "the limit was full at times: waits were cut short"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -222,7 +236,10 @@ async fn calls_dropped_mid_flight_through_a_policy_leak_no_slot() {
     })
     .await;
     assert_eq!(DROPPED_BY_POLICY.in_flight(), 0, "{DROPPED_BY_POLICY:?}");
-    assert!(shed > 0, "the limit was full at times: waits were cut short");
+    assert!(
+        shed > 0,
+        "the limit was full at times: waits were cut short"
+    );
 }
 
 // AIMD lowers its limit on any drop and keeps it without samples: what
@@ -364,13 +381,46 @@ async fn errors_are_samples_or_drops_as_the_breaker_would_count_them() {
     assert!(COUNTED.limit() <= 10, "{COUNTED:?}");
 }
 
+// One limit per host: a `Keyed` of adaptive limits through the same key.
+
+static PER_HOST: Keyed<String, AdaptiveLimit> = Keyed::new(|_| AdaptiveLimit::aimd().initial(2));
+
+#[resilient(concurrency = &PER_HOST.get(host), max_wait = "1ms", max_attempts = 1, budget = "off")]
+async fn to_host(host: &str) -> Result<(), CallError> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_adaptive_limit_is_one_limit_per_host() {
+    let busy: Vec<_> = (0..2).map(|_| tokio::spawn(to_host("a.example"))).collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(PER_HOST.get("a.example").in_flight(), 2);
+    assert!(matches!(
+        to_host("a.example").await,
+        Err(CallError::Shed(_))
+    ));
+    assert!(
+        to_host("b.example").await.is_ok(),
+        "another host has its own limit"
+    );
+    for call in busy {
+        assert!(call.await.expect("a call").is_ok());
+    }
+    assert_eq!(PER_HOST.get("a.example").in_flight(), 0);
+}
+
 // Adaptive throttling inline: one breaker for the function, refusing with
 // the SRE formula.
 
 static HEALTHY: AtomicUsize = AtomicUsize::new(0);
 static REACHED: AtomicUsize = AtomicUsize::new(0);
 
-#[resilient(circuit_breaker(adaptive_throttling = 2.0), max_attempts = 1, budget = "off")]
+#[resilient(
+    circuit_breaker(adaptive_throttling = 2.0),
+    max_attempts = 1,
+    budget = "off"
+)]
 async fn throttled() -> Result<(), CallError> {
     REACHED.fetch_add(1, Ordering::Relaxed);
     if HEALTHY.load(Ordering::Relaxed) == 1 {
@@ -396,7 +446,10 @@ async fn inline_adaptive_throttling_refuses_locally_while_the_backend_refuses() 
     HEALTHY.store(1, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(130)).await;
     for _ in 0..1_000 {
-        assert!(throttled().await.is_ok(), "a healthy backend is not throttled");
+        assert!(
+            throttled().await.is_ok(),
+            "a healthy backend is not throttled"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -175,3 +175,127 @@ impl ConcurrencyPermit<'_> {
         }
     }
 }
+
+#[cfg(all(test, not(steadfast_loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::Elapsed;
+    use crate::policy::Policy;
+
+    #[derive(Debug)]
+    enum Failure {
+        Retryable,
+        Answered,
+        TimedOut,
+    }
+
+    impl From<Elapsed> for Failure {
+        fn from(_: Elapsed) -> Self {
+            Failure::TimedOut
+        }
+    }
+
+    #[test]
+    fn each_limit_and_what_points_to_one_says_which_it_is() {
+        let fixed = Bulkhead::new(1);
+        let adaptive = Arc::new(AdaptiveLimit::aimd());
+        assert!(matches!(fixed.concurrency(), Concurrency::Fixed(b) if std::ptr::eq(b, &fixed)));
+        assert!(matches!(
+            adaptive.concurrency(),
+            Concurrency::Adaptive(a) if std::ptr::eq(a, &*adaptive)
+        ));
+        assert!(matches!((&&fixed).concurrency(), Concurrency::Fixed(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn either_limit_admits_waits_and_gives_its_slot_back() {
+        let fixed = Bulkhead::new(1);
+        let adaptive = AdaptiveLimit::aimd().initial(1);
+        for limit in [fixed.concurrency(), adaptive.concurrency()] {
+            let held = limit.try_acquire().expect("a free slot");
+            assert!(limit.try_acquire().is_none());
+            let wait = Duration::from_millis(5);
+            assert!(limit.acquire_timeout(wait).await.is_err());
+            assert!(limit.acquire_blocking_timeout(wait).is_err());
+            held.ended(false);
+            limit.acquire_timeout(wait).await.expect("free").ended(true);
+            limit.acquire().await.ended(false);
+            limit.acquire_blocking().ended(false);
+            drop(limit.acquire_blocking_timeout(wait).expect("free"));
+        }
+        assert_eq!((fixed.available(), adaptive.in_flight()), (1, 0));
+    }
+
+    /// 5 rounds of 10 calls at once, each 2 ms long, ending as `outcome`
+    /// says, 100 ms apart (the limit's interval).
+    async fn aimd_after(policy: &'static Policy<Failure>, outcome: fn() -> Result<(), Failure>) {
+        for _ in 0..5 {
+            let calls = (0..10).map(|_| {
+                policy.retry(move |_| async move {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    outcome()
+                })
+            });
+            join_all(calls).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls every call on this task until all have ended.
+    async fn join_all<F: std::future::Future>(calls: impl Iterator<Item = F>) {
+        let mut pending: Vec<_> = calls.map(Box::pin).collect();
+        std::future::poll_fn(|cx| {
+            pending.retain_mut(|call| call.as_mut().poll(cx).is_pending());
+            if pending.is_empty() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    macro_rules! limited {
+        ($limit:ident, $policy:ident $(, $builder:ident($value:expr))*) => {
+            static $limit: AdaptiveLimit = AdaptiveLimit::aimd().initial(20);
+            static $policy: Policy<Failure> = Policy::new()
+                .max_attempts(1)
+                .no_budget()
+                .retry_if(|e| matches!(e, Failure::Retryable))
+                .concurrency(&$limit)
+                $(.$builder($value))*;
+        };
+    }
+
+    limited!(SUCCEEDS, SUCCEEDING);
+    limited!(ANSWERS, ANSWERING);
+    limited!(FAILS, FAILING);
+    limited!(TIMES_OUT, TIMING_OUT, timeout(Duration::from_millis(1)));
+    limited!(
+        JUDGED,
+        JUDGING,
+        breaker_if(|e| matches!(e, Failure::Answered))
+    );
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_is_a_sample_or_a_drop_as_the_breaker_would_count_it() {
+        aimd_after(&SUCCEEDING, || Ok(())).await;
+        aimd_after(&ANSWERING, || Err(Failure::Answered)).await;
+        aimd_after(&FAILING, || Err(Failure::Retryable)).await;
+        aimd_after(&TIMING_OUT, || Ok(())).await;
+        aimd_after(&JUDGING, || Err(Failure::Answered)).await;
+        // Samples without a drop keep the limit (its calls filled half of
+        // it: it may grow); drops lower it.
+        assert!(SUCCEEDS.limit() >= 20, "{SUCCEEDS:?}");
+        assert!(ANSWERS.limit() >= 20, "{ANSWERS:?}");
+        assert!(FAILS.limit() < 20, "{FAILS:?}");
+        assert!(TIMES_OUT.limit() < 20, "{TIMES_OUT:?}");
+        assert!(JUDGED.limit() < 20, "{JUDGED:?}");
+        for limit in [&SUCCEEDS, &ANSWERS, &FAILS, &TIMES_OUT, &JUDGED] {
+            assert_eq!(limit.in_flight(), 0);
+        }
+    }
+}

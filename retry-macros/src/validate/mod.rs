@@ -368,7 +368,12 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
 /// `circuit_breaker(adaptive_throttling = k)`: `k` by its rule, and each
 /// key written beside it refused where it is written (the same rules as
 /// configuration, from `retry_rules`).
-fn throttling_breaker(args: BreakerArgs, k: Float, span: Span, errors: &mut Errors) -> InlineBreaker {
+fn throttling_breaker(
+    args: BreakerArgs,
+    k: Float,
+    span: Span,
+    errors: &mut Errors,
+) -> InlineBreaker {
     if let Err(message) = retry_rules::adaptive_throttling(k.value) {
         errors.push(spanned(k.span, message));
     }

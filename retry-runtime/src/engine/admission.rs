@@ -196,12 +196,14 @@ mod tests {
     use retry_rules::{Protections, Refusal};
 
     use super::*;
+    use crate::adaptive::AdaptiveLimit;
     use crate::bulkhead::Bulkhead;
     use crate::circuit_breaker::CircuitBreaker;
     use crate::engine::Settings;
 
     /// The keys that shape admission, each protection refusing when asked
     /// (the breaker open, the limiter empty, the bulkhead full).
+    #[derive(Clone, Copy)]
     struct Case {
         breaker: bool,
         limiter: bool,
@@ -276,13 +278,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn admission_refuses_only_as_protections_allow() {
         let mut seen = Vec::new();
-        for case in Case::all() {
+        // Each case with a full bulkhead, then a full adaptive limit.
+        for (case, adaptive) in Case::all().flat_map(|case| [(case, false), (case, true)]) {
             let breaker = CircuitBreaker::new();
             breaker.force_open();
             let limiter = RateLimiter::per_second(1).burst(1);
             assert!(limiter.try_acquire());
             let bulkhead = Bulkhead::new(1);
             let _held = bulkhead.try_acquire();
+            let adaptive_limit = AdaptiveLimit::aimd().initial(1);
+            let _held_too = adaptive_limit.try_acquire();
             let mut guards = Guards::new();
             if case.breaker {
                 guards = guards.circuit_breaker(&breaker);
@@ -290,7 +295,9 @@ mod tests {
             if case.limiter {
                 guards = guards.rate_limit(&limiter);
             }
-            if case.bulkhead {
+            if case.bulkhead && adaptive {
+                guards = guards.concurrency(&adaptive_limit);
+            } else if case.bulkhead {
                 guards = guards.concurrency(&bulkhead);
             }
             let protections = case.protections();

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
-use crate::concurrency::ConcurrencyLimit;
 use crate::circuit_breaker::CircuitBreaker;
+use crate::concurrency::ConcurrencyLimit;
 use retry_rules::Protections;
 
 use crate::__private::{circuit_open, elapsed, rejected};
