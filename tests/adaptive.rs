@@ -12,6 +12,7 @@
 //! | two calls hold a host's limit of 2 | attribute, `Keyed` per host | a third to that host is shed, one to another host admitted |
 //! | errors not retried, then the same counted by `breaker_if` | attribute | a sample (AIMD keeps its limit), then a drop (AIMD lowers it) |
 //! | a backend refusing everything, then a healthy one | attribute (`adaptive_throttling = 2.0`) | most calls refused locally as `CircuitOpen`; none while the backend is healthy |
+//! | 100 calls hang until their 5-minute `timeout` | attribute (`adaptive_throttling = 2.0`) | the window is as long as the timeout: the calls after them are mostly refused |
 
 #[path = "../retry-runtime/tests/adaptive_sim/mod.rs"]
 mod adaptive_sim;
@@ -452,4 +453,42 @@ async fn inline_adaptive_throttling_refuses_locally_while_the_backend_refuses() 
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+// An attempt longer than the throttling window: the window is made as long
+// as the attempt's `timeout`, so that the requests that hang are still
+// counted when they time out.
+
+static HANGING: AtomicUsize = AtomicUsize::new(1);
+
+#[resilient(
+    circuit_breaker(adaptive_throttling = 2.0),
+    timeout = "5min",
+    max_attempts = 1,
+    budget = "off"
+)]
+async fn slow_to_fail() -> Result<(), CallError> {
+    if HANGING.load(Ordering::Relaxed) == 1 {
+        std::future::pending::<()>().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn inline_throttling_counts_requests_for_as_long_as_an_attempt_lasts() {
+    let hung: Vec<_> = (0..100).map(|_| tokio::spawn(slow_to_fail())).collect();
+    for call in hung {
+        assert!(matches!(
+            call.await.expect("a call"),
+            Err(CallError::TimedOut(_))
+        ));
+    }
+    HANGING.store(0, Ordering::Relaxed);
+    let mut refused = 0;
+    for _ in 0..20 {
+        if let Err(CallError::Throttled(_)) = slow_to_fail().await {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "{refused} of 20 refused after 100 timeouts");
 }

@@ -117,10 +117,26 @@ impl Body<'_> {
                     Some(k) => quote!(adaptive_throttling(#k)),
                     None => quote!(new()),
                 };
+                // A throttling window longer than an attempt can last, by
+                // a tenth (a bucket of the window's ten), so that no attempt
+                // outlives its request's count: one that ends as its
+                // request's bucket leaves the window would count only as a
+                // refusal's absence.
+                let longest_attempt = config.timeout.or(config.deadline).map(|d| d.value);
+                let window = longest_attempt
+                    .map(|d| d + d / 10)
+                    .filter(|d| {
+                        inline.adaptive_throttling.is_some()
+                            && *d > retry_rules::defaults::THROTTLING_WINDOW
+                    })
+                    .map(|d| {
+                        let d = duration(d);
+                        quote!(.throttling_window(#d))
+                    });
                 let breaker = quote! {
                     #krate::__private::CircuitBreaker::#mode
                         .name(__RESILIENT_NAME)
-                        #threshold #rate #min_calls #open_for #probes #slow
+                        #threshold #rate #min_calls #open_for #probes #slow #window
                 };
                 Some(match &inline.key {
                     None => quote! {

@@ -26,7 +26,7 @@ const MIN_PERIOD_NANOS: u64 = 10_000_000;
 /// Google's SRE book, longer than any call's timeout we expect (a window
 /// shorter than the timeout is go-zero's second mistake: a call that times
 /// out outlives its request's count).
-pub(super) const DEFAULT_THROTTLING_WINDOW: Duration = Duration::from_secs(120);
+pub(super) const DEFAULT_THROTTLING_WINDOW: Duration = retry_rules::defaults::THROTTLING_WINDOW;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
