@@ -88,6 +88,31 @@ fn resilient_sync_budget_off(x: u64) -> Result<u64, BenchError> {
 
 static POLICY: Policy<BenchError> = Policy::new();
 
+/// `concurrency` at the doors: the same call through a `Bulkhead` and an
+/// `AdaptiveLimit` (each a `static` of its own, so that no two contenders
+/// share code), the budget off so that the limit is all that differs from
+/// `resilient_budget_off`.
+static DOOR_ADAPTIVE: AdaptiveLimit = AdaptiveLimit::gradient();
+static DOOR_BULKHEAD: Bulkhead = Bulkhead::new(64);
+static POLICY_ADAPTIVE_LIMIT: AdaptiveLimit = AdaptiveLimit::gradient();
+static POLICY_BULKHEAD_LIMIT: Bulkhead = Bulkhead::new(64);
+static POLICY_ADAPTIVE: Policy<BenchError> = Policy::new()
+    .no_budget()
+    .concurrency(&POLICY_ADAPTIVE_LIMIT);
+static POLICY_BULKHEAD: Policy<BenchError> = Policy::new()
+    .no_budget()
+    .concurrency(&POLICY_BULKHEAD_LIMIT);
+
+#[resilient(budget = "off", concurrency = &DOOR_ADAPTIVE)]
+async fn resilient_adaptive(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off", concurrency = &DOOR_BULKHEAD)]
+async fn resilient_bulkhead(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
 /// The breakers measured, each a `static` as a breaker usually is (and
 /// so that the two contenders' code differs: identical functions would be
 /// merged into one symbol).
@@ -126,6 +151,10 @@ measures! {
     measure_retry_block_sync() => |x| retry!(; { Ok::<u64, BenchError>(black_box(x)) });
     measure_policy_retry_blocking() => |x| POLICY.retry_blocking(|_| Ok(black_box(x)));
     measure_backon_blocking() => |x| (|| Ok::<u64, BenchError>(black_box(x))).retry(ExponentialBuilder::default()).call();
+    measure_resilient_adaptive() => |x| ready(resilient_adaptive(x));
+    measure_resilient_bulkhead() => |x| ready(resilient_bulkhead(x));
+    measure_policy_adaptive() => |x| ready(POLICY_ADAPTIVE.retry(|_| async move { Ok(black_box(x)) }));
+    measure_policy_bulkhead() => |x| ready(POLICY_BULKHEAD.retry(|_| async move { Ok(black_box(x)) }));
     measure_budget_deposit() => |_: u64| black_box(&BUDGET).deposit();
     measure_tower_deposit(peer: &TpsBudget) => |_: u64| black_box(peer).deposit();
     measure_consecutive() => |_: u64| black_box(&CONSECUTIVE).try_acquire().map(|permit| permit.success());
@@ -213,6 +242,27 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             (
                 "measure_backon_blocking",
                 "backon blocking `.retry(..).call()`",
+            ),
+        ],
+    ),
+    (
+        "`concurrency` at the doors: one call admitted, `budget = \"off\"`",
+        &[
+            (
+                "measure_resilient_adaptive",
+                "`#[resilient(concurrency = &ADAPTIVE)]` (`AdaptiveLimit::gradient()`)",
+            ),
+            (
+                "measure_policy_adaptive",
+                "`Policy::concurrency(&ADAPTIVE)`",
+            ),
+            (
+                "measure_policy_bulkhead",
+                "`Policy::concurrency(&BULKHEAD)`",
+            ),
+            (
+                "measure_resilient_bulkhead",
+                "`#[resilient(concurrency = &BULKHEAD)]` (`Bulkhead::new(64)`)",
             ),
         ],
     ),
@@ -354,6 +404,10 @@ fn run() {
         measure_retry_block_sync();
         measure_policy_retry_blocking();
         measure_backon_blocking();
+        measure_resilient_adaptive();
+        measure_policy_adaptive();
+        measure_policy_bulkhead();
+        measure_resilient_bulkhead();
         measure_budget_deposit();
         measure_tower_deposit(&tower);
         measure_consecutive();
@@ -409,6 +463,10 @@ fn run() {
         "a healthy call is never throttled"
     );
     assert_eq!(GRADIENT.in_flight() + AIMD.in_flight(), 0);
+    assert_eq!(
+        DOOR_ADAPTIVE.in_flight() + POLICY_ADAPTIVE_LIMIT.in_flight(),
+        0
+    );
 }
 
 /// Every contender's name, in the order `run` calls them.
