@@ -106,31 +106,6 @@ impl<'a> Concurrency<'a> {
         }
     }
 
-    /// Waits for a slot; cancel-safe, as each limit's own `acquire`.
-    pub(crate) async fn acquire(self) -> ConcurrencyPermit<'a> {
-        match self {
-            Concurrency::Fixed(bulkhead) => ConcurrencyPermit::Fixed(bulkhead.acquire().await),
-            Concurrency::Adaptive(limit) => ConcurrencyPermit::Adaptive(limit.acquire().await),
-        }
-    }
-
-    /// Waits up to `max_wait` for a slot, on tokio's clock.
-    pub(crate) async fn acquire_timeout(
-        self,
-        max_wait: Duration,
-    ) -> Result<ConcurrencyPermit<'a>, Rejected> {
-        match self {
-            Concurrency::Fixed(bulkhead) => bulkhead
-                .acquire_timeout(max_wait)
-                .await
-                .map(ConcurrencyPermit::Fixed),
-            Concurrency::Adaptive(limit) => limit
-                .acquire_timeout(max_wait)
-                .await
-                .map(ConcurrencyPermit::Adaptive),
-        }
-    }
-
     /// Parks the thread until a slot is free.
     pub(crate) fn acquire_blocking(self) -> ConcurrencyPermit<'a> {
         match self {
@@ -211,18 +186,16 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn either_limit_admits_waits_and_gives_its_slot_back() {
+    async fn either_limit_admits_and_gives_its_slot_back() {
         let fixed = Bulkhead::new(1);
         let adaptive = AdaptiveLimit::aimd().initial(1);
         for limit in [fixed.concurrency(), adaptive.concurrency()] {
             let held = limit.try_acquire().expect("a free slot");
             assert!(limit.try_acquire().is_none());
             let wait = Duration::from_millis(5);
-            assert!(limit.acquire_timeout(wait).await.is_err());
             assert!(limit.acquire_blocking_timeout(wait).is_err());
             held.ended(false);
-            limit.acquire_timeout(wait).await.expect("free").ended(true);
-            limit.acquire().await.ended(false);
+            limit.try_acquire().expect("free").ended(true);
             limit.acquire_blocking().ended(false);
             drop(limit.acquire_blocking_timeout(wait).expect("free"));
         }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::circuit_breaker::BreakerPermit;
+use crate::concurrency::{Concurrency, ConcurrencyPermit};
 use crate::rate_limiter::RateLimiter;
 
 use super::call::Call;
@@ -66,7 +67,19 @@ impl Call {
                 admitted.token = true;
             }
             if let (Some(limit), None) = (concurrency, &admitted.permit) {
-                admitted.permit = Some(limit.acquire().await);
+                admitted.permit = Some(match limit {
+                    Concurrency::Fixed(bulkhead) => {
+                        ConcurrencyPermit::Fixed(bulkhead.acquire().await)
+                    }
+                    // Boxed, here and below: this future sits in every
+                    // caller's with a `concurrency` key, and room for the
+                    // larger of the two waits would cost a bulkhead's
+                    // callers 48 bytes each, for a wait that happens only
+                    // when the limit is full (then one allocation).
+                    Concurrency::Adaptive(limit) => {
+                        ConcurrencyPermit::Adaptive(Box::pin(limit.acquire()).await)
+                    }
+                });
             }
         }
     }
@@ -98,7 +111,16 @@ impl Call {
             }
             if let (Some(limit), None) = (concurrency, &admitted.permit) {
                 let left = self.wait_bound().map_or(Duration::MAX, |(left, _)| left);
-                match limit.acquire_timeout(left).await {
+                let permit = match limit {
+                    Concurrency::Fixed(bulkhead) => bulkhead
+                        .acquire_timeout(left)
+                        .await
+                        .map(ConcurrencyPermit::Fixed),
+                    Concurrency::Adaptive(limit) => Box::pin(limit.acquire_timeout(left))
+                        .await
+                        .map(ConcurrencyPermit::Adaptive),
+                };
+                match permit {
                     Ok(permit) => admitted.permit = Some(permit),
                     Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                 }
