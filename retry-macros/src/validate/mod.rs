@@ -733,6 +733,123 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_throttling_is_a_number_of_at_least_one_and_alone() {
+        let config = check(
+            quote!(circuit_breaker(adaptive_throttling = 2.0, key = host)),
+            fallible(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let Some(Breaker::Inline(inline)) = config.circuit_breaker else {
+            panic!("an inline breaker");
+        };
+        assert_eq!(inline.adaptive_throttling, Some(2.0));
+        assert!(inline.key.is_some());
+        assert!(check(quote!(circuit_breaker(adaptive_throttling = 1)), fallible()).is_ok());
+        for k in [quote!(0), quote!(0.99), quote!(-2.0)] {
+            let found = errors(
+                quote!(circuit_breaker(adaptive_throttling = #k)),
+                fallible(),
+            );
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].contains("must be at least 1.0"), "{found:?}");
+        }
+        let beside = errors(
+            quote!(circuit_breaker(
+                adaptive_throttling = 2.0,
+                failure_threshold = 3,
+                failure_rate = 0.5,
+                window = 10,
+                min_calls = 5,
+                open_for = "1s",
+                half_open_probes = 2,
+                slow_call = "1s",
+                slow_call_rate = 0.5
+            )),
+            fallible(),
+        );
+        let keys = [
+            "failure_threshold",
+            "failure_rate",
+            "window",
+            "min_calls",
+            "open_for",
+            "half_open_probes",
+            "slow_call",
+            "slow_call_rate",
+        ];
+        assert_eq!(
+            beside.len(),
+            keys.len(),
+            "each once, nothing else: {beside:?}"
+        );
+        for (found, key) in beside.iter().zip(keys) {
+            assert!(
+                found.starts_with(&format!("`{key}` does not apply to `adaptive_throttling`")),
+                "{found}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_throttling_breaker_is_not_a_consecutive_one() {
+        // The default threshold (5) at or below `max_attempts` is an error
+        // for a breaker counting consecutive failures, and not for one that
+        // throttles (or whose `adaptive_throttling` did not parse).
+        let consecutive = errors(
+            quote!(max_attempts = 5, circuit_breaker(open_for = "1s")),
+            fallible(),
+        );
+        assert!(
+            consecutive[0].contains("failure_threshold"),
+            "{consecutive:?}"
+        );
+        assert!(
+            check(
+                quote!(max_attempts = 5, circuit_breaker(adaptive_throttling = 2.0)),
+                fallible()
+            )
+            .is_ok()
+        );
+        let unreadable = errors(
+            quote!(max_attempts = 5, circuit_breaker(adaptive_throttling = "2")),
+            fallible(),
+        );
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        let rate = check(
+            quote!(max_attempts = 5, circuit_breaker(failure_rate = 0.5)),
+            fallible(),
+        );
+        assert!(rate.is_ok());
+        let unreadable_rate = errors(
+            quote!(max_attempts = 5, circuit_breaker(failure_rate = "x")),
+            fallible(),
+        );
+        assert_eq!(unreadable_rate.len(), 1, "{unreadable_rate:?}");
+    }
+
+    #[test]
+    fn concurrency_takes_a_count_adaptive_or_a_limit() {
+        let config = |args| check(args, fallible()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(matches!(
+            config(quote!(concurrency = "adaptive")).concurrency,
+            Some(Limit::Adaptive)
+        ));
+        assert!(matches!(
+            config(quote!(concurrency = 4)).concurrency,
+            Some(Limit::Inline(4))
+        ));
+        assert!(matches!(
+            config(quote!(concurrency = &LIMIT)).concurrency,
+            Some(Limit::Shared(_))
+        ));
+        for wrong in [quote!("Adaptive"), quote!("4"), quote!(4.5)] {
+            let found = errors(quote!(concurrency = #wrong), fallible());
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].starts_with("invalid `concurrency`"), "{found:?}");
+        }
+    }
+
+    #[test]
     fn counts_must_be_positive_and_fit() {
         let found = |value: TokenStream| errors(quote!(max_attempts = #value), fallible());
         assert_eq!(
