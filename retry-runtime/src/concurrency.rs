@@ -157,7 +157,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::error::Elapsed;
+    use crate::error::{Elapsed, Rejected};
     use crate::policy::Policy;
 
     #[derive(Debug)]
@@ -165,6 +165,13 @@ mod tests {
         Retryable,
         Answered,
         TimedOut,
+        Full,
+    }
+
+    impl From<Rejected> for Failure {
+        fn from(_: Rejected) -> Self {
+            Failure::Full
+        }
     }
 
     impl From<Elapsed> for Failure {
@@ -260,15 +267,29 @@ mod tests {
         aimd_after(&FAILING, || Err(Failure::Retryable)).await;
         aimd_after(&TIMING_OUT, || Ok(())).await;
         aimd_after(&JUDGING, || Err(Failure::Answered)).await;
-        // Samples without a drop keep the limit (its calls filled half of
-        // it: it may grow); drops lower it.
-        assert!(SUCCEEDS.limit() >= 20, "{SUCCEEDS:?}");
-        assert!(ANSWERS.limit() >= 20, "{ANSWERS:?}");
+        // Samples without a drop grow the limit (its calls filled half of
+        // it); drops lower it.
+        assert!(SUCCEEDS.limit() > 20, "{SUCCEEDS:?}");
+        assert!(ANSWERS.limit() > 20, "{ANSWERS:?}");
         assert!(FAILS.limit() < 20, "{FAILS:?}");
         assert!(TIMES_OUT.limit() < 20, "{TIMES_OUT:?}");
         assert!(JUDGED.limit() < 20, "{JUDGED:?}");
         for limit in [&SUCCEEDS, &ANSWERS, &FAILS, &TIMES_OUT, &JUDGED] {
             assert_eq!(limit.in_flight(), 0);
         }
+    }
+
+    limited!(FULL, WAITING_BRIEFLY, max_wait(Duration::from_millis(1)));
+
+    #[test]
+    fn a_blocking_call_waits_for_a_slot_of_an_adaptive_limit() {
+        let held = FULL.try_acquire().expect("a slot");
+        let others = (1..20).map(|_| FULL.try_acquire()).collect::<Vec<_>>();
+        assert!(FULL.try_acquire().is_none(), "full");
+        let refused = WAITING_BRIEFLY.retry_blocking(|_| Ok(()));
+        assert!(matches!(refused, Err(Failure::Full)), "{refused:?}");
+        drop((held, others));
+        assert!(WAITING_BRIEFLY.retry_blocking(|_| Ok(())).is_ok());
+        assert_eq!(FULL.in_flight(), 0);
     }
 }
