@@ -483,6 +483,19 @@ mod tests {
     }
 
     #[test]
+    fn what_was_admitted_is_mutable_only_when_an_outcome_is_flagged_on_it() {
+        let mutable = |args: TokenStream| {
+            let output = expanded(args);
+            assert!(output.contains("__resilient_admitted ="), "{output}");
+            output.contains("let mut __resilient_admitted =")
+        };
+        assert!(mutable(quote!(timeout = "1s", concurrency = &LIMIT)));
+        assert!(mutable(quote!(circuit_breaker, breaker_if = |_| true)));
+        assert!(!mutable(quote!(concurrency = &LIMIT)));
+        assert!(!mutable(quote!(timeout = "1s", rate_limit = "5/s")));
+    }
+
+    #[test]
     fn an_inline_throttling_window_outlasts_the_longest_attempt() {
         let window = |args: TokenStream| {
             let output = expanded(args);
