@@ -1,8 +1,9 @@
 //! Instructions per call, counted by callgrind in one run
 //! (load-independent, unlike the times of the criterion benches): the
 //! happy path of each door next to backon, the retry budget's deposit next
-//! to tower's, the circuit breakers next to recloser, and the inbound
-//! layer (`RateLimitLayer`) next to tower_governor's, admitting and
+//! to tower's, the circuit breakers (adaptive throttling included) next to
+//! recloser, the adaptive concurrency limit next to a `Bulkhead`, and the
+//! inbound layer (`RateLimitLayer`) next to tower_governor's, admitting and
 //! refusing a request (the services of `benches/inbound.rs`).
 //!
 //! ```text
@@ -45,7 +46,10 @@ use std::time::Duration;
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use driving::{BenchError, ready};
 use steadfast::tower::RateLimitLayer;
-use steadfast::{CircuitBreaker, Keyed, Policy, RateLimiter, RetryBudget, resilient, retry};
+use steadfast::{
+    AdaptiveLimit, Bulkhead, CircuitBreaker, Keyed, Policy, RateLimiter, RetryBudget, resilient,
+    retry,
+};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service};
 use tower_governor::governor::GovernorConfigBuilder;
@@ -85,12 +89,43 @@ fn resilient_sync_budget_off(x: u64) -> Result<u64, BenchError> {
 static POLICY: Policy<BenchError> = Policy::new();
 static POLICY_NO_BUDGET: Policy<BenchError> = Policy::new().no_budget();
 
+/// `concurrency` at the doors: the same call through a `Bulkhead` and an
+/// `AdaptiveLimit` (each a `static` of its own, so that no two contenders
+/// share code), the budget off so that the limit is all that differs from
+/// `resilient_budget_off`.
+static DOOR_ADAPTIVE: AdaptiveLimit = AdaptiveLimit::gradient();
+static DOOR_BULKHEAD: Bulkhead = Bulkhead::new(64);
+static POLICY_ADAPTIVE_LIMIT: AdaptiveLimit = AdaptiveLimit::gradient();
+static POLICY_BULKHEAD_LIMIT: Bulkhead = Bulkhead::new(64);
+static POLICY_ADAPTIVE: Policy<BenchError> = Policy::new()
+    .no_budget()
+    .concurrency(&POLICY_ADAPTIVE_LIMIT);
+static POLICY_BULKHEAD: Policy<BenchError> = Policy::new()
+    .no_budget()
+    .concurrency(&POLICY_BULKHEAD_LIMIT);
+
+#[resilient(budget = "off", concurrency = &DOOR_ADAPTIVE)]
+async fn resilient_adaptive(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(budget = "off", concurrency = &DOOR_BULKHEAD)]
+async fn resilient_bulkhead(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
 /// The breakers measured, each a `static` as a breaker usually is (and
 /// so that the two contenders' code differs: identical functions would be
 /// merged into one symbol).
 static CONSECUTIVE: CircuitBreaker = CircuitBreaker::new();
 static FAILURE_RATE: CircuitBreaker = CircuitBreaker::new().failure_rate(0.5, 20);
+static THROTTLING: CircuitBreaker = CircuitBreaker::adaptive_throttling(2.0);
 static BUDGET: RetryBudget = RetryBudget::new();
+/// The concurrency limits measured: one admitted call each, reported as a
+/// success (the adaptive limit's sample) or dropped (the bulkhead's slot).
+static GRADIENT: AdaptiveLimit = AdaptiveLimit::gradient();
+static AIMD: AdaptiveLimit = AdaptiveLimit::aimd();
+static BULKHEAD: Bulkhead = Bulkhead::new(64);
 
 /// Defines, for each contender, `$measure`: `ITERATIONS` calls of `$call`,
 /// the only code callgrind collects in.
@@ -118,11 +153,20 @@ measures! {
     measure_policy_retry_blocking() => |x| POLICY.retry_blocking(|_| Ok(black_box(x)));
     measure_policy_retry_blocking_no_budget() => |x| POLICY_NO_BUDGET.retry_blocking(|_| Ok(black_box(x)));
     measure_backon_blocking() => |x| (|| Ok::<u64, BenchError>(black_box(x))).retry(ExponentialBuilder::default()).call();
+    measure_resilient_adaptive() => |x| ready(resilient_adaptive(x));
+    measure_resilient_bulkhead() => |x| ready(resilient_bulkhead(x));
+    measure_policy_adaptive() => |x| ready(POLICY_ADAPTIVE.retry(|_| async move { Ok(black_box(x)) }));
+    measure_policy_bulkhead() => |x| ready(POLICY_BULKHEAD.retry(|_| async move { Ok(black_box(x)) }));
     measure_budget_deposit() => |_: u64| black_box(&BUDGET).deposit();
     measure_tower_deposit(peer: &TpsBudget) => |_: u64| black_box(peer).deposit();
     measure_consecutive() => |_: u64| black_box(&CONSECUTIVE).try_acquire().map(|permit| permit.success());
     measure_failure_rate() => |_: u64| black_box(&FAILURE_RATE).try_acquire().map(|permit| permit.success());
+    measure_throttling() => |_: u64| black_box(&THROTTLING).try_acquire().map(|permit| permit.success());
     measure_recloser(peer: &recloser::Recloser) => |_: u64| black_box(peer).call(|| Ok::<(), ()>(()));
+    measure_adaptive_gradient() => |_: u64| black_box(&GRADIENT).try_acquire().map(|permit| permit.success());
+    measure_adaptive_aimd() => |_: u64| black_box(&AIMD).try_acquire().map(|permit| permit.success());
+    measure_adaptive_cancelled() => |_: u64| black_box(&AIMD).try_acquire().map(drop);
+    measure_bulkhead() => |_: u64| black_box(&BULKHEAD).try_acquire().map(drop);
 }
 
 /// The inbound layers: `ITERATIONS` requests through `service`, each
@@ -208,6 +252,27 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "`concurrency` at the doors: one call admitted, `budget = \"off\"`",
+        &[
+            (
+                "measure_resilient_adaptive",
+                "`#[resilient(concurrency = &ADAPTIVE)]` (`AdaptiveLimit::gradient()`)",
+            ),
+            (
+                "measure_policy_adaptive",
+                "`Policy::concurrency(&ADAPTIVE)`",
+            ),
+            (
+                "measure_policy_bulkhead",
+                "`Policy::concurrency(&BULKHEAD)`",
+            ),
+            (
+                "measure_resilient_bulkhead",
+                "`#[resilient(concurrency = &BULKHEAD)]` (`Bulkhead::new(64)`)",
+            ),
+        ],
+    ),
+    (
         "retry budget: one call's deposit",
         &[
             ("measure_budget_deposit", "`RetryBudget::deposit`"),
@@ -226,9 +291,31 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
                 "`CircuitBreaker::new().failure_rate(0.5, 20)`",
             ),
             (
+                "measure_throttling",
+                "`CircuitBreaker::adaptive_throttling(2.0)`",
+            ),
+            (
                 "measure_recloser",
                 "recloser `call`, `error_rate(0.5).closed_len(20)`",
             ),
+        ],
+    ),
+    (
+        "concurrency limits: one admitted call (`try_acquire` + outcome)",
+        &[
+            (
+                "measure_adaptive_gradient",
+                "`AdaptiveLimit::gradient()`, `success()`",
+            ),
+            (
+                "measure_adaptive_aimd",
+                "`AdaptiveLimit::aimd()`, `success()`",
+            ),
+            (
+                "measure_adaptive_cancelled",
+                "`AdaptiveLimit::aimd()`, permit dropped (no sample)",
+            ),
+            ("measure_bulkhead", "`Bulkhead::new(64)`, permit dropped"),
         ],
     ),
     (
@@ -324,11 +411,20 @@ fn run() {
         measure_policy_retry_blocking();
         measure_policy_retry_blocking_no_budget();
         measure_backon_blocking();
+        measure_resilient_adaptive();
+        measure_policy_adaptive();
+        measure_policy_bulkhead();
+        measure_resilient_bulkhead();
         measure_budget_deposit();
         measure_tower_deposit(&tower);
         measure_consecutive();
         measure_failure_rate();
+        measure_throttling();
         measure_recloser(&recloser);
+        measure_adaptive_gradient();
+        measure_adaptive_aimd();
+        measure_adaptive_cancelled();
+        measure_bulkhead();
         measure_inbound_bare(&mut inbound::Handler);
         measure_inbound_admit(&mut admit);
         measure_governor_plain_admit(&mut governor_admit_plain);
@@ -368,6 +464,16 @@ fn run() {
     );
     assert_eq!(CONSECUTIVE.state(), steadfast::CircuitState::Closed);
     assert_eq!(FAILURE_RATE.state(), steadfast::CircuitState::Closed);
+    assert_eq!(
+        THROTTLING.rejected_count(),
+        0,
+        "a healthy call is never throttled"
+    );
+    assert_eq!(GRADIENT.in_flight() + AIMD.in_flight(), 0);
+    assert_eq!(
+        DOOR_ADAPTIVE.in_flight() + POLICY_ADAPTIVE_LIMIT.in_flight(),
+        0
+    );
 }
 
 /// Every contender's name, in the order `run` calls them.

@@ -153,6 +153,7 @@ keys! {
         half_open_probes: Int,
         slow_call: DurationArg,
         slow_call_rate: Float,
+        adaptive_throttling: Float,
         key: UserExpr,
     }
 }

@@ -92,7 +92,7 @@ mod values;
 /// | `breaker_if` | `Fn(&E) -> bool`, with `circuit_breaker` | what is retried |
 /// | `retry_after` | `Fn(&E) -> Option<Duration>`: a server-suggested delay | — |
 /// | `budget` | `"off"`, or `&RetryBudget` (evaluated once per call) | one budget per function |
-/// | `concurrency` | integer >= 1, or `&Bulkhead` (evaluated once per call) | unlimited |
+/// | `concurrency` | integer >= 1, `"adaptive"`, or `&Bulkhead` / `&AdaptiveLimit` (evaluated once per call) | unlimited |
 /// | `rate_limit` | `"N/s"` `"N/min"` `"N/h"`, any period `"N/250ms"`, or `&RateLimiter` (evaluated once per call) | unlimited |
 /// | `burst` | integer >= 1, with an inline `rate_limit` | N |
 /// | `max_wait` | duration: longest wait for a permit or token | unbounded |
@@ -218,6 +218,18 @@ mod values;
 /// also trips the breaker when half of the calls in its window took longer
 /// than two seconds (resilience4j's slow-call rate).
 ///
+/// `concurrency = "adaptive"` is an `AdaptiveLimit::gradient()` for this
+/// function, as `concurrency = &LIMIT` shares one: a limit that learns the
+/// dependency's capacity from each attempt's latency, and from its drops
+/// (a timeout, or an error the breaker would count: the retried ones, or
+/// `breaker_if`'s). A call dropped mid-flight gives its slot back and
+/// teaches it nothing. `circuit_breaker(adaptive_throttling = 2.0)` is
+/// Google SRE's client-side throttling instead of opening: it refuses
+/// calls locally (`E::from(CircuitOpen)`) with probability
+/// `(requests - 2 · accepts) / (requests + 1)` over two minutes (or longer
+/// than a `timeout` above that); `k` is at least 1.0, and no other breaker
+/// key but `key` goes beside it.
+///
 /// `circuit_breaker(key = host, ...)` keeps one breaker per value of the
 /// key (any `AsRef<str>`: a host, a tenant), evaluated once per call, so
 /// one provider's outage does not open another's breaker. At most
@@ -243,6 +255,12 @@ mod values;
 /// #[resilient(circuit_breaker(failure_rate = 0.5, window = 20, min_calls = 10,
 ///                             open_for = "10s", half_open_probes = 2))]
 /// async fn replicate(rows: u64) -> Result<u64, DbError> { Ok(rows) }
+///
+/// // limits that learn: as many in flight as the database serves without
+/// // queueing, and a share refused locally while it rejects calls
+/// #[resilient(concurrency = "adaptive", max_wait = "10ms",
+///             circuit_breaker(adaptive_throttling = 2.0))]
+/// async fn search(text: &str) -> Result<u64, DbError> { Ok(text.len() as u64) }
 ///
 /// // shared by several functions
 /// static POOL: Bulkhead = Bulkhead::new(4);

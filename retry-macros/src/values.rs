@@ -558,11 +558,13 @@ impl Value for BudgetArg {
     }
 }
 
-/// `concurrency = N` (one bulkhead for this function) or
-/// `concurrency = <expr: &Bulkhead>` (shared).
+/// `concurrency = N` (one bulkhead for this function),
+/// `concurrency = "adaptive"` (one adaptive limit for this function) or
+/// `concurrency = <expr: &impl ConcurrencyLimit>` (shared).
 #[derive(Clone)]
 pub(crate) enum LimitArg {
     Inline(Int),
+    Adaptive,
     Shared(Expr),
 }
 
@@ -573,12 +575,17 @@ impl Value for LimitArg {
     }
 
     fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        if let Some(text) = string_literal(expr) {
+            return retry_rules::concurrency_text(&text.value())
+                .map(|()| LimitArg::Adaptive)
+                .map_err(|message| error(text, message));
+        }
         match unwrap_negation(expr) {
             (_, Some(Lit::Int(_))) => Int::from_expr(key, expr).map(LimitArg::Inline),
             (_, Some(_)) => Err(error(
                 expr,
                 format!(
-                    "invalid {key}: expected a number of concurrent attempts such as `3`, or an expression of type `&Bulkhead`"
+                    "invalid {key}: expected a number of concurrent attempts such as `3`, `\"adaptive\"`, or an expression of type `&Bulkhead` or `&AdaptiveLimit`"
                 ),
             )),
             (_, None) => Ok(LimitArg::Shared(expr.clone())),

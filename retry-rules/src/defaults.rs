@@ -26,3 +26,9 @@ pub const MULTIPLIER: f64 = 2.0;
 pub const JITTER: Jitter = Jitter::Full;
 /// The consecutive failures that open an inline `circuit_breaker`.
 pub const FAILURE_THRESHOLD: u32 = 5;
+/// How far back `adaptive_throttling` counts requests and accepts: the two
+/// minutes of Google's SRE book. An inline throttling breaker whose
+/// attempts may last longer (`timeout`, else `deadline`) takes that plus a
+/// tenth instead: a window no longer than an attempt forgets its request
+/// before its outcome counts (go-zero's second mistake).
+pub const THROTTLING_WINDOW: Duration = Duration::from_secs(120);

@@ -45,6 +45,7 @@ pub use keys::{CONFIG, ConsecutiveBreaker, IN_CODE, Problem, Values, Written, ch
 pub use names::{did_you_mean, one_of, quoted_list, unknown_key};
 #[cfg(feature = "check")]
 pub use rules::{
-    at_least_one, base_delay_within_deadline, breaker_outlasts_a_call, budget_off, delays_in_order,
-    duration, jitter_fits, multiplier_fits, positive_duration, timeout_within_deadline,
+    adaptive_throttling, at_least_one, base_delay_within_deadline, breaker_outlasts_a_call,
+    budget_off, concurrency_text, delays_in_order, duration, jitter_fits, multiplier_fits,
+    positive_duration, throttling_alone, timeout_within_deadline,
 };

@@ -185,6 +185,54 @@ pub fn budget_off(text: &str) -> Result<(), String> {
     ))
 }
 
+/// `concurrency = "adaptive"`: the one word the key takes as text, an
+/// `AdaptiveLimit` with its defaults for this call site.
+///
+/// ```
+/// assert_eq!(retry_rules::concurrency_text("adaptive"), Ok(()));
+/// assert!(retry_rules::concurrency_text("3").unwrap_err().starts_with("invalid `concurrency`"));
+/// ```
+pub fn concurrency_text(text: &str) -> Result<(), String> {
+    if text == "adaptive" {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid `concurrency`: `\"{text}\"` is neither a number of concurrent attempts such as `3` nor `\"adaptive\"`; or share a `&Bulkhead` or `&AdaptiveLimit`"
+    ))
+}
+
+/// `adaptive_throttling = k`: the requests the backend may receive per
+/// request it accepts. Below 1 the client would refuse calls the backend
+/// accepts all of (the runtime would clamp it to 1, silently), and
+/// infinity or NaN is no number of requests.
+///
+/// ```
+/// assert_eq!(retry_rules::adaptive_throttling(2.0), Ok(()));
+/// assert!(retry_rules::adaptive_throttling(0.0).unwrap_err().contains("at least 1.0"));
+/// ```
+pub fn adaptive_throttling(k: f64) -> Result<(), String> {
+    if k >= 1.0 && k.is_finite() {
+        return Ok(());
+    }
+    Err(format!(
+        "`adaptive_throttling` must be at least 1.0 (got {k}); it is how many requests the backend may receive for each it accepts, e.g. `adaptive_throttling = 2.0` (Google SRE's)"
+    ))
+}
+
+/// A breaker key written beside `adaptive_throttling`, a mode that refuses
+/// calls by probability and never opens by itself: the key would have
+/// nothing to act on (`min_calls`, `half_open_probes`, `open_for`), or
+/// would replace the mode (`failure_threshold`, `failure_rate`).
+///
+/// ```
+/// assert!(retry_rules::throttling_alone("failure_threshold").starts_with("`failure_threshold` does not apply"));
+/// ```
+pub fn throttling_alone(key: &str) -> String {
+    format!(
+        "`{key}` does not apply to `adaptive_throttling`, which refuses calls by probability and never opens by itself; remove `{key}` or `adaptive_throttling`"
+    )
+}
+
 /// `multiplier` grows an exponential backoff, so it is at least 1 and only
 /// means something for one.
 pub fn multiplier_fits(value: f64, exponential: bool) -> Result<(), String> {

@@ -5,7 +5,8 @@
 //!   you can preview and seed.
 //! - [`RetryBudget`]: a token bucket that stops retry storms.
 //! - [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`]: protection shared by
-//!   the callers of one function, or across functions via a `static`.
+//!   the callers of one function, or across functions via a `static`;
+//!   [`AdaptiveLimit`]: a bulkhead that learns its size.
 //! - [`Elapsed`], [`CircuitOpen`], [`Rejected`], [`InsufficientCapacity`]:
 //!   the errors the library itself produces, each convertible into
 //!   `std::io::Error`; [`NotUntil`]: when a rate limiter's token will come.
@@ -22,10 +23,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod adaptive;
 mod backoff;
 mod budget;
 mod bulkhead;
 mod circuit_breaker;
+mod concurrency;
 mod engine;
 mod error;
 mod event;
@@ -53,10 +56,12 @@ pub mod tower;
 #[doc(hidden)]
 pub mod __private;
 
+pub use adaptive::{AdaptiveLimit, AdaptivePermit};
 pub use backoff::Backoff;
 pub use budget::RetryBudget;
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 pub use circuit_breaker::{BreakerPermit, CircuitBreaker, CircuitState};
+pub use concurrency::ConcurrencyLimit;
 pub use engine::{Attempt, CallKey};
 pub use error::{CircuitOpen, Elapsed, InsufficientCapacity, Rejected};
 pub use event::RetryEvent;

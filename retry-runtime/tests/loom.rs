@@ -17,7 +17,9 @@
 //! threads start: it initialises a std `OnceLock`, which loom does not see.
 //! Each model was checked against a mutant of the code it guards (probe
 //! over-admission, a dropped compare-and-swap retry, a leaked probe slot, a
-//! non-atomic token take, a lost deposit), and failed on each.
+//! non-atomic token take, a lost deposit; for the adaptive limit, a
+//! non-atomic admission and a new limit written over a concurrent
+//! release), and failed on each.
 //!
 //! | model | figure asserted |
 //! |---|---|
@@ -28,6 +30,12 @@
 //! | `stale_outcomes_do_not_move_the_breaker` | a permit from before a concurrent trip + reset changes nothing |
 //! | `rate_limiter_never_grants_more_than_the_burst` | tokens granted == burst (2) exactly, 3 threads, weighted and single |
 //! | `budget_never_grants_more_than_it_holds` | ratio 1, no reserve, 2 calls racing 3 retries: granted <= 2; none lost: granted + left == 2 |
+//! | `adaptive_limit_never_admits_past_its_limit` | a fresh limit of 2 (its first limit set by whichever caller is refused first), 3 threads through one `Arc`, one reporting, two cancelled: held at once <= 2; in flight 0 afterwards |
+//!
+//! The adaptive limit's update (a new limit racing admissions and
+//! releases) needs time to pass, so it is modelled inside the crate, on
+//! the gate itself: `adaptive::gate::loom_models`, run with
+//! `RUSTFLAGS="--cfg steadfast_loom" CARGO_TARGET_DIR=target/loom cargo test -p retry-runtime --lib --release loom_models`.
 #![cfg(steadfast_loom)]
 
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
@@ -36,7 +44,7 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicUsize;
 use loom::thread;
-use retry_runtime::{CircuitBreaker, CircuitState, RateLimiter, RetryBudget};
+use retry_runtime::{AdaptiveLimit, CircuitBreaker, CircuitState, RateLimiter, RetryBudget};
 
 /// A bounded model: `preemption_bound` keeps each run to seconds while still
 /// covering every interleaving with up to that many forced switches.
@@ -341,5 +349,50 @@ fn budget_never_grants_more_than_it_holds() {
             assert!(left <= DEPOSITS, "the budget grants more than it holds");
         }
         assert_eq!(granted + left, DEPOSITS, "a deposit was lost");
+    });
+}
+
+#[test]
+fn adaptive_limit_never_admits_past_its_limit() {
+    const LIMIT: usize = 2;
+    model(2, || {
+        // Fixed at 2 (AIMD within 2..=2), and an interval no model run
+        // reaches, so that no update needs the clock.
+        let limit = Arc::new(
+            AdaptiveLimit::aimd()
+                .initial(LIMIT as u32)
+                .min(LIMIT as u32)
+                .max(LIMIT as u32)
+                .interval(Duration::from_secs(3600)),
+        );
+        let held = Arc::new(Held::new());
+        let threads: Vec<_> = (0..3)
+            .map(|id| {
+                let (limit, held) = (limit.clone(), held.clone());
+                thread::spawn(move || {
+                    let Some(permit) = limit.try_acquire() else {
+                        return 0;
+                    };
+                    held.enter();
+                    held.leave();
+                    // One reports (a release, then a sample); the others
+                    // are cancelled (a release alone).
+                    match id {
+                        0 => permit.success(),
+                        _ => drop(permit),
+                    }
+                    1
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(admitted >= LIMIT, "the first {LIMIT} are always admitted");
+        assert!(
+            held.peak.load(SeqCst) <= LIMIT,
+            "{} held at once, limit {LIMIT}",
+            held.peak.load(SeqCst)
+        );
+        assert_eq!(limit.in_flight(), 0, "a slot leaked");
+        assert_eq!(limit.limit(), LIMIT);
     });
 }

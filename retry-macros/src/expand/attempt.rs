@@ -55,6 +55,13 @@ impl Body<'_> {
         }
     }
 
+    /// Whether something admitting the attempt judges its outcome: a
+    /// breaker counts a timeout as a failure, an adaptive limit (any
+    /// `concurrency` may be one) as a drop.
+    fn judges_outcome(&self) -> bool {
+        self.config.circuit_breaker.is_some() || self.config.concurrency.is_some()
+    }
+
     /// Whether an attempt can be cut short by `timeout` or `deadline`.
     fn can_time_out(&self) -> bool {
         self.is_async() && self.config.protections().limits_time()
@@ -69,7 +76,7 @@ impl Body<'_> {
             return TokenStream::new();
         }
         let judged = self.can_time_out() || config.breaker_if.is_some();
-        let mutable = (config.circuit_breaker.is_some() && judged).then(|| quote!(mut));
+        let mutable = (self.judges_outcome() && judged).then(|| quote!(mut));
         let guards = self.guards();
         // The waits' futures are polled only when a token or permit is not
         // free at once; a plain fn, or a breaker alone, never awaits.
@@ -167,9 +174,7 @@ impl Body<'_> {
         let at = krate_at(krate, limit.span);
         let elapsed = quote_spanned!(limit.span=> #at::__private::elapsed());
         let flag = self
-            .config
-            .circuit_breaker
-            .is_some()
+            .judges_outcome()
             .then(|| quote!(#admitted.timed_out();));
         quote! {
             match #call.with_time_limit(#attempt).await {

@@ -21,7 +21,7 @@ use crate::validate::Config;
 
 /// The contract version this expansion is written against; the runtime's
 /// `__private::CONTRACT` must be the same.
-const CONTRACT: u32 = 3;
+const CONTRACT: u32 = 4;
 
 /// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
 /// Output: ```ignore
@@ -302,6 +302,7 @@ mod tests {
                     breaker_if = |_| true,
                     budget = "off",
                     circuit_breaker(failure_threshold = 5),
+                    concurrency = "adaptive",
                     on_retry = async |_| {},
                     fallback = async |e| Err(e)
                 ),
@@ -444,6 +445,104 @@ mod tests {
         assert!(statics::names_a_place(&grouped));
         assert!(!statics::names_a_place(&syn::parse_quote!(&*LIMITER)));
         assert!(!statics::names_a_place(&syn::parse_quote!(limiter())));
+    }
+
+    /// What an expansion says about the limits that learn: the inline
+    /// `static`s, and a timed-out attempt flagged for whatever judges it.
+    fn expanded(args: TokenStream) -> String {
+        expansion(
+            args,
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        )
+    }
+
+    #[test]
+    fn an_inline_adaptive_limit_is_a_gradient_named_after_its_function() {
+        let output = expanded(quote!(concurrency = "adaptive"));
+        assert!(
+            output.contains("AdaptiveLimit :: gradient () . name (__RESILIENT_NAME)"),
+            "{output}"
+        );
+        assert!(
+            output.contains(". concurrency (& __RESILIENT_ADAPTIVE)"),
+            "{output}"
+        );
+        assert!(!output.contains("Bulkhead"), "{output}");
+    }
+
+    #[test]
+    fn a_timed_out_attempt_is_flagged_for_a_limit_or_a_breaker() {
+        let flagged = |args: TokenStream| expanded(args).contains(". timed_out ()");
+        assert!(flagged(quote!(timeout = "1s", concurrency = &LIMIT)));
+        assert!(flagged(quote!(timeout = "1s", circuit_breaker)));
+        assert!(!flagged(quote!(timeout = "1s", rate_limit = "5/s")));
+    }
+
+    #[test]
+    fn what_was_admitted_is_mutable_only_when_an_outcome_is_flagged_on_it() {
+        let mutable = |args: TokenStream| {
+            let output = expanded(args);
+            assert!(output.contains("__resilient_admitted ="), "{output}");
+            output.contains("let mut __resilient_admitted =")
+        };
+        assert!(mutable(quote!(timeout = "1s", concurrency = &LIMIT)));
+        assert!(mutable(quote!(circuit_breaker, breaker_if = |_| true)));
+        assert!(!mutable(quote!(concurrency = &LIMIT)));
+        assert!(!mutable(quote!(timeout = "1s", rate_limit = "5/s")));
+    }
+
+    #[test]
+    fn an_inline_throttling_window_outlasts_the_longest_attempt() {
+        let window = |args: TokenStream| {
+            let output = expanded(args);
+            assert!(output.contains("adaptive_throttling (2f64)"), "{output}");
+            output
+                .split(". throttling_window (")
+                .nth(1)
+                .map(|rest| rest.split(')').next().unwrap_or_default().to_owned())
+        };
+        // 5 min + a tenth: 330 s.
+        let long = window(quote!(
+            timeout = "5min",
+            circuit_breaker(adaptive_throttling = 2.0)
+        ));
+        assert!(
+            long.as_deref().is_some_and(|w| w.contains("330u64")),
+            "{long:?}"
+        );
+        let by_deadline = window(quote!(
+            deadline = "10min",
+            circuit_breaker(adaptive_throttling = 2.0)
+        ));
+        assert!(
+            by_deadline.as_deref().is_some_and(|w| w.contains("660u64")),
+            "{by_deadline:?}"
+        );
+        // Up to the default (120 s) once lengthened: the default stands.
+        for short in [
+            quote!(timeout = "109s", circuit_breaker(adaptive_throttling = 2.0)),
+            quote!(timeout = "1s", circuit_breaker(adaptive_throttling = 2.0)),
+            quote!(circuit_breaker(adaptive_throttling = 2.0)),
+        ] {
+            assert_eq!(window(short), None);
+        }
+        // 110 s + 11 s is past it.
+        assert!(
+            window(quote!(
+                timeout = "110s",
+                circuit_breaker(adaptive_throttling = 2.0)
+            ))
+            .is_some()
+        );
+        let counting = expanded(quote!(
+            timeout = "5min",
+            circuit_breaker(failure_threshold = 9)
+        ));
+        assert!(!counting.contains("throttling_window"), "{counting}");
     }
 
     #[test]

@@ -43,7 +43,8 @@ impl Body<'_> {
         }
     }
 
-    /// The inline budget, bulkhead, rate limiter and breaker, built with the
+    /// The inline budget, bulkhead or adaptive limit, rate limiter and
+    /// breaker, built with the
     /// same public `const` builders a user's `static` would use.
     fn inline_primitives(&self) -> TokenStream {
         let krate = self.krate;
@@ -62,6 +63,12 @@ impl Body<'_> {
                         #krate::__private::Bulkhead::new(#n);
                 })
             }
+            // Named after the site, as the inline breaker: its events and
+            // metrics say whose limit moved.
+            Some(Limit::Adaptive) => Some(quote! {
+                static __RESILIENT_ADAPTIVE: #krate::__private::AdaptiveLimit =
+                    #krate::__private::AdaptiveLimit::gradient().name(__RESILIENT_NAME);
+            }),
             _ => None,
         };
         let rate_limiter = match &config.rate_limit {
@@ -106,10 +113,30 @@ impl Body<'_> {
                 let probes = inline
                     .half_open_probes
                     .map(|n| quote!(.half_open_probes(#n)));
+                let mode = match inline.adaptive_throttling {
+                    Some(k) => quote!(adaptive_throttling(#k)),
+                    None => quote!(new()),
+                };
+                // A throttling window longer than an attempt can last, by
+                // a tenth (a bucket of the window's ten), so that no attempt
+                // outlives its request's count: one that ends as its
+                // request's bucket leaves the window would count only as a
+                // refusal's absence.
+                let longest_attempt = config.timeout.or(config.deadline).map(|d| d.value);
+                let window = longest_attempt
+                    .map(|d| d + d / 10)
+                    .filter(|d| {
+                        inline.adaptive_throttling.is_some()
+                            && *d > retry_rules::defaults::THROTTLING_WINDOW
+                    })
+                    .map(|d| {
+                        let d = duration(d);
+                        quote!(.throttling_window(#d))
+                    });
                 let breaker = quote! {
-                    #krate::__private::CircuitBreaker::new()
+                    #krate::__private::CircuitBreaker::#mode
                         .name(__RESILIENT_NAME)
-                        #threshold #rate #min_calls #open_for #probes #slow
+                        #threshold #rate #min_calls #open_for #probes #slow #window
                 };
                 Some(match &inline.key {
                     None => quote! {
@@ -212,6 +239,7 @@ impl Body<'_> {
         }
         match &config.concurrency {
             Some(Limit::Inline(_)) => guard("concurrency", quote!(&__RESILIENT_BULKHEAD), None),
+            Some(Limit::Adaptive) => guard("concurrency", quote!(&__RESILIENT_ADAPTIVE), None),
             Some(Limit::Shared(expr)) => guard("concurrency", none(), Some(expr)),
             None => {}
         }

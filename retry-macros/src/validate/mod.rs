@@ -73,6 +73,9 @@ pub(crate) enum Budget {
 
 pub(crate) enum Limit {
     Inline(u32),
+    /// `concurrency = "adaptive"`: an `AdaptiveLimit::gradient()` of this
+    /// call site's.
+    Adaptive,
     Shared(Expr),
 }
 
@@ -110,6 +113,9 @@ pub(crate) struct InlineBreaker {
     pub(crate) min_calls: Option<u32>,
     pub(crate) open_for: Option<Duration>,
     pub(crate) half_open_probes: Option<u32>,
+    /// `adaptive_throttling = k`: Google SRE's client-side throttling,
+    /// which no other key above combines with.
+    pub(crate) adaptive_throttling: Option<f64>,
     /// `key = <expr>`: one breaker per value of the expression (a host, a
     /// tenant), each made on first use and kept in a bounded `Keyed`.
     pub(crate) key: Option<Expr>,
@@ -154,6 +160,7 @@ pub(crate) fn validate(
             "it is the number of attempts allowed in flight at once",
             errors,
         )),
+        LimitArg::Adaptive => Limit::Adaptive,
         LimitArg::Shared(expr) => Limit::Shared(expr),
     });
     let rate_limit = args.rate_limit.map(|rate| match rate {
@@ -214,7 +221,10 @@ pub(crate) fn validate(
 fn consecutive_breaker(args: &Args) -> Option<ConsecutiveBreaker<Span>> {
     match &args.circuit_breaker {
         Some(BreakerArg::Inline(breaker, span))
-            if breaker.failure_rate.is_none() && !breaker.failed.failure_rate =>
+            if breaker.failure_rate.is_none()
+                && !breaker.failed.failure_rate
+                && breaker.adaptive_throttling.is_none()
+                && !breaker.failed.adaptive_throttling =>
         {
             Some(ConsecutiveBreaker {
                 at: *span,
@@ -266,6 +276,9 @@ impl Config {
 }
 
 fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineBreaker {
+    if let Some(k) = args.adaptive_throttling {
+        return throttling_breaker(args, k, span, errors);
+    }
     if let (Some(_), Some(rate)) = (&args.failure_threshold, &args.failure_rate) {
         errors.push(spanned(
             rate.span,
@@ -347,6 +360,51 @@ fn inline_breaker(args: BreakerArgs, span: Span, errors: &mut Errors) -> InlineB
         }),
         failure_rate,
         slow_call,
+        adaptive_throttling: None,
+        key: args.key.map(|key| key.0),
+    }
+}
+
+/// `circuit_breaker(adaptive_throttling = k)`: `k` by its rule, and each
+/// key written beside it refused where it is written (the same rules as
+/// configuration, from `retry_rules`).
+fn throttling_breaker(
+    args: BreakerArgs,
+    k: Float,
+    span: Span,
+    errors: &mut Errors,
+) -> InlineBreaker {
+    if let Err(message) = retry_rules::adaptive_throttling(k.value) {
+        errors.push(spanned(k.span, message));
+    }
+    let window = args.window.map(|window| match window {
+        WindowArg::Calls(n) => n.span,
+        WindowArg::Time(d) => d.span,
+    });
+    let beside = [
+        ("failure_threshold", args.failure_threshold.map(|n| n.span)),
+        ("failure_rate", args.failure_rate.map(|r| r.span)),
+        ("window", window),
+        ("min_calls", args.min_calls.map(|n| n.span)),
+        ("open_for", args.open_for.map(|d| d.span)),
+        ("half_open_probes", args.half_open_probes.map(|n| n.span)),
+        ("slow_call", args.slow_call.map(|d| d.span)),
+        ("slow_call_rate", args.slow_call_rate.map(|r| r.span)),
+    ];
+    for (key, at) in beside {
+        if let Some(at) = at {
+            errors.push(spanned(at, retry_rules::throttling_alone(key)));
+        }
+    }
+    InlineBreaker {
+        span,
+        failure_threshold: None,
+        failure_rate: None,
+        slow_call: None,
+        min_calls: None,
+        open_for: None,
+        half_open_probes: None,
+        adaptive_throttling: Some(k.value),
         key: args.key.map(|key| key.0),
     }
 }
@@ -672,6 +730,123 @@ mod tests {
             )[0]
             .contains("`window` must be greater than zero")
         );
+    }
+
+    #[test]
+    fn adaptive_throttling_is_a_number_of_at_least_one_and_alone() {
+        let config = check(
+            quote!(circuit_breaker(adaptive_throttling = 2.0, key = host)),
+            fallible(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let Some(Breaker::Inline(inline)) = config.circuit_breaker else {
+            panic!("an inline breaker");
+        };
+        assert_eq!(inline.adaptive_throttling, Some(2.0));
+        assert!(inline.key.is_some());
+        assert!(check(quote!(circuit_breaker(adaptive_throttling = 1)), fallible()).is_ok());
+        for k in [quote!(0), quote!(0.99), quote!(-2.0)] {
+            let found = errors(
+                quote!(circuit_breaker(adaptive_throttling = #k)),
+                fallible(),
+            );
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].contains("must be at least 1.0"), "{found:?}");
+        }
+        let beside = errors(
+            quote!(circuit_breaker(
+                adaptive_throttling = 2.0,
+                failure_threshold = 3,
+                failure_rate = 0.5,
+                window = 10,
+                min_calls = 5,
+                open_for = "1s",
+                half_open_probes = 2,
+                slow_call = "1s",
+                slow_call_rate = 0.5
+            )),
+            fallible(),
+        );
+        let keys = [
+            "failure_threshold",
+            "failure_rate",
+            "window",
+            "min_calls",
+            "open_for",
+            "half_open_probes",
+            "slow_call",
+            "slow_call_rate",
+        ];
+        assert_eq!(
+            beside.len(),
+            keys.len(),
+            "each once, nothing else: {beside:?}"
+        );
+        for (found, key) in beside.iter().zip(keys) {
+            assert!(
+                found.starts_with(&format!("`{key}` does not apply to `adaptive_throttling`")),
+                "{found}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_throttling_breaker_is_not_a_consecutive_one() {
+        // The default threshold (5) at or below `max_attempts` is an error
+        // for a breaker counting consecutive failures, and not for one that
+        // throttles (or whose `adaptive_throttling` did not parse).
+        let consecutive = errors(
+            quote!(max_attempts = 5, circuit_breaker(open_for = "1s")),
+            fallible(),
+        );
+        assert!(
+            consecutive[0].contains("failure_threshold"),
+            "{consecutive:?}"
+        );
+        assert!(
+            check(
+                quote!(max_attempts = 5, circuit_breaker(adaptive_throttling = 2.0)),
+                fallible()
+            )
+            .is_ok()
+        );
+        let unreadable = errors(
+            quote!(max_attempts = 5, circuit_breaker(adaptive_throttling = "2")),
+            fallible(),
+        );
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        let rate = check(
+            quote!(max_attempts = 5, circuit_breaker(failure_rate = 0.5)),
+            fallible(),
+        );
+        assert!(rate.is_ok());
+        let unreadable_rate = errors(
+            quote!(max_attempts = 5, circuit_breaker(failure_rate = "x")),
+            fallible(),
+        );
+        assert_eq!(unreadable_rate.len(), 1, "{unreadable_rate:?}");
+    }
+
+    #[test]
+    fn concurrency_takes_a_count_adaptive_or_a_limit() {
+        let config = |args| check(args, fallible()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(matches!(
+            config(quote!(concurrency = "adaptive")).concurrency,
+            Some(Limit::Adaptive)
+        ));
+        assert!(matches!(
+            config(quote!(concurrency = 4)).concurrency,
+            Some(Limit::Inline(4))
+        ));
+        assert!(matches!(
+            config(quote!(concurrency = &LIMIT)).concurrency,
+            Some(Limit::Shared(_))
+        ));
+        for wrong in [quote!("Adaptive"), quote!("4"), quote!(4.5)] {
+            let found = errors(quote!(concurrency = #wrong), fallible());
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].starts_with("invalid `concurrency`"), "{found:?}");
+        }
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! |---|---|
 //! | [`CONTRACT`] | `const _: () = assert!(CONTRACT == N, "...")` |
 //! | [`Settings`], [`BackoffKind`], [`Jitter`] | `static SETTINGS: Settings = Settings::new(name)` + one builder per key the user set |
-//! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`] | the inline `static`s, built with their public `const` builders |
+//! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`], [`AdaptiveLimit`] | the inline `static`s, built with their public `const` builders |
 //! | [`Keyed`] | `circuit_breaker(key = ..)`: a `static Keyed<String, CircuitBreaker>`, and `get` once per call |
-//! | [`Guards`] | the call's budget, breaker, limiter and bulkhead; its setters type-check shared expressions; built once per call when one of them computes something (`match Guards::new()... { guards => .. }`), else at each step |
+//! | [`Guards`] | the call's budget, breaker, limiter and concurrency limit (`concurrency` takes any `ConcurrencyLimit`); its setters type-check shared expressions; built once per call when one of them computes something (`match Guards::new()... { guards => .. }`), else at each step |
 //! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
 //! | [`Conversions`] | how a refusal becomes `E`: built where admission refuses, with one conversion per key that can cause one, and asked to `convert` the refusal the runtime returned |
@@ -33,8 +33,14 @@ mod hooks;
 ///
 /// 3: refusals are converted by [`Conversions`]; a wait the deadline cuts
 /// short is refused as `Elapsed` even when it is refused before it starts.
-pub const CONTRACT: u32 = 3;
+///
+/// 4: `Guards::concurrency` takes any `ConcurrencyLimit` (an
+/// `AdaptiveLimit` too), and an expansion with `concurrency` flags a
+/// timed-out attempt (`Admitted::timed_out`) for the limit as it does for
+/// a breaker: an adaptive limit counts it as a drop.
+pub const CONTRACT: u32 = 4;
 
+pub use crate::adaptive::AdaptiveLimit;
 pub use crate::budget::RetryBudget;
 pub use crate::bulkhead::Bulkhead;
 pub use crate::circuit_breaker::CircuitBreaker;

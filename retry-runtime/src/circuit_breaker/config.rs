@@ -22,6 +22,11 @@ pub(super) const DEFAULT_WINDOW: u32 = 20;
 /// The shortest time-based window: 10 ms, so 1 ms buckets (see
 /// `time_window.rs` on why buckets should not be shorter).
 const MIN_PERIOD_NANOS: u64 = 10_000_000;
+/// Adaptive throttling's window when none is given: the two minutes of
+/// Google's SRE book, longer than any call's timeout we expect (a window
+/// shorter than the timeout is go-zero's second mistake: a call that times
+/// out outlives its request's count).
+pub(super) const DEFAULT_THROTTLING_WINDOW: Duration = retry_rules::defaults::THROTTLING_WINDOW;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
@@ -30,6 +35,10 @@ pub(super) enum Mode {
     Rate,
     /// Time-based window: the calls of the last `period_nanos`.
     Time,
+    /// Adaptive throttling (Google SRE): requests and accepts over the last
+    /// `period_nanos`, refusing with probability
+    /// `max(0, (requests - k · accepts) / (requests + 1))`.
+    Throttle,
 }
 
 /// Where an ordinary outcome goes, derived from the mode and `slow` by
@@ -45,6 +54,8 @@ pub(super) enum Recorder {
     SlowRing,
     /// The time-based buckets.
     Time,
+    /// The throttle's requests and accepts, in the time-based buckets.
+    Throttle,
 }
 
 /// `slow_call`: calls slower than `threshold_nanos` are slow, and the
@@ -62,8 +73,11 @@ pub(super) struct Config {
     pub(super) failure_threshold: u32,
     pub(super) failure_rate: f64,
     pub(super) window: u32,
-    /// The time-based window's length, in nanoseconds (`Mode::Time`).
+    /// The time-based window's length, in nanoseconds (`Mode::Time` and
+    /// `Mode::Throttle`).
     pub(super) period_nanos: u64,
+    /// Adaptive throttling's multiplier `k` (`Mode::Throttle`).
+    pub(super) throttle_k: f64,
     pub(super) slow: Option<SlowCalls>,
     /// `None` until set, so that `min_calls` may come before or after
     /// `failure_rate` and still default to the window.
@@ -91,6 +105,7 @@ impl Config {
         failure_rate: 0.5,
         window: DEFAULT_WINDOW,
         period_nanos: 0,
+        throttle_k: 2.0,
         slow: None,
         min_calls: None,
         open_for_nanos: DEFAULT_OPEN_FOR.as_nanos() as u64,
@@ -130,6 +145,46 @@ impl Config {
         self.derive()
     }
 
+    /// Adaptive throttling with multiplier `k` over the default window.
+    #[must_use]
+    pub(super) const fn adaptive_throttling(mut self, k: f64) -> Self {
+        self.mode = Mode::Throttle;
+        self.throttle_k = if k.is_nan() {
+            2.0
+        } else if k < 1.0 {
+            1.0
+        } else {
+            k
+        };
+        self.period_nanos = nanos(DEFAULT_THROTTLING_WINDOW);
+        self.derive()
+    }
+
+    /// The window adaptive throttling counts over; at least 10 ms.
+    #[must_use]
+    pub(super) const fn throttling_window(mut self, period: Duration) -> Self {
+        let nanos = nanos(period);
+        self.period_nanos = if nanos < MIN_PERIOD_NANOS {
+            MIN_PERIOD_NANOS
+        } else {
+            nanos
+        };
+        self
+    }
+
+    /// Whether the breaker throttles: its periods take odd generations.
+    pub(super) const fn throttles(&self) -> bool {
+        matches!(self.mode, Mode::Throttle)
+    }
+
+    /// Adaptive throttling's probability of refusing a request, given the
+    /// requests and accepts of the window: Google SRE's
+    /// `max(0, (requests - k · accepts) / (requests + 1))`.
+    pub(super) fn throttle_probability(&self, requests: u32, accepts: u32) -> f64 {
+        let requests = f64::from(requests);
+        ((requests - self.throttle_k * f64::from(accepts)) / (requests + 1.0)).max(0.0)
+    }
+
     #[must_use]
     pub(super) const fn slow_call(mut self, threshold: Duration, rate: f64) -> Self {
         self.slow = Some(SlowCalls {
@@ -143,6 +198,7 @@ impl Config {
     /// changes either ends with it.
     const fn derive(mut self) -> Self {
         self.recorder = match (self.mode, self.slow.is_some()) {
+            (Mode::Throttle, _) => Recorder::Throttle,
             (Mode::Time, _) => Recorder::Time,
             (_, true) => Recorder::SlowRing,
             (Mode::Rate, false) => Recorder::Ring,
@@ -237,7 +293,7 @@ impl Config {
     /// than the window, and the whole window when not set. A time-based
     /// window has no size to bound it: as set, or `DEFAULT_WINDOW`.
     pub(super) const fn min_calls(&self) -> u32 {
-        if let Mode::Time = self.mode {
+        if let Mode::Time | Mode::Throttle = self.mode {
             return match self.min_calls {
                 Some(n) => n,
                 None => DEFAULT_WINDOW,
@@ -341,6 +397,39 @@ mod tests {
                 .failure_threshold,
             COUNT_MAX
         );
+    }
+
+    #[test]
+    fn throttling_follows_the_sre_formula_with_k_clamped() {
+        let config = Config::DEFAULT.adaptive_throttling(2.0);
+        assert_eq!(config.mode, Mode::Throttle);
+        assert_eq!(config.recorder, Recorder::Throttle);
+        assert_eq!(config.period_nanos, 120_000_000_000);
+        assert_eq!(config.throttle_probability(0, 0), 0.0);
+        assert_eq!(config.throttle_probability(99, 0), 0.99);
+        assert_eq!(config.throttle_probability(100, 50), 0.0);
+        assert_eq!(config.throttle_probability(100, 60), 0.0);
+        assert_eq!(config.throttle_probability(199, 50), 0.495);
+        assert_eq!(Config::DEFAULT.adaptive_throttling(0.5).throttle_k, 1.0);
+        assert_eq!(
+            Config::DEFAULT.adaptive_throttling(f64::NAN).throttle_k,
+            2.0
+        );
+        assert_eq!(Config::DEFAULT.adaptive_throttling(1.5).throttle_k, 1.5);
+        assert_eq!(
+            config.throttling_window(Duration::ZERO).period_nanos,
+            MIN_PERIOD_NANOS
+        );
+        assert_eq!(
+            config
+                .throttling_window(Duration::from_secs(30))
+                .period_nanos,
+            30_000_000_000
+        );
+        // slow_call does not take it out of throttling.
+        let slow = config.slow_call(Duration::from_secs(1), 0.5);
+        assert_eq!(slow.recorder, Recorder::Throttle);
+        assert!(config.throttles() && !Config::DEFAULT.throttles());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! rule and nothing else, and no reader ever sees half a transition.
 //!
 //! The rules that record outcomes in a window (count- or time-based, with
-//! slow calls) are in the child module `windows.rs`; they change the state
+//! slow calls) are in the child module `windows.rs`, and adaptive
+//! throttling's admission and outcomes in `throttle.rs`; they change the state
 //! through the same [`Machine::transition`], except the count-based
 //! window's claim of a slot, which moves the count within a period and
 //! nothing else: [`Machine::advance_tally`], the same loop without the
@@ -42,14 +43,17 @@ pub(super) struct Machine {
     /// each of those reads a miss too.
     state: CacheLine<AtomicU64>,
     /// Generations come from here, touched only on transitions; the state
-    /// word holds the current one.
+    /// word holds the current one. Steps of two, so that each takes the
+    /// parity of the mode (odd: throttling; see `state.rs`).
     next_generation: AtomicU32,
     ring: Ring,
     /// Slow calls, at the same indices as `ring` (with `slow_call`).
     slow_ring: Ring,
-    /// The time-based window (`failure_rate_over`).
+    /// The time-based window (`failure_rate_over`), or adaptive
+    /// throttling's requests and accepts.
     time: TimeRing,
-    /// Calls refused while open or half-open; written only on refusal.
+    /// Calls refused while open or half-open, or by the throttle; written
+    /// only on refusal.
     rejected: AtomicU64,
     /// The open time of the latest reopen after a failed half-open period,
     /// in nanoseconds (0: none since the breaker last closed). Read and
@@ -104,9 +108,12 @@ impl Machine {
     const_fn! {
         pub(super) fn new(config: Config) -> Self {
             Machine {
-                state: CacheLine(AtomicU64::new(State::closed(0).encode())),
-                // Generation 0 is the initial closed period.
-                next_generation: AtomicU32::new(1),
+                // Generation 0 (1 when throttling) is the initial closed
+                // period.
+                state: CacheLine(AtomicU64::new(
+                    State::closed(State::generation_for(0, config.throttles())).encode(),
+                )),
+                next_generation: AtomicU32::new(2),
                 ring: Ring::new(),
                 slow_ring: Ring::new(),
                 time: TimeRing::new(),
@@ -139,6 +146,11 @@ impl Machine {
     /// Whether the breaker is held open until `reset`.
     pub(super) fn is_forced_open(&self) -> bool {
         self.current() == State::Open { until: HELD }
+    }
+
+    /// The state word now.
+    pub(super) fn word(&self) -> u64 {
+        self.state.load(Ordering::Acquire)
     }
 
     fn current(&self) -> State {
@@ -262,6 +274,19 @@ impl Machine {
         let probes = self.config.half_open_probes;
         let mut fresh = None;
         let taken = self.transition_from(word, |state| match state {
+            // A period numbered for throttling in a breaker that no longer
+            // throttles (built by `adaptive_throttling`, then given
+            // another mode): renumbered once, so that admission takes the
+            // fast path again.
+            State::Closed { generation, .. } if self.misnumbered(generation) => Some(
+                State::closed(*fresh.get_or_insert_with(|| self.fresh_generation())),
+            ),
+            State::Disabled { generation, .. } if self.misnumbered(generation) => {
+                Some(State::Disabled {
+                    generation: *fresh.get_or_insert_with(|| self.fresh_generation()),
+                    count: 0,
+                })
+            }
             State::Closed { .. } | State::Disabled { .. } => None,
             // `open_for` has passed: half-open, with this call as a probe.
             // A held breaker waits for `reset`, whatever the clock says.
@@ -296,7 +321,7 @@ impl Machine {
                 probe: true,
             }),
             // Opened by a shared breaker's fleet, whose evidence has lapsed:
-            // closed again, and this an ordinary call.
+            // closed again, and this an ordinary call (or renumbered).
             Ok((_, State::Closed { generation, .. })) => {
                 self.closed_again();
                 Ok(Admitted {
@@ -304,6 +329,10 @@ impl Machine {
                     probe: false,
                 })
             }
+            Ok((_, State::Disabled { generation, .. })) => Ok(Admitted {
+                generation,
+                probe: false,
+            }),
             // Closed (or disabled) again by the time the word was read: an
             // ordinary call.
             Err(State::Closed { generation, .. } | State::Disabled { generation, .. }) => {
@@ -317,6 +346,13 @@ impl Machine {
                 Err(CircuitOpen::new())
             }
         }
+    }
+
+    /// Whether `generation` has the parity of the other kind of breaker
+    /// (see `state.rs`): only after `adaptive_throttling` was followed by
+    /// a builder of another mode.
+    fn misnumbered(&self, generation: u32) -> bool {
+        generation != State::generation_for(generation, self.config.throttles())
     }
 
     /// May a breaker whose open period (until `until`) has passed
@@ -421,6 +457,7 @@ impl Machine {
             (false, Recorder::Ring) => self.record_in_window(generation, failed),
             (false, Recorder::SlowRing) => self.record_with_slow(generation, failed, slow),
             (false, Recorder::Time) => self.record_in_time(generation, failed, slow),
+            (false, Recorder::Throttle) => self.throttle_outcome(generation, failed, started),
         }
     }
 
@@ -437,6 +474,9 @@ impl Machine {
     /// An outcome observed without a permit: counted as a call of the
     /// current closed (or disabled) period, ignored in any other state.
     pub(super) fn record(&self, failed: bool) {
+        if self.config.recorder == Recorder::Throttle {
+            return self.throttle_record(failed);
+        }
         let word = self.state.load(Ordering::Acquire);
         if let Some(generation) = State::free_generation(word) {
             let call = Admitted {
@@ -448,6 +488,15 @@ impl Machine {
             } else {
                 self.success(call);
             }
+        }
+    }
+
+    /// An ordinary call of `generation` admitted at `started` (see
+    /// `BreakerPermit`) ended without an outcome: a throttling breaker
+    /// takes its request back; nothing else has anything to undo.
+    pub(super) fn cancelled(&self, generation: u32, started: u64) {
+        if self.config.recorder == Recorder::Throttle {
+            self.throttle_cancelled(generation, started - 1);
         }
     }
 
@@ -609,9 +658,12 @@ impl Machine {
     }
 
     fn fresh_generation(&self) -> u32 {
-        // Wrapping is harmless: a permit would have to outlive 2^32
+        // Wrapping is harmless: a permit would have to outlive 2^31
         // transitions to be mistaken for a current one.
-        self.next_generation.fetch_add(1, Ordering::Relaxed)
+        State::generation_for(
+            self.next_generation.fetch_add(2, Ordering::Relaxed),
+            self.config.throttles(),
+        )
     }
 
     /// Open from now for `open_for`: the trip of a closed breaker.
@@ -650,8 +702,9 @@ impl Machine {
     }
 
     /// After a swap from `old` to `new`: the thread whose swap ends a
-    /// closed or disabled period empties the time-based window, so that
-    /// the next period starts from nothing (see `time_window.rs`). The
+    /// closed or disabled period empties the time-based window (or the
+    /// throttle's counts), so that the next period starts from nothing
+    /// (see `time_window.rs`). The
     /// count-based window needs nothing: a new generation starts at index 0.
     fn period_ended(&self, old: State, new: State) {
         let counting = |state: State| match state {
@@ -660,8 +713,10 @@ impl Machine {
             }
             _ => None,
         };
-        if self.config.mode == super::config::Mode::Time
-            && counting(old).is_some()
+        if matches!(
+            self.config.mode,
+            super::config::Mode::Time | super::config::Mode::Throttle
+        ) && counting(old).is_some()
             && counting(old) != counting(new)
         {
             self.time.clear(self.bucket_now());
@@ -678,6 +733,7 @@ impl Machine {
     }
 }
 
+mod throttle;
 mod windows;
 
 #[cfg(test)]

@@ -32,6 +32,12 @@
 //!   with [`open_for_backoff`](CircuitBreaker::open_for_backoff) each
 //!   reopen in a row stays open longer.
 //!
+//! [`adaptive_throttling`](CircuitBreaker::adaptive_throttling) is a mode
+//! of its own, Google SRE's client-side throttling: the breaker stays
+//! closed and refuses each call with probability
+//! `max(0, (requests - k · accepts) / (requests + 1))` over the last two
+//! minutes (`machine/throttle.rs`).
+//!
 //! [`reset`](CircuitBreaker::reset), [`force_open`](CircuitBreaker::force_open)
 //! (until `reset`) and [`force_open_for`](CircuitBreaker::force_open_for)
 //! move it by hand;
@@ -51,6 +57,7 @@
 //! | `slow_call(threshold, rate)` (tower-resilience's slow-call rate too) | `slowCallDurationThreshold` + `slowCallRateThreshold` | — | — |
 //! | `slow_call_rate()` | `Metrics.getSlowCallRate` | — | — |
 //! | `failure_rate_over(rate, period)` with `min_calls` | `SlidingWindowType.TIME_BASED` with `minimumNumberOfCalls` | `FailureRatio` + `SamplingDuration` + `MinimumThroughput` | `withFailureRateThreshold(rate, executions, period)` |
+//! | `adaptive_throttling(k)` (gRPC's and go-zero's "Google breaker" too) | — | — | — |
 //!
 //! # Why lock-free
 //!
@@ -103,6 +110,7 @@
 //! | `state.rs` | [`CircuitState`] and the packed state word: layout, encode, decode |
 //! | `machine.rs` | the atomics, the one compare-and-swap loop, and every transition rule (including the reopen backoff's bookkeeping) |
 //! | `machine/windows.rs` | the rules that record an outcome in a window, count- or time-based, and trip on its rates |
+//! | `machine/throttle.rs` | adaptive throttling: admission by a draw, requests and accepts in the time-based buckets |
 //! | `half_open.rs` | the verdict on a half-open period from its probes' counts |
 //! | `window.rs` | the count-based rings of failure and slow-call bits |
 //! | `time_window.rs` | the time-based window's buckets |
@@ -276,6 +284,117 @@ impl CircuitBreaker {
                 machine: Machine::new(Config::DEFAULT),
             }
         }
+    }
+
+    const_fn! {
+        /// Client-side adaptive throttling, as in Google's SRE book
+        /// ("Handling Overload"): the breaker stays closed and refuses each
+        /// call locally, with [`CircuitOpen`], with probability
+        ///
+        /// ```text
+        /// max(0, (requests - k · accepts) / (requests + 1))
+        /// ```
+        ///
+        /// over the last two minutes
+        /// ([`throttling_window`](Self::throttling_window)): requests are the
+        /// calls asked for, refused ones included, counted when they start;
+        /// accepts are the calls that reported
+        /// [`success`](BreakerPermit::success). So the dependency receives
+        /// about `k` times what it accepts: while it accepts everything,
+        /// nothing is refused; when it rejects more than `1 - 1/k` of the
+        /// calls, nearly all are refused locally, and a trickle keeps
+        /// probing it. SRE's `k` is 2 (1.1 refuses sooner, more lets more
+        /// through); `k` is clamped to at least 1.0, NaN counting as 2.0.
+        ///
+        /// Refusals are counted in [`rejected_count`](Self::rejected_count)
+        /// (and reported: the `tracing` event "adaptive throttling refused a
+        /// request", the `metrics` counter `steadfast_circuit_throttled_total`).
+        /// A call whose permit is dropped without an outcome (cancelled) is
+        /// taken back out of the requests. The breaker never opens by
+        /// itself; [`force_open`](Self::force_open),
+        /// [`force_open_for`](Self::force_open_for), [`disable`](Self::disable)
+        /// (counts, never refuses) and [`reset`](Self::reset) (clears the
+        /// counts) work as in the other modes; [`state`](Self::state) is
+        /// `Closed` while throttling. [`slow_call`](Self::slow_call) and
+        /// [`min_calls`](Self::min_calls) do not apply; a later
+        /// [`failure_threshold`](Self::failure_threshold),
+        /// [`failure_rate`](Self::failure_rate) or
+        /// [`failure_rate_over`](Self::failure_rate_over) replaces it.
+        ///
+        /// Each admission reads tokio's clock, sums the window's ten
+        /// buckets, writes one, and draws a number when the probability is
+        /// above zero; the other modes' admission is not slowed by this one
+        /// (it is told apart with the same one-bit test).
+        ///
+        /// ```
+        /// use retry_runtime::CircuitBreaker;
+        ///
+        /// static API: CircuitBreaker = CircuitBreaker::adaptive_throttling(2.0);
+        ///
+        /// // A dependency rejecting every call: soon most are refused locally.
+        /// let mut refused = 0;
+        /// for _ in 0..1_000 {
+        ///     match API.try_acquire() {
+        ///         Ok(permit) => permit.failure(),
+        ///         Err(_) => refused += 1,
+        ///     }
+        /// }
+        /// assert!(refused > 900, "{refused}");
+        /// assert_eq!(API.rejected_count(), refused);
+        /// ```
+        #[must_use]
+        pub fn adaptive_throttling(k: f64) -> Self {
+            CircuitBreaker {
+                machine: Machine::new(Config::DEFAULT.adaptive_throttling(k)),
+            }
+        }
+    }
+
+    /// How far back [`adaptive_throttling`](Self::adaptive_throttling)
+    /// counts requests and accepts: 2 minutes by default (the SRE book's).
+    /// Keep it at least as long as the calls' timeout: a call counts as a
+    /// request when it starts and as an accept when it ends, so with a
+    /// window shorter than the timeout a request that times out has left
+    /// the window before it is judged (go-zero's second mistake). Ten
+    /// buckets of `window / 10`, as [`failure_rate_over`](Self::failure_rate_over);
+    /// at least 10 ms. No effect on a breaker that does not throttle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// static API: CircuitBreaker =
+    ///     CircuitBreaker::adaptive_throttling(2.0).throttling_window(Duration::from_secs(60));
+    /// # let _ = &API;
+    /// ```
+    #[must_use]
+    pub const fn throttling_window(mut self, window: Duration) -> Self {
+        if self.machine.config.throttles() {
+            self.machine.config = self.machine.config.throttling_window(window);
+        }
+        self
+    }
+
+    /// The probability that [`adaptive_throttling`](Self::adaptive_throttling)
+    /// refuses a call now, from the requests and accepts of its window;
+    /// `None` for a breaker that does not throttle.
+    ///
+    /// ```
+    /// use retry_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::adaptive_throttling(2.0);
+    /// assert_eq!(breaker.throttle_probability(), Some(0.0));
+    /// for _ in 0..9 {
+    ///     breaker.record_failure(); // 9 requests, no accept
+    /// }
+    /// assert_eq!(breaker.throttle_probability(), Some(0.9));
+    /// assert_eq!(CircuitBreaker::new().throttle_probability(), None);
+    /// ```
+    pub fn throttle_probability(&self) -> Option<f64> {
+        self.machine
+            .config
+            .throttles()
+            .then(|| self.machine.throttle_probability_now())
     }
 
     /// Trips after `n` consecutive failures; any success resets the streak.
@@ -1005,10 +1124,23 @@ impl CircuitBreaker {
         }
     }
 
-    /// [`try_acquire`](Self::try_acquire) while open or half-open.
+    /// [`try_acquire`](Self::try_acquire) while open or half-open, or
+    /// throttling.
     #[inline(never)]
     fn try_acquire_gated(&self, word: u64) -> Result<BreakerPermit<'_>, CircuitOpen> {
+        if let Some(throttled) = self.machine.throttle(word) {
+            let (call, bucket) = throttled?;
+            return Ok(BreakerPermit::throttled(&self.machine, call, bucket));
+        }
         let call = self.machine.acquire_probe(word)?;
+        if !call.probe && self.machine.config.throttles() {
+            // Closed again between the load and the swap: the throttle
+            // decides this call too.
+            if let Some(throttled) = self.machine.throttle(self.machine.word()) {
+                let (call, bucket) = throttled?;
+                return Ok(BreakerPermit::throttled(&self.machine, call, bucket));
+            }
+        }
         Ok(BreakerPermit::new(&self.machine, call))
     }
 }
@@ -1034,6 +1166,9 @@ impl fmt::Debug for CircuitBreaker {
                 .field("failure_rate", &config.failure_rate)
                 .field("period", &Duration::from_nanos(config.period_nanos))
                 .field("min_calls", &config.min_calls()),
+            Mode::Throttle => s
+                .field("adaptive_throttling", &config.throttle_k)
+                .field("window", &Duration::from_nanos(config.period_nanos)),
         };
         if let Some(slow) = config.slow {
             s.field(

@@ -38,8 +38,9 @@ pub struct BreakerPermit<'a> {
     probe: bool,
     /// With `slow_call`: when the call was admitted, in nanoseconds since
     /// the breaker's epoch, plus one; 0 without `slow_call`, which reads
-    /// no clock. A `u64` rather than an `Option<Instant>` keeps the permit
-    /// at 24 bytes.
+    /// no clock. With adaptive throttling: the bucket its request was
+    /// counted in, plus one (the breaker has no `slow_call` then). A `u64`
+    /// rather than an `Option<Instant>` keeps the permit at 24 bytes.
     started: u64,
 }
 
@@ -55,6 +56,16 @@ impl<'a> BreakerPermit<'a> {
             generation: call.generation,
             probe: call.probe,
             started,
+        }
+    }
+
+    /// A throttling breaker's permit for a request counted in `bucket`.
+    pub(super) fn throttled(machine: &'a Machine, call: Admitted, bucket: u64) -> Self {
+        BreakerPermit {
+            machine,
+            generation: call.generation,
+            probe: call.probe,
+            started: bucket.saturating_add(1),
         }
     }
 
@@ -135,6 +146,8 @@ impl Drop for BreakerPermit<'_> {
     fn drop(&mut self) {
         if self.probe {
             self.machine.release_probe(self.generation);
+        } else if self.started != 0 {
+            self.machine.cancelled(self.generation, self.started);
         }
     }
 }

@@ -28,3 +28,20 @@ pub(super) fn transition(name: &'static str, from: CircuitState, to: CircuitStat
         CircuitState::Open => 2.0,
     });
 }
+
+/// Breaker `name`, throttling, refused a request: the counter
+/// `steadfast_circuit_throttled_total{site}` (feature `metrics`) and a
+/// `DEBUG` event on target `steadfast` (feature `tracing`). Refusals are
+/// counted in `rejected_count` too.
+#[inline]
+#[allow(unused_variables)]
+pub(super) fn throttled(name: &'static str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "steadfast",
+        breaker = name,
+        "adaptive throttling refused a request",
+    );
+    #[cfg(feature = "metrics")]
+    metrics::counter!("steadfast_circuit_throttled_total", "site" => name).increment(1);
+}

@@ -11,7 +11,12 @@
 //! ```
 //!
 //! Bit 0 clear means "admit without a probe slot" (Closed or Disabled), so
-//! the admission fast path tests one bit. Open needs no generation of its
+//! the admission fast path tests one bit. With adaptive throttling every
+//! admission is decided out of line (a draw against the rejection
+//! probability); such a breaker numbers its periods with odd generations
+//! and every other breaker with even ones, so bit 2 (the generation's
+//! lowest) set in a closed or disabled word sends admission out of line,
+//! and the fast path still tests one mask (`0b101`), at the same cost. Open needs no generation of its
 //! own: no permit is handed out while open, and leaving Open draws a fresh
 //! one. The reopen time is measured in nanoseconds since a per-breaker epoch
 //! (see `machine.rs`), so 62 bits last 146 years; the largest value,
@@ -26,6 +31,9 @@ const PHASE_DISABLED: u64 = 0b10;
 const PHASE_HALF_OPEN: u64 = 0b11;
 /// Set in the phase of the states that hand out no ordinary permits.
 const PHASE_GATED: u64 = 0b01;
+/// The lowest bit of the generation: set in the periods of a breaker that
+/// throttles (see the module docs).
+const THROTTLED: u64 = 1 << GEN_SHIFT;
 
 const GEN_SHIFT: u32 = 2;
 const COUNT_SHIFT: u32 = 34;
@@ -159,15 +167,29 @@ impl State {
     }
 
     /// The generation of a word that admits calls without a probe slot
-    /// (closed or disabled), without decoding the rest: the admission fast
-    /// path.
+    /// or a throttle's draw (closed or disabled, not throttling), without
+    /// decoding the rest: the admission fast path.
     #[inline]
     pub(super) const fn free_generation(word: u64) -> Option<u32> {
-        if word & PHASE_GATED == 0 {
+        if word & (PHASE_GATED | THROTTLED) == 0 {
             Some((word >> GEN_SHIFT) as u32)
         } else {
             None
         }
+    }
+
+    /// Whether a word is a closed or disabled period of a throttling
+    /// breaker, whose admissions the throttle decides.
+    #[inline]
+    pub(super) const fn is_throttled(word: u64) -> bool {
+        word & (PHASE_GATED | THROTTLED) == THROTTLED
+    }
+
+    /// The generation a breaker's periods take after `counter`: odd when
+    /// it throttles, even otherwise (see the module docs).
+    #[inline]
+    pub(super) const fn generation_for(counter: u32, throttles: bool) -> u32 {
+        (counter & !1) | throttles as u32
     }
 
     /// The count of a closed or disabled word of `generation`, without
@@ -175,9 +197,10 @@ impl State {
     /// paths.
     #[inline]
     pub(super) const fn tally_of(word: u64, generation: u32) -> Option<u32> {
-        match Self::free_generation(word) {
-            Some(g) if g == generation => Some((word >> COUNT_SHIFT) as u32),
-            _ => None,
+        if word & PHASE_GATED == 0 && (word >> GEN_SHIFT) as u32 == generation {
+            Some((word >> COUNT_SHIFT) as u32)
+        } else {
+            None
         }
     }
 
@@ -299,6 +322,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn generations_take_the_parity_of_the_mode() {
+        assert_eq!(State::generation_for(6, false), 6);
+        assert_eq!(State::generation_for(7, false), 6);
+        assert_eq!(State::generation_for(6, true), 7);
+        assert_eq!(State::generation_for(7, true), 7);
+        assert_eq!(State::generation_for(u32::MAX, false), u32::MAX - 1);
+    }
+
+    #[test]
     fn state_word_round_trips() {
         let states = [
             State::closed(0),
@@ -369,13 +401,24 @@ mod tests {
 
     #[test]
     fn the_fast_path_reads_the_same_generation_as_decode() {
-        let word = State::closed(41).encode();
-        assert_eq!(State::free_generation(word), Some(41));
+        let word = State::closed(40).encode();
+        assert_eq!(State::free_generation(word), Some(40));
         let disabled = State::Disabled {
             generation: 42,
             count: 3,
         };
         assert_eq!(State::free_generation(disabled.encode()), Some(42));
+        // Odd: a throttling breaker's period, decided out of line.
+        assert_eq!(State::free_generation(State::closed(41).encode()), None);
+        assert!(State::is_throttled(State::closed(41).encode()));
+        let throttled_disabled = State::Disabled {
+            generation: 43,
+            count: 0,
+        };
+        assert!(State::is_throttled(throttled_disabled.encode()));
+        assert!(!State::is_throttled(word));
+        assert!(!State::is_throttled(State::half_open(43).encode()));
+        assert!(!State::is_throttled(State::Open { until: 1 }.encode()));
         assert_eq!(
             State::free_generation(State::Open { until: 5 }.encode()),
             None
@@ -419,7 +462,12 @@ mod tests {
                 matches!(state, State::Closed { .. }),
                 "{state:?}"
             );
-            if let Some(generation) = State::free_generation(word) {
+            assert_eq!(
+                State::free_generation(word),
+                state.tally(7).map(|_| 7).filter(|g| g % 2 == 0),
+                "{state:?}"
+            );
+            if let Some(generation) = state.tally(7).map(|_| 7) {
                 for count in [0, 1, 40, COUNT_MAX, u32::MAX] {
                     assert_eq!(
                         State::decode(State::with_tally_of(word, count)),

@@ -36,6 +36,14 @@ pub(super) const BUCKETS: usize = 10;
 const CALLS: usize = 0;
 const FAILURES: usize = 1;
 const SLOW: usize = 2;
+/// Adaptive throttling keeps its requests where the failure rate keeps its
+/// calls (`Totals::calls`), its accepts where the failures are
+/// (`Totals::failures`), and its requests still pending where the slow
+/// calls are: the two modes never share a breaker. All three are counted
+/// in the bucket the request started in.
+pub(super) const REQUESTS: usize = CALLS;
+pub(super) const ACCEPTS: usize = FAILURES;
+pub(super) const PENDING: usize = SLOW;
 
 /// What the time-based window holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +73,50 @@ impl TimeRing {
         if slow {
             self.bump(slot + SLOW, stamp);
         }
+    }
+
+    /// Counts one in `field` of bucket `bucket`, the current one (an older
+    /// stamp in its slot is replaced).
+    pub(super) fn add(&self, bucket: u64, field: usize) {
+        self.bump(slot(bucket) + field, stamp(bucket));
+    }
+
+    /// Counts one in `field` of bucket `bucket` (`up`), or takes one back,
+    /// as long as that bucket has not left its slot to a later one: a
+    /// request's later events (its accept, its end) go to the bucket it
+    /// started in. Counting up replaces an older bucket's word (the first
+    /// accept of a bucket finds the stamp of ten buckets before); a word of
+    /// a later bucket is left alone, and so is one with nothing to take
+    /// back. Never below zero, never past the count's maximum.
+    pub(super) fn adjust(&self, bucket: u64, field: usize, up: bool) {
+        let Some(cell) = self.0.get(slot(bucket) + field) else {
+            return;
+        };
+        let stamp = stamp(bucket);
+        let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            let count = word & COUNT_MASK;
+            // Stamps are bucket numbers modulo 2^32: the word's bucket is
+            // older when `bucket` is ahead of it by less than half the range.
+            let ahead = (stamp.wrapping_sub(word & !COUNT_MASK) >> 32) as u32;
+            match (ahead, up) {
+                (0, true) if count < COUNT_MASK => Some(word + 1),
+                (0, false) if count > 0 => Some(word - 1),
+                (1.., true) if ahead < 1 << 31 => Some(stamp | 1),
+                _ => None,
+            }
+        });
+    }
+
+    /// What `field` of bucket `bucket` holds (0 once stale).
+    pub(super) fn count(&self, bucket: u64, field: usize) -> u32 {
+        self.0.get(slot(bucket) + field).map_or(0, |cell| {
+            let word = cell.load(Ordering::Acquire);
+            if word & !COUNT_MASK == stamp(bucket) {
+                (word & COUNT_MASK) as u32
+            } else {
+                0
+            }
+        })
     }
 
     fn bump(&self, index: usize, stamp: u64) {
@@ -171,6 +223,37 @@ mod tests {
         assert_eq!(ring.totals(20), Totals::default());
         ring.record(12, false, false);
         assert_eq!(ring.totals(12).calls, 1);
+    }
+
+    #[test]
+    fn a_request_is_adjusted_only_in_its_own_bucket() {
+        let ring = TimeRing::new();
+        ring.add(3, REQUESTS);
+        ring.add(3, REQUESTS);
+        // The first accept of bucket 3 replaces the word of an older one.
+        ring.adjust(3, ACCEPTS, true);
+        assert_eq!(ring.count(3, ACCEPTS), 1);
+        ring.adjust(3, ACCEPTS, true);
+        assert_eq!((ring.totals(4).calls, ring.totals(4).failures), (2, 2));
+        // Taking back from a word of an older bucket takes nothing.
+        ring.adjust(3, SLOW, false);
+        assert_eq!(ring.count(3, SLOW), 0);
+        ring.adjust(3, REQUESTS, false);
+        assert_eq!(ring.totals(4).calls, 1);
+        assert_eq!(ring.count(3, REQUESTS), 1);
+        // Bucket 13 reuses bucket 3's slot: 3's count is gone, and
+        // adjusting 3 then must not touch 13's.
+        ring.add(13, REQUESTS);
+        ring.adjust(3, REQUESTS, false);
+        ring.adjust(3, REQUESTS, true);
+        assert_eq!(ring.totals(13).calls, 1);
+        assert_eq!(ring.count(3, REQUESTS), 0);
+        ring.adjust(13, REQUESTS, false);
+        ring.adjust(13, REQUESTS, false);
+        assert_eq!(ring.totals(13).calls, 0, "never below zero");
+        ring.0[slot(13) + REQUESTS].store(stamp(13) | COUNT_MASK, Ordering::Relaxed);
+        ring.adjust(13, REQUESTS, true);
+        assert_eq!(ring.count(13, REQUESTS), u32::MAX, "never past the maximum");
     }
 
     #[test]

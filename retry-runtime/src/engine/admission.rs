@@ -1,11 +1,12 @@
 //! Admitting one attempt: the circuit breaker, then a rate-limit token, then
-//! a bulkhead permit (composition order), each waiting at most `max_wait`
+//! a permit of the concurrency limit (composition order), each waiting at most `max_wait`
 //! and never past the call's deadline.
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::circuit_breaker::BreakerPermit;
+use crate::concurrency::{Concurrency, ConcurrencyPermit};
 use crate::rate_limiter::RateLimiter;
 
 use super::call::Call;
@@ -31,8 +32,8 @@ impl Call {
         if !admitted.token {
             return Admission::Wait(admitted);
         }
-        if let Some(bulkhead) = guards.bulkhead {
-            match bulkhead.try_acquire() {
+        if let Some(limit) = guards.concurrency {
+            match limit.try_acquire() {
                 Some(permit) => admitted.permit = Some(permit),
                 None => return Admission::Wait(admitted),
             }
@@ -52,7 +53,9 @@ impl Call {
         // An `async` block, not an `async fn`, whose arguments would be
         // stored twice in the future; it keeps only the guards that wait.
         let Guards {
-            limiter, bulkhead, ..
+            limiter,
+            concurrency,
+            ..
         } = guards;
         async move {
             if let (Some(limiter), false) = (limiter, admitted.token) {
@@ -63,8 +66,20 @@ impl Call {
                 }
                 admitted.token = true;
             }
-            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
-                admitted.permit = Some(bulkhead.acquire().await);
+            if let (Some(limit), None) = (concurrency, &admitted.permit) {
+                admitted.permit = Some(match limit {
+                    Concurrency::Fixed(bulkhead) => {
+                        ConcurrencyPermit::Fixed(bulkhead.acquire().await)
+                    }
+                    // Boxed, here and below: this future sits in every
+                    // caller's with a `concurrency` key, and room for the
+                    // larger of the two waits would cost a bulkhead's
+                    // callers 48 bytes each, for a wait that happens only
+                    // when the limit is full (then one allocation).
+                    Concurrency::Adaptive(limit) => {
+                        ConcurrencyPermit::Adaptive(Box::pin(limit.acquire()).await)
+                    }
+                });
             }
         }
     }
@@ -77,7 +92,9 @@ impl Call {
         admitted: &mut Admitted<'g>,
     ) -> impl Future<Output = Result<(), Refusal>> {
         let Guards {
-            limiter, bulkhead, ..
+            limiter,
+            concurrency,
+            ..
         } = guards;
         async move {
             if let (Some(limiter), false) = (limiter, admitted.token) {
@@ -92,9 +109,18 @@ impl Call {
                 }
                 admitted.token = true;
             }
-            if let (Some(bulkhead), None) = (bulkhead, &admitted.permit) {
+            if let (Some(limit), None) = (concurrency, &admitted.permit) {
                 let left = self.wait_bound().map_or(Duration::MAX, |(left, _)| left);
-                match bulkhead.acquire_timeout(left).await {
+                let permit = match limit {
+                    Concurrency::Fixed(bulkhead) => bulkhead
+                        .acquire_timeout(left)
+                        .await
+                        .map(ConcurrencyPermit::Fixed),
+                    Concurrency::Adaptive(limit) => Box::pin(limit.acquire_timeout(left))
+                        .await
+                        .map(ConcurrencyPermit::Adaptive),
+                };
+                match permit {
                     Ok(permit) => admitted.permit = Some(permit),
                     Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                 }
@@ -121,12 +147,12 @@ impl Call {
             }
             admitted.token = true;
         }
-        if let (Some(bulkhead), None) = (guards.bulkhead, &admitted.permit) {
-            admitted.permit = Some(match bulkhead.try_acquire() {
+        if let (Some(limit), None) = (guards.concurrency, &admitted.permit) {
+            admitted.permit = Some(match limit.try_acquire() {
                 Some(permit) => permit,
                 None => match self.wait_bound() {
-                    None => bulkhead.acquire_blocking(),
-                    Some((left, _)) => match bulkhead.acquire_blocking_timeout(left) {
+                    None => limit.acquire_blocking(),
+                    Some((left, _)) => match limit.acquire_blocking_timeout(left) {
                         Ok(permit) => permit,
                         Err(_) => return Err(self.wait_refused(self.ran_out(), "bulkhead")),
                     },
@@ -192,12 +218,14 @@ mod tests {
     use retry_rules::{Protections, Refusal};
 
     use super::*;
+    use crate::adaptive::AdaptiveLimit;
     use crate::bulkhead::Bulkhead;
     use crate::circuit_breaker::CircuitBreaker;
     use crate::engine::Settings;
 
     /// The keys that shape admission, each protection refusing when asked
     /// (the breaker open, the limiter empty, the bulkhead full).
+    #[derive(Clone, Copy)]
     struct Case {
         breaker: bool,
         limiter: bool,
@@ -272,13 +300,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn admission_refuses_only_as_protections_allow() {
         let mut seen = Vec::new();
-        for case in Case::all() {
+        // Each case with a full bulkhead, then a full adaptive limit.
+        for (case, adaptive) in Case::all().flat_map(|case| [(case, false), (case, true)]) {
             let breaker = CircuitBreaker::new();
             breaker.force_open();
             let limiter = RateLimiter::per_second(1).burst(1);
             assert!(limiter.try_acquire());
             let bulkhead = Bulkhead::new(1);
             let _held = bulkhead.try_acquire();
+            let adaptive_limit = AdaptiveLimit::aimd().initial(1);
+            let _held_too = adaptive_limit.try_acquire();
             let mut guards = Guards::new();
             if case.breaker {
                 guards = guards.circuit_breaker(&breaker);
@@ -286,7 +317,9 @@ mod tests {
             if case.limiter {
                 guards = guards.rate_limit(&limiter);
             }
-            if case.bulkhead {
+            if case.bulkhead && adaptive {
+                guards = guards.concurrency(&adaptive_limit);
+            } else if case.bulkhead {
                 guards = guards.concurrency(&bulkhead);
             }
             let protections = case.protections();

@@ -143,6 +143,9 @@ impl Call {
         if let Some(permit) = admitted.breaker {
             permit.success();
         }
+        if let Some(permit) = admitted.permit {
+            permit.ended(false);
+        }
         report::succeeded(&self.settings.site, self.attempts, self.reported_elapsed());
     }
 
@@ -164,9 +167,10 @@ impl Call {
     /// events show it.
     ///
     /// `retryable` is the classification of the error. The breaker counts a
-    /// failure when the error is retryable (or `breaker_if` said so, see
-    /// [`Admitted::breaker_judges`]) or the attempt timed out: other errors
-    /// show the dependency answered. `retry_after` is the server's
+    /// failure, and an adaptive concurrency limit a drop, when the error is
+    /// retryable (or `breaker_if` said so, see [`Admitted::breaker_judges`])
+    /// or the attempt timed out: other errors show the dependency answered,
+    /// and are a latency sample like a success. `retry_after` is the server's
     /// suggested delay, which replaces the computed one, and pauses every
     /// caller of the rate limiter if it was asked to
     /// (`RateLimiter::pause_on_retry_after`).
@@ -178,12 +182,18 @@ impl Call {
         retry_after: Option<Duration>,
         error: Description<'_>,
     ) -> Decision {
+        // One verdict for the breaker and an adaptive limit: an error the
+        // breaker counts, or a timeout, is an adaptive limit's drop.
+        let failure = admitted.breaker_failure.unwrap_or(retryable) || admitted.timed_out;
         if let Some(permit) = admitted.breaker {
-            if admitted.breaker_failure.unwrap_or(retryable) || admitted.timed_out {
+            if failure {
                 permit.failure();
             } else {
                 permit.success();
             }
+        }
+        if let Some(permit) = admitted.permit {
+            permit.ended(failure);
         }
         // Before deciding: a hint too long to wait out ends this call, but
         // the quota it speaks of is every caller's.

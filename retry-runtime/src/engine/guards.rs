@@ -5,8 +5,8 @@
 use std::fmt;
 
 use crate::budget::RetryBudget;
-use crate::bulkhead::{Bulkhead, BulkheadPermit};
 use crate::circuit_breaker::{BreakerPermit, CircuitBreaker};
+use crate::concurrency::{Concurrency, ConcurrencyLimit, ConcurrencyPermit};
 use crate::rate_limiter::RateLimiter;
 
 /// The shared protections one call goes through. Each setter is named after
@@ -17,7 +17,7 @@ pub struct Guards<'g> {
     pub(super) budget: Option<&'g RetryBudget>,
     pub(super) breaker: Option<&'g CircuitBreaker>,
     pub(super) limiter: Option<&'g RateLimiter>,
-    pub(super) bulkhead: Option<&'g Bulkhead>,
+    pub(super) concurrency: Option<Concurrency<'g>>,
 }
 
 impl<'g> Guards<'g> {
@@ -28,7 +28,7 @@ impl<'g> Guards<'g> {
             budget: None,
             breaker: None,
             limiter: None,
-            bulkhead: None,
+            concurrency: None,
         }
     }
 
@@ -53,10 +53,12 @@ impl<'g> Guards<'g> {
         self
     }
 
-    /// `concurrency`: each attempt holds a permit.
+    /// `concurrency`: each attempt holds a permit of a `Bulkhead` or an
+    /// `AdaptiveLimit` (the trait says which, so the expansion need not).
     #[must_use]
-    pub const fn concurrency(mut self, bulkhead: &'g Bulkhead) -> Self {
-        self.bulkhead = Some(bulkhead);
+    #[inline]
+    pub fn concurrency<L: ConcurrencyLimit + ?Sized>(mut self, limit: &'g L) -> Self {
+        self.concurrency = Some(limit.concurrency());
         self
     }
 }
@@ -163,12 +165,13 @@ impl<E> fmt::Debug for Conversions<E> {
 }
 
 /// What an admitted attempt holds until its outcome is known: the breaker's
-/// permit (to record the outcome) and the bulkhead's (released when the
-/// attempt ends, before any backoff sleep).
+/// permit (to record the outcome) and the concurrency limit's (released
+/// when the attempt ends, before any backoff sleep, with a sample for an
+/// adaptive limit; dropped with a cancelled call, with none).
 #[derive(Debug, Default)]
 pub struct Admitted<'g> {
     pub(super) breaker: Option<BreakerPermit<'g>>,
-    pub(super) permit: Option<BulkheadPermit<'g>>,
+    pub(super) permit: Option<ConcurrencyPermit<'g>>,
     /// Whether the rate limiter's token was taken (or there is no limiter).
     pub(super) token: bool,
     pub(super) timed_out: bool,
@@ -177,15 +180,15 @@ pub struct Admitted<'g> {
 }
 
 impl Admitted<'_> {
-    /// The attempt ran out of time: the breaker counts it as a failure,
-    /// whatever the error's classification.
+    /// The attempt ran out of time: the breaker counts it as a failure and
+    /// an adaptive limit as a drop, whatever the error's classification.
     pub fn timed_out(&mut self) {
         self.timed_out = true;
     }
 
     /// `breaker_if`: whether the breaker counts the attempt's error as a
-    /// failure, in place of the retry classification. A timed-out attempt
-    /// is a failure either way.
+    /// failure (and an adaptive limit as a drop), in place of the retry
+    /// classification. A timed-out attempt is a failure either way.
     #[inline]
     pub fn breaker_judges(&mut self, failure: bool) {
         self.breaker_failure = Some(failure);

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
-use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
+use crate::concurrency::ConcurrencyLimit;
 use retry_rules::Protections;
 
 use crate::__private::{circuit_open, elapsed, rejected};
@@ -83,7 +83,7 @@ pub struct Policy<E> {
     pub(super) budget: BudgetChoice,
     pub(super) breaker: Option<&'static CircuitBreaker>,
     pub(super) limiter: Option<&'static RateLimiter>,
-    pub(super) bulkhead: Option<&'static Bulkhead>,
+    pub(super) concurrency: Option<&'static dyn ConcurrencyLimit>,
     /// Which keys shape an attempt: whether it is admitted, waits, with a
     /// bound, under a time limit (decided by `Protections`, as for the
     /// attribute).
@@ -117,7 +117,7 @@ impl<E> Policy<E> {
                 budget: BudgetChoice::Own,
                 breaker: None,
                 limiter: None,
-                bulkhead: None,
+                concurrency: None,
                 protections: Protections::NONE,
                 retry_if: None,
                 breaker_if: None,
@@ -209,10 +209,13 @@ impl<E> Policy<E> {
     }
 
     /// `concurrency`: attempts in flight at once, across everything sharing
-    /// the bulkhead.
+    /// the limit: a [`Bulkhead`](crate::Bulkhead), or an
+    /// [`AdaptiveLimit`](crate::AdaptiveLimit), which takes each attempt's
+    /// latency as a sample, and a timeout or an error the breaker would
+    /// count (see [`breaker_if`](Self::breaker_if)) as a drop.
     #[must_use]
-    pub const fn concurrency(mut self, bulkhead: &'static Bulkhead) -> Self {
-        self.bulkhead = Some(bulkhead);
+    pub const fn concurrency<L: ConcurrencyLimit>(mut self, limit: &'static L) -> Self {
+        self.concurrency = Some(limit);
         self.protections = self.protections.concurrency();
         self
     }
@@ -246,8 +249,8 @@ impl<E> Policy<E> {
         if let Some(limiter) = self.limiter {
             guards = guards.rate_limit(limiter);
         }
-        if let Some(bulkhead) = self.bulkhead {
-            guards = guards.concurrency(bulkhead);
+        if let Some(limit) = self.concurrency {
+            guards = guards.concurrency(limit);
         }
         guards
     }
@@ -336,7 +339,7 @@ impl<E> fmt::Debug for Policy<E> {
             .field("budget_off", &matches!(self.budget, BudgetChoice::Off))
             .field("circuit_breaker", &self.breaker)
             .field("rate_limit", &self.limiter)
-            .field("concurrency", &self.bulkhead)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
