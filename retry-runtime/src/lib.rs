@@ -29,6 +29,7 @@ mod circuit_breaker;
 mod engine;
 mod error;
 mod event;
+mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 mod jitter;
@@ -60,6 +61,7 @@ pub use circuit_breaker::{BreakerPermit, CircuitBreaker, CircuitState};
 pub use engine::{Attempt, CallKey};
 pub use error::{CircuitOpen, Elapsed, InsufficientCapacity, Rejected};
 pub use event::RetryEvent;
+pub use hedge::{Hedge, InvalidHedge};
 pub use jitter::Jitter;
 pub use keyed::Keyed;
 pub use policy::Policy;

@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::Policy;
+use super::hedged::Round;
 use crate::engine::describe::Description;
 use crate::engine::{Admission, Admitted, Attempt, Call, Decision, Refusal};
 
@@ -56,29 +57,44 @@ impl<E: fmt::Debug> Policy<E> {
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
-                    let mut admitted = if self.protections.admits() {
-                        match self.admit(&mut call).await {
-                            Ok(admitted) => admitted,
-                            Err(refusal) => return Err(self.refused(refusal)),
+                    let (admitted, outcome) = match (&self.hedge, judge.hedging()) {
+                        // Boxed: a round holds several attempts and a timer,
+                        // which a policy without `hedge` must not carry in
+                        // its future.
+                        (Some(hedge), Some(hedging)) => {
+                            let round = self.round(hedge, &mut call, &mut operation, &hedging);
+                            match Box::pin(round).await {
+                                Round::Settle(admitted, outcome) => (admitted, outcome),
+                                Round::Refused(refusal) => return Err(self.refused(refusal)),
+                            }
                         }
-                    } else {
-                        Admitted::default()
+                        _ => {
+                            let mut admitted = if self.protections.admits() {
+                                match self.admit(&call).await {
+                                    Ok(admitted) => admitted,
+                                    Err(refusal) => return Err(self.refused(refusal)),
+                                }
+                            } else {
+                                Admitted::default()
+                            };
+                            let timed = async {
+                                let attempt = operation(call.attempt());
+                                // Asked of the call: `self` here would be one
+                                // more borrow in every call's future.
+                                if call.limits_time() {
+                                    call.with_time_limit(attempt).await
+                                } else {
+                                    Ok(attempt.await)
+                                }
+                            }
+                            .await;
+                            let outcome = timed.unwrap_or_else(|_| {
+                                admitted.timed_out();
+                                Err(self.refused(Refusal::Elapsed))
+                            });
+                            (admitted, outcome)
+                        }
                     };
-                    let timed = async {
-                        let attempt = operation(call.attempt());
-                        // Asked of the call: `self` here would be one more
-                        // borrow in every call's future.
-                        if call.limits_time() {
-                            call.with_time_limit(attempt).await
-                        } else {
-                            Ok(attempt.await)
-                        }
-                    }
-                    .await;
-                    let outcome = timed.unwrap_or_else(|_| {
-                        admitted.timed_out();
-                        Err(self.refused(Refusal::Elapsed))
-                    });
                     match self.settle(&mut call, admitted, outcome, &judge) {
                         ControlFlow::Continue(delay) => delay,
                         ControlFlow::Break(result) => return result,
@@ -92,7 +108,7 @@ impl<E: fmt::Debug> Policy<E> {
     /// Takes what an attempt needs from the breaker, limiter and bulkhead.
     /// A wait is rare and holds timers: it is boxed, so that every call's
     /// future does not carry room for it.
-    async fn admit(&'static self, call: &mut Call) -> Result<Admitted<'static>, Refusal> {
+    pub(super) async fn admit(&'static self, call: &Call) -> Result<Admitted<'static>, Refusal> {
         match call.try_admit(self.guards()) {
             Admission::Done(done) => done,
             Admission::Wait(mut waiting) => {
@@ -226,13 +242,23 @@ impl<E: fmt::Debug> Policy<E> {
 
     /// `E::from(..)` of the library's own refusal, by the conversion the
     /// builder of the key that causes it set.
-    fn refused(&self, refusal: Refusal) -> E {
+    pub(super) fn refused(&self, refusal: Refusal) -> E {
         self.conversions.convert(refusal)
     }
 }
 
 /// Which outcomes of an attempt are failures, and how to treat them.
 pub(crate) trait Judge<T, E> {
+    /// The judge of a hedged round, which holds it while attempts run
+    /// beside each other (so it must be `Sync` for the call's future to be
+    /// `Send`).
+    type Hedging: Judge<T, E> + Sync;
+
+    /// The judge a `hedge` runs its rounds with, or `None` where attempts
+    /// may not run beside each other (the tower layer's requests are not
+    /// all replayable, and its door to hedging is still to be built).
+    fn hedging(&self) -> Option<Self::Hedging>;
+
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.
     fn value(&self, value: &T) -> Option<Failed<E>>;
@@ -250,9 +276,35 @@ pub(crate) struct Failed<E> {
 }
 
 /// `Policy::retry`'s judge: every value succeeds, errors as the policy says.
-struct ByPolicy;
+pub(crate) struct ByPolicy;
+
+/// The hedging judge of a door that does not hedge: there is none.
+pub(crate) enum NoHedging {}
+
+impl<T, E> Judge<T, E> for NoHedging {
+    type Hedging = NoHedging;
+
+    fn hedging(&self) -> Option<NoHedging> {
+        match *self {}
+    }
+
+    fn value(&self, _: &T) -> Option<Failed<E>> {
+        match *self {}
+    }
+
+    fn error(&self, _: &Policy<E>, _: &E) -> (bool, Option<Duration>) {
+        match *self {}
+    }
+}
 
 impl<T, E: fmt::Debug> Judge<T, E> for ByPolicy {
+    type Hedging = ByPolicy;
+
+    #[inline]
+    fn hedging(&self) -> Option<ByPolicy> {
+        Some(ByPolicy)
+    }
+
     #[inline]
     fn value(&self, _: &T) -> Option<Failed<E>> {
         None
