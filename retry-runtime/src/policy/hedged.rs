@@ -5,9 +5,9 @@
 //! The round ends with the first success (the attempts still running are
 //! dropped at once), with the first error that would not be retried (the
 //! same), or when every attempt of it has failed and no hedge can be sent:
-//! then the last failure is the round's, and the loop in `run.rs` settles
-//! it as it settles one unhedged attempt (the retry, its backoff, the
-//! budget). A hedge is sent when the delay has passed since the last
+//! then the last failure is the round's, and [`Policy::run_hedged`]
+//! settles it as `run.rs`'s loop settles one unhedged attempt (the retry,
+//! its backoff, the budget), with the same `settle`. A hedge is sent when the delay has passed since the last
 //! attempt started, or at once when an attempt fails with an error that
 //! would be retried, if the round has hedges left, the deadline has not
 //! passed, no attempt brought a `retry_after` hint, and the hedge budget
@@ -23,20 +23,21 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::ops::ControlFlow;
 use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::run::Judge;
+use super::run::{ByPolicy, Judge};
 use super::{BudgetChoice, Policy};
 use crate::budget::RetryBudget;
 use crate::engine::{Admitted, Attempt, Call, Refusal};
 use crate::hedge::Hedge;
 
 /// How a round ended.
-pub(super) enum Round<'g, T, E> {
+enum Round<'g, T, E> {
     /// An attempt to settle as the loop settles an unhedged one: a success,
     /// an error not to retry, or the last failure of the round.
     Settle(Admitted<'g>, Result<T, E>),
@@ -77,8 +78,42 @@ async fn timed<Fut: Future>(call: &Call, attempt: Fut) -> Option<Fut::Output> {
 }
 
 impl<E: fmt::Debug> Policy<E> {
+    /// `retry`'s loop with `hedge`: as the plain loop in `run.rs`, with a
+    /// round where that runs one attempt.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an `async fn` stores its arguments twice"
+    )]
+    pub(super) fn run_hedged<T, F, Fut>(
+        &'static self,
+        hedge: &'static Hedge,
+        mut operation: F,
+    ) -> impl Future<Output = Result<T, E>> + use<T, F, Fut, E>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        async move {
+            let mut call = Call::start(&self.settings, self.guards());
+            loop {
+                let delay = {
+                    let round = self.round(hedge, &mut call, &mut operation, &ByPolicy);
+                    let (admitted, outcome) = match round.await {
+                        Round::Settle(admitted, outcome) => (admitted, outcome),
+                        Round::Refused(refusal) => return Err(self.refused(refusal)),
+                    };
+                    match self.settle(&mut call, admitted, outcome, &ByPolicy) {
+                        ControlFlow::Continue(delay) => delay,
+                        ControlFlow::Break(result) => return result,
+                    }
+                };
+                call.backoff(delay).await;
+            }
+        }
+    }
+
     /// Runs one round of a hedged call, and counts its hedges in the call.
-    pub(super) async fn round<T, F, Fut, J>(
+    async fn round<T, F, Fut, J>(
         &'static self,
         hedge: &'static Hedge,
         call: &mut Call,

@@ -10,7 +10,7 @@ mod run;
 #[cfg(feature = "serde")]
 pub use config::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
 #[cfg(feature = "tower")]
-pub(crate) use run::{Failed, Judge, NoHedging};
+pub(crate) use run::{Failed, Judge};
 
 use std::fmt;
 use std::time::Duration;

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Policy;
-use super::hedged::Round;
 use crate::engine::describe::Description;
 use crate::engine::{Admission, Admitted, Attempt, Call, Decision, Refusal};
 
@@ -28,7 +29,18 @@ impl<E: fmt::Debug> Policy<E> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(operation, ByPolicy)
+        // Two loops rather than one that asks at each attempt: a policy
+        // without `hedge` runs exactly the loop it ran before hedges
+        // existed, in a future of the same size. The hedged one is boxed,
+        // so that it adds no room to the other.
+        match &self.hedge {
+            None => Retry::Plain {
+                future: self.run(operation, ByPolicy),
+            },
+            Some(hedge) => Retry::Hedged {
+                future: Box::pin(self.run_hedged(hedge, operation)),
+            },
+        }
     }
 
     /// [`retry`](Self::retry)'s loop, with `judge` saying which outcomes
@@ -57,44 +69,29 @@ impl<E: fmt::Debug> Policy<E> {
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
-                    let (admitted, outcome) = match (&self.hedge, judge.hedging()) {
-                        // Boxed: a round holds several attempts and a timer,
-                        // which a policy without `hedge` must not carry in
-                        // its future.
-                        (Some(hedge), Some(hedging)) => {
-                            let round = self.round(hedge, &mut call, &mut operation, &hedging);
-                            match Box::pin(round).await {
-                                Round::Settle(admitted, outcome) => (admitted, outcome),
-                                Round::Refused(refusal) => return Err(self.refused(refusal)),
-                            }
+                    let mut admitted = if self.protections.admits() {
+                        match self.admit(&call).await {
+                            Ok(admitted) => admitted,
+                            Err(refusal) => return Err(self.refused(refusal)),
                         }
-                        _ => {
-                            let mut admitted = if self.protections.admits() {
-                                match self.admit(&call).await {
-                                    Ok(admitted) => admitted,
-                                    Err(refusal) => return Err(self.refused(refusal)),
-                                }
-                            } else {
-                                Admitted::default()
-                            };
-                            let timed = async {
-                                let attempt = operation(call.attempt());
-                                // Asked of the call: `self` here would be one
-                                // more borrow in every call's future.
-                                if call.limits_time() {
-                                    call.with_time_limit(attempt).await
-                                } else {
-                                    Ok(attempt.await)
-                                }
-                            }
-                            .await;
-                            let outcome = timed.unwrap_or_else(|_| {
-                                admitted.timed_out();
-                                Err(self.refused(Refusal::Elapsed))
-                            });
-                            (admitted, outcome)
-                        }
+                    } else {
+                        Admitted::default()
                     };
+                    let timed = async {
+                        let attempt = operation(call.attempt());
+                        // Asked of the call: `self` here would be one more
+                        // borrow in every call's future.
+                        if call.limits_time() {
+                            call.with_time_limit(attempt).await
+                        } else {
+                            Ok(attempt.await)
+                        }
+                    }
+                    .await;
+                    let outcome = timed.unwrap_or_else(|_| {
+                        admitted.timed_out();
+                        Err(self.refused(Refusal::Elapsed))
+                    });
                     match self.settle(&mut call, admitted, outcome, &judge) {
                         ControlFlow::Continue(delay) => delay,
                         ControlFlow::Break(result) => return result,
@@ -175,7 +172,7 @@ impl<E: fmt::Debug> Policy<E> {
     /// Always inlined: on the happy path all of it but `succeeded` folds
     /// away, and a call costs about 20% more instructions when it does not.
     #[inline(always)]
-    fn settle<T>(
+    pub(super) fn settle<T>(
         &self,
         call: &mut Call,
         admitted: Admitted<'_>,
@@ -249,16 +246,6 @@ impl<E: fmt::Debug> Policy<E> {
 
 /// Which outcomes of an attempt are failures, and how to treat them.
 pub(crate) trait Judge<T, E> {
-    /// The judge of a hedged round, which holds it while attempts run
-    /// beside each other (so it must be `Sync` for the call's future to be
-    /// `Send`).
-    type Hedging: Judge<T, E> + Sync;
-
-    /// The judge a `hedge` runs its rounds with, or `None` where attempts
-    /// may not run beside each other (the tower layer's requests are not
-    /// all replayable, and its door to hedging is still to be built).
-    fn hedging(&self) -> Option<Self::Hedging>;
-
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.
     fn value(&self, value: &T) -> Option<Failed<E>>;
@@ -276,35 +263,30 @@ pub(crate) struct Failed<E> {
 }
 
 /// `Policy::retry`'s judge: every value succeeds, errors as the policy says.
-pub(crate) struct ByPolicy;
+pub(super) struct ByPolicy;
 
-/// The hedging judge of a door that does not hedge: there is none.
-pub(crate) enum NoHedging {}
-
-impl<T, E> Judge<T, E> for NoHedging {
-    type Hedging = NoHedging;
-
-    fn hedging(&self) -> Option<NoHedging> {
-        match *self {}
+pin_project_lite::pin_project! {
+    /// The future of [`Policy::retry`]: one of its two loops.
+    #[project = RetryProjection]
+    enum Retry<P, H> {
+        Plain { #[pin] future: P },
+        Hedged { future: Pin<Box<H>> },
     }
+}
 
-    fn value(&self, _: &T) -> Option<Failed<E>> {
-        match *self {}
-    }
+impl<P: Future, H: Future<Output = P::Output>> Future for Retry<P, H> {
+    type Output = P::Output;
 
-    fn error(&self, _: &Policy<E>, _: &E) -> (bool, Option<Duration>) {
-        match *self {}
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RetryProjection::Plain { future } => future.poll(cx),
+            RetryProjection::Hedged { future } => future.as_mut().poll(cx),
+        }
     }
 }
 
 impl<T, E: fmt::Debug> Judge<T, E> for ByPolicy {
-    type Hedging = ByPolicy;
-
-    #[inline]
-    fn hedging(&self) -> Option<ByPolicy> {
-        Some(ByPolicy)
-    }
-
     #[inline]
     fn value(&self, _: &T) -> Option<Failed<E>> {
         None

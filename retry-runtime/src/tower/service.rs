@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::{BoxError, Classify, Cloned};
 use crate::Policy;
-use crate::policy::{Failed, Judge, NoHedging};
+use crate::policy::{Failed, Judge};
 
 /// A service wrapped by [`ResilientLayer`](super::ResilientLayer).
 #[derive(Debug)]
@@ -126,14 +126,6 @@ impl<C, Req, Res> Judge<Res, BoxError> for ByClassify<C, Req>
 where
     C: Classify<Req, Res>,
 {
-    // Not yet: a request that cannot be replayed has no second attempt to
-    // send beside the first.
-    type Hedging = NoHedging;
-
-    fn hedging(&self) -> Option<NoHedging> {
-        None
-    }
-
     fn value(&self, response: &Res) -> Option<Failed<BoxError>> {
         let failed = self.classify.response(response)?;
         Some(Failed {
