@@ -4,8 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Policy;
@@ -29,18 +27,7 @@ impl<E: fmt::Debug> Policy<E> {
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // Two loops rather than one that asks at each attempt: a policy
-        // without `hedge` runs exactly the loop it ran before hedges
-        // existed, in a future of the same size. The hedged one is boxed,
-        // so that it adds no room to the other.
-        match &self.hedge {
-            None => Retry::Plain {
-                future: self.run(operation, ByPolicy),
-            },
-            Some(hedge) => Retry::Hedged {
-                future: Box::pin(self.run_hedged(hedge, operation)),
-            },
-        }
+        self.run(operation, ByPolicy)
     }
 
     /// [`retry`](Self::retry)'s loop, with `judge` saying which outcomes
@@ -66,6 +53,13 @@ impl<E: fmt::Debug> Policy<E> {
         // needed rather than kept, and one await per step so that what an
         // attempt holds shares its room with the backoff's sleep.
         async move {
+            // Asked once, before the call starts: a policy without `hedge`
+            // runs the loop below as it did before hedges existed, and a
+            // hedged one runs its own, boxed, so that its room is not in
+            // every call's future.
+            if let (true, Some(hedge)) = (J::HEDGES, &self.hedge) {
+                return Box::pin(self.run_hedged(hedge, operation)).await;
+            }
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
@@ -246,6 +240,11 @@ impl<E: fmt::Debug> Policy<E> {
 
 /// Which outcomes of an attempt are failures, and how to treat them.
 pub(crate) trait Judge<T, E> {
+    /// Whether a policy's `hedge` applies: only for `Policy::retry`, whose
+    /// attempts can all be made again (the tower layer's door to hedging
+    /// is still to be built: not every request can be replayed).
+    const HEDGES: bool = false;
+
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.
     fn value(&self, value: &T) -> Option<Failed<E>>;
@@ -265,28 +264,9 @@ pub(crate) struct Failed<E> {
 /// `Policy::retry`'s judge: every value succeeds, errors as the policy says.
 pub(super) struct ByPolicy;
 
-pin_project_lite::pin_project! {
-    /// The future of [`Policy::retry`]: one of its two loops.
-    #[project = RetryProjection]
-    enum Retry<P, H> {
-        Plain { #[pin] future: P },
-        Hedged { future: Pin<Box<H>> },
-    }
-}
-
-impl<P: Future, H: Future<Output = P::Output>> Future for Retry<P, H> {
-    type Output = P::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            RetryProjection::Plain { future } => future.poll(cx),
-            RetryProjection::Hedged { future } => future.as_mut().poll(cx),
-        }
-    }
-}
-
 impl<T, E: fmt::Debug> Judge<T, E> for ByPolicy {
+    const HEDGES: bool = true;
+
     #[inline]
     fn value(&self, _: &T) -> Option<Failed<E>> {
         None
