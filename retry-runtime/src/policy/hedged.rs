@@ -5,7 +5,7 @@
 //! The round ends with the first success (the attempts still running are
 //! dropped at once), with the first error that would not be retried (the
 //! same), or when every attempt of it has failed and no hedge can be sent:
-//! then the last failure is the round's, and [`Policy::run_hedged`]
+//! then the last failure is the round's, and `Policy::run_hedged`
 //! settles it as `run.rs`'s loop settles one unhedged attempt (the retry,
 //! its backoff, the budget), with the same `settle`. A hedge is sent when the delay has passed since the last
 //! attempt started, or at once when an attempt fails with an error that
