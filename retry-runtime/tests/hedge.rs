@@ -165,6 +165,8 @@ async fn the_first_attempt_answering_in_time_sends_no_hedge() {
         .await;
     assert_eq!(result, Ok(()));
     assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
+    let hedge = policy.hedging().unwrap();
+    assert_eq!((hedge.sent(), hedge.won(), hedge.refused()), (0, 0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -349,6 +351,8 @@ async fn no_hedge_when_the_hedge_budget_is_empty() {
         assert_eq!(result, Ok(()));
     }
     assert_eq!(hedges.load(Ordering::Relaxed), 2, "20 slow calls, 2 hedges");
+    let hedge = policy.hedging().unwrap();
+    assert_eq!((hedge.sent(), hedge.refused(), hedge.won()), (2, 18, 0));
 }
 
 #[tokio::test(start_paused = true)]

@@ -270,6 +270,12 @@ impl<E> Policy<E> {
         self
     }
 
+    /// The policy's [`Hedge`], if it has one: its counts of hedges sent,
+    /// won and refused.
+    pub const fn hedging(&self) -> Option<&Hedge> {
+        self.hedge.as_ref()
+    }
+
     /// `name`: the policy's name in events, metrics and statistics.
     #[must_use]
     pub const fn name(mut self, name: &'static str) -> Self {
