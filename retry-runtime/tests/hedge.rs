@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use retry_runtime::{Attempt, Backoff, Bulkhead, Elapsed, Hedge, Policy, RetryBudget};
+use retry_runtime::{
+    Attempt, Backoff, Bulkhead, CircuitBreaker, CircuitOpen, CircuitState, Elapsed, Hedge, Policy,
+    RetryBudget,
+};
 use tokio::time::{Instant, sleep};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +21,13 @@ enum Error {
     /// Not worth retrying.
     Fatal,
     TimedOut,
+    Open,
+}
+
+impl From<CircuitOpen> for Error {
+    fn from(_: CircuitOpen) -> Self {
+        Error::Open
+    }
 }
 
 impl From<Elapsed> for Error {
@@ -282,8 +292,8 @@ async fn a_pushback_on_the_only_attempt_ends_the_round_with_its_hint() {
 async fn the_deadline_covers_every_attempt() {
     let policy = leak(
         base()
-            .deadline(ms(50))
-            .hedge(Hedge::after(ms(10)).max_hedges(2).max_extra_load(1.0)),
+            .deadline(ms(25))
+            .hedge(Hedge::after(ms(10)).max_hedges(3).max_extra_load(1.0)),
     );
     warm(policy, 10).await;
     let log = Log::default();
@@ -291,8 +301,10 @@ async fn the_deadline_covers_every_attempt() {
     let result = policy
         .retry(|a| log.attempt(origin, a, ms(1000), Ok(())))
         .await;
+    // Every attempt is cancelled at 25 ms; the first one's timing out there
+    // sends no hedge past the deadline, though the round had one left.
     assert_eq!(result, Err(Error::TimedOut));
-    assert_eq!(origin.elapsed(), ms(50));
+    assert_eq!(origin.elapsed(), ms(25));
     assert_eq!(
         log.seen(),
         [
@@ -443,4 +455,70 @@ async fn a_policy_without_hedge_never_runs_attempts_together() {
         .await;
     assert_eq!(result, Ok(()));
     assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_calls_first_round_pays_into_the_hedge_budget() {
+    // One call of three failed rounds pays for one hedge, not three.
+    let policy = leak(
+        base()
+            .max_attempts(3)
+            .backoff(Backoff::none())
+            .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
+    );
+    let log = Log::default();
+    let origin = Instant::now();
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(20), Err::<(), _>(Error::Busy)))
+        .await;
+    assert_eq!(result, Err(Error::Busy));
+    let hedges = log.seen().iter().filter(|s| s.hedge).count();
+    assert_eq!((log.seen().len(), hedges), (4, 1), "{:?}", log.seen());
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_of_a_call_has_its_key() {
+    let policy = policy(Hedge::after(ms(10)).max_hedges(2).max_extra_load(1.0));
+    warm(policy, 10).await;
+    let keys = Mutex::new(Vec::new());
+    for _ in 0..2 {
+        policy
+            .retry(|a| {
+                keys.lock().unwrap().push(a.key());
+                async {
+                    sleep(ms(100)).await;
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+    }
+    let keys = keys.into_inner().unwrap();
+    assert_eq!(keys.len(), 6, "three attempts a call");
+    assert!(keys[..3].iter().all(|k| *k == keys[0]));
+    assert!(keys[3..].iter().all(|k| *k == keys[3]));
+    assert_ne!(keys[0], keys[3]);
+    assert_ne!(keys[0].as_u128() as u64, 0, "a key was made");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_failing_beside_another_attempt_counts_for_the_breaker() {
+    static BREAKER: CircuitBreaker = CircuitBreaker::new().failure_threshold(2);
+    let policy = leak(
+        base()
+            .max_attempts(1)
+            .circuit_breaker(&BREAKER)
+            .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
+    );
+    warm(policy, 1).await;
+    // The first attempt fails at 30 ms while its hedge runs; the hedge
+    // fails at 40 ms and ends the round: two failures.
+    let origin = Instant::now();
+    let log = Log::default();
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(30), Err::<(), _>(Error::Busy)))
+        .await;
+    assert_eq!(result, Err(Error::Busy));
+    assert_eq!(log.seen().len(), 2);
+    assert_eq!(BREAKER.state(), CircuitState::Open);
 }
