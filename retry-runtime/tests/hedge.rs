@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use retry_runtime::{
     Attempt, Backoff, Bulkhead, CircuitBreaker, CircuitOpen, CircuitState, Elapsed, Hedge, Policy,
-    RetryBudget,
+    RateLimiter, Rejected, RetryBudget,
 };
 use tokio::time::{Instant, sleep};
 
@@ -22,6 +22,13 @@ enum Error {
     Fatal,
     TimedOut,
     Open,
+    Refused,
+}
+
+impl From<Rejected> for Error {
+    fn from(_: Rejected) -> Self {
+        Error::Refused
+    }
 }
 
 impl From<CircuitOpen> for Error {
@@ -521,4 +528,48 @@ async fn a_hedge_failing_beside_another_attempt_counts_for_the_breaker() {
     assert_eq!(result, Err(Error::Busy));
     assert_eq!(log.seen().len(), 2);
     assert_eq!(BREAKER.state(), CircuitState::Open);
+}
+
+/// A limiter with one token an hour: the first attempt takes it, and a
+/// hedge waiting at most 5 ms for the next is refused.
+fn one_token() -> &'static RateLimiter {
+    Box::leak(Box::new(RateLimiter::per_hour(1).burst(1)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_hedge_leaves_the_attempt_beside_it_running() {
+    let policy = leak(
+        base()
+            .rate_limit(one_token())
+            .max_wait(ms(5))
+            .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
+    );
+    let log = Log::default();
+    let origin = Instant::now();
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
+        .await;
+    assert_eq!(result, Ok(1));
+    assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_hedge_with_nothing_beside_it_ends_the_call_as_a_refusal() {
+    let policy = leak(
+        base()
+            .rate_limit(one_token())
+            .max_wait(ms(5))
+            .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
+    );
+    let log = Log::default();
+    let origin = Instant::now();
+    // The first attempt fails at 2 ms: the hedge it sends at once would
+    // wait an hour for a token, more than `max_wait`, so it is refused at
+    // once, and nothing of the round runs.
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(2), Err::<(), _>(Error::Busy)))
+        .await;
+    assert_eq!(result, Err(Error::Refused));
+    assert_eq!(origin.elapsed(), ms(2));
+    assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
 }

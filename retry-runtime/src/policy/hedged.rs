@@ -296,11 +296,8 @@ impl<E: fmt::Debug> Policy<E> {
                         Slot::Gone => {}
                     }
                 }
-                if !stopped
-                    && sent < hedge.hedges()
-                    && timer.as_mut().poll(cx).is_ready()
-                    && send_hedge!()
-                {
+                // A timer due with no hedge left stops the round's hedging.
+                if !stopped && timer.as_mut().poll(cx).is_ready() && send_hedge!() {
                     progressed = true;
                 }
                 if !progressed {
