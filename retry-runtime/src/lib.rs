@@ -32,6 +32,7 @@ mod concurrency;
 mod engine;
 mod error;
 mod event;
+mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 mod jitter;
@@ -65,6 +66,7 @@ pub use concurrency::ConcurrencyLimit;
 pub use engine::{Attempt, CallKey};
 pub use error::{CircuitOpen, Elapsed, InsufficientCapacity, Rejected};
 pub use event::RetryEvent;
+pub use hedge::{Hedge, InvalidHedge};
 pub use jitter::Jitter;
 pub use keyed::Keyed;
 pub use policy::Policy;

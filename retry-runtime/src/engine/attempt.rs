@@ -31,6 +31,9 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     number: u32,
+    /// Started beside an attempt still running (`hedge`), not after one
+    /// failed. Beside `number`, in what was padding.
+    hedge: bool,
     deadline: Option<Instant>,
     /// The call's key number; the process's half is added when the key is
     /// read, so an attempt that never reads it never touches it.
@@ -41,19 +44,38 @@ impl Attempt {
     pub(super) const fn new(number: u32, deadline: Option<Instant>, call: u64) -> Self {
         Attempt {
             number,
+            hedge: false,
             deadline,
             call,
         }
     }
 
+    /// The same attempt, as a hedge.
+    pub(super) const fn hedged(mut self) -> Self {
+        self.hedge = true;
+        self
+    }
+
     /// Which attempt this is: 1 for the first, 2 for the first retry...
+    /// With `hedge`, every attempt started counts, hedges included, so no
+    /// two attempts of a call share a number: a hedge beside the first
+    /// attempt is 2, and a retry after both failed is 3.
     pub const fn number(&self) -> u32 {
         self.number
     }
 
-    /// Whether this is a retry rather than the first attempt.
+    /// Whether this is a retry: started after every attempt before it had
+    /// failed (not the first attempt, not a hedge).
     pub const fn is_retry(&self) -> bool {
-        self.number > 1
+        self.number > 1 && !self.hedge
+    }
+
+    /// Whether this is a hedge: started beside an attempt of the call that
+    /// was still running (it was slow, or another hedge failed), so that
+    /// the body can send it to another replica. Never set without
+    /// [`Policy::hedge`](crate::Policy::hedge).
+    pub const fn is_hedge(&self) -> bool {
+        self.hedge
     }
 
     /// The time left before the call's `deadline`, so that an inner call can
@@ -193,5 +215,14 @@ mod tests {
         assert_eq!(attempt.time_left(), Some(Duration::ZERO));
         assert_eq!(Attempt::new(2, None, 7).time_left(), None);
         assert!(!attempt.is_retry());
+    }
+
+    #[test]
+    fn a_hedge_is_not_a_retry() {
+        let hedge = Attempt::new(2, None, 7).hedged();
+        assert!(hedge.is_hedge() && !hedge.is_retry());
+        let retry = Attempt::new(3, None, 7);
+        assert!(retry.is_retry() && !retry.is_hedge());
+        assert!(!Attempt::new(1, None, 7).is_hedge());
     }
 }

@@ -37,6 +37,9 @@ pub struct Call {
     /// kept for the others; 0 until then. A number, not the whole key: the
     /// call lives in the function's future, which should stay small.
     key: u64,
+    /// Hedges sent by the call's earlier rounds (`Policy::hedge`), so that
+    /// every attempt has a number of its own; `attempts` counts rounds.
+    hedges: u32,
 }
 
 impl Call {
@@ -61,6 +64,7 @@ impl Call {
             start,
             skipped: 0,
             key: 0,
+            hedges: 0,
         }
     }
 
@@ -182,6 +186,34 @@ impl Call {
         retry_after: Option<Duration>,
         error: Description<'_>,
     ) -> Decision {
+        self.attempt_failed(guards, admitted, retryable, retry_after);
+        let decision = self.decide(guards, retryable, retry_after);
+        let site = &self.settings.site;
+        match decision {
+            Decision::Retry(delay) => {
+                report::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
+            }
+            Decision::GiveUp(reason) => {
+                let elapsed = self.reported_elapsed();
+                report::gave_up(site, reason.as_str(), self.attempts, &error, elapsed);
+            }
+        }
+        decision
+    }
+
+    /// What a failed attempt tells the shared protections, whether or not
+    /// the call goes on: the breaker's verdict, and a `retry_after` hint
+    /// for every caller of the rate limiter (before deciding: a hint too
+    /// long to wait out ends this call, but the quota it speaks of is every
+    /// caller's). Also what a hedged round does for an attempt that failed
+    /// while another still runs.
+    pub(crate) fn attempt_failed(
+        &self,
+        guards: Guards<'_>,
+        admitted: Admitted<'_>,
+        retryable: bool,
+        retry_after: Option<Duration>,
+    ) {
         // One verdict for the breaker and an adaptive limit: an error the
         // breaker counts, or a timeout, is an adaptive limit's drop.
         let failure = admitted.breaker_failure.unwrap_or(retryable) || admitted.timed_out;
@@ -200,18 +232,34 @@ impl Call {
         if let (Some(hint), Some(limiter)) = (retry_after, guards.limiter) {
             limiter.hinted(hint);
         }
-        let decision = self.decide(guards, retryable, retry_after);
-        let site = &self.settings.site;
-        match decision {
-            Decision::Retry(delay) => {
-                report::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
-            }
-            Decision::GiveUp(reason) => {
-                let elapsed = self.reported_elapsed();
-                report::gave_up(site, reason.as_str(), self.attempts, &error, elapsed);
-            }
+    }
+
+    /// A hedged round is about to start: the call's key is made now, as
+    /// its attempts will read it through a shared borrow; `true` for the
+    /// call's first round.
+    pub(crate) fn start_round(&mut self) -> bool {
+        if self.key == 0 {
+            self.key = CallKey::next_number();
         }
-        decision
+        self.attempts == 1
+    }
+
+    /// The `k`-th attempt of a hedged round (0 for its first, which is not
+    /// a hedge), numbered after every attempt the call started before.
+    pub(crate) fn round_attempt(&self, k: u32) -> Attempt {
+        let number = self.attempts.saturating_add(self.hedges).saturating_add(k);
+        let attempt = Attempt::new(number, self.deadline_at(), self.key);
+        if k == 0 { attempt } else { attempt.hedged() }
+    }
+
+    /// A hedged round sent `sent` hedges.
+    pub(crate) fn count_hedges(&mut self, sent: u32) {
+        self.hedges = self.hedges.saturating_add(sent);
+    }
+
+    /// Whether the call's deadline has passed at `now`.
+    pub(crate) fn past_deadline(&self, now: Instant) -> bool {
+        self.deadline_at().is_some_and(|deadline| now >= deadline)
     }
 
     /// The budget is asked last, so a retry that would not happen anyway

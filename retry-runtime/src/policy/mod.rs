@@ -4,6 +4,7 @@
 
 #[cfg(feature = "serde")]
 mod config;
+mod hedged;
 mod run;
 
 #[cfg(feature = "serde")]
@@ -24,6 +25,7 @@ use crate::__private::{circuit_open, elapsed, rejected};
 use crate::engine::{Conversions, Guards, Settings};
 use crate::error::{CircuitOpen, Elapsed, Rejected};
 use crate::event::RetryEvent;
+use crate::hedge::Hedge;
 use crate::jitter::Jitter;
 use crate::rate_limiter::RateLimiter;
 
@@ -94,6 +96,8 @@ pub struct Policy<E> {
     pub(super) on_retry: Option<fn(&RetryEvent<'_, E>)>,
     /// `E::from(..)` of each refusal, set by the builder whose key causes it.
     pub(super) conversions: Conversions<E>,
+    /// `hedge`: attempts beside a slow one (`retry` only).
+    pub(super) hedge: Option<Hedge>,
 }
 
 /// Which budget a policy's retries draw on.
@@ -124,6 +128,7 @@ impl<E> Policy<E> {
                 retry_after: None,
                 on_retry: None,
                 conversions: Conversions::new(),
+                hedge: None,
             }
         }
     }
@@ -226,6 +231,52 @@ impl<E> Policy<E> {
         self.limiter = Some(limiter);
         self.protections = self.protections.rate_limit();
         self
+    }
+
+    /// `hedge`: when an attempt is slow, another attempt of the same call
+    /// starts beside it, and the first success wins (see [`Hedge`]). Only
+    /// [`retry`](Self::retry) hedges: a blocking attempt cannot be
+    /// cancelled, so [`retry_blocking`](Self::retry_blocking) ignores it.
+    ///
+    /// The hedges of one attempt and that attempt are a round: the round
+    /// fails when every attempt of it has failed, and then the policy
+    /// retries as it would an attempt (`max_attempts` counts rounds). An
+    /// error that would not be retried ends the call at once; one that
+    /// would sends the next hedge at once; a `retry_after` hint sends no
+    /// more hedges in the round.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use retry_runtime::{Hedge, Policy};
+    ///
+    /// static READ: Policy<std::io::Error> =
+    ///     Policy::new().hedge(Hedge::after(Duration::from_millis(10)).max_extra_load(1.0));
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let replica = READ
+    ///     .retry(|attempt| async move {
+    ///         // The first attempt stalls; its hedge, sent after 10 ms, answers.
+    ///         let stall = if attempt.is_hedge() { 1 } else { 1000 };
+    ///         tokio::time::sleep(Duration::from_millis(stall)).await;
+    ///         Ok(attempt.number())
+    ///     })
+    ///     .await;
+    /// assert_eq!(replica.unwrap(), 2);
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn hedge(mut self, hedge: Hedge) -> Self {
+        // Replaced, not assigned: a `const fn` may not drop the `None` an
+        // assignment would. A hedge set twice leaks the first (unused, so
+        // it holds no allocation).
+        std::mem::forget(self.hedge.replace(hedge));
+        self
+    }
+
+    /// The policy's [`Hedge`], if it has one: its counts of hedges sent,
+    /// won and refused.
+    pub const fn hedging(&self) -> Option<&Hedge> {
+        self.hedge.as_ref()
     }
 
     /// `name`: the policy's name in events, metrics and statistics.
@@ -340,6 +391,7 @@ impl<E> fmt::Debug for Policy<E> {
             .field("circuit_breaker", &self.breaker)
             .field("rate_limit", &self.limiter)
             .field("concurrency", &self.concurrency)
+            .field("hedge", &self.hedge)
             .finish_non_exhaustive()
     }
 }

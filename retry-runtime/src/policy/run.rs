@@ -53,11 +53,18 @@ impl<E: fmt::Debug> Policy<E> {
         // needed rather than kept, and one await per step so that what an
         // attempt holds shares its room with the backoff's sleep.
         async move {
+            // Asked once, before the call starts: a policy without `hedge`
+            // runs the loop below as it did before hedges existed, and a
+            // hedged one runs its own, boxed, so that its room is not in
+            // every call's future.
+            if let (true, Some(hedge)) = (J::HEDGES, &self.hedge) {
+                return Box::pin(self.run_hedged(hedge, operation)).await;
+            }
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
                     let mut admitted = if self.protections.admits() {
-                        match self.admit(&mut call).await {
+                        match self.admit(&call).await {
                             Ok(admitted) => admitted,
                             Err(refusal) => return Err(self.refused(refusal)),
                         }
@@ -92,7 +99,7 @@ impl<E: fmt::Debug> Policy<E> {
     /// Takes what an attempt needs from the breaker, limiter and bulkhead.
     /// A wait is rare and holds timers: it is boxed, so that every call's
     /// future does not carry room for it.
-    async fn admit(&'static self, call: &mut Call) -> Result<Admitted<'static>, Refusal> {
+    pub(super) async fn admit(&'static self, call: &Call) -> Result<Admitted<'static>, Refusal> {
         match call.try_admit(self.guards()) {
             Admission::Done(done) => done,
             Admission::Wait(mut waiting) => {
@@ -162,7 +169,7 @@ impl<E: fmt::Debug> Policy<E> {
     /// Always inlined: on the happy path all of it but `succeeded` folds
     /// away, and a call costs about 20% more instructions when it does not.
     #[inline(always)]
-    fn settle<T>(
+    pub(super) fn settle<T>(
         &self,
         call: &mut Call,
         admitted: Admitted<'_>,
@@ -229,13 +236,18 @@ impl<E: fmt::Debug> Policy<E> {
 
     /// `E::from(..)` of the library's own refusal, by the conversion the
     /// builder of the key that causes it set.
-    fn refused(&self, refusal: Refusal) -> E {
+    pub(super) fn refused(&self, refusal: Refusal) -> E {
         self.conversions.convert(refusal)
     }
 }
 
 /// Which outcomes of an attempt are failures, and how to treat them.
 pub(crate) trait Judge<T, E> {
+    /// Whether a policy's `hedge` applies: only for `Policy::retry`, whose
+    /// attempts can all be made again (the tower layer's door to hedging
+    /// is still to be built: not every request can be replayed).
+    const HEDGES: bool = false;
+
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.
     fn value(&self, value: &T) -> Option<Failed<E>>;
@@ -253,9 +265,11 @@ pub(crate) struct Failed<E> {
 }
 
 /// `Policy::retry`'s judge: every value succeeds, errors as the policy says.
-struct ByPolicy;
+pub(super) struct ByPolicy;
 
 impl<T, E: fmt::Debug> Judge<T, E> for ByPolicy {
+    const HEDGES: bool = true;
+
     #[inline]
     fn value(&self, _: &T) -> Option<Failed<E>> {
         None
