@@ -269,45 +269,50 @@ impl Shared {
     /// refusal, except before the instance's first round trip has landed
     /// (a new instance, a new key, a restart). Refusing then would answer
     /// "no" with the fleet far under its limit: every new tenant's first
-    /// request a 429. So that one waits for the answer, bounded like every
-    /// refill (twice the Redis timeout, plus 10 ms), and decides again; if
-    /// the bound passes first, it decides as when Redis is down, by the
-    /// fallback (counted as degraded).
+    /// request a 429. So that one waits for an answer that decides it,
+    /// bounded like every refill (twice the Redis timeout, plus 10 ms): the
+    /// first, or the next if the first failed while Redis answered other
+    /// instances of the same client (the circuit around Redis is closed
+    /// again, so deciding starts another refill). If the bound passes
+    /// first, it decides as when Redis is down, by the fallback (counted
+    /// as degraded).
     #[cold]
     fn first_answer(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
         let state = self.state();
-        {
-            let mut lease = state.lease();
-            if lease.landed_once {
-                return Err(REFILL_POLL);
-            }
-            let until = Instant::now() + self.refill_bound();
-            while lease.refilling && !lease.landed_once {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                lease = state
-                    .refilled
-                    .wait_timeout(lease, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
-            if !lease.landed_once {
-                // No answer in time (Redis slow, or the client's runtime
-                // starved): as good as down, for this decision.
-                drop(lease);
-                return match Self::degraded(limiter, state, n) {
-                    Decision::Granted => Ok(()),
-                    Decision::Wait(wait) => Err(wait),
-                    Decision::Pending => Err(REFILL_POLL),
-                };
-            }
+        let until = Instant::now() + self.refill_bound();
+        if state.lease().landed_once {
+            return Err(REFILL_POLL);
         }
-        match self.decide(limiter, n) {
-            Decision::Granted => Ok(()),
-            Decision::Wait(wait) => Err(wait),
-            Decision::Pending => Err(REFILL_POLL),
+        loop {
+            {
+                let mut lease = state.lease();
+                // Checked once even when nothing is in flight: a refill that
+                // could not start leaves none to wait for.
+                while lease.refilling || Instant::now() >= until {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        // No answer in time (Redis slow, or the client's
+                        // runtime starved): as good as down, for this
+                        // decision.
+                        drop(lease);
+                        return match Self::degraded(limiter, state, n) {
+                            Decision::Granted => Ok(()),
+                            Decision::Wait(wait) => Err(wait),
+                            Decision::Pending => Err(REFILL_POLL),
+                        };
+                    }
+                    lease = state
+                        .refilled
+                        .wait_timeout(lease, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+            match self.decide(limiter, n) {
+                Decision::Granted => return Ok(()),
+                Decision::Wait(wait) => return Err(wait),
+                Decision::Pending => {}
+            }
         }
     }
 
