@@ -593,8 +593,10 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
         allow.degraded_decisions()
     );
     assert!(refused_allow < 100, "{refused_allow} refused");
-    // Deny: only what the lease held before the pause.
-    assert!(from_deny < LEASE, "{from_deny}");
+    // Deny: only what the lease held at the pause: what was left of the
+    // first, or a whole lease if a top-up landed after the first retry
+    // (on a loaded machine it can).
+    assert!(from_deny <= LEASE, "{from_deny}");
 
     // Resumed: the probe restores sharing.
     let start = Instant::now();
