@@ -18,86 +18,14 @@ mod redis_support;
 
 use std::time::{Duration, Instant};
 
-use redis_support::Server;
+use redis_support::breakers::{evidence, leak, replica, trip};
+use redis_support::{Server, eventually, integer, throughout};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{CircuitBreaker, CircuitState};
-
-/// A client of `server` that waits up to a second for an answer: on a
-/// loaded machine a round trip can take longer than the 50 ms of
-/// `Server::redis`, and a replica that gives up on one decides without the
-/// fleet for a while (it probes without the lease, drops a fleet opening),
-/// which is not what these tests look at.
-fn patient(server: &Server) -> &'static Redis {
-    Box::leak(Box::new(
-        Redis::new(server.url)
-            .timeout(Duration::from_secs(1))
-            .retry_after(Duration::from_millis(200)),
-    ))
-}
-
-fn leak(breaker: CircuitBreaker) -> &'static CircuitBreaker {
-    Box::leak(Box::new(breaker))
-}
-
-/// A replica that trips on its first failure, with the default quorum (2).
-fn replica(
-    redis: &'static Redis,
-    key: &'static str,
-    open_for: Duration,
-) -> &'static CircuitBreaker {
-    leak(
-        CircuitBreaker::new()
-            .failure_threshold(1)
-            .open_for(open_for)
-            .shared(redis, key),
-    )
-}
 
 /// Starts a replica's sharing (its first call) with a success.
 fn start(breaker: &CircuitBreaker) {
     breaker.try_acquire().expect("closed: admitted").success();
-}
-
-fn trip(breaker: &CircuitBreaker) {
-    breaker.try_acquire().expect("closed: admitted").failure();
-    assert_eq!(breaker.state(), CircuitState::Open);
-}
-
-/// Polls `done` every 5 ms until it holds; panics after `bound`. Returns
-/// how long it took.
-fn eventually(what: &str, bound: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if done() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// `done` holds at every poll for `run` (polled every 5 ms).
-fn throughout(what: &str, run: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < run {
-        assert!(done(), "after {:?}: {what}", start.elapsed());
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn integer(reply: &str) -> i64 {
-    reply
-        .trim()
-        .trim_start_matches(':')
-        .parse()
-        .unwrap_or_else(|_| panic!("not an integer reply: {reply:?}"))
-}
-
-/// Live pieces of evidence under `key` (the set, as Redis holds it now;
-/// expired members are removed by the next script run, so this counts
-/// those not yet removed too).
-fn evidence(server: &Server, key: &str) -> i64 {
-    integer(&server.command(&format!("ZCARD {{steadfast:cb:{key}}}")))
 }
 
 /// Evidence under `key` that has not expired by Redis's clock.
@@ -131,7 +59,7 @@ fn evidence_left_ms(server: &Server, key: &str) -> Option<i64> {
 #[test]
 fn a_quorum_of_three_needs_three_openers_and_a_quorum_of_zero_is_one() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_secs(10);
     let three = |key| {
         leak(
@@ -187,7 +115,7 @@ fn a_quorum_of_three_needs_three_openers_and_a_quorum_of_zero_is_one() {
 #[test]
 fn evidence_ends_with_the_open_period_however_old_the_replica() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(500);
     let a = replica(redis, "old", open_for);
     start(a);
@@ -213,7 +141,7 @@ fn evidence_ends_with_the_open_period_however_old_the_replica() {
 #[test]
 fn a_replica_waiting_for_the_lease_keeps_its_evidence_alive() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // The lease, and the evidence a waiting replica publishes, live 1 s;
     // refreshes every 100 ms.
     let open_for = Duration::from_secs(1);
@@ -251,7 +179,7 @@ fn a_replica_waiting_for_the_lease_keeps_its_evidence_alive() {
 #[test]
 fn held_open_evidence_outlives_open_for_and_reset_withdraws_it() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(600);
     let (a, b, c) = (
         replica(redis, "held", open_for),
@@ -308,7 +236,7 @@ fn held_open_evidence_outlives_open_for_and_reset_withdraws_it() {
 #[test]
 fn held_evidence_of_a_replica_that_went_away_lapses_within_open_for() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(500);
     let gone = CircuitBreaker::new()
         .open_for(open_for)
@@ -339,7 +267,7 @@ fn held_evidence_of_a_replica_that_went_away_lapses_within_open_for() {
 #[test]
 fn a_replica_waiting_for_anothers_lease_asks_once_an_interval_not_per_call() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // Interval 200 ms; the lease lives 2 s, longer than the test holds it.
     let open_for = Duration::from_secs(2);
     let interval = Duration::from_millis(200);
@@ -388,7 +316,7 @@ fn a_replica_waiting_for_anothers_lease_asks_once_an_interval_not_per_call() {
 #[test]
 fn one_lease_admits_every_probe_of_the_half_open_period() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(400);
     let a = leak(
         CircuitBreaker::new()
@@ -430,7 +358,7 @@ fn one_lease_admits_every_probe_of_the_half_open_period() {
 #[test]
 fn a_half_open_replica_whose_lease_expired_yields_to_the_new_holder() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // The lease lives max(open_for, 100 ms) = 300 ms.
     let open_for = Duration::from_millis(300);
     let a = leak(
@@ -487,7 +415,7 @@ fn a_half_open_replica_whose_lease_expired_yields_to_the_new_holder() {
 #[test]
 fn under_deny_a_lease_granted_before_redis_went_away_is_used() {
     let mut server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // The lease lives 2 s: far longer than the outage takes to be noticed.
     let open_for = Duration::from_secs(2);
     let a = leak(
@@ -530,7 +458,7 @@ fn under_deny_a_lease_granted_before_redis_went_away_is_used() {
 #[test]
 fn the_first_call_after_the_open_period_asks_for_the_lease_at_once() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(2500);
     let a = replica(redis, "ask", open_for);
     trip(a);
@@ -564,7 +492,7 @@ fn the_first_call_after_the_open_period_asks_for_the_lease_at_once() {
 #[test]
 fn a_prober_renews_its_evidence_with_its_lease() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // The lease lives 1.5 s; refreshes every 150 ms.
     let open_for = Duration::from_millis(1500);
     let a = leak(
@@ -631,7 +559,7 @@ fn a_prober_renews_its_evidence_with_its_lease() {
 #[test]
 fn every_local_transition_is_published_by_a_round_trip_of_its_own() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let interval = Duration::from_millis(250);
     let a = replica(redis, "publish", Duration::from_secs(3));
     start(a);
@@ -691,7 +619,7 @@ fn every_local_transition_is_published_by_a_round_trip_of_its_own() {
 #[test]
 fn a_reset_voids_an_open_order_posted_before_it() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_secs(2);
     let (a, b, c) = (
         replica(redis, "order", open_for),
@@ -758,7 +686,7 @@ fn a_reset_voids_an_open_order_posted_before_it() {
 #[test]
 fn a_reset_racing_a_refresh_does_not_count_its_own_evidence_towards_the_quorum() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_secs(2);
     let (a, c) = (
         replica(redis, "own", open_for),
@@ -842,7 +770,7 @@ fn during_an_outage_redis_is_probed_once_per_retry_after_not_at_every_refresh() 
 #[test]
 fn under_deny_the_first_call_after_the_fleets_deadline_is_admitted_closed() {
     let mut server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let open_for = Duration::from_millis(1500);
     let a = replica(redis, "deadline", open_for);
     let b = replica(redis, "deadline", open_for);
@@ -901,7 +829,7 @@ fn three_replicas_under_a_storm_keep_the_fleets_invariants_and_settle_closed() {
     use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     // Interval 30 ms, lease TTL 300 ms: many refreshes, leases and orders
     // in a short storm.
     let open_for = Duration::from_millis(300);

@@ -9,30 +9,10 @@
 
 mod redis_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redis_support::Server;
+use redis_support::{Server, eventually};
 use retry_runtime::RetryBudget;
-use retry_runtime::redis::Redis;
-
-/// A client that waits up to a second for an answer, so that a loaded
-/// machine does not turn a slow round trip into a degraded decision.
-fn patient(server: &Server) -> &'static Redis {
-    Box::leak(Box::new(
-        Redis::new(server.url)
-            .timeout(Duration::from_secs(1))
-            .retry_after(Duration::from_millis(200)),
-    ))
-}
-
-/// Polls `done` every 5 ms until it holds; panics after `bound`.
-fn eventually(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// The deposits the fleet's window holds for `key` (the `d<slot>` fields).
 fn deposits_in_redis(server: &Server, key: &str) -> u64 {
@@ -55,7 +35,7 @@ fn deposits_in_redis(server: &Server, key: &str) -> u64 {
 #[test]
 fn a_replica_with_a_full_lease_flushes_what_it_collected_and_nothing_else() {
     let server = Server::start();
-    let redis = patient(&server);
+    let redis = server.redis();
     let budget: &'static RetryBudget = Box::leak(Box::new(
         RetryBudget::new()
             .ttl(Duration::from_secs(10))

@@ -11,50 +11,10 @@ mod redis_support;
 
 use std::time::{Duration, Instant};
 
-use redis_support::Server;
+use redis_support::breakers::{evidence, leak, replica, trip};
+use redis_support::{Server, eventually};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{CircuitBreaker, CircuitState};
-
-fn leak(breaker: CircuitBreaker) -> &'static CircuitBreaker {
-    Box::leak(Box::new(breaker))
-}
-
-/// A replica that trips on its first failure.
-fn replica(
-    redis: &'static Redis,
-    key: &'static str,
-    open_for: Duration,
-) -> &'static CircuitBreaker {
-    leak(
-        CircuitBreaker::new()
-            .failure_threshold(1)
-            .open_for(open_for)
-            .shared(redis, key),
-    )
-}
-
-fn trip(breaker: &CircuitBreaker) {
-    breaker.try_acquire().expect("closed: admitted").failure();
-    assert_eq!(breaker.state(), CircuitState::Open);
-}
-
-/// Polls `done` every 5 ms until it holds; panics after `bound`. Returns
-/// how long it took.
-fn eventually(what: &str, bound: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if done() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn evidence(server: &Server, key: &str) -> u64 {
-    let reply = server.command(&format!("ZCARD {{steadfast:cb:{key}}}"));
-    reply.trim().trim_start_matches(':').parse().unwrap()
-}
 
 fn lease_holder(server: &Server, key: &str) -> String {
     server

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use retry_runtime::redis::Redis;
 
+pub mod breakers;
+
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
@@ -194,4 +196,35 @@ pub fn spawn_child(test: &str, var: &str, value: &str) -> Child {
         .stdout(Stdio::piped())
         .spawn()
         .expect("a child test process")
+}
+
+/// Polls `done` every 5 ms until it holds; panics after `bound`. Returns
+/// how long it took.
+pub fn eventually(what: &str, bound: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `done` holds at every poll for `run` (polled every 5 ms).
+pub fn throughout(what: &str, run: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < run {
+        assert!(done(), "after {:?}: {what}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An integer reply (`:42`).
+pub fn integer(reply: &str) -> i64 {
+    reply
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or_else(|_| panic!("not an integer reply: {reply:?}"))
 }
