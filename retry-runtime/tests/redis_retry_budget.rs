@@ -621,17 +621,22 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     assert!(granted_resumed <= 20, "{granted_resumed} granted");
     // Shared again: a second replica and this one share one reserve (what
     // the fleet granted before and during the pause still counts).
+    // The new replica first: run beside this one (whose lease is warm), it
+    // could find the reserve spent before its first answer came back.
     let other = leak(shape().shared(redis, "paused"));
-    let from_other = outage(other, 300, pace);
+    let from_other = outage(other, 300, pace).join().unwrap();
     let (after_local, _, _) = withdraw_for(local, Duration::from_millis(300), pace);
-    let from_other = from_other.join().unwrap();
     let granted = fleet_sum(&server, "paused", 'w');
     println!(
         "after the pause: local {after_local}, other {from_other}, granted in the window {granted}"
     );
     // One window's reserve (20) and two leases, not 2 × 20.
     assert!(after_local + from_other <= 20 + 2 * LEASE);
-    assert!(from_other > 0, "the other replica got nothing");
+    assert!(
+        from_other > 0 || granted_resumed >= 20,
+        "the other replica got nothing of a reserve with {} left",
+        20 - granted_resumed
+    );
     assert!(granted <= 20, "{granted} granted");
     assert_eq!(local.degraded_decisions(), degraded);
     assert_eq!(other.degraded_decisions(), 0);
