@@ -271,6 +271,21 @@ async fn an_entry_in_use_is_never_idle() {
     }
 }
 
+/// An idle limit past `u64::MAX` milliseconds is "never idle", not the
+/// milliseconds wrapped around (here 2^64 ms + 384 ms would be 384 ms);
+/// and the map is not empty while it holds one entry.
+#[tokio::test(start_paused = true)]
+async fn an_idle_limit_past_every_clock_never_sweeps() {
+    let past_u64_ms = Duration::from_secs(18_446_744_073_709_552);
+    let keyed: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(1)).idle_for(past_u64_ms);
+    assert!(keyed.is_empty());
+    drop(keyed.get(&0));
+    assert!(!keyed.is_empty());
+    tokio::time::advance(Duration::from_secs(365 * 24 * 3600)).await;
+    drop(keyed.get(&1));
+    assert_eq!(keyed.len(), 2);
+}
+
 #[test]
 fn a_panicking_factory_leaves_the_map_usable() {
     static CALLS: AtomicUsize = AtomicUsize::new(0);
