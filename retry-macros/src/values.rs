@@ -401,7 +401,7 @@ impl Setting for DurationArg {
     }
 
     fn argument(&self, _: &syn::Path) -> TokenStream {
-        crate::expand::duration(self.value)
+        duration(self.value)
     }
 }
 
@@ -652,6 +652,14 @@ pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<sy
         all.combine(next);
         all
     })
+}
+
+/// A `Duration` constant, without naming the runtime: how a duration value
+/// is written into an expansion (here, beside the values, so that the
+/// expansion depends on them and not the other way round).
+pub(crate) fn duration(d: std::time::Duration) -> TokenStream {
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    quote::quote!(::core::time::Duration::new(#secs, #nanos))
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ mod attempt;
 mod paths;
 mod statics;
 
-pub(crate) use paths::duration;
-
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::Ident;

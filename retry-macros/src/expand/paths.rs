@@ -26,9 +26,3 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         })
         .collect()
 }
-
-/// A `Duration` constant, without naming the runtime.
-pub(crate) fn duration(d: std::time::Duration) -> TokenStream {
-    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
-    quote!(::core::time::Duration::new(#secs, #nanos))
-}

@@ -6,9 +6,9 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::paths::duration;
 use super::{Body, CONTRACT};
 use crate::validate::{Breaker, Budget, InlineBreaker, Limit, RateLimit, Window};
+use crate::values::duration;
 
 impl Body<'_> {
     /// Input:  the validated configuration.

@@ -7,7 +7,7 @@
 //! rather than refuses, it grows until the latency passes `drop_above`.
 
 use super::config::Config;
-use super::control::Judged;
+use super::judged::Judged;
 
 pub(super) fn next(config: &Config, judged: &Judged) -> f64 {
     if judged.dropped > 0 {

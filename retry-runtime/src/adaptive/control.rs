@@ -44,6 +44,7 @@ use tokio::time::Instant;
 
 use super::config::{Algorithm, Config};
 use super::gate::Gate;
+use super::judged::Judged;
 use super::report::{self, Update};
 use super::samples::Samples;
 use super::{aimd, gradient, vegas};
@@ -54,21 +55,6 @@ use crate::sync::{Mutex, const_fn};
 /// Intervals in a row at or under the measuring limit after which the
 /// no-load latency is measured again (Envoy's 5).
 const LOW_INTERVALS: u32 = 5;
-
-/// What an algorithm judges an interval by.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Judged {
-    /// The current estimate (a float: the published limit is its floor).
-    pub(super) limit: f64,
-    /// The interval's quantile latency, in nanoseconds; `None` when it fell
-    /// among dropped calls.
-    pub(super) latency: Option<f64>,
-    pub(super) dropped: u64,
-    /// The interval's calls never filled half the limit.
-    pub(super) app_limited: bool,
-    /// The no-load latency in nanoseconds (0 for AIMD, which has none).
-    pub(super) min_rtt: f64,
-}
 
 /// The controller's own state, behind its lock.
 #[derive(Debug, Clone, Copy)]

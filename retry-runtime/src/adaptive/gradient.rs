@@ -23,7 +23,7 @@
 //! quiet hour does not grow it to `max` for the next burst to meet.
 
 use super::config::Config;
-use super::control::Judged;
+use super::judged::Judged;
 
 /// The gradient's bounds, Envoy's: one interval at most halves or doubles
 /// the limit before its headroom.

@@ -35,6 +35,7 @@ mod config;
 mod control;
 mod gate;
 mod gradient;
+mod judged;
 mod permit;
 mod report;
 mod samples;

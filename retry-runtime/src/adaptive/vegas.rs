@@ -17,7 +17,7 @@
 //! queue the smallest latency seen includes the queue.
 
 use super::config::Config;
-use super::control::Judged;
+use super::judged::Judged;
 
 pub(super) fn next(_config: &Config, judged: &Judged) -> f64 {
     let limit = judged.limit;
