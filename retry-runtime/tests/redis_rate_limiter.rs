@@ -523,6 +523,32 @@ async fn a_new_keys_first_decisions_are_not_refusals() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// Only an instance's first take waits for an answer: once one has
+/// landed, a take that finds the lease empty and a refill in flight is
+/// refused at once, as `try_acquire` promises, and the refill serves the
+/// next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_first_answer_an_empty_lease_refuses_without_waiting() {
+    let server = Server::start();
+    let limiter = RateLimiter::per_second(10)
+        .burst(10)
+        .lease(2)
+        .shared(server.quick_redis(), "later")
+        .when_redis_fails(Fallback::Local);
+    // The first answer brings two tokens; one is left, too many for a
+    // top-up (a quarter of the lease), so nothing is in flight.
+    assert!(limiter.try_acquire());
+    assert_eq!(limiter.redis_round_trips(), 1);
+    let _paused = server.pause();
+    // The last token; the top-up it starts cannot land.
+    assert!(limiter.try_acquire());
+    assert_eq!(limiter.redis_round_trips(), 2);
+    // Waiting for that refill (as a first take would) would end at its
+    // bound and admit by the local fallback.
+    assert!(!limiter.try_acquire(), "waited for the refill in flight");
+    assert_eq!(limiter.degraded_decisions(), 0);
+}
+
 /// A new instance's first take waits for Redis's first answer only while
 /// one can still come: once its round trip has failed (nothing listens),
 /// it decides by the fallback, counted as degraded, without waiting out

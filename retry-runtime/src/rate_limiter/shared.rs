@@ -135,6 +135,12 @@ enum Decision {
     Wait(Duration),
     /// A refill is in flight: its answer decides.
     Pending,
+    /// A refill is in flight and none has landed yet: nothing is known of
+    /// the fleet's bucket (see `first_answer`). Decided under the same lock
+    /// as the look, because the refill can land before the caller acts on
+    /// this answer: read afterwards, `landed_once` would turn a new
+    /// instance's first take into a refusal.
+    First,
 }
 
 impl RateLimiter {
@@ -261,7 +267,8 @@ impl Shared {
         match self.decide(limiter, n) {
             Decision::Granted => Ok(()),
             Decision::Wait(wait) => Err(wait),
-            Decision::Pending => self.first_answer(limiter, n),
+            Decision::Pending => Err(REFILL_POLL),
+            Decision::First => self.first_answer(limiter, n),
         }
     }
 
@@ -280,9 +287,6 @@ impl Shared {
     fn first_answer(&self, limiter: &RateLimiter, n: u32) -> Result<(), Duration> {
         let state = self.state();
         let until = Instant::now() + self.refill_bound();
-        if state.lease().landed_once {
-            return Err(REFILL_POLL);
-        }
         loop {
             {
                 let mut lease = state.lease();
@@ -298,7 +302,7 @@ impl Shared {
                         return match Self::degraded(limiter, state, n) {
                             Decision::Granted => Ok(()),
                             Decision::Wait(wait) => Err(wait),
-                            Decision::Pending => Err(REFILL_POLL),
+                            Decision::Pending | Decision::First => Err(REFILL_POLL),
                         };
                     }
                     lease = state
@@ -311,7 +315,8 @@ impl Shared {
             match self.decide(limiter, n) {
                 Decision::Granted => return Ok(()),
                 Decision::Wait(wait) => return Err(wait),
-                Decision::Pending => {}
+                // The first round trip failed and another is in flight.
+                Decision::Pending | Decision::First => {}
             }
         }
     }
@@ -362,7 +367,11 @@ impl Shared {
             let want = size.max(n) - lease.held;
             self.refill(state, &mut lease, limiter, want, want);
         }
-        Decision::Pending
+        if lease.landed_once {
+            Decision::Pending
+        } else {
+            Decision::First
+        }
     }
 
     /// Starts one round trip asking for `need..=want` tokens, in the
@@ -508,7 +517,7 @@ impl Shared {
             let wait = match self.decide(limiter, n) {
                 Decision::Granted => return Ok(()),
                 Decision::Wait(wait) => Some(wait),
-                Decision::Pending => None,
+                Decision::Pending | Decision::First => None,
             };
             let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             match wait {
@@ -544,7 +553,7 @@ impl Shared {
             let wait = match self.decide(limiter, n) {
                 Decision::Granted => return Ok(()),
                 Decision::Wait(wait) => Some(wait),
-                Decision::Pending => None,
+                Decision::Pending | Decision::First => None,
             };
             let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             match wait {
