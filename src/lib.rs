@@ -123,21 +123,25 @@
 //!   gives up (`WARN`: `site`, `reason` = `exhausted` | `deadline` | `budget`
 //!   | `not_retryable`, `attempts`, `error`, `elapsed_ms`); a breaker changes
 //!   state (`WARN`: `breaker`, `from`, `to`); an attempt is rejected
-//!   (`DEBUG`: `site`, `kind` = `bulkhead` | `rate_limit` | `circuit_open`).
-//!   No event on a first-attempt success. `error` is the error's `Display`,
+//!   (`DEBUG`: `site`, `kind` = `bulkhead` | `rate_limit` | `circuit_open`);
+//!   a hedge is sent, wins (answers first) or is refused by the budget
+//!   (`DEBUG`: `site`, `attempt`, the hedge's number among the call's
+//!   attempts). No event on a first-attempt success. `error` is the error's `Display`,
 //!   or its `Debug` when it has no `Display`.
 //! - `metrics`, through the `metrics` facade: counters
 //!   `steadfast_calls_total{site, outcome}` (`success` | `failure` |
 //!   `rejected`), `steadfast_attempts_total{site}`,
-//!   `steadfast_retries_total{site}`, `steadfast_giveups_total{site, reason}`;
+//!   `steadfast_retries_total{site}`, `steadfast_giveups_total{site, reason}`,
+//!   `steadfast_hedges_total{site, outcome}` (`sent` | `won` | `refused`; a
+//!   hedged call counts one attempt per round, its hedges here);
 //!   histogram `steadfast_call_duration_seconds{site}`; gauge
 //!   `steadfast_circuit_state{site}` (0 closed, 1 half-open, 2 open), where
 //!   `site` is the breaker's [`name`](CircuitBreaker::name) (an inline
 //!   breaker is named after its function).
 //! - `stats`: `steadfast::stats::snapshot()` lists every annotated function
 //!   that has finished a call, with its calls, successes, failures,
-//!   attempts, retries, rejections and how many calls succeeded on each
-//!   attempt; `examples/stats.rs` prints them as a table.
+//!   attempts, retries, rejections, hedges sent, won and refused, and how
+//!   many calls succeeded on each attempt; `examples/stats.rs` prints them as a table.
 //!
 //! `site` is the function's `name` key, or `module_path::fn_name`.
 

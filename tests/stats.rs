@@ -42,6 +42,9 @@ fn counts_calls_attempts_and_where_they_succeeded() {
             attempts: 1 + 1 + 2 + 3 + 4,
             retries: 1 + 2 + 3,
             rejected: 0,
+            hedges_sent: 0,
+            hedges_won: 0,
+            hedges_refused: 0,
             successes_at_attempt: vec![2, 1, 1],
         }
     );
@@ -131,4 +134,15 @@ fn successes_after_the_sixteenth_attempt_share_the_last_slot() {
     // Attempts 16, 17 and 19: the first in slot 16, the others with it.
     assert_eq!(stats.successes_at_attempt.len(), 16);
     assert_eq!(stats.successes_at_attempt[15], 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn counts_hedges_sent_won_and_refused() {
+    support::two_slow_hedged_calls().await;
+    let stats = site("search.query");
+    assert_eq!(
+        (stats.hedges_sent, stats.hedges_won, stats.hedges_refused),
+        (1, 1, 1)
+    );
+    assert_eq!((stats.calls, stats.attempts, stats.retries), (2, 2, 0));
 }

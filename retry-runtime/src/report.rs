@@ -111,6 +111,56 @@ pub(crate) fn rejected(site: &'static Site, kind: &'static str, attempt: u32, el
     metrics_impl::finished(site.name, "rejected", attempt.saturating_sub(1), elapsed);
 }
 
+/// What became of a hedge a call site's round wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hedged {
+    /// Both budgets gave a token: the hedge was sent.
+    Sent,
+    /// The hedge's success was the call's (it answered first).
+    Won,
+    /// The hedge budget or the retry budget was empty: no hedge.
+    Refused,
+}
+
+impl Hedged {
+    /// The `outcome` label of `steadfast_hedges_total`.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Hedged::Sent => "sent",
+            Hedged::Won => "won",
+            Hedged::Refused => "refused",
+        }
+    }
+}
+
+/// A hedge numbered `attempt` (counting every attempt the call started)
+/// was sent, won or refused. Only a hedged round's slow attempts get here.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn hedged(site: &Site, what: Hedged, attempt: u32) {
+    #[cfg(feature = "tracing")]
+    match what {
+        Hedged::Sent => {
+            tracing::debug!(target: "steadfast", site = site.name, attempt, "hedge sent");
+        }
+        Hedged::Won => {
+            tracing::debug!(target: "steadfast", site = site.name, attempt, "hedge won");
+        }
+        Hedged::Refused => tracing::debug!(
+            target: "steadfast",
+            site = site.name,
+            attempt,
+            "hedge refused by the budget",
+        ),
+    }
+    #[cfg(feature = "stats")]
+    site.stats.hedged(what);
+    #[cfg(feature = "metrics")]
+    metrics::counter!("steadfast_hedges_total", "site" => site.name, "outcome" => what.as_str())
+        .increment(1);
+}
+
 #[cfg(feature = "metrics")]
 mod metrics_impl {
     use std::time::Duration;

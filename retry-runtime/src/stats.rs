@@ -26,6 +26,9 @@ pub(crate) struct Counters {
     attempts: AtomicU64,
     retries: AtomicU64,
     rejected: AtomicU64,
+    hedges_sent: AtomicU64,
+    hedges_won: AtomicU64,
+    hedges_refused: AtomicU64,
     successes_at: [AtomicU64; SUCCESS_SLOTS],
     registered: AtomicBool,
 }
@@ -45,6 +48,9 @@ impl Counters {
             attempts: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            hedges_sent: AtomicU64::new(0),
+            hedges_won: AtomicU64::new(0),
+            hedges_refused: AtomicU64::new(0),
             successes_at: [const { AtomicU64::new(0) }; SUCCESS_SLOTS],
             registered: AtomicBool::new(false),
         }
@@ -66,6 +72,17 @@ impl Counters {
     pub(crate) fn rejected(&'static self, attempt: u32) {
         self.finished(attempt.saturating_sub(1));
         self.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// Counted as it happens; the call that sent it registers the site
+    /// when it finishes.
+    pub(crate) fn hedged(&self, what: crate::report::Hedged) {
+        let counter = match what {
+            crate::report::Hedged::Sent => &self.hedges_sent,
+            crate::report::Hedged::Won => &self.hedges_won,
+            crate::report::Hedged::Refused => &self.hedges_refused,
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     fn finished(&'static self, attempts: u32) {
@@ -98,12 +115,20 @@ pub struct SiteStats {
     pub successes: u64,
     /// Calls that returned the body's error (after retrying, or not).
     pub failures: u64,
-    /// Attempts made, the first of each call included.
+    /// Attempts made, the first of each call included; a hedged call
+    /// counts one per round, its hedges in `hedges_sent`.
     pub attempts: u64,
     /// Attempts after the first of each call.
     pub retries: u64,
     /// Calls refused by the library itself (open breaker, no permit or token).
     pub rejected: u64,
+    /// Hedges sent beside a slow attempt (a `Policy` with `hedge`).
+    pub hedges_sent: u64,
+    /// Hedges whose success was the call's: they answered first.
+    pub hedges_won: u64,
+    /// Hedges due but not sent: the hedge budget or the retry budget was
+    /// empty.
+    pub hedges_refused: u64,
     /// `successes_at_attempt[n - 1]` calls succeeded on attempt `n`; the last
     /// entry also counts later attempts when there are more than 16. Trailing
     /// zeros are trimmed.
@@ -150,6 +175,9 @@ pub fn snapshot() -> Vec<SiteStats> {
             attempts: stats.attempts.load(Relaxed),
             retries: stats.retries.load(Relaxed),
             rejected: stats.rejected.load(Relaxed),
+            hedges_sent: stats.hedges_sent.load(Relaxed),
+            hedges_won: stats.hedges_won.load(Relaxed),
+            hedges_refused: stats.hedges_refused.load(Relaxed),
             successes_at_attempt,
         });
     }

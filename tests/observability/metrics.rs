@@ -212,3 +212,29 @@ fn the_duration_is_the_calls_time_on_the_clock_it_ran_on() {
         other => panic!("duration histogram: {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedges_sent_won_and_refused_are_counted_by_outcome() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    {
+        let _recorder = metrics::set_default_local_recorder(&recorder);
+        support::two_slow_hedged_calls().await;
+    }
+    let series = snapshotter.snapshot().into_vec();
+    let site = ("site", "search.query");
+    for outcome in ["sent", "won", "refused"] {
+        assert_eq!(
+            counter(
+                &series,
+                "steadfast_hedges_total",
+                &[site, ("outcome", outcome)]
+            ),
+            1,
+            "{outcome}"
+        );
+    }
+    // Two calls, one round each: a hedge is not a retry.
+    assert_eq!(counter(&series, "steadfast_attempts_total", &[site]), 2);
+    assert_eq!(counter(&series, "steadfast_retries_total", &[site]), 0);
+}

@@ -192,3 +192,30 @@ fn breaker_transitions_and_rejections_are_reported() {
     assert_eq!(rejection.field("kind"), "circuit_open");
     assert!(rejection.field("site").ends_with("::guarded"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedges_sent_won_and_refused_are_debug_events() {
+    let capture = Capture::default();
+    let _subscriber =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    support::two_slow_hedged_calls().await;
+    let events = capture.events();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|event| {
+            assert_eq!(event.level, tracing::Level::DEBUG);
+            assert_eq!(event.target, "steadfast");
+            assert_eq!(event.field("site"), "search.query");
+            (event.field("message"), event.field("attempt"))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hedge refused by the budget", "2"),
+            ("hedge sent", "2"),
+            ("hedge won", "2"),
+        ],
+        "{events:#?}"
+    );
+}

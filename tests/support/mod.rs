@@ -102,3 +102,26 @@ impl InFlight {
         self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Half a hedge per call, after 10 ms: the first of two slow calls has its
+/// hedge refused (half a token), the second's is sent and answers first.
+static HEDGED: steadfast::Policy<TestError> = steadfast::Policy::new()
+    .name("search.query")
+    .hedge(steadfast::Hedge::after(Duration::from_millis(10)).max_extra_load(0.5))
+    .no_budget();
+
+/// Two calls through `search.query` whose first attempt takes 100 ms and
+/// whose hedge 5 (on the paused clock): one hedge refused, one sent and
+/// won, each numbered 2.
+pub async fn two_slow_hedged_calls() {
+    for _ in 0..2 {
+        HEDGED
+            .retry(|attempt| async move {
+                let ms = if attempt.is_hedge() { 5 } else { 100 };
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, TestError>(())
+            })
+            .await
+            .unwrap();
+    }
+}

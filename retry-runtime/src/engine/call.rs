@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::event::RetryEvent;
-use crate::report;
+use crate::report::{self, Site};
 use crate::testing;
 
 use super::attempt::{Attempt, CallKey};
@@ -247,9 +247,19 @@ impl Call {
     /// The `k`-th attempt of a hedged round (0 for its first, which is not
     /// a hedge), numbered after every attempt the call started before.
     pub(crate) fn round_attempt(&self, k: u32) -> Attempt {
-        let number = self.attempts.saturating_add(self.hedges).saturating_add(k);
-        let attempt = Attempt::new(number, self.deadline_at(), self.key);
+        let attempt = Attempt::new(self.round_number(k), self.deadline_at(), self.key);
         if k == 0 { attempt } else { attempt.hedged() }
+    }
+
+    /// The number of the `k`-th attempt of a hedged round (see
+    /// `round_attempt`).
+    pub(crate) fn round_number(&self, k: u32) -> u32 {
+        self.attempts.saturating_add(self.hedges).saturating_add(k)
+    }
+
+    /// Where the call reports (its events, metrics and stats).
+    pub(crate) fn site(&self) -> &'static Site {
+        &self.settings.site
     }
 
     /// A hedged round sent `sent` hedges.

@@ -39,6 +39,7 @@ use tokio::time::Instant;
 pub use invalid::InvalidHedge;
 
 use crate::budget::RetryBudget;
+use crate::report::{self, Hedged, Site};
 use crate::sync::const_fn;
 use counts::Counts;
 use latency::Latency;
@@ -264,16 +265,26 @@ impl Hedge {
         self.latency.record(latency);
     }
 
-    /// Asks the budgets for one hedge, counting it sent or refused.
-    pub(crate) fn spend(&self, retry_budget: Option<&RetryBudget>) -> bool {
+    /// Asks the budgets for the hedge numbered `attempt`, counting and
+    /// reporting it sent or refused.
+    pub(crate) fn spend(
+        &self,
+        site: &Site,
+        attempt: u32,
+        retry_budget: Option<&RetryBudget>,
+    ) -> bool {
         let spent = self.load.spend(retry_budget);
         self.counts.spent(spent);
+        let what = if spent { Hedged::Sent } else { Hedged::Refused };
+        report::hedged(site, what, attempt);
         spent
     }
 
-    /// A hedge's success is the call's.
-    pub(crate) fn hedge_won(&self) {
+    /// The hedge numbered `attempt` answered first: its success is the
+    /// call's.
+    pub(crate) fn hedge_won(&self, site: &Site, attempt: u32) {
         self.counts.won_one();
+        report::hedged(site, Hedged::Won, attempt);
     }
 }
 
@@ -360,9 +371,10 @@ mod tests {
         let hedge = Hedge::after(Duration::ZERO).max_extra_load(0.5);
         hedge.call_started(Instant::now());
         hedge.call_started(Instant::now());
-        assert!(hedge.spend(None));
-        assert!(!hedge.spend(None));
-        hedge.hedge_won();
+        static SITE: Site = Site::new("hedged");
+        assert!(hedge.spend(&SITE, 2, None));
+        assert!(!hedge.spend(&SITE, 3, None));
+        hedge.hedge_won(&SITE, 2);
         assert_eq!((hedge.sent(), hedge.won(), hedge.refused()), (1, 1, 1));
         assert_eq!(
             format!("{hedge:?}"),

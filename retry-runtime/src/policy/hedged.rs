@@ -49,7 +49,8 @@ enum Round<'g, T, E> {
 struct Running<'g> {
     admitted: Admitted<'g>,
     started: Instant,
-    hedge: bool,
+    /// `Some(number)` for a hedge, `None` for the round's first attempt.
+    hedge: Option<u32>,
 }
 
 /// A hedge: waiting to be admitted (the `k`-th of the round), running, or
@@ -169,7 +170,7 @@ impl<E: fmt::Debug> Policy<E> {
         let mut first = Some(Running {
             admitted,
             started,
-            hedge: false,
+            hedge: None,
         });
         let mut first_attempt = pin!(timed(call, operation(call.round_attempt(0))));
         let mut timer = pin!(tokio::time::sleep_until(
@@ -187,7 +188,7 @@ impl<E: fmt::Debug> Policy<E> {
                     if stopped
                         || sent >= hedge.hedges()
                         || call.past_deadline(now)
-                        || !hedge.spend(retry_budget)
+                        || !hedge.spend(call.site(), call.round_number(sent + 1), retry_budget)
                     {
                         stopped = true;
                         false
@@ -200,7 +201,7 @@ impl<E: fmt::Debug> Policy<E> {
                             let running = Running {
                                 admitted: Admitted::default(),
                                 started: now,
-                                hedge: true,
+                                hedge: Some(call.round_number(sent)),
                             };
                             Slot::Running(Box::pin(timed(call, attempt)), running)
                         });
@@ -259,7 +260,7 @@ impl<E: fmt::Debug> Policy<E> {
                                     let running = Running {
                                         admitted,
                                         started: Instant::now(),
-                                        hedge: true,
+                                        hedge: Some(call.round_number(k)),
                                     };
                                     hedges[index] =
                                         Slot::Running(Box::pin(timed(call, attempt)), running);
@@ -320,7 +321,7 @@ impl<E: fmt::Debug> Policy<E> {
         let Running {
             mut admitted,
             started,
-            hedge: is_hedge,
+            hedge: hedged,
         } = running;
         let outcome = match timed {
             Some(outcome) => outcome,
@@ -338,8 +339,8 @@ impl<E: fmt::Debug> Policy<E> {
                     if hedge.learns() {
                         hedge.record(started.elapsed());
                     }
-                    if is_hedge {
-                        hedge.hedge_won();
+                    if let Some(number) = hedged {
+                        hedge.hedge_won(self.settings.site(), number);
                     }
                     return Finished::Ends(Round::Settle(admitted, outcome));
                 }
