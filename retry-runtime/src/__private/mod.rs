@@ -20,11 +20,13 @@
 //! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl: called where an attempt times out, and handed to [`Conversions`] at the key that causes the refusal |
 //! | [`retry_if`], [`breaker_if`], [`retry_after`], [`on_retry`], [`fallback`], [`on_retry_async`], [`fallback_async`] | the user's expressions, type-checked at their own tokens (the `_async` ones for async closures, awaited in place) |
 //! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
+//! | [`Hedge`], [`hedged_round`], [`HedgeAttempt`], [`HedgedRound`] | `hedge(..)`: a `static Hedge` built with its public `const` builders; each round is `hedged_round(&HEDGE, &mut call, guards, (admits, bounds_waits), \|a\| async { let attempt = a.get(); body }, \|\| elapsed(), \|error\| (retryable, retry_after, breaker_if))`, whose `HedgedRound` is settled as one unhedged attempt |
 //!
 //! Everything else (the decisions, the reporting, the defaults) is the
 //! runtime's own business, behind [`Call`].
 
 mod convert;
+mod hedge;
 mod hooks;
 
 /// The version of this contract. An expansion asserts it equals the one
@@ -47,12 +49,15 @@ pub use crate::circuit_breaker::CircuitBreaker;
 pub use crate::engine::{
     Admission, Admitted, Attempt, Call, Conversions, Decision, GiveUp, Guards, Refusal, Settings,
 };
+pub use crate::hedge::Hedge;
+pub use crate::hedge::round::Round as HedgedRound;
 pub use crate::jitter::Jitter;
 pub use crate::keyed::Keyed;
 pub use crate::rate_limiter::RateLimiter;
 pub use retry_rules::BackoffKind;
 
 pub use convert::{FromCircuitOpen, FromElapsed, FromRejected, circuit_open, elapsed, rejected};
+pub use hedge::{HedgeAttempt, hedged_round};
 pub use hooks::{
     breaker_if, fallback, fallback_async, on_retry, on_retry_async, retry_after, retry_if,
 };

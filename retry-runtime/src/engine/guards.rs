@@ -21,6 +21,11 @@ pub struct Guards<'g> {
 }
 
 impl<'g> Guards<'g> {
+    /// The retry budget, which a hedge also spends from.
+    pub(crate) const fn retry_budget(&self) -> Option<&'g RetryBudget> {
+        self.budget
+    }
+
     /// No protection (and no budget).
     #[must_use]
     pub const fn new() -> Self {

@@ -48,11 +48,6 @@ impl Settings {
         }
     }
 
-    /// Where calls under these settings report.
-    pub(crate) const fn site(&self) -> &Site {
-        &self.site
-    }
-
     /// `max_attempts`: attempts in total, the first included. The macro
     /// rejects 0; here it is taken as 1.
     #[must_use]

@@ -30,6 +30,7 @@ mod counts;
 mod invalid;
 mod latency;
 mod load;
+pub(crate) mod round;
 
 use std::fmt;
 use std::time::Duration;

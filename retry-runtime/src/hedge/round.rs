@@ -1,0 +1,380 @@
+//! One round of a hedged call: an attempt, and the hedges sent beside it,
+//! raced in the call's own future (no task is spawned, so the call's future
+//! is `Send` whenever the body's futures are). Written once for every door:
+//! `Policy::retry` and the attribute's expansion (through `__private`) say
+//! what an outcome means with [`Verdicts`], and settle the round's result
+//! as they settle one unhedged attempt.
+//!
+//! The round ends with the first success (the attempts still running are
+//! dropped at once), with the first error that would not be retried (the
+//! same), or when every attempt of it has failed and no hedge can be sent:
+//! then the last failure is the round's. A hedge is sent when the delay has
+//! passed since the last attempt started, or at once when an attempt fails
+//! with an error that would be retried, if the round has hedges left, the
+//! deadline has not passed, no attempt brought a `retry_after` hint, and
+//! the hedge budget and the retry budget both give a token. A hedge the
+//! budgets refuse stops the round's hedging.
+//!
+//! Each attempt is admitted as an unhedged one is (breaker, rate limiter,
+//! concurrency) and runs under the same time limit. An attempt that fails
+//! while another runs tells the breaker and the rate limiter what it learnt
+//! at once ([`Call::attempt_failed`]). A hedge the breaker, the limiter or
+//! the concurrency limit refuses stops the round's hedging, and ends the
+//! call as a refusal does only when nothing else of the round runs.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Hedge;
+use crate::engine::{Admission, Admitted, Attempt, Call, Guards, Refusal};
+
+/// How a round ended.
+pub enum Round<'g, T, E> {
+    /// An attempt to settle as the door settles an unhedged one: a success,
+    /// an error not to retry, or the last failure of the round.
+    Settle(Admitted<'g>, Result<T, E>),
+    /// An attempt was refused, and nothing else of the round ran.
+    Refused(Refusal),
+}
+
+/// What a door says of its attempts' outcomes.
+pub(crate) trait Verdicts<T, E> {
+    /// The error of an attempt that ran out of time.
+    fn elapsed(&self) -> E;
+
+    /// `None` for a success; for a failure, whether it would be retried,
+    /// the server's hint, and `breaker_if`'s verdict if the door has one.
+    fn judge(&self, outcome: &Result<T, E>) -> Option<Verdict>;
+}
+
+/// A failed attempt, as its door judges it.
+pub(crate) struct Verdict {
+    pub(crate) retryable: bool,
+    pub(crate) retry_after: Option<Duration>,
+    /// Whether the breaker counts it, when `breaker_if` says.
+    pub(crate) breaker: Option<bool>,
+}
+
+/// What a round needs besides the body: the hedge, the call, its shared
+/// protections (whose retry budget hedges also spend from) and whether
+/// they admit or bound waits (the door knows), and the door's verdicts.
+pub(crate) struct Race<'r, 'g, V> {
+    pub(crate) hedge: &'static Hedge,
+    pub(crate) call: &'r mut Call,
+    pub(crate) guards: Guards<'g>,
+    pub(crate) admits: bool,
+    pub(crate) bounds_waits: bool,
+    pub(crate) verdicts: &'r V,
+}
+
+/// An attempt of the round that is running.
+struct Running<'g> {
+    admitted: Admitted<'g>,
+    started: Instant,
+    /// `Some(number)` for a hedge, `None` for the round's first attempt.
+    hedge: Option<u32>,
+}
+
+/// A hedge: waiting to be admitted (the `k`-th of the round), running, or
+/// over.
+enum Slot<'g, A, R> {
+    Admitting(Pin<Box<A>>, u32),
+    Running(Pin<Box<R>>, Running<'g>),
+    Gone,
+}
+
+/// What one finished attempt means for the round.
+enum Finished<'g, T, E> {
+    Ends(Round<'g, T, E>),
+    /// Failed with an error that would be retried (and its hint).
+    Failed(Admitted<'g>, Result<T, E>, Option<Duration>),
+}
+
+/// Runs an attempt under the call's time limit, if it has one; `None` if
+/// the attempt ran out of time.
+async fn timed<Fut: Future>(call: &Call, attempt: Fut) -> Option<Fut::Output> {
+    if call.limits_time() {
+        call.with_time_limit(attempt).await.ok()
+    } else {
+        Some(attempt.await)
+    }
+}
+
+/// Takes what an attempt needs from the breaker, limiter and concurrency
+/// limit, waiting (within `max_wait` and the deadline, if `bounded`) when
+/// one is not free at once.
+pub(crate) async fn admit<'g>(
+    call: &Call,
+    guards: Guards<'g>,
+    bounded: bool,
+) -> Result<Admitted<'g>, Refusal> {
+    match call.try_admit(guards) {
+        Admission::Done(done) => done,
+        Admission::Wait(mut waiting) => {
+            if bounded {
+                call.admit_within(guards, &mut waiting).await?;
+            } else {
+                call.admit(guards, &mut waiting).await;
+            }
+            Ok(waiting)
+        }
+    }
+}
+
+impl<'g, V> Race<'_, 'g, V> {
+    /// Runs one round, and counts its hedges in the call.
+    pub(crate) async fn run<T, E, F, Fut>(self, operation: &mut F) -> Round<'g, T, E>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        V: Verdicts<T, E>,
+    {
+        if self.call.start_round() {
+            self.hedge.call_started(Instant::now());
+        }
+        let Race {
+            hedge,
+            call,
+            guards,
+            admits,
+            bounds_waits,
+            verdicts,
+        } = self;
+        let shared = Shared {
+            hedge,
+            call,
+            guards,
+            admits,
+            bounds_waits,
+            verdicts,
+        };
+        let (round, sent) = shared.race(operation).await;
+        call.count_hedges(sent);
+        round
+    }
+}
+
+/// The race's view of the call: shared, as every attempt reads it.
+struct Shared<'r, 'g, V> {
+    hedge: &'static Hedge,
+    call: &'r Call,
+    guards: Guards<'g>,
+    admits: bool,
+    bounds_waits: bool,
+    verdicts: &'r V,
+}
+
+impl<'g, V> Shared<'_, 'g, V> {
+    fn admit(&self) -> impl Future<Output = Result<Admitted<'g>, Refusal>> + use<'_, 'g, V> {
+        admit(self.call, self.guards, self.bounds_waits)
+    }
+
+    /// The round itself; also returns how many hedges it sent.
+    async fn race<T, E, F, Fut>(&self, operation: &mut F) -> (Round<'g, T, E>, u32)
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        V: Verdicts<T, E>,
+    {
+        let (hedge, call) = (self.hedge, self.call);
+        let admitted = if self.admits {
+            match self.admit().await {
+                Ok(admitted) => admitted,
+                Err(refusal) => return (Round::Refused(refusal), 0),
+            }
+        } else {
+            Admitted::default()
+        };
+        let started = Instant::now();
+        let delay = hedge.delay(started);
+        let mut first = Some(Running {
+            admitted,
+            started,
+            hedge: None,
+        });
+        let mut first_attempt = pin!(timed(call, operation(call.round_attempt(0))));
+        let mut timer = pin!(tokio::time::sleep_until(
+            started + delay.unwrap_or_default()
+        ));
+        let mut hedges = Vec::new();
+        let mut sent = 0u32;
+        // No delay (a quantile without enough samples yet): no hedge.
+        let mut stopped = delay.is_none();
+        poll_fn(|cx| {
+            // Sends the next hedge if the round may: `true` if it did.
+            macro_rules! send_hedge {
+                () => {{
+                    let now = Instant::now();
+                    if stopped
+                        || sent >= hedge.hedges()
+                        || call.past_deadline(now)
+                        || !hedge.spend(
+                            call.site(),
+                            call.round_number(sent + 1),
+                            self.guards.retry_budget(),
+                        )
+                    {
+                        stopped = true;
+                        false
+                    } else {
+                        sent += 1;
+                        hedges.push(if self.admits {
+                            Slot::Admitting(Box::pin(self.admit()), sent)
+                        } else {
+                            let attempt = operation(call.round_attempt(sent));
+                            let running = Running {
+                                admitted: Admitted::default(),
+                                started: now,
+                                hedge: Some(call.round_number(sent)),
+                            };
+                            Slot::Running(Box::pin(timed(call, attempt)), running)
+                        });
+                        if let Some(delay) = delay {
+                            timer.as_mut().reset(now + delay);
+                        }
+                        true
+                    }
+                }};
+            }
+            // An attempt failed with an error that would be retried: the
+            // round goes on if another attempt runs or a hedge is sent.
+            macro_rules! failed {
+                ($admitted:expr, $outcome:expr, $hint:expr) => {{
+                    let hint: Option<Duration> = $hint;
+                    if hint.is_some() {
+                        // The server asked for a pause: no more hedges.
+                        stopped = true;
+                    }
+                    let running = usize::from(first.is_some())
+                        + hedges.iter().filter(|s| !matches!(s, Slot::Gone)).count();
+                    if send_hedge!() || running > 0 {
+                        call.attempt_failed(self.guards, $admitted, true, hint);
+                    } else {
+                        return Poll::Ready((Round::Settle($admitted, $outcome), sent));
+                    }
+                }};
+            }
+            loop {
+                let mut progressed = false;
+                if first.is_some() {
+                    if let Poll::Ready(timed) = first_attempt.as_mut().poll(cx) {
+                        progressed = true;
+                        if let Some(running) = first.take() {
+                            match self.finish(running, timed) {
+                                Finished::Ends(round) => return Poll::Ready((round, sent)),
+                                Finished::Failed(admitted, outcome, hint) => {
+                                    failed!(admitted, outcome, hint);
+                                }
+                            }
+                        }
+                    }
+                }
+                for index in 0..hedges.len() {
+                    match &mut hedges[index] {
+                        Slot::Admitting(admission, k) => {
+                            let k = *k;
+                            let Poll::Ready(admission) = admission.as_mut().poll(cx) else {
+                                continue;
+                            };
+                            progressed = true;
+                            hedges[index] = Slot::Gone;
+                            match admission {
+                                Ok(admitted) => {
+                                    let attempt = operation(call.round_attempt(k));
+                                    let running = Running {
+                                        admitted,
+                                        started: Instant::now(),
+                                        hedge: Some(call.round_number(k)),
+                                    };
+                                    hedges[index] =
+                                        Slot::Running(Box::pin(timed(call, attempt)), running);
+                                }
+                                Err(refusal) => {
+                                    stopped = true;
+                                    let running = usize::from(first.is_some())
+                                        + hedges
+                                            .iter()
+                                            .filter(|s| !matches!(s, Slot::Gone))
+                                            .count();
+                                    if running == 0 {
+                                        return Poll::Ready((Round::Refused(refusal), sent));
+                                    }
+                                }
+                            }
+                        }
+                        Slot::Running(attempt, _) => {
+                            let Poll::Ready(timed) = attempt.as_mut().poll(cx) else {
+                                continue;
+                            };
+                            progressed = true;
+                            if let Slot::Running(_, running) =
+                                std::mem::replace(&mut hedges[index], Slot::Gone)
+                            {
+                                match self.finish(running, timed) {
+                                    Finished::Ends(round) => return Poll::Ready((round, sent)),
+                                    Finished::Failed(admitted, outcome, hint) => {
+                                        failed!(admitted, outcome, hint);
+                                    }
+                                }
+                            }
+                        }
+                        Slot::Gone => {}
+                    }
+                }
+                // A timer due with no hedge left stops the round's hedging.
+                if !stopped && timer.as_mut().poll(cx).is_ready() && send_hedge!() {
+                    progressed = true;
+                }
+                if !progressed {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+
+    /// What a finished attempt means: a success or an error not to retry
+    /// ends the round; a success or a timeout is a latency sample.
+    fn finish<T, E>(&self, running: Running<'g>, timed: Option<Result<T, E>>) -> Finished<'g, T, E>
+    where
+        V: Verdicts<T, E>,
+    {
+        let Running {
+            mut admitted,
+            started,
+            hedge: hedged,
+        } = running;
+        let hedge = self.hedge;
+        let outcome = match timed {
+            Some(outcome) => outcome,
+            None => {
+                admitted.timed_out();
+                if hedge.learns() {
+                    hedge.record(started.elapsed());
+                }
+                Err(self.verdicts.elapsed())
+            }
+        };
+        let Some(verdict) = self.verdicts.judge(&outcome) else {
+            if hedge.learns() {
+                hedge.record(started.elapsed());
+            }
+            if let Some(number) = hedged {
+                hedge.hedge_won(self.call.site(), number);
+            }
+            return Finished::Ends(Round::Settle(admitted, outcome));
+        };
+        if let Some(counts) = verdict.breaker {
+            admitted.breaker_judges(counts);
+        }
+        if verdict.retryable {
+            Finished::Failed(admitted, outcome, verdict.retry_after)
+        } else {
+            Finished::Ends(Round::Settle(admitted, outcome))
+        }
+    }
+}
