@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::{BackoffKind, Jitter};
+use crate::{BackoffKind, HedgeAfter, Jitter};
 
 /// Attempts in total, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -32,3 +32,13 @@ pub const FAILURE_THRESHOLD: u32 = 5;
 /// tenth instead: a window no longer than an attempt forgets its request
 /// before its outcome counts (go-zero's second mistake).
 pub const THROTTLING_WINDOW: Duration = Duration::from_secs(120);
+/// When `hedge` sends a hedge: after the site's p95 latency, so that only
+/// the slowest twentieth of attempts is hedged.
+pub const HEDGE_AFTER: HedgeAfter = HedgeAfter::Quantile(0.95);
+/// Hedges beside one attempt (Finagle's and tower's one).
+pub const MAX_HEDGES: u32 = 1;
+/// Hedges per call over a window: 5% more attempts than calls.
+pub const MAX_EXTRA_LOAD: f64 = 0.05;
+/// Not a default but a bound: the most hedges beside one attempt (Polly's
+/// limit); more would multiply the load on a slow dependency.
+pub const HEDGE_LIMIT: u32 = 10;

@@ -24,7 +24,7 @@
 
 use std::time::Duration;
 
-use crate::{BackoffKind, Jitter, defaults, rules};
+use crate::{BackoffKind, HedgeAfter, Jitter, defaults, rules};
 
 /// The keys a configuration file can set: the fields of the runtime's
 /// `PolicyConfig`, named as in the attribute.
@@ -185,6 +185,19 @@ pub struct Values<At> {
     /// An inline breaker counting consecutive failures (the attribute's
     /// only).
     pub breaker: Option<ConsecutiveBreaker<At>>,
+    /// `hedge(..)`, if written.
+    pub hedge: Option<HedgeValues<At>>,
+}
+
+/// `hedge(after = .., max_hedges = .., max_extra_load = ..)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HedgeValues<At> {
+    /// `after`.
+    pub after: Written<HedgeAfter, At>,
+    /// `max_hedges`, as written.
+    pub max_hedges: Written<i128, At>,
+    /// `max_extra_load`.
+    pub max_extra_load: Written<f64, At>,
 }
 
 /// An inline `circuit_breaker` that counts consecutive failures (no
@@ -211,6 +224,7 @@ impl<At> Default for Values<At> {
             deadline: Written::Absent,
             max_wait: Written::Absent,
             breaker: None,
+            hedge: None,
         }
     }
 }
@@ -308,6 +322,17 @@ pub fn check<At: Copy>(values: &Values<At>) -> Vec<Problem<At>> {
                 at,
                 rules::breaker_outlasts_a_call(threshold, max_attempts, default),
             );
+        }
+    }
+    if let Some(hedge) = &values.hedge {
+        if let Written::Value(HedgeAfter::Quantile(q), at) = hedge.after {
+            push(at, rules::hedge_quantile(q));
+        }
+        if let Written::Value(n, at) = hedge.max_hedges {
+            push(at, rules::hedge_count(n));
+        }
+        if let Written::Value(f, at) = hedge.max_extra_load {
+            push(at, rules::hedge_extra_load(f));
         }
     }
     problems
@@ -518,6 +543,43 @@ mod tests {
                 "jitter",
                 "max_attempts"
             ]
+        );
+    }
+
+    #[test]
+    fn a_hedges_values_are_each_in_range() {
+        let hedge = |after, max_hedges, max_extra_load| Values {
+            hedge: Some(HedgeValues {
+                after: Written::Value(after, "after"),
+                max_hedges: Written::Value(max_hedges, "max_hedges"),
+                max_extra_load: Written::Value(max_extra_load, "max_extra_load"),
+            }),
+            ..Values::default()
+        };
+        let p = HedgeAfter::Quantile;
+        assert!(check(&hedge(p(0.95), 1, 0.05)).is_empty());
+        assert!(check(&hedge(p(0.01), 10, 1.0)).is_empty(), "the bounds");
+        assert!(check(&hedge(p(0.999), 1, 1.0)).is_empty(), "p99.9");
+        let fixed = HedgeAfter::Delay(Duration::ZERO);
+        assert!(check(&hedge(fixed, 1, 0.05)).is_empty(), "hedges at once");
+        assert_eq!(
+            keys(&hedge(p(0.0099), 0, 0.0)),
+            ["after", "max_hedges", "max_extra_load"]
+        );
+        assert_eq!(
+            keys(&hedge(p(0.9991), 11, 1.01)),
+            ["after", "max_hedges", "max_extra_load"]
+        );
+        assert_eq!(
+            keys(&hedge(p(f64::NAN), 1, f64::NAN)),
+            ["after", "max_extra_load"]
+        );
+        assert_eq!(
+            messages(&hedge(p(1.0), 1, 0.05)),
+            [(
+                "after",
+                "`after` must be a quantile from p1 to p99.9 (got p100); e.g. `after = \"p95\"` hedges the slowest 5% of attempts".to_owned()
+            )]
         );
     }
 

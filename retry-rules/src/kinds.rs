@@ -1,5 +1,5 @@
-//! The values chosen by name: how the delay grows (`backoff`) and how it is
-//! randomised (`jitter`). One definition for every door: the runtime
+//! The values chosen by name: how the delay grows (`backoff`), how it is
+//! randomised (`jitter`), and when a hedge is sent (`hedge(after = ..)`). One definition for every door: the runtime
 //! computes with these types (`Jitter` is its public type, re-exported),
 //! the macro reads them from the attribute and names them in its
 //! expansion, configuration reads them from a file, so no door maps one
@@ -69,4 +69,15 @@ impl Jitter {
 
     /// What may follow the names in a message: the other form `jitter` takes.
     pub const OR_FACTOR: &str = ", or a factor in (0, 1] such as `0.2`";
+}
+
+/// When a hedge is sent beside a slow attempt: `hedge(after = "p95")` or
+/// `hedge(after = "40ms")`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeAfter {
+    /// After this quantile (0.95 for `"p95"`) of the call site's recent
+    /// latencies.
+    Quantile(f64),
+    /// After a fixed delay.
+    Delay(std::time::Duration),
 }

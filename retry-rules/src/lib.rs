@@ -29,7 +29,7 @@ pub mod defaults;
 mod kinds;
 mod protections;
 
-pub use kinds::{BackoffKind, Jitter};
+pub use kinds::{BackoffKind, HedgeAfter, Jitter};
 pub use protections::{Protections, Refusal};
 
 #[cfg(feature = "check")]
@@ -40,12 +40,15 @@ mod names;
 mod rules;
 
 #[cfg(feature = "check")]
-pub use keys::{CONFIG, ConsecutiveBreaker, IN_CODE, Problem, Values, Written, check, in_code};
+pub use keys::{
+    CONFIG, ConsecutiveBreaker, HedgeValues, IN_CODE, Problem, Values, Written, check, in_code,
+};
 #[cfg(feature = "check")]
 pub use names::{did_you_mean, one_of, quoted_list, unknown_key};
 #[cfg(feature = "check")]
 pub use rules::{
     adaptive_throttling, at_least_one, base_delay_within_deadline, breaker_outlasts_a_call,
-    budget_off, concurrency_text, delays_in_order, duration, jitter_fits, multiplier_fits,
-    positive_duration, throttling_alone, timeout_within_deadline,
+    budget_off, concurrency_text, delays_in_order, duration, hedge_after, hedge_count,
+    hedge_extra_load, hedge_quantile, jitter_fits, multiplier_fits, positive_duration,
+    throttling_alone, timeout_within_deadline,
 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::Jitter;
+use crate::{HedgeAfter, Jitter};
 
 /// A duration with a unit: `"250ms"`, `"2s"`, `"1m30s"`.
 ///
@@ -341,4 +341,88 @@ mod tests {
         assert!(jitter_fits(Jitter::Decorrelated, false).is_err());
         assert_eq!(jitter_fits(Jitter::Decorrelated, true), Ok(()));
     }
+}
+
+/// `hedge(after = ..)`: `"pNN"` (a quantile of the site's latency, range
+/// checked by [`hedge_quantile`]) or a duration.
+///
+/// ```
+/// use std::time::Duration;
+/// use retry_rules::{HedgeAfter, hedge_after};
+///
+/// assert_eq!(hedge_after("p99.9"), Ok(HedgeAfter::Quantile(0.999)));
+/// assert_eq!(hedge_after("40ms"), Ok(HedgeAfter::Delay(Duration::from_millis(40))));
+/// assert!(hedge_after("p9x").unwrap_err().contains("neither a latency quantile"));
+/// ```
+pub fn hedge_after(text: &str) -> Result<HedgeAfter, String> {
+    let trimmed = text.trim();
+    if let Some(percent) = trimmed.strip_prefix('p') {
+        // Shifted as text, so that "p99.9" is exactly the 0.999 written
+        // (99.9 / 100 is 0.9990000000000001, outside the range).
+        return match format!("{percent}e-2").parse::<f64>() {
+            Ok(q) if q.is_finite() => Ok(HedgeAfter::Quantile(q)),
+            _ => Err(format!(
+                "invalid `after`: `\"{text}\"` is neither a latency quantile such as `\"p95\"` nor a duration such as `\"40ms\"`"
+            )),
+        };
+    }
+    duration(trimmed).map(HedgeAfter::Delay).map_err(|reason| {
+        format!("invalid `after`: {reason}, or a latency quantile such as `\"p95\"`")
+    })
+}
+
+/// A hedge's quantile is from p1 to p99.9: beyond p99.9 too few attempts
+/// are slower to learn the quantile from in a window, and below p1 every
+/// attempt is hedged (a fixed `after` says that better).
+///
+/// ```
+/// assert_eq!(retry_rules::hedge_quantile(0.95), Ok(()));
+/// assert!(retry_rules::hedge_quantile(1.0).unwrap_err().starts_with("`after` must be a quantile from p1 to p99.9 (got p100)"));
+/// ```
+pub fn hedge_quantile(q: f64) -> Result<(), String> {
+    if (0.01..=0.999).contains(&q) {
+        return Ok(());
+    }
+    let percent = (q * 100_000.0).round() / 1000.0;
+    Err(format!(
+        "`after` must be a quantile from p1 to p99.9 (got p{percent}); e.g. `after = \"p95\"` hedges the slowest 5% of attempts"
+    ))
+}
+
+/// `max_hedges`: at least one (otherwise `hedge` does nothing) and at most
+/// [`HEDGE_LIMIT`](crate::defaults::HEDGE_LIMIT).
+///
+/// ```
+/// assert_eq!(retry_rules::hedge_count(2), Ok(()));
+/// assert!(retry_rules::hedge_count(0).unwrap_err().starts_with("`max_hedges` must be at least 1 (got 0)"));
+/// assert!(retry_rules::hedge_count(11).unwrap_err().starts_with("`max_hedges` is at most 10 (got 11)"));
+/// ```
+pub fn hedge_count(n: i128) -> Result<(), String> {
+    let limit = crate::defaults::HEDGE_LIMIT;
+    if n < 1 {
+        return Err(format!(
+            "`max_hedges` must be at least 1 (got {n}); 0 sends no hedge: remove `hedge` for none"
+        ));
+    }
+    if n > i128::from(limit) {
+        return Err(format!(
+            "`max_hedges` is at most {limit} (got {n}); each hedge is one more attempt at once on a dependency that is already slow"
+        ));
+    }
+    Ok(())
+}
+
+/// `max_extra_load`: the hedges per call a window may send, in (0, 1].
+///
+/// ```
+/// assert_eq!(retry_rules::hedge_extra_load(0.05), Ok(()));
+/// assert!(retry_rules::hedge_extra_load(0.0).unwrap_err().starts_with("`max_extra_load` must be in (0, 1] (got 0)"));
+/// ```
+pub fn hedge_extra_load(f: f64) -> Result<(), String> {
+    if f > 0.0 && f <= 1.0 {
+        return Ok(());
+    }
+    Err(format!(
+        "`max_extra_load` must be in (0, 1] (got {f}); it is the hedges per call over a window, e.g. `0.05` for at most 5% more attempts than calls"
+    ))
 }

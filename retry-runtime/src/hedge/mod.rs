@@ -101,11 +101,11 @@ pub struct Hedge {
 
 impl Hedge {
     /// The most hedges one attempt may have (Polly's limit).
-    pub const MAX_HEDGES: u32 = 10;
+    pub const MAX_HEDGES: u32 = retry_rules::defaults::HEDGE_LIMIT;
 
     /// The extra load a hedge policy adds by default: 5% more attempts than
     /// calls, over a window of 10 s.
-    pub const DEFAULT_MAX_EXTRA_LOAD: f64 = 0.05;
+    pub const DEFAULT_MAX_EXTRA_LOAD: f64 = retry_rules::defaults::MAX_EXTRA_LOAD;
 
     /// The shortest delay a quantile gives: a site answering in
     /// microseconds is not hedged after a few of them.
@@ -153,7 +153,7 @@ impl Hedge {
         fn with(after: After) -> Self {
             Hedge {
                 after,
-                max_hedges: 1,
+                max_hedges: retry_rules::defaults::MAX_HEDGES,
                 max_extra_load: Self::DEFAULT_MAX_EXTRA_LOAD,
                 load: Load::new(Self::DEFAULT_MAX_EXTRA_LOAD),
                 latency: Latency::new(),
