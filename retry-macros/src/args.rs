@@ -19,8 +19,9 @@ use syn::spanned::Spanned;
 use syn::{Expr, Meta};
 
 use crate::values::{
-    BackoffArg, Binding, BudgetArg, CratePath, DurationArg, Float, Int, JitterArg, Key, LimitArg,
-    Name, RateArg, Setting, Settings, UserExpr, Value, VariantList, WindowArg, combine, error,
+    BackoffArg, Binding, BudgetArg, CratePath, DurationArg, Float, HedgeAfterArg, Int, JitterArg,
+    Key, LimitArg, Name, RateArg, Setting, Settings, UserExpr, Value, VariantList, WindowArg,
+    combine, error,
 };
 
 /// Declares a struct whose fields are keys (each an `Option` of its value
@@ -134,6 +135,7 @@ keys! {
         burst: Int,
         max_wait: DurationArg => Setting,
         circuit_breaker: BreakerArg,
+        hedge: HedgeArg,
         on_retry: UserExpr,
         fallback: UserExpr,
         name: Name,
@@ -155,6 +157,15 @@ keys! {
         slow_call_rate: Float,
         adaptive_throttling: Float,
         key: UserExpr,
+    }
+}
+
+keys! {
+    /// The inline `hedge(...)` keys.
+    struct HedgeArgs, failed: HedgeArgsFailed {
+        after: HedgeAfterArg,
+        max_hedges: Int,
+        max_extra_load: Float,
     }
 }
 
@@ -186,6 +197,50 @@ impl BreakerArgs {
         )
         .map_err(|errors| combine(errors).expect("an error was found"))?;
         Ok(args)
+    }
+}
+
+impl HedgeArgs {
+    /// Input:  the tokens inside `hedge(...)`.
+    /// Output: its keys, or every error in them.
+    pub(crate) fn parse_nested(within: &str, tokens: TokenStream) -> syn::Result<Self> {
+        let mut args = HedgeArgs::default();
+        parse_list(
+            tokens,
+            Some(within),
+            |key, meta| args.set(key, meta),
+            Self::KEYS,
+        )
+        .map_err(|errors| combine(errors).expect("an error was found"))?;
+        Ok(args)
+    }
+}
+
+/// `hedge`, `hedge(...)` (this call site's own, with the defaults for the
+/// keys not written) or `hedge = <expr>` (a `&'static Hedge` shared with
+/// other sites: its latency estimate and its budget).
+pub(crate) enum HedgeArg {
+    Inline(Box<HedgeArgs>, Span),
+    Shared(Expr),
+}
+
+impl Value for HedgeArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!(&HEDGE)
+    }
+
+    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        Ok(HedgeArg::Shared(expr.clone()))
+    }
+
+    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
+        match meta {
+            Meta::Path(path) => Ok(HedgeArg::Inline(Box::default(), path.span())),
+            Meta::List(list) => HedgeArgs::parse_nested(key.name, list.tokens.clone())
+                .map(|args| HedgeArg::Inline(Box::new(args), list.path.span())),
+            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
+        }
     }
 }
 
@@ -301,14 +356,23 @@ mod tests {
             let parsed = parse(quote!(circuit_breaker(#sample)));
             assert!(parsed.is_ok(), "`{key}`: {:?}", parsed.err());
         }
+        for key in HedgeArgs::KEYS {
+            let sample = HedgeArgs::sample(key);
+            let parsed = parse(quote!(hedge(#sample)));
+            assert!(parsed.is_ok(), "`{key}`: {:?}", parsed.err());
+        }
         let mut all: Vec<&str> = Args::KEYS
             .iter()
             .chain(BreakerArgs::KEYS)
+            .chain(HedgeArgs::KEYS)
             .copied()
             .collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), Args::KEYS.len() + BreakerArgs::KEYS.len());
+        assert_eq!(
+            all.len(),
+            Args::KEYS.len() + BreakerArgs::KEYS.len() + HedgeArgs::KEYS.len()
+        );
     }
 
     /// Every key of the attribute is one a configuration file can set, or
@@ -509,6 +573,37 @@ mod tests {
             [
                 "unknown key `failure_treshold` in `circuit_breaker(...)`; did you mean `failure_threshold`?"
             ]
+        );
+    }
+
+    #[test]
+    fn hedge_word_list_and_expression() {
+        let word = parse(quote!(hedge)).unwrap().hedge;
+        assert!(matches!(word, Some(HedgeArg::Inline(..))));
+        let list = parse(quote!(hedge(after = "40ms", max_hedges = 2)))
+            .unwrap()
+            .hedge;
+        let Some(HedgeArg::Inline(args, _)) = list else {
+            panic!("expected inline")
+        };
+        assert_eq!(
+            args.after.unwrap().value,
+            retry_rules::HedgeAfter::Delay(std::time::Duration::from_millis(40))
+        );
+        assert_eq!(args.max_hedges.unwrap().value, 2);
+        assert!(matches!(
+            parse(quote!(hedge = &READS)).unwrap().hedge,
+            Some(HedgeArg::Shared(_))
+        ));
+        assert_eq!(
+            messages(quote!(hedge(after = "p9x"))),
+            [
+                "invalid `after` in `hedge(...)`: `\"p9x\"` is neither a latency quantile such as `\"p95\"` nor a duration such as `\"40ms\"`"
+            ]
+        );
+        assert_eq!(
+            messages(quote!(hedge(max_hedge = 2))),
+            ["unknown key `max_hedge` in `hedge(...)`; did you mean `max_hedges`?"]
         );
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use retry_rules::{BackoffKind, Jitter, Written};
+use retry_rules::{BackoffKind, HedgeAfter, Jitter, Written};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, UnOp};
 
@@ -250,6 +250,37 @@ impl Value for DurationArg {
         };
         retry_rules::duration(&text.value())
             .map(|value| DurationArg {
+                value,
+                span: text.span(),
+            })
+            .map_err(|reason| error(text, format!("invalid {key}: {reason}")))
+    }
+}
+
+/// `after` in `hedge(...)`: a latency quantile (`"p95"`) or a duration.
+#[derive(Clone, Copy)]
+pub(crate) struct HedgeAfterArg {
+    pub(crate) value: HedgeAfter,
+    pub(crate) span: Span,
+}
+
+impl Value for HedgeAfterArg {
+    #[cfg(test)]
+    fn sample() -> TokenStream {
+        quote::quote!("p95")
+    }
+
+    fn from_expr(key: Key<'_>, expr: &Expr) -> syn::Result<Self> {
+        let Some(text) = string_literal(expr) else {
+            return Err(error(
+                expr,
+                format!(
+                    "invalid {key}: expected a latency quantile such as `\"p95\"` or a duration such as `\"40ms\"`"
+                ),
+            ));
+        };
+        retry_rules::hedge_after(&text.value())
+            .map(|value| HedgeAfterArg {
                 value,
                 span: text.span(),
             })

@@ -39,7 +39,12 @@ pub const CONFIG: &[&str] = &[
     "timeout",
     "deadline",
     "budget",
+    "hedge",
 ];
+
+/// The keys of the `hedge` table a configuration file can set (the
+/// attribute's `hedge(...)`).
+pub const HEDGE_CONFIG: &[&str] = &["after", "max_hedges", "max_extra_load"];
 
 /// The attribute's keys a configuration file cannot set, since their value
 /// is code or shared state, each with what to do instead. Every key of the

@@ -41,7 +41,8 @@ mod rules;
 
 #[cfg(feature = "check")]
 pub use keys::{
-    CONFIG, ConsecutiveBreaker, HedgeValues, IN_CODE, Problem, Values, Written, check, in_code,
+    CONFIG, ConsecutiveBreaker, HEDGE_CONFIG, HedgeValues, IN_CODE, Problem, Values, Written,
+    check, in_code,
 };
 #[cfg(feature = "check")]
 pub use names::{did_you_mean, one_of, quoted_list, unknown_key};

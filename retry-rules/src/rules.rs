@@ -344,7 +344,8 @@ mod tests {
 }
 
 /// `hedge(after = ..)`: `"pNN"` (a quantile of the site's latency, range
-/// checked by [`hedge_quantile`]) or a duration.
+/// checked by [`hedge_quantile`]) or a duration. The message is the
+/// reason; each door says which key it is about.
 ///
 /// ```
 /// use std::time::Duration;
@@ -362,13 +363,13 @@ pub fn hedge_after(text: &str) -> Result<HedgeAfter, String> {
         return match format!("{percent}e-2").parse::<f64>() {
             Ok(q) if q.is_finite() => Ok(HedgeAfter::Quantile(q)),
             _ => Err(format!(
-                "invalid `after`: `\"{text}\"` is neither a latency quantile such as `\"p95\"` nor a duration such as `\"40ms\"`"
+                "`\"{text}\"` is neither a latency quantile such as `\"p95\"` nor a duration such as `\"40ms\"`"
             )),
         };
     }
-    duration(trimmed).map(HedgeAfter::Delay).map_err(|reason| {
-        format!("invalid `after`: {reason}, or a latency quantile such as `\"p95\"`")
-    })
+    duration(trimmed)
+        .map(HedgeAfter::Delay)
+        .map_err(|reason| format!("{reason}, or a latency quantile such as `\"p95\"`"))
 }
 
 /// A hedge's quantile is from p1 to p99.9: beyond p99.9 too few attempts

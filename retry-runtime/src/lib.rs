@@ -71,5 +71,5 @@ pub use jitter::Jitter;
 pub use keyed::Keyed;
 pub use policy::Policy;
 #[cfg(feature = "serde")]
-pub use policy::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
+pub use policy::{ConfigError, ConfigProblem, HedgeConfig, JitterConfig, PolicyConfig};
 pub use rate_limiter::{NotUntil, Quota, RateLimiter};

@@ -160,3 +160,45 @@ fn an_empty_configuration_is_the_attributes_defaults() {
     let defaults = Policy::<ApiError>::new();
     assert_eq!(format!("{policy:?}"), format!("{defaults:?}"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_files_hedge_table_hedges_a_slow_call() {
+    let config: PolicyConfig =
+        toml::from_str(r#"hedge = { after = "10ms", max_extra_load = 1.0 }"#).unwrap();
+    let policy: &'static Policy<ApiError> =
+        Box::leak(Box::new(Policy::from_config(&config).unwrap()));
+    let start = Instant::now();
+    let answer = policy
+        .retry(|attempt| async move {
+            let took = if attempt.is_hedge() { 5 } else { 1000 };
+            tokio::time::sleep(Duration::from_millis(took)).await;
+            Ok::<_, ApiError>(attempt.number())
+        })
+        .await;
+    assert_eq!(answer, Ok(2), "the hedge sent at 10 ms answered first");
+    assert_eq!(start.elapsed(), Duration::from_millis(15));
+}
+
+#[test]
+fn a_hedge_tables_problems_are_named_by_their_path() {
+    let config: PolicyConfig =
+        toml::from_str(r#"hedge = { after = "p100", max_hedge = 2, max_extra_load = 2.0 }"#)
+            .unwrap();
+    let error = Policy::<ApiError>::from_config(&config).err().unwrap();
+    let keys: Vec<&str> = error.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["hedge.max_hedge", "hedge.after", "hedge.max_extra_load"]
+    );
+    assert_eq!(
+        error.problems()[0].message,
+        "unknown key `max_hedge` in `hedge(...)`; did you mean `max_hedges`?"
+    );
+    // An empty table hedges with the defaults.
+    let empty: PolicyConfig = toml::from_str("hedge = {}").unwrap();
+    let policy = Policy::<ApiError>::from_config(&empty).unwrap();
+    assert_eq!(
+        format!("{:?}", policy.hedging().unwrap()),
+        format!("{:?}", steadfast::Hedge::after_quantile(0.95))
+    );
+}

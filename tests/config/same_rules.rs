@@ -5,7 +5,8 @@
 //!
 //! `#[resilient(base_delay = "100")]` is TOML's inline table
 //! `{ base_delay = "100" }`: the attribute's value syntax is TOML's, so no
-//! fixture is written twice. Cases whose arguments are not TOML (paths,
+//! fixture is written twice (`hedge(after = "p95")` is the table
+//! `hedge = { after = "p95" }`). Cases whose arguments are not TOML (paths,
 //! closures, `circuit_breaker(...)`) or name keys configuration refuses as
 //! code are not configuration; the few that are but fail for a reason a
 //! configuration cannot have are listed below with that reason.
@@ -58,6 +59,10 @@ const ACCEPTED: &[(&str, &str)] = &[
         "a plain fn cannot be cancelled; `Policy::retry_blocking` ignores `timeout`, as documented",
     ),
     (
+        "hedge-on-sync-code",
+        "a plain fn cannot run an attempt beside another; `Policy::retry_blocking` does not hedge, as documented",
+    ),
+    (
         "missing-from-elapsed-timeout",
         "the error type lacks `From<Elapsed>`, which `from_config` requires of every policy",
     ),
@@ -97,9 +102,35 @@ fn attribute_arguments(source: &str) -> Option<String> {
     None
 }
 
+/// `hedge(...)` as the table configuration writes it: `hedge = { ... }`.
+fn hedge_as_table(arguments: &str) -> String {
+    let Some(start) = arguments.find("hedge(") else {
+        return arguments.to_owned();
+    };
+    let open = start + "hedge".len();
+    let mut depth = 0;
+    for (i, c) in arguments[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 1 => {
+                let close = open + i;
+                let (before, keys, after) = (
+                    &arguments[..start],
+                    &arguments[open + 1..close],
+                    &arguments[close + 1..],
+                );
+                return format!("{before}hedge = {{ {keys} }}{after}");
+            }
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    arguments.to_owned()
+}
+
 /// The case's attribute as configuration: `None` when it is not one.
 fn as_configuration(source: &str) -> Option<toml::Table> {
-    let arguments = attribute_arguments(source)?;
+    let arguments = hedge_as_table(&attribute_arguments(source)?);
     let document: toml::Table = toml::from_str(&format!("case = {{ {arguments} }}")).ok()?;
     let toml::Value::Table(table) = document.get("case")?.clone() else {
         return None;
@@ -179,6 +210,13 @@ fn configuration_refuses_what_the_attribute_refuses_in_the_same_words() {
         "decorrelated-without-exponential",
         "duration-unparsable",
         "duration-without-unit",
+        "hedge-after-not-a-duration",
+        "hedge-after-not-a-quantile",
+        "hedge-after-out-of-range",
+        "hedge-max-extra-load-out-of-range",
+        "hedge-max-hedges-zero",
+        "hedge-unknown-key",
+        "hedge-values-out-of-range",
         "jitter-factor-out-of-range",
         "max-attempts-too-large",
         "max-attempts-zero",

@@ -58,7 +58,7 @@ impl Body<'_> {
     /// Whether something admitting the attempt judges its outcome: a
     /// breaker counts a timeout as a failure, an adaptive limit (any
     /// `concurrency` may be one) as a drop.
-    fn judges_outcome(&self) -> bool {
+    pub(super) fn judges_outcome(&self) -> bool {
         self.config.circuit_breaker.is_some() || self.config.concurrency.is_some()
     }
 
@@ -126,26 +126,36 @@ impl Body<'_> {
     ///         each key that can cause one (`Protections::can_refuse`, which
     ///         the runtime's admission keeps to), passed at that key so that
     ///         a missing `From` impl is reported there.
-    fn refused(&self, refusal: &syn::Ident) -> TokenStream {
+    pub(super) fn refused(&self, refusal: &syn::Ident) -> TokenStream {
+        let conversions = self.conversions(false);
+        quote!(#conversions.convert(#refusal))
+    }
+
+    /// `Conversions::new().circuit_open(..)...`: one conversion per key that
+    /// can refuse an attempt, and with `timed_out` one for an attempt that
+    /// runs out of time (at `timeout`, else `deadline`), which a hedged
+    /// round converts itself.
+    pub(super) fn conversions(&self, timed_out: bool) -> TokenStream {
         let krate = self.krate;
         let config = self.config;
         let protections = config.protections();
-        let conversions = Refusal::ALL
-            .into_iter()
-            .filter(|refusal| protections.can_refuse(*refusal))
-            .map(|refusal| {
-                let (conversion, span) = match refusal {
-                    Refusal::CircuitOpen => ("circuit_open", config.breaker_span()),
-                    Refusal::Rejected => ("rejected", config.max_wait.map(|d| d.span)),
-                    Refusal::Elapsed => ("elapsed", config.deadline.map(|d| d.span)),
-                };
-                let span = span.unwrap_or_else(Span::call_site);
-                let at = krate_at(krate, span);
-                let conversion = syn::Ident::new(conversion, span);
-                quote_spanned!(span=> .#conversion(#at::__private::#conversion))
-            });
+        let time_limit = config.timeout.or(config.deadline).filter(|_| timed_out);
+        let conversions = Refusal::ALL.into_iter().filter_map(|refusal| {
+            let can = protections.can_refuse(refusal);
+            let (conversion, span) = match refusal {
+                Refusal::CircuitOpen if can => ("circuit_open", config.breaker_span()),
+                Refusal::Rejected if can => ("rejected", config.max_wait.map(|d| d.span)),
+                Refusal::Elapsed if can => ("elapsed", config.deadline.map(|d| d.span)),
+                Refusal::Elapsed => ("elapsed", Some(time_limit?.span)),
+                _ => return None,
+            };
+            let span = span.unwrap_or_else(Span::call_site);
+            let at = krate_at(krate, span);
+            let conversion = syn::Ident::new(conversion, span);
+            Some(quote_spanned!(span=> .#conversion(#at::__private::#conversion)))
+        });
         quote! {
-            #krate::__private::Conversions::new() #(#conversions)* .convert(#refusal)
+            #krate::__private::Conversions::new() #(#conversions)*
         }
     }
 
@@ -197,21 +207,13 @@ impl Body<'_> {
         let guards = self.guards();
         let retryable = super::local("retryable");
         let description = super::local("description");
-        let classify = self.classify();
-        let retry_after = match &self.config.retry_after {
-            Some(expr) => {
-                let at = krate_at(krate, expr.span());
-                quote_spanned! {expr.span()=> #at::__private::retry_after(&#error, #expr) }
-            }
-            None => quote!(::core::option::Option::None),
-        };
+        let error_ref = quote!(&#error);
+        let classify = self.classify(&error_ref);
+        let retry_after = self.retry_after(&error_ref);
         // Judged before `after_error`, which records the breaker's outcome.
-        let breaker_if = self.config.breaker_if.as_ref().map(|expr| {
-            let at = krate_at(krate, expr.span());
-            quote_spanned! {expr.span()=>
-                #admitted.breaker_judges(#at::__private::breaker_if(&#error, #expr));
-            }
-        });
+        let breaker_if = self
+            .breaker_if(&error_ref)
+            .map(|counts| quote!(#admitted.breaker_judges(#counts);));
         let on_retry = self.config.on_retry.as_ref().map(|hook| {
             let at = krate_at(krate, hook.span());
             if self.config.on_retry_is_async {
@@ -250,18 +252,42 @@ impl Body<'_> {
         }
     }
 
-    fn classify(&self) -> TokenStream {
+    /// Input:  `error`, an expression of type `&E`.
+    /// Output: whether it is retried (`retry_on`, `no_retry_on`,
+    ///         `retry_if`), a `bool`.
+    pub(super) fn classify(&self, error: &TokenStream) -> TokenStream {
         let krate = self.krate;
-        let error = &self.error;
         match &self.config.classify {
             Classify::Every => quote!(true),
-            Classify::Only(patterns) => quote!(::core::matches!(#error, #(#patterns)|*)),
-            Classify::Except(patterns) => quote!(!::core::matches!(#error, #(#patterns)|*)),
+            Classify::Only(patterns) => quote!(::core::matches!(*#error, #(#patterns)|*)),
+            Classify::Except(patterns) => quote!(!::core::matches!(*#error, #(#patterns)|*)),
             Classify::Predicate(expr) => {
                 let at = krate_at(krate, expr.span());
-                quote_spanned! {expr.span()=> #at::__private::retry_if(&#error, #expr) }
+                quote_spanned! {expr.span()=> #at::__private::retry_if(#error, #expr) }
             }
         }
+    }
+
+    /// Input:  `error`, an expression of type `&E`.
+    /// Output: the server's hint (`retry_after`), an `Option<Duration>`.
+    pub(super) fn retry_after(&self, error: &TokenStream) -> TokenStream {
+        match &self.config.retry_after {
+            Some(expr) => {
+                let at = krate_at(self.krate, expr.span());
+                quote_spanned! {expr.span()=> #at::__private::retry_after(#error, #expr) }
+            }
+            None => quote!(::core::option::Option::None),
+        }
+    }
+
+    /// Input:  `error`, an expression of type `&E`.
+    /// Output: whether the breaker counts it (`breaker_if`), a `bool`, if
+    ///         the key is written.
+    pub(super) fn breaker_if(&self, error: &TokenStream) -> Option<TokenStream> {
+        self.config.breaker_if.as_ref().map(|expr| {
+            let at = krate_at(self.krate, expr.span());
+            quote_spanned! {expr.span()=> #at::__private::breaker_if(#error, #expr) }
+        })
     }
 
     /// `return`s the final error, through `fallback` when there is one.

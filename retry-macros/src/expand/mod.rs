@@ -6,6 +6,7 @@
 //! are `Span::mixed_site()` idents the body cannot see or shadow.
 
 mod attempt;
+mod hedged;
 mod paths;
 mod statics;
 
@@ -138,7 +139,11 @@ impl<'a> Body<'a> {
         let statics = self.statics();
         let keyed = self.keyed();
         let start = self.start();
-        let attempt = self.attempt();
+        let attempt = if self.config.hedge.is_some() {
+            self.hedged_attempt()
+        } else {
+            self.attempt()
+        };
         let decide = self.decide();
         let backoff = self.backoff();
         let delay = &self.delay;

@@ -153,7 +153,8 @@ impl Body<'_> {
             }
             _ => None,
         };
-        quote!(#budget #bulkhead #rate_limiter #breaker)
+        let hedge = self.inline_hedge();
+        quote!(#budget #bulkhead #rate_limiter #breaker #hedge)
     }
 
     /// Whether a shared key's expression computes something (`limiter()`,

@@ -3,10 +3,11 @@
 //! which configuration files obey too); each pushes its errors and returns
 //! nothing.
 
-use syn::Expr;
+use quote::ToTokens;
+use syn::{Expr, FnArg, Type};
 
 use super::{Errors, error, spanned};
-use crate::args::Args;
+use crate::args::{Args, HedgeArg};
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::RateArg;
@@ -138,5 +139,56 @@ pub(super) fn check_protection(args: &Args, errors: &mut Errors) {
                 "`max_wait` bounds the wait for a `concurrency` permit or a `rate_limit` token; add one of them or remove `max_wait`",
             ));
         }
+    }
+}
+
+/// Two attempts of a hedged call run at once: only futures can, and they
+/// can share what the body borrows but not what it borrows mutably.
+pub(super) fn check_hedge(
+    args: &Args,
+    operation: &Operation,
+    function: Option<&Function>,
+    errors: &mut Errors,
+) {
+    let Some(hedge) = &args.hedge else {
+        return;
+    };
+    let span = match hedge {
+        HedgeArg::Inline(_, span) => *span,
+        HedgeArg::Shared(expr) => syn::spanned::Spanned::span(expr),
+    };
+    if !operation.is_async {
+        let message = if operation.is_function() {
+            "`hedge` needs an `async fn`: a hedge runs beside the attempt it hedges, which only futures can do; make the function `async` or remove `hedge`"
+        } else {
+            "`hedge` needs an `async` block: a hedge runs beside the attempt it hedges, which only futures can do; write `retry!(...; async { .. })` or remove `hedge`"
+        };
+        errors.push(spanned(span, message));
+    }
+    let Some(function) = function else {
+        return;
+    };
+    for input in &function.sig.inputs {
+        let (at, name): (&dyn ToTokens, String) = match input {
+            FnArg::Receiver(receiver)
+                if receiver.reference.is_some() && receiver.mutability.is_some() =>
+            {
+                (receiver, "self".to_owned())
+            }
+            FnArg::Typed(typed) => match &*typed.ty {
+                Type::Reference(reference) if reference.mutability.is_some() => {
+                    let pat = &typed.pat;
+                    (typed, quote::quote!(#pat).to_string())
+                }
+                _ => continue,
+            },
+            FnArg::Receiver(_) => continue,
+        };
+        errors.push(error(
+            at,
+            format!(
+                "`hedge` runs attempts at once, and they cannot all borrow `{name}`, a `&mut` reference; take a shared reference (with interior mutability if the attempts must write), or remove `hedge`"
+            ),
+        ));
     }
 }

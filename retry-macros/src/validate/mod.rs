@@ -13,13 +13,13 @@ mod checks;
 mod classify;
 
 use checks::{
-    check_classification, check_function, check_hooks, check_protection, check_time_limit,
-    is_async_closure,
+    check_classification, check_function, check_hedge, check_hooks, check_protection,
+    check_time_limit, is_async_closure,
 };
 use classify::classification;
-use retry_rules::{ConsecutiveBreaker, Protections};
+use retry_rules::{ConsecutiveBreaker, HedgeAfter, HedgeValues, Protections, Written};
 
-use crate::args::{Args, BreakerArg, BreakerArgs};
+use crate::args::{Args, BreakerArg, BreakerArgs, HedgeArg};
 use crate::item::Function;
 use crate::operation::Operation;
 use crate::values::{
@@ -52,6 +52,21 @@ pub(crate) struct Config {
     pub(crate) fallback_is_async: bool,
     /// The name each attempt's `Attempt` is bound to.
     pub(crate) attempt: Option<syn::Ident>,
+    pub(crate) hedge: Option<Hedging>,
+}
+
+/// `hedge`: attempts beside a slow one.
+pub(crate) enum Hedging {
+    /// This call site's own `Hedge`: the keys written (the runtime holds
+    /// the defaults of the others, but for `after`, which picks the
+    /// constructor).
+    Inline {
+        after: HedgeAfter,
+        max_hedges: Option<u32>,
+        max_extra_load: Option<f64>,
+    },
+    /// `hedge = <expr>`: a `&'static Hedge`.
+    Shared(Expr),
 }
 
 /// Which errors are retried.
@@ -138,6 +153,7 @@ pub(crate) fn validate(
     // The rules on values, which configuration files obey too.
     let mut values = args.values();
     values.breaker = consecutive_breaker(&args);
+    values.hedge = hedge_values(&args);
     for problem in retry_rules::check(&values) {
         errors.push(spanned(problem.at, problem.message));
     }
@@ -146,6 +162,7 @@ pub(crate) fn validate(
     check_hooks(&args, operation, errors);
     check_classification(&args, errors);
     check_protection(&args, errors);
+    check_hedge(&args, operation, function, errors);
 
     let krate = args
         .krate
@@ -182,6 +199,19 @@ pub(crate) fn validate(
         BreakerArg::Inline(inline, span) => Breaker::Inline(inline_breaker(*inline, span, errors)),
         BreakerArg::Shared(expr) => Breaker::Shared(expr),
     });
+    // In range once the rules above passed; the runtime clamps otherwise.
+    let hedge = args.hedge.map(|hedge| match hedge {
+        HedgeArg::Inline(inline, _) => Hedging::Inline {
+            after: inline
+                .after
+                .map_or(retry_rules::defaults::HEDGE_AFTER, |after| after.value),
+            max_hedges: inline
+                .max_hedges
+                .map(|n| u32::try_from(n.value).unwrap_or(u32::MAX)),
+            max_extra_load: inline.max_extra_load.map(|f| f.value),
+        },
+        HedgeArg::Shared(expr) => Hedging::Shared(expr),
+    });
 
     Config {
         krate,
@@ -212,7 +242,25 @@ pub(crate) fn validate(
         on_retry: args.on_retry.map(|e| e.0),
         fallback: args.fallback.map(|e| e.0),
         attempt: args.attempt.map(|binding| binding.0),
+        hedge,
     }
+}
+
+/// An inline `hedge(..)`'s values, for the rules configuration obeys too.
+fn hedge_values(args: &Args) -> Option<HedgeValues<Span>> {
+    let Some(HedgeArg::Inline(hedge, _)) = &args.hedge else {
+        return None;
+    };
+    let after = match (&hedge.after, hedge.failed.after) {
+        (Some(after), _) => Written::Value(after.value, after.span),
+        (None, true) => Written::Unreadable,
+        (None, false) => Written::Absent,
+    };
+    Some(HedgeValues {
+        after,
+        max_hedges: Int::written(hedge.max_hedges.as_ref(), hedge.failed.max_hedges),
+        max_extra_load: Float::written(hedge.max_extra_load.as_ref(), hedge.failed.max_extra_load),
+    })
 }
 
 /// An inline breaker counting consecutive failures, for the rule that it

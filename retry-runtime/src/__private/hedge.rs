@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::{Attempt, Call, Guards};
+use crate::engine::{Attempt, Call, Conversions, Guards, Refusal};
 use crate::hedge::Hedge;
 use crate::hedge::round::{Race, Round, Verdict, Verdicts};
 
@@ -23,19 +23,19 @@ impl HedgeAttempt {
 }
 
 /// The expansion's verdicts: its `retry_on`/`retry_if`, `retry_after` and
-/// `breaker_if` in one closure, and `E::from(Elapsed)` at the time key.
-struct ByExpansion<X, J> {
-    elapsed: X,
+/// `breaker_if` in one closure, and its conversions (`E::from(Elapsed)` at
+/// the time key).
+struct ByExpansion<E, J> {
+    conversions: Conversions<E>,
     judge: J,
 }
 
-impl<T, E, X, J> Verdicts<T, E> for ByExpansion<X, J>
+impl<T, E, J> Verdicts<T, E> for ByExpansion<E, J>
 where
-    X: Fn() -> E,
     J: Fn(&E) -> (bool, Option<Duration>, Option<bool>),
 {
     fn elapsed(&self) -> E {
-        (self.elapsed)()
+        self.conversions.convert(Refusal::Elapsed)
     }
 
     fn judge(&self, outcome: &Result<T, E>) -> Option<Verdict> {
@@ -51,7 +51,8 @@ where
 
 /// Runs one hedged round of `body` (the attempt, and up to the hedge's
 /// `max_hedges` beside it). `admits` and `bounds_waits` are the
-/// expansion's `Protections`; `judge` answers `(retryable, retry_after,
+/// expansion's `Protections`; `conversions` has `elapsed` when the
+/// attempts have a time limit; `judge` answers `(retryable, retry_after,
 /// breaker_if)` for an error, as the unhedged expansion does after an
 /// attempt. The round's result is settled as one unhedged attempt's.
 #[allow(clippy::too_many_arguments)]
@@ -61,14 +62,14 @@ pub async fn hedged_round<'g, T, E, F, Fut>(
     guards: Guards<'g>,
     (admits, bounds_waits): (bool, bool),
     mut body: F,
-    elapsed: impl Fn() -> E,
+    conversions: Conversions<E>,
     judge: impl Fn(&E) -> (bool, Option<Duration>, Option<bool>),
 ) -> Round<'g, T, E>
 where
     F: FnMut(HedgeAttempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let verdicts = ByExpansion { elapsed, judge };
+    let verdicts = ByExpansion { conversions, judge };
     let race = Race {
         hedge,
         call,

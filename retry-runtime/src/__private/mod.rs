@@ -20,7 +20,7 @@
 //! | [`elapsed`], [`circuit_open`], [`rejected`] | `E::from(..)` of the library's own errors, with a message naming the key when `E` lacks the impl: called where an attempt times out, and handed to [`Conversions`] at the key that causes the refusal |
 //! | [`retry_if`], [`breaker_if`], [`retry_after`], [`on_retry`], [`fallback`], [`on_retry_async`], [`fallback_async`] | the user's expressions, type-checked at their own tokens (the `_async` ones for async closures, awaited in place) |
 //! | [`describe`] | how events show the error (`Display`, else `Debug`, else nothing) |
-//! | [`Hedge`], [`hedged_round`], [`HedgeAttempt`], [`HedgedRound`] | `hedge(..)`: a `static Hedge` built with its public `const` builders; each round is `hedged_round(&HEDGE, &mut call, guards, (admits, bounds_waits), \|a\| async { let attempt = a.get(); body }, \|\| elapsed(), \|error\| (retryable, retry_after, breaker_if))`, whose `HedgedRound` is settled as one unhedged attempt |
+//! | [`Hedge`], [`hedged_round`], [`HedgeAttempt`], [`HedgedRound`] | `hedge(..)`: a `static Hedge` built with its public `const` builders; each round is `hedged_round(&HEDGE, &mut call, guards, (admits, bounds_waits), \|a\| async { let attempt = a.get(); body }, conversions, \|error\| (retryable, retry_after, breaker_if))`, whose `HedgedRound` is settled as one unhedged attempt |
 //!
 //! Everything else (the decisions, the reporting, the defaults) is the
 //! runtime's own business, behind [`Call`].

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use retry_rules::{BackoffKind, Values, Written};
+use retry_rules::{BackoffKind, HedgeAfter, HedgeValues, Values, Written};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::Policy;
 use crate::error::Elapsed;
+use crate::hedge::Hedge;
 use crate::jitter::Jitter;
 
 /// The keys of `#[resilient]` a configuration file can set, with the
@@ -73,8 +74,43 @@ pub struct PolicyConfig {
     /// `budget`: `"off"` for no retry budget; without it the policy has
     /// its own.
     pub budget: Option<String>,
+    /// `hedge`: a table (`hedge = { after = "p95" }`); an empty one hedges
+    /// with the defaults.
+    pub hedge: Option<HedgeConfig>,
     /// Every other key, refused by [`Policy::from_config`] with the reason:
     /// a typo is an error, not a default silently kept.
+    #[serde(flatten)]
+    other: BTreeMap<String, IgnoredAny>,
+}
+
+/// The `hedge` table: the attribute's `hedge(...)` keys.
+///
+/// ```
+/// use retry_runtime::{Elapsed, Policy, PolicyConfig};
+///
+/// #[derive(Debug)]
+/// struct ReadError;
+/// impl From<Elapsed> for ReadError {
+///     fn from(_: Elapsed) -> Self { ReadError }
+/// }
+///
+/// let config: PolicyConfig = serde_json::from_str(
+///     r#"{ "hedge": { "after": "p95", "max_hedges": 2, "max_extra_load": 0.05 } }"#,
+/// ).unwrap();
+/// let policy: Policy<ReadError> = Policy::from_config(&config).unwrap();
+/// assert!(policy.hedging().is_some());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct HedgeConfig {
+    /// `after`: a latency quantile of the site (`"p95"`, the default) or a
+    /// duration (`"40ms"`).
+    pub after: Option<String>,
+    /// `max_hedges`: hedges beside one attempt (1).
+    pub max_hedges: Option<i64>,
+    /// `max_extra_load`: hedges per call over a window (0.05).
+    pub max_extra_load: Option<f64>,
+    /// Every other key, refused with the known ones.
     #[serde(flatten)]
     other: BTreeMap<String, IgnoredAny>,
 }
@@ -170,6 +206,50 @@ impl Problems {
     }
 }
 
+impl Problems {
+    /// The `hedge` table's values, each read as the attribute reads it;
+    /// its unknown keys reported.
+    fn hedge(&mut self, hedge: &HedgeConfig) -> HedgeValues<&'static str> {
+        for key in hedge.other.keys() {
+            let message = retry_rules::unknown_key(
+                key,
+                Some("hedge"),
+                retry_rules::HEDGE_CONFIG.iter().copied(),
+            );
+            self.push(&format!("hedge.{key}"), message);
+        }
+        let after = hedge.after.as_ref().map(|text| {
+            retry_rules::hedge_after(text)
+                .map_err(|reason| format!("invalid `after` in `hedge(...)`: {reason}"))
+        });
+        HedgeValues {
+            after: self.read("hedge.after", after),
+            max_hedges: self.read("hedge.max_hedges", hedge.max_hedges.map(|n| Ok(n.into()))),
+            max_extra_load: self.read("hedge.max_extra_load", hedge.max_extra_load.map(Ok)),
+        }
+    }
+}
+
+/// The `Hedge` of values the rules passed, with the defaults for those not
+/// written.
+fn hedge_of(values: &HedgeValues<&'static str>) -> Hedge {
+    let mut hedge = match values
+        .after
+        .value()
+        .unwrap_or(retry_rules::defaults::HEDGE_AFTER)
+    {
+        HedgeAfter::Quantile(q) => Hedge::after_quantile(q),
+        HedgeAfter::Delay(delay) => Hedge::after(delay),
+    };
+    if let Some(Ok(n)) = values.max_hedges.value().map(u32::try_from) {
+        hedge = hedge.max_hedges(n);
+    }
+    if let Some(f) = values.max_extra_load.value() {
+        hedge = hedge.max_extra_load(f);
+    }
+    hedge
+}
+
 impl<E: From<Elapsed>> Policy<E> {
     /// A policy from configuration: the attribute's defaults, then each key
     /// `config` sets, checked by the rules `#[resilient]` applies at compile
@@ -210,6 +290,10 @@ impl<E: From<Elapsed>> Policy<E> {
         };
         let budget_off = config.budget.as_deref().map(retry_rules::budget_off);
         let budget_off = problems.read("budget", budget_off).value().is_some();
+        let values = Values {
+            hedge: config.hedge.as_ref().map(|hedge| problems.hedge(hedge)),
+            ..values
+        };
         for problem in retry_rules::check(&values) {
             problems.push(problem.at, problem.message);
         }
@@ -250,6 +334,9 @@ impl<E: From<Elapsed>> Policy<E> {
         if budget_off {
             policy = policy.no_budget();
         }
+        if let Some(hedge) = &values.hedge {
+            policy = policy.hedge(hedge_of(hedge));
+        }
         Ok(policy)
     }
 }
@@ -261,6 +348,7 @@ mod tests {
     use super::{Policy, PolicyConfig};
     use crate::CircuitBreaker;
     use crate::error::Elapsed;
+    use crate::hedge::Hedge;
 
     #[derive(Debug)]
     struct ApiError;

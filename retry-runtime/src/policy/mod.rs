@@ -8,7 +8,7 @@ mod hedged;
 mod run;
 
 #[cfg(feature = "serde")]
-pub use config::{ConfigError, ConfigProblem, JitterConfig, PolicyConfig};
+pub use config::{ConfigError, ConfigProblem, HedgeConfig, JitterConfig, PolicyConfig};
 #[cfg(feature = "tower")]
 pub(crate) use run::{Failed, Judge};
 
