@@ -134,13 +134,16 @@ impl Latency {
     }
 
     /// The `q` quantile as of the last refresh, computing it again (and
-    /// forgetting half of the past) if it is [`REFRESH`] old. One thread
-    /// refreshes; the others read the answer it replaces.
+    /// forgetting half of the past) if it is [`REFRESH`] old, or while
+    /// there is none: hedging starts with the sample that makes enough,
+    /// not up to a refresh later (the sum over the counters that costs is
+    /// paid only until then). One thread refreshes; the others read the
+    /// answer it replaces.
     pub(crate) fn current(&self, q: f64, now: Instant) -> Option<Duration> {
         let epoch = *self.epoch.get_or_init(|| now);
         let at = u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
         let due = self.due.load(Ordering::Relaxed);
-        if at >= due {
+        if at >= due || self.cached.load(Ordering::Relaxed) == UNKNOWN {
             let next = at.saturating_add(REFRESH.as_nanos() as u64).max(1);
             if self
                 .due
@@ -257,15 +260,30 @@ mod tests {
         let latency = Latency::new();
         let q = 0.5;
         assert_eq!(latency.current(q, Instant::now()), None, "nothing yet");
-        for _ in 0..2000 {
+        // While there is no estimate, each look may make it: the 20th
+        // sample is enough for a median.
+        for _ in 0..19 {
             latency.record(Duration::from_millis(10));
         }
-        // Cached until the refresh is due.
-        assert_eq!(latency.current(q, Instant::now()), None);
-        tokio::time::advance(REFRESH).await;
+        assert_eq!(latency.current(q, Instant::now()), None, "19 samples");
+        latency.record(Duration::from_millis(10));
         let ten = latency.current(q, Instant::now()).unwrap();
         assert!(ten >= Duration::from_millis(10) && ten <= Duration::from_micros(10_625));
+        // Then it is cached until the refresh is due.
+        for _ in 0..1980 {
+            latency.record(Duration::from_millis(100));
+        }
+        assert_eq!(latency.current(q, Instant::now()), Some(ten), "cached");
+        tokio::time::advance(REFRESH).await;
+        let hundred = latency.current(q, Instant::now()).unwrap();
+        assert!(hundred >= Duration::from_millis(100), "{hundred:?}");
         assert_eq!(latency.samples(), 1000, "more than 1024: halved");
+        for _ in 0..3000 {
+            latency.record(Duration::from_millis(10));
+        }
+        tokio::time::advance(REFRESH).await;
+        let ten = latency.current(q, Instant::now()).unwrap();
+        assert!(ten <= Duration::from_micros(10_625), "{ten:?}");
         // The site slows down: 1000 samples a refresh at 100 ms.
         let mut refreshes = 0;
         loop {
