@@ -277,7 +277,9 @@ async fn the_delay_follows_the_sites_latency_quantile() {
     // No hedge before the median has 20 samples; the next call hedges.
     for n in 0..20u64 {
         let log = Log::new();
-        learns(&log, if n == 19 { 1000 } else { 10 + n % 2 }).await.unwrap();
+        learns(&log, if n == 19 { 1000 } else { 10 + n % 2 })
+            .await
+            .unwrap();
         assert_eq!(log.seen().len(), 1, "call {n} hedged");
     }
     let log = Log::new();

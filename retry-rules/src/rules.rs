@@ -265,84 +265,6 @@ pub fn jitter_fits(jitter: Jitter, exponential: bool) -> Result<(), String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(duration(" 2s "), Ok(Duration::from_secs(2)));
-        assert_eq!(
-            duration("1.5").unwrap_err(),
-            "duration `\"1.5\"` has no unit; write e.g. `\"1.5ms\"` or `\"1.5s\"`"
-        );
-        assert_eq!(
-            duration("soon").unwrap_err(),
-            "`\"soon\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`"
-        );
-    }
-
-    #[test]
-    fn a_zero_delay_points_at_backoff_none() {
-        assert_eq!(
-            positive_duration("base_delay", Duration::ZERO).unwrap_err(),
-            "`base_delay` must be greater than zero; use `backoff = \"none\"` to retry at once"
-        );
-        assert_eq!(
-            positive_duration("deadline", Duration::from_nanos(1)),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn delays_in_order_allows_equal_ones() {
-        let second = Duration::from_secs(1);
-        let (base, max) = (("base_delay", second), ("max_delay", second));
-        assert_eq!(delays_in_order(base, max), Ok(()));
-        assert_eq!(
-            delays_in_order(("base_delay", second * 2), max).unwrap_err(),
-            "`base_delay` (2s) is longer than `max_delay` (1s); lower `base_delay` or raise `max_delay`"
-        );
-    }
-
-    #[test]
-    fn counts_are_bounded_both_ways() {
-        assert_eq!(
-            at_least_one("burst", -1, "why").unwrap_err(),
-            "`burst` must be at least 1 (got -1); why"
-        );
-        assert_eq!(
-            at_least_one("burst", i128::from(u32::MAX) + 1, "why").unwrap_err(),
-            "`burst` is too large (at most 4294967295)"
-        );
-        assert_eq!(at_least_one("burst", u32::MAX.into(), "why"), Ok(u32::MAX));
-    }
-
-    #[test]
-    fn multiplier_is_checked_before_its_backoff() {
-        assert!(
-            multiplier_fits(0.5, false)
-                .unwrap_err()
-                .contains("at least 1.0")
-        );
-        assert!(multiplier_fits(f64::NAN, true).is_err());
-        assert!(
-            multiplier_fits(1.0, false)
-                .unwrap_err()
-                .contains("only applies")
-        );
-        assert_eq!(multiplier_fits(1.5, true), Ok(()));
-    }
-
-    #[test]
-    fn jitter_factor_is_a_fraction() {
-        assert!(jitter_fits(Jitter::Proportional(0.0), true).is_err());
-        assert_eq!(jitter_fits(Jitter::Proportional(1.0), false), Ok(()));
-        assert!(jitter_fits(Jitter::Decorrelated, false).is_err());
-        assert_eq!(jitter_fits(Jitter::Decorrelated, true), Ok(()));
-    }
-}
-
 /// `hedge(after = ..)`: `"pNN"` (a quantile of the site's latency, range
 /// checked by [`hedge_quantile`]) or a duration. The message is the
 /// reason; each door says which key it is about.
@@ -426,4 +348,82 @@ pub fn hedge_extra_load(f: f64) -> Result<(), String> {
     Err(format!(
         "`max_extra_load` must be in (0, 1] (got {f}); it is the hedges per call over a window, e.g. `0.05` for at most 5% more attempts than calls"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(duration(" 2s "), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            duration("1.5").unwrap_err(),
+            "duration `\"1.5\"` has no unit; write e.g. `\"1.5ms\"` or `\"1.5s\"`"
+        );
+        assert_eq!(
+            duration("soon").unwrap_err(),
+            "`\"soon\"` is not a duration; write a number with a unit, e.g. `\"250ms\"`, `\"2s\"` or `\"1m30s\"`"
+        );
+    }
+
+    #[test]
+    fn a_zero_delay_points_at_backoff_none() {
+        assert_eq!(
+            positive_duration("base_delay", Duration::ZERO).unwrap_err(),
+            "`base_delay` must be greater than zero; use `backoff = \"none\"` to retry at once"
+        );
+        assert_eq!(
+            positive_duration("deadline", Duration::from_nanos(1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn delays_in_order_allows_equal_ones() {
+        let second = Duration::from_secs(1);
+        let (base, max) = (("base_delay", second), ("max_delay", second));
+        assert_eq!(delays_in_order(base, max), Ok(()));
+        assert_eq!(
+            delays_in_order(("base_delay", second * 2), max).unwrap_err(),
+            "`base_delay` (2s) is longer than `max_delay` (1s); lower `base_delay` or raise `max_delay`"
+        );
+    }
+
+    #[test]
+    fn counts_are_bounded_both_ways() {
+        assert_eq!(
+            at_least_one("burst", -1, "why").unwrap_err(),
+            "`burst` must be at least 1 (got -1); why"
+        );
+        assert_eq!(
+            at_least_one("burst", i128::from(u32::MAX) + 1, "why").unwrap_err(),
+            "`burst` is too large (at most 4294967295)"
+        );
+        assert_eq!(at_least_one("burst", u32::MAX.into(), "why"), Ok(u32::MAX));
+    }
+
+    #[test]
+    fn multiplier_is_checked_before_its_backoff() {
+        assert!(
+            multiplier_fits(0.5, false)
+                .unwrap_err()
+                .contains("at least 1.0")
+        );
+        assert!(multiplier_fits(f64::NAN, true).is_err());
+        assert!(
+            multiplier_fits(1.0, false)
+                .unwrap_err()
+                .contains("only applies")
+        );
+        assert_eq!(multiplier_fits(1.5, true), Ok(()));
+    }
+
+    #[test]
+    fn jitter_factor_is_a_fraction() {
+        assert!(jitter_fits(Jitter::Proportional(0.0), true).is_err());
+        assert_eq!(jitter_fits(Jitter::Proportional(1.0), false), Ok(()));
+        assert!(jitter_fits(Jitter::Decorrelated, false).is_err());
+        assert_eq!(jitter_fits(Jitter::Decorrelated, true), Ok(()));
+    }
 }

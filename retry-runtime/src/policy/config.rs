@@ -348,7 +348,6 @@ mod tests {
     use super::{Policy, PolicyConfig};
     use crate::CircuitBreaker;
     use crate::error::Elapsed;
-    use crate::hedge::Hedge;
 
     #[derive(Debug)]
     struct ApiError;
