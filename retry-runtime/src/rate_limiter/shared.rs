@@ -1,55 +1,25 @@
 //! A rate limit shared by replicas through Redis: leases of the global
 //! bucket handed out locally, cached refusals, and the fallback policy.
+//! The algorithm, its round trips and its accuracy bound (replicas × lease
+//! tokens over the global limit) are told for users in the `redis`
+//! module's docs and for us in `docs/design.md` ("Beyond one machine");
+//! what follows is what the code below must keep true.
 //!
-//! # Algorithm
-//!
-//! The global bucket is GCRA over one Redis key per instance
-//! (`{steadfast:rl:<key>}`, hash-tagged so the one-key script works on
-//! Cluster), advanced by one Lua script ([`script::GCRA`]) on Redis's own
-//! clock, with the local limiter's burst semantics. A replica does not pay a
-//! round trip per call:
-//!
-//! - **Leases.** A round trip takes up to `lease` tokens at once (by default
-//!   `min(burst / 4, 16)`, at least 1; [`RateLimiter::lease`]) and hands them
-//!   out locally with no I/O. When three quarters of the lease are spent, a background
-//!   refill tops it up again, so a steady caller rarely finds it empty.
-//! - **Cached refusals.** When the global bucket is empty, the script says
-//!   how long until it is not; until then every call of this replica is
-//!   refused (or waits) without a round trip.
-//!
-//! # Accuracy
-//!
-//! A replica never holds more than `lease` unspent tokens, and every token
-//! it spends was granted by the global bucket. So over any window the fleet
-//! admits at most what the global limit allows plus the tokens held at the
-//! window's start: **the global limit is exceeded by at most replicas ×
-//! lease tokens** (e.g. 20 replicas × 5 = 100 tokens, once, not per second).
-//! A replica that stops calling keeps its unspent lease; that under-admits,
-//! never over.
-//!
-//! # Empty lease
-//!
-//! Decisions never wait on I/O unless the caller asked to wait, but for an
-//! instance's very first:
-//!
-//! - `try_acquire`/`try_acquire_n`/`check` on an empty lease start a refill
-//!   in the background and return `false` (`check` returns a `NotUntil` of
-//!   1 ms): refusing is the side that keeps the accuracy bound. The refill
-//!   lands within one round trip (or the Redis timeout), and later calls
-//!   take from it.
-//! - Until an instance's first round trip has landed, though, that refusal
-//!   would be false: nothing is known of the fleet's bucket yet. A new
-//!   instance (a new tenant's limiter in a `Keyed`, a restarted replica)
-//!   would refuse its first calls with the fleet far under its limit. So a
-//!   take that finds the first refill in flight waits for it, once per
-//!   instance, on the calling thread, bounded by twice the Redis timeout
-//!   plus 10 ms (a loopback round trip is a fraction of a millisecond).
-//!   Deciding by the local bucket instead would not wait, but would let
-//!   every new instance admit its whole burst on top of the fleet's limit.
-//! - `acquire*` and the blocking calls wait for that refill (woken when it
-//!   lands, never past their `max_wait`), then for the global bucket's
-//!   refusal to expire, as a local limiter waits for its own.
-//! - The attribute's `rate_limit = &LIMIT` polls the refill every 1 ms.
+//! - Every token handed out was granted by Redis ([`script::GCRA`], on
+//!   Redis's clock), and a lease never holds more than `lease` of them:
+//!   that is the accuracy bound.
+//! - A refusal Redis answers is cached (`over_until`): no round trip until
+//!   it expires.
+//! - A take on an empty lease never waits on I/O but for an instance's
+//!   first (`Decision::First`): it starts a refill and refuses, since
+//!   refusing keeps the bound. The first take waits for an answer that
+//!   decides it (bounded by twice the Redis timeout plus 10 ms), because
+//!   before any answer a refusal would be false: every new tenant's first
+//!   request a 429. Deciding by the local bucket instead would let every
+//!   new instance admit its whole burst on top of the fleet's limit.
+//! - `acquire*` and the blocking calls wait for the refill (woken when it
+//!   lands, never past their `max_wait`), then for a cached refusal to
+//!   expire; the attribute's `rate_limit = &LIMIT` polls every 1 ms.
 
 mod script;
 
