@@ -411,6 +411,41 @@ async fn a_hedge_is_an_attempt_for_concurrency() {
     assert_eq!(ONE.available(), 1, "every permit returned");
 }
 
+/// A hedge the protections refuse stops the round's hedging, but the round
+/// goes on while one of its attempts runs, even when the first is over.
+#[tokio::test(start_paused = true)]
+async fn a_refused_hedge_leaves_the_hedges_running_to_answer() {
+    static TWO: RateLimiter = RateLimiter::per_second(2).burst(2);
+    let policy = leak(
+        base()
+            .rate_limit(&TWO)
+            .max_wait(ms(1))
+            .hedge(Hedge::after(ms(10)).max_hedges(2).max_extra_load(1.0)),
+    );
+    // Hedges paid for, and the bucket full again.
+    warm(policy, 2).await;
+    sleep(ms(1000)).await;
+    let log = Log::default();
+    let origin = Instant::now();
+    let result = policy
+        .retry(|a| {
+            // The first fails at 15 ms, which would send the second hedge
+            // at once: the bucket's two tokens are spent, so it is refused.
+            let (took, result) = match a.number() {
+                1 => (ms(15), Err(Error::Busy)),
+                _ => (ms(20), Ok(a.number())),
+            };
+            log.attempt(origin, a, took, result)
+        })
+        .await;
+    assert_eq!(result, Ok(2), "the running hedge answered");
+    assert_eq!(origin.elapsed(), ms(30));
+    assert_eq!(
+        log.seen(),
+        [seen(1, false, false, 0, true), seen(2, true, false, 10, true)]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_delay_follows_the_sites_latency_quantile() {
     let policy = policy(Hedge::after_quantile(0.5).max_extra_load(1.0));
