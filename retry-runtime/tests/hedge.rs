@@ -442,7 +442,10 @@ async fn a_refused_hedge_leaves_the_hedges_running_to_answer() {
     assert_eq!(origin.elapsed(), ms(30));
     assert_eq!(
         log.seen(),
-        [seen(1, false, false, 0, true), seen(2, true, false, 10, true)]
+        [
+            seen(1, false, false, 0, true),
+            seen(2, true, false, 10, true)
+        ]
     );
 }
 

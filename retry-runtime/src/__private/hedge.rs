@@ -69,14 +69,13 @@ where
     F: FnMut(HedgeAttempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let verdicts = ByExpansion { conversions, judge };
     let race = Race {
         hedge,
         call,
         guards,
         admits,
         bounds_waits,
-        verdicts: &verdicts,
+        verdicts: ByExpansion { conversions, judge },
     };
     race.run(&mut |attempt| body(HedgeAttempt(attempt))).await
 }

@@ -68,7 +68,10 @@ pub(crate) struct Race<'r, 'g, V> {
     pub(crate) guards: Guards<'g>,
     pub(crate) admits: bool,
     pub(crate) bounds_waits: bool,
-    pub(crate) verdicts: &'r V,
+    /// Owned, as the round's future owns everything it holds across an
+    /// await: held by reference, the verdicts would have to be `Sync` for
+    /// the call's future to be `Send` (a tower classifier need not be).
+    pub(crate) verdicts: V,
 }
 
 /// An attempt of the round that is running.
@@ -165,16 +168,16 @@ struct Shared<'r, 'g, V> {
     guards: Guards<'g>,
     admits: bool,
     bounds_waits: bool,
-    verdicts: &'r V,
+    verdicts: V,
 }
 
-impl<'g, V> Shared<'_, 'g, V> {
-    fn admit(&self) -> impl Future<Output = Result<Admitted<'g>, Refusal>> + use<'_, 'g, V> {
+impl<'r, 'g, V> Shared<'r, 'g, V> {
+    fn admit(&self) -> impl Future<Output = Result<Admitted<'g>, Refusal>> + use<'r, 'g, V> {
         admit(self.call, self.guards, self.bounds_waits)
     }
 
     /// The round itself; also returns how many hedges it sent.
-    async fn race<T, E, F, Fut>(&self, operation: &mut F) -> (Round<'g, T, E>, u32)
+    async fn race<T, E, F, Fut>(self, operation: &mut F) -> (Round<'g, T, E>, u32)
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -204,7 +207,9 @@ impl<'g, V> Shared<'_, 'g, V> {
         let mut sent = 0u32;
         // No delay (a quantile without enough samples yet): no hedge.
         let mut stopped = delay.is_none();
-        poll_fn(|cx| {
+        // `move`: the closure owns `self`, so the future holds no reference
+        // to it across the await (see `Race::verdicts`).
+        poll_fn(move |cx| {
             // Sends the next hedge if the round may: `true` if it did.
             macro_rules! send_hedge {
                 () => {{

@@ -7,19 +7,19 @@ use std::future::Future;
 use std::ops::ControlFlow;
 
 use super::Policy;
-use super::run::{ByPolicy, Judge};
+use super::run::Judge;
 use crate::engine::{Attempt, Call, Refusal};
 use crate::hedge::Hedge;
 use crate::hedge::round::{Race, Round, Verdict, Verdicts};
 
 /// A policy's verdicts: its judge, its `breaker_if`, and its conversion of
-/// a timeout.
-struct ByJudge<'p, E, J> {
-    policy: &'p Policy<E>,
-    judge: &'p J,
+/// a timeout. Each round owns one (see `Race::verdicts`).
+struct ByJudge<E: 'static, J> {
+    policy: &'static Policy<E>,
+    judge: J,
 }
 
-impl<T, E: fmt::Debug, J: Judge<T, E>> Verdicts<T, E> for ByJudge<'_, E, J> {
+impl<T, E: fmt::Debug, J: Judge<T, E>> Verdicts<T, E> for ByJudge<E, J> {
     fn elapsed(&self) -> E {
         self.policy.refused(Refusal::Elapsed)
     }
@@ -51,21 +51,19 @@ impl<E: fmt::Debug> Policy<E> {
         clippy::manual_async_fn,
         reason = "an `async fn` stores its arguments twice"
     )]
-    pub(super) fn run_hedged<T, F, Fut>(
+    pub(super) fn run_hedged<T, F, Fut, J>(
         &'static self,
         hedge: &'static Hedge,
         mut operation: F,
-    ) -> impl Future<Output = Result<T, E>> + use<T, F, Fut, E>
+        judge: J,
+    ) -> impl Future<Output = Result<T, E>> + use<T, F, Fut, J, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        J: Judge<T, E>,
     {
         async move {
             let mut call = Call::start(&self.settings, self.guards());
-            let verdicts = ByJudge {
-                policy: self,
-                judge: &ByPolicy,
-            };
             loop {
                 let delay = {
                     let race = Race {
@@ -74,13 +72,16 @@ impl<E: fmt::Debug> Policy<E> {
                         guards: self.guards(),
                         admits: self.protections.admits(),
                         bounds_waits: self.protections.bounds_waits(),
-                        verdicts: &verdicts,
+                        verdicts: ByJudge {
+                            policy: self,
+                            judge: judge.clone(),
+                        },
                     };
                     let (admitted, outcome) = match race.run(&mut operation).await {
                         Round::Settle(admitted, outcome) => (admitted, outcome),
                         Round::Refused(refusal) => return Err(self.refused(refusal)),
                     };
-                    match self.settle(&mut call, admitted, outcome, &ByPolicy) {
+                    match self.settle(&mut call, admitted, outcome, &judge) {
                         ControlFlow::Continue(delay) => delay,
                         ControlFlow::Break(result) => return result,
                     }

@@ -57,8 +57,8 @@ impl<E: fmt::Debug> Policy<E> {
             // runs the loop below as it did before hedges existed, and a
             // hedged one runs its own, boxed, so that its room is not in
             // every call's future.
-            if let (true, Some(hedge)) = (J::HEDGES, &self.hedge) {
-                return Box::pin(self.run_hedged(hedge, operation)).await;
+            if let (true, Some(hedge)) = (judge.hedges(), &self.hedge) {
+                return Box::pin(self.run_hedged(hedge, operation, judge)).await;
             }
             let mut call = Call::start(&self.settings, self.guards());
             loop {
@@ -242,11 +242,14 @@ impl<E: fmt::Debug> Policy<E> {
 }
 
 /// Which outcomes of an attempt are failures, and how to treat them.
-pub(crate) trait Judge<T, E> {
-    /// Whether a policy's `hedge` applies: only for `Policy::retry`, whose
-    /// attempts can all be made again (the tower layer's door to hedging
-    /// is still to be built: not every request can be replayed).
-    const HEDGES: bool = false;
+/// `Clone`, so that each hedged round owns one (see `Race::verdicts`).
+pub(crate) trait Judge<T, E>: Clone {
+    /// Whether a policy's `hedge` applies to this call: its attempts can
+    /// run at once (`Policy::retry`'s always can; the tower layer's when
+    /// the request is replayable before the first attempt is sent).
+    fn hedges(&self) -> bool {
+        false
+    }
 
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.
@@ -265,10 +268,14 @@ pub(crate) struct Failed<E> {
 }
 
 /// `Policy::retry`'s judge: every value succeeds, errors as the policy says.
+#[derive(Clone, Copy)]
 pub(super) struct ByPolicy;
 
 impl<T, E: fmt::Debug> Judge<T, E> for ByPolicy {
-    const HEDGES: bool = true;
+    #[inline]
+    fn hedges(&self) -> bool {
+        true
+    }
 
     #[inline]
     fn value(&self, _: &T) -> Option<Failed<E>> {

@@ -122,9 +122,20 @@ struct ByClassify<C, Req> {
     request: PhantomData<fn(&Req)>,
 }
 
+// By hand: a derive would ask `Req: Clone`.
+impl<C: Clone, Req> Clone for ByClassify<C, Req> {
+    fn clone(&self) -> Self {
+        ByClassify {
+            classify: self.classify.clone(),
+            replayable: self.replayable,
+            request: PhantomData,
+        }
+    }
+}
+
 impl<C, Req, Res> Judge<Res, BoxError> for ByClassify<C, Req>
 where
-    C: Classify<Req, Res>,
+    C: Classify<Req, Res> + Clone,
 {
     fn value(&self, response: &Res) -> Option<Failed<BoxError>> {
         let failed = self.classify.response(response)?;
