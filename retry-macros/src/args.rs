@@ -4,8 +4,8 @@
 //! several keys or the function live in `validate/` (and, for values, in
 //! `retry_rules::check`).
 //!
-//! The keys are declared once, as the fields of [`Args`] and
-//! [`BreakerArgs`]: the list of key names, the dispatch from a name to its
+//! The keys are declared once, as the fields of [`Args`], [`BreakerArgs`]
+//! and [`HedgeArgs`]: the list of key names, the dispatch from a name to its
 //! field and the per-key "failed to parse" flags are generated from that
 //! declaration, and for a key marked `=> Setting` its place in the rules'
 //! `Values` and its `Settings` builder call, so a key cannot be half-added. (darling's `FromMeta` derive
@@ -49,9 +49,22 @@ macro_rules! keys {
             $(pub(crate) $field: bool,)*
         }
 
+        impl Keys for $name {
+            const KEYS: &[&str] = &[$(keys!(@name $field $($key)?)),*];
+
+            fn set(&mut self, key: Key<'_>, meta: &Meta) -> Option<syn::Result<()>> {
+                $(
+                    if key.name == keys!(@name $field $($key)?) {
+                        let value = <$ty as Value>::from_meta(key, meta);
+                        self.failed.$field = value.is_err();
+                        return Some(value.map(|value| self.$field = Some(value)));
+                    }
+                )*
+                None
+            }
+        }
+
         impl $name {
-            /// Every key, as written in the attribute.
-            pub(crate) const KEYS: &[&str] = &[$(keys!(@name $field $($key)?)),*];
 
             /// `key = <a value of its kind>`, for the tests that go over
             /// every key.
@@ -65,19 +78,6 @@ macro_rules! keys {
                     }
                 )*
                 panic!("no key `{key}`")
-            }
-
-            /// Parses `meta` as the value of the key it names; `None` if
-            /// there is no such key.
-            fn set(&mut self, key: Key<'_>, meta: &Meta) -> Option<syn::Result<()>> {
-                $(
-                    if key.name == keys!(@name $field $($key)?) {
-                        let value = <$ty as Value>::from_meta(key, meta);
-                        self.failed.$field = value.is_err();
-                        return Some(value.map(|value| self.$field = Some(value)));
-                    }
-                )*
-                None
             }
         }
 
@@ -184,87 +184,57 @@ impl Args {
     }
 }
 
-impl BreakerArgs {
-    /// Input:  the tokens inside `circuit_breaker(...)`.
-    /// Output: its keys, or every error in them.
-    pub(crate) fn parse_nested(within: &str, tokens: TokenStream) -> syn::Result<Self> {
-        let mut args = BreakerArgs::default();
-        parse_list(
-            tokens,
-            Some(within),
-            |key, meta| args.set(key, meta),
-            Self::KEYS,
-        )
-        .map_err(|errors| combine(errors).expect("an error was found"))?;
-        Ok(args)
-    }
+/// A struct of keys declared by `keys!`: its key names, and how a key's
+/// value is set from what was written.
+pub(crate) trait Keys: Default {
+    /// Every key, as written in the attribute.
+    const KEYS: &[&str];
+
+    /// Parses `meta` as the value of the key it names; `None` if there is
+    /// no such key.
+    fn set(&mut self, key: Key<'_>, meta: &Meta) -> Option<syn::Result<()>>;
 }
 
-impl HedgeArgs {
-    /// Input:  the tokens inside `hedge(...)`.
-    /// Output: its keys, or every error in them.
-    pub(crate) fn parse_nested(within: &str, tokens: TokenStream) -> syn::Result<Self> {
-        let mut args = HedgeArgs::default();
-        parse_list(
-            tokens,
-            Some(within),
-            |key, meta| args.set(key, meta),
-            Self::KEYS,
-        )
-        .map_err(|errors| combine(errors).expect("an error was found"))?;
-        Ok(args)
-    }
+/// A key that is a word, a list of keys of its own (`key(...)`, this call
+/// site's instance) or an expression (`key = <expr>`, a shared one):
+/// `circuit_breaker` and `hedge`.
+pub(crate) enum Nested<A> {
+    Inline(Box<A>, Span),
+    Shared(Expr),
 }
+
+/// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
+pub(crate) type BreakerArg = Nested<BreakerArgs>;
 
 /// `hedge`, `hedge(...)` (this call site's own, with the defaults for the
 /// keys not written) or `hedge = <expr>` (a `&'static Hedge` shared with
 /// other sites: its latency estimate and its budget).
-pub(crate) enum HedgeArg {
-    Inline(Box<HedgeArgs>, Span),
-    Shared(Expr),
-}
+pub(crate) type HedgeArg = Nested<HedgeArgs>;
 
-impl Value for HedgeArg {
+impl<A: Keys> Value for Nested<A> {
     #[cfg(test)]
     fn sample() -> TokenStream {
-        quote::quote!(&HEDGE)
+        quote::quote!(&SHARED)
     }
 
     fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        Ok(HedgeArg::Shared(expr.clone()))
+        Ok(Nested::Shared(expr.clone()))
     }
 
     fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
         match meta {
-            Meta::Path(path) => Ok(HedgeArg::Inline(Box::default(), path.span())),
-            Meta::List(list) => HedgeArgs::parse_nested(key.name, list.tokens.clone())
-                .map(|args| HedgeArg::Inline(Box::new(args), list.path.span())),
-            Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
-        }
-    }
-}
-
-/// `circuit_breaker`, `circuit_breaker(...)` or `circuit_breaker = <expr>`.
-pub(crate) enum BreakerArg {
-    Inline(Box<BreakerArgs>, Span),
-    Shared(Expr),
-}
-
-impl Value for BreakerArg {
-    #[cfg(test)]
-    fn sample() -> TokenStream {
-        quote::quote!(&BREAKER)
-    }
-
-    fn from_expr(_: Key<'_>, expr: &Expr) -> syn::Result<Self> {
-        Ok(BreakerArg::Shared(expr.clone()))
-    }
-
-    fn from_meta(key: Key<'_>, meta: &Meta) -> syn::Result<Self> {
-        match meta {
-            Meta::Path(path) => Ok(BreakerArg::Inline(Box::default(), path.span())),
-            Meta::List(list) => BreakerArgs::parse_nested(key.name, list.tokens.clone())
-                .map(|args| BreakerArg::Inline(Box::new(args), list.path.span())),
+            Meta::Path(path) => Ok(Nested::Inline(Box::default(), path.span())),
+            Meta::List(list) => {
+                let mut args = A::default();
+                parse_list(
+                    list.tokens.clone(),
+                    Some(key.name),
+                    |key, meta| args.set(key, meta),
+                    A::KEYS,
+                )
+                .map_err(|errors| combine(errors).expect("an error was found"))?;
+                Ok(Nested::Inline(Box::new(args), list.path.span()))
+            }
             Meta::NameValue(nv) => Self::from_expr(key, &nv.value),
         }
     }

@@ -205,7 +205,7 @@ impl<'a> Body<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::Args;
+    use crate::args::{Args, Keys};
     use crate::validate::validate;
     use crate::values::Settings;
 

@@ -5,13 +5,14 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use quote::ToTokens;
 
-use crate::args::{Args, BreakerArgs};
+use crate::args::{Args, BreakerArgs, HedgeArgs, Keys};
 // ---------------------------------------------------------------- arguments
 
 fn known_key() -> impl Strategy<Value = String> {
     let keys: Vec<&str> = Args::KEYS
         .iter()
         .chain(BreakerArgs::KEYS)
+        .chain(HedgeArgs::KEYS)
         .copied()
         .collect();
     select(keys).prop_map(str::to_owned)

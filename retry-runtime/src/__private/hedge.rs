@@ -71,11 +71,11 @@ where
 {
     let race = Race {
         hedge,
-        call,
         guards,
         admits,
         bounds_waits,
         verdicts: ByExpansion { conversions, judge },
     };
-    race.run(&mut |attempt| body(HedgeAttempt(attempt))).await
+    race.run(call, &mut |attempt| body(HedgeAttempt(attempt)))
+        .await
 }

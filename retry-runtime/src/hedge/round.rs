@@ -59,12 +59,12 @@ pub(crate) struct Verdict {
     pub(crate) breaker: Option<bool>,
 }
 
-/// What a round needs besides the body: the hedge, the call, its shared
-/// protections (whose retry budget hedges also spend from) and whether
-/// they admit or bound waits (the door knows), and the door's verdicts.
-pub(crate) struct Race<'r, 'g, V> {
+/// What a round needs besides the body and the call: the hedge, the
+/// call's shared protections (whose retry budget hedges also spend from)
+/// and whether they admit or bound waits (the door knows), and the door's
+/// verdicts.
+pub(crate) struct Race<'g, V> {
     pub(crate) hedge: &'static Hedge,
-    pub(crate) call: &'r mut Call,
     pub(crate) guards: Guards<'g>,
     pub(crate) admits: bool,
     pub(crate) bounds_waits: bool,
@@ -128,64 +128,43 @@ pub(crate) async fn admit<'g>(
     }
 }
 
-impl<'g, V> Race<'_, 'g, V> {
-    /// Runs one round, and counts its hedges in the call.
-    pub(crate) async fn run<T, E, F, Fut>(self, operation: &mut F) -> Round<'g, T, E>
+impl<'g, V> Race<'g, V> {
+    /// Runs one round of `call`, and counts its hedges in it.
+    pub(crate) async fn run<T, E, F, Fut>(
+        self,
+        call: &mut Call,
+        operation: &mut F,
+    ) -> Round<'g, T, E>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         V: Verdicts<T, E>,
     {
-        if self.call.start_round() {
+        if call.start_round() {
             self.hedge.call_started(Instant::now());
         }
-        let Race {
-            hedge,
-            call,
-            guards,
-            admits,
-            bounds_waits,
-            verdicts,
-        } = self;
-        let shared = Shared {
-            hedge,
-            call,
-            guards,
-            admits,
-            bounds_waits,
-            verdicts,
-        };
-        let (round, sent) = shared.race(operation).await;
+        let (round, sent) = self.race(call, operation).await;
         call.count_hedges(sent);
         round
     }
-}
 
-/// The race's view of the call: shared, as every attempt reads it.
-struct Shared<'r, 'g, V> {
-    hedge: &'static Hedge,
-    call: &'r Call,
-    guards: Guards<'g>,
-    admits: bool,
-    bounds_waits: bool,
-    verdicts: V,
-}
-
-impl<'r, 'g, V> Shared<'r, 'g, V> {
-    fn admit(&self) -> impl Future<Output = Result<Admitted<'g>, Refusal>> + use<'r, 'g, V> {
-        admit(self.call, self.guards, self.bounds_waits)
+    fn admit<'c>(
+        &self,
+        call: &'c Call,
+    ) -> impl Future<Output = Result<Admitted<'g>, Refusal>> + use<'c, 'g, V> {
+        admit(call, self.guards, self.bounds_waits)
     }
 
     /// The round itself; also returns how many hedges it sent.
-    async fn race<T, E, F, Fut>(self, operation: &mut F) -> (Round<'g, T, E>, u32)
+    async fn race<T, E, F, Fut>(self, call: &Call, operation: &mut F) -> (Round<'g, T, E>, u32)
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         V: Verdicts<T, E>,
     {
-        let (hedge, call) = (self.hedge, self.call);
+        let hedge = self.hedge;
         let admitted = if self.admits {
-            match self.admit().await {
+            match self.admit(call).await {
                 Ok(admitted) => admitted,
                 Err(refusal) => return (Round::Refused(refusal), 0),
             }
@@ -228,7 +207,7 @@ impl<'r, 'g, V> Shared<'r, 'g, V> {
                     } else {
                         sent += 1;
                         hedges.push(if self.admits {
-                            Slot::Admitting(Box::pin(self.admit()), sent)
+                            Slot::Admitting(Box::pin(self.admit(call)), sent)
                         } else {
                             let attempt = operation(call.round_attempt(sent));
                             let running = Running {
@@ -269,7 +248,7 @@ impl<'r, 'g, V> Shared<'r, 'g, V> {
                     if let Poll::Ready(timed) = first_attempt.as_mut().poll(cx) {
                         progressed = true;
                         if let Some(running) = first.take() {
-                            match self.finish(running, timed) {
+                            match self.finish(call, running, timed) {
                                 Finished::Ends(round) => return Poll::Ready((round, sent)),
                                 Finished::Failed(admitted, outcome, hint) => {
                                     failed!(admitted, outcome, hint);
@@ -319,7 +298,7 @@ impl<'r, 'g, V> Shared<'r, 'g, V> {
                             if let Slot::Running(_, running) =
                                 std::mem::replace(&mut hedges[index], Slot::Gone)
                             {
-                                match self.finish(running, timed) {
+                                match self.finish(call, running, timed) {
                                     Finished::Ends(round) => return Poll::Ready((round, sent)),
                                     Finished::Failed(admitted, outcome, hint) => {
                                         failed!(admitted, outcome, hint);
@@ -344,7 +323,12 @@ impl<'r, 'g, V> Shared<'r, 'g, V> {
 
     /// What a finished attempt means: a success or an error not to retry
     /// ends the round; a success or a timeout is a latency sample.
-    fn finish<T, E>(&self, running: Running<'g>, timed: Option<Result<T, E>>) -> Finished<'g, T, E>
+    fn finish<T, E>(
+        &self,
+        call: &Call,
+        running: Running<'g>,
+        timed: Option<Result<T, E>>,
+    ) -> Finished<'g, T, E>
     where
         V: Verdicts<T, E>,
     {
@@ -369,7 +353,7 @@ impl<'r, 'g, V> Shared<'r, 'g, V> {
                 hedge.record(started.elapsed());
             }
             if let Some(number) = hedged {
-                hedge.hedge_won(self.call.site(), number);
+                hedge.hedge_won(call.site(), number);
             }
             return Finished::Ends(Round::Settle(admitted, outcome));
         };

@@ -68,7 +68,6 @@ impl<E: fmt::Debug> Policy<E> {
                 let delay = {
                     let race = Race {
                         hedge,
-                        call: &mut call,
                         guards: self.guards(),
                         admits: self.protections.admits(),
                         bounds_waits: self.protections.bounds_waits(),
@@ -77,7 +76,7 @@ impl<E: fmt::Debug> Policy<E> {
                             judge: judge.clone(),
                         },
                     };
-                    let (admitted, outcome) = match race.run(&mut operation).await {
+                    let (admitted, outcome) = match race.run(&mut call, &mut operation).await {
                         Round::Settle(admitted, outcome) => (admitted, outcome),
                         Round::Refused(refusal) => return Err(self.refused(refusal)),
                     };
