@@ -72,6 +72,21 @@ impl Store {
     }
 }
 
+// async-trait's boxed future must be `Send`: the hedged round is, for a
+// body that is.
+#[async_trait::async_trait]
+trait Lookup {
+    async fn lookup(&self, key: &str) -> Result<usize, ApiError>;
+}
+
+#[async_trait::async_trait]
+impl Lookup for Store {
+    #[resilient(hedge(after = "p99"))]
+    async fn lookup(&self, key: &str) -> Result<usize, ApiError> {
+        Ok(self.name.len() + key.len())
+    }
+}
+
 async fn block(key: &str) -> Result<u32, ApiError> {
     retry!(hedge(after = "p95"), attempt = a; async {
         let a: Attempt = a;
@@ -87,5 +102,6 @@ async fn main() {
     assert_eq!(shared_hedge("k").await.unwrap(), 1);
     let store = Store { name: "s".into() };
     assert_eq!(store.get("k").await.unwrap(), 2);
+    assert_eq!(store.lookup("k").await.unwrap(), 2);
     assert_eq!(block("k").await.unwrap(), 2);
 }
