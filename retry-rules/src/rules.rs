@@ -355,6 +355,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_quantile_too_large_for_a_number_is_not_one() {
+        // 400 nines parse as infinity: not a quantile, rather than one
+        // reported as "pinf" out of range.
+        let huge = format!("p{}", "9".repeat(400));
+        let error = hedge_after(&huge).unwrap_err();
+        assert!(error.contains("is neither a latency quantile"), "{error}");
+    }
+
+    #[test]
     fn durations_need_a_unit() {
         assert_eq!(duration(" 2s "), Ok(Duration::from_secs(2)));
         assert_eq!(
