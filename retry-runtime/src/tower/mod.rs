@@ -69,21 +69,29 @@
 //! # }
 //! ```
 
+#[cfg(feature = "http")]
+mod body;
 mod classify;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
 mod inbound;
 mod layer;
+mod replay;
 mod service;
 
+#[cfg(feature = "http")]
+pub use body::ReplayBody;
 pub use classify::{Classify, Cloned, FailedResponse, SendOnce};
 #[cfg(feature = "http")]
-pub use http::{Http, RetryableStatus};
+pub use http::{Http, ReplayableBody, RetryableStatus};
 #[cfg(feature = "http")]
 pub use inbound::{RateLimitFuture, RateLimitLayer, RateLimited};
 pub use layer::ResilientLayer;
-pub use service::Resilient;
+pub use replay::{
+    BodyReplay, DEFAULT_MAX_REPLAY_BODY, DEFAULT_REPLAY_POOL, NotReplayed, NotRetried, ReplayPool,
+};
+pub use service::{OnAttempt, Resilient};
 
 /// tower's error type: what the layer's service fails with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
