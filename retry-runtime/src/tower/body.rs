@@ -417,3 +417,210 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// A body of scripted frames, its size unknown (as a stream's is).
+    struct Frames(VecDeque<Result<Frame<Bytes>, &'static str>>);
+
+    impl Frames {
+        fn data(chunks: &[&'static str]) -> Self {
+            Frames(
+                chunks
+                    .iter()
+                    .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
+                    .collect(),
+            )
+        }
+    }
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Ready(self.0.pop_front().map(|frame| frame.map_err(Into::into)))
+        }
+    }
+
+    /// Arms `body` under these caps: the first attempt's body, a replay,
+    /// and what the layer watches.
+    fn arm<B: Body<Data = Bytes> + Unpin + Send + 'static>(
+        body: B,
+        max_body: usize,
+        pool: &'static ReplayPool,
+    ) -> (ReplayBody<B>, ReplayBody<B>, Option<Arc<dyn Watch>>) {
+        let mut first = ReplayBody::new(body);
+        let mut replay = BodyReplay::new(max_body, pool);
+        let copy = first.arm(&mut replay).expect("a copy");
+        (first, copy, replay.into_watch())
+    }
+
+    async fn all<B>(body: B) -> Result<Vec<u8>, BoxError>
+    where
+        B: Body<Data = Bytes, Error = BoxError>,
+    {
+        Ok(body.collect().await?.to_bytes().to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_replay_sends_what_the_first_sent_and_reads_on_where_it_stopped() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let (mut first, copy, watch) = arm(Frames::data(&["ab", "cd", "ef"]), 1024, &POOL);
+        // The first attempt reads one chunk and is dropped (a reset).
+        let frame = first.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "ab");
+        drop(first);
+        assert_eq!(POOL.buffered(), 2);
+        assert_eq!(
+            copy.size_hint().lower(),
+            2,
+            "the kept chunk, and a stream of unknown size"
+        );
+        let again = copy.again().unwrap();
+        assert_eq!(all(again).await.unwrap(), b"abcdef");
+        // A third attempt: all of it kept now, its size known.
+        let third = copy.again().unwrap();
+        assert_eq!(third.size_hint().exact(), Some(6));
+        assert!(!third.is_end_stream());
+        assert_eq!(all(third).await.unwrap(), b"abcdef");
+        assert_eq!(watch.unwrap().replayable(), Ok(()));
+        assert_eq!(POOL.buffered(), 6);
+        drop(copy);
+        assert_eq!(POOL.buffered(), 0, "the call's bytes go back when it ends");
+    }
+
+    #[tokio::test]
+    async fn trailers_are_sent_again() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("checksum", "abc".parse().unwrap());
+        let mut frames = Frames::data(&["x"]);
+        frames.0.push_back(Ok(Frame::trailers(trailers.clone())));
+        let (first, copy, _) = arm(frames, 1024, &POOL);
+        let sent = first.collect().await.unwrap();
+        assert_eq!(sent.trailers(), Some(&trailers));
+        let again = copy.again().unwrap().collect().await.unwrap();
+        assert_eq!(again.trailers(), Some(&trailers));
+        assert_eq!(&again.to_bytes()[..], b"x");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_keeps_nothing_and_says_so() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let (first, copy, watch) = arm(Frames::data(&["abc", "def", "g"]), 5, &POOL);
+        assert_eq!(all(first).await.unwrap(), b"abcdefg", "sent whole, once");
+        assert_eq!(
+            POOL.buffered(),
+            0,
+            "what was kept before the cap was let go"
+        );
+        let too_large = NotReplayed::TooLarge { max_body: 5 };
+        let watch = watch.unwrap();
+        assert_eq!(watch.replayable(), Err(Some(too_large)));
+        assert!(copy.again().is_none());
+        assert_eq!(watch.refused(), None, "no retry was refused yet");
+        watch.refuse();
+        assert_eq!(watch.refused(), Some(too_large));
+        // A replay made before the chunks were let go cannot finish.
+        assert!(all(copy).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_body_exactly_at_the_cap_is_kept() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let (first, copy, watch) = arm(Frames::data(&["abc", "de"]), 5, &POOL);
+        assert_eq!(all(first).await.unwrap(), b"abcde");
+        assert_eq!(watch.unwrap().replayable(), Ok(()));
+        assert_eq!(all(copy).await.unwrap(), b"abcde");
+    }
+
+    #[tokio::test]
+    async fn a_size_hint_over_the_cap_is_known_before_a_byte_is_read() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let body = http_body_util::Full::new(Bytes::from_static(b"123456"));
+        let (_first, copy, watch) = arm(body, 5, &POOL);
+        let too_large = NotReplayed::TooLarge { max_body: 5 };
+        assert_eq!(watch.unwrap().replayable(), Err(Some(too_large)));
+        assert!(copy.again().is_none());
+        let body = http_body_util::Full::new(Bytes::from_static(b"12345"));
+        let (_first, _copy, watch) = arm(body, 5, &POOL);
+        assert_eq!(
+            watch.unwrap().replayable(),
+            Ok(()),
+            "at the cap is within it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_keeps_nothing_and_says_so() {
+        static POOL: ReplayPool = ReplayPool::new(4);
+        assert!(POOL.try_take(2));
+        let (first, _copy, watch) = arm(Frames::data(&["ab", "c"]), 1024, &POOL);
+        assert_eq!(all(first).await.unwrap(), b"abc");
+        let full = NotReplayed::PoolFull { pool: 4 };
+        assert_eq!(watch.unwrap().replayable(), Err(Some(full)));
+        assert_eq!(POOL.buffered(), 2, "the body's bytes were given back");
+        POOL.give_back(2);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_failed_is_not_replayed() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let mut frames = Frames::data(&["ab"]);
+        frames.0.push_back(Err("disk gone"));
+        let (first, copy, watch) = arm(frames, 1024, &POOL);
+        assert!(all(first).await.is_err());
+        let watch = watch.unwrap();
+        assert_eq!(
+            watch.replayable(),
+            Err(None),
+            "the caller has the body's own error"
+        );
+        watch.refuse();
+        assert_eq!(watch.refused(), None);
+        let error = all(copy).await.unwrap_err();
+        assert!(error.is::<BodyFailed>(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_keeps_nothing() {
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let (first, copy, watch) = arm(http_body_util::Empty::<Bytes>::new(), 1024, &POOL);
+        assert!(watch.is_none(), "nothing to watch");
+        assert!(first.is_end_stream() && copy.is_end_stream());
+        assert_eq!(copy.size_hint().exact(), Some(0));
+        assert!(matches!(copy.again().unwrap().inner, Inner::Empty));
+    }
+
+    #[tokio::test]
+    async fn a_body_not_armed_is_the_body_it_wraps() {
+        let body = ReplayBody::new(Frames::data(&["a", "b"]));
+        assert!(body.again().is_none(), "nothing kept, nothing to replay");
+        assert!(!body.is_end_stream());
+        assert_eq!(all(body).await.unwrap(), b"ab");
+    }
+
+    #[tokio::test]
+    async fn a_body_armed_twice_is_replayed_from_the_same_chunks() {
+        // Two layers, one inside the other.
+        static POOL: ReplayPool = ReplayPool::new(1024);
+        let (mut first, _copy, outer) = arm(Frames::data(&["ab", "c"]), 1024, &POOL);
+        let mut replay = BodyReplay::new(1024, &POOL);
+        let inner_copy = first.arm(&mut replay).unwrap();
+        assert!(replay.into_watch().is_some());
+        assert_eq!(all(first).await.unwrap(), b"abc");
+        assert_eq!(all(inner_copy).await.unwrap(), b"abc");
+        assert_eq!(outer.unwrap().replayable(), Ok(()));
+        assert_eq!(POOL.buffered(), 3, "kept once");
+    }
+}
