@@ -145,14 +145,13 @@ where
         // Owns all it uses, so that the future needs `Send` of them, not
         // `Sync`.
         let attempts = move |attempt: Attempt| {
-            let next = first.take().or_else(|| {
+            let mut next = first.take().or_else(|| {
                 let request = classify.replay(copy.as_ref()?)?;
                 Some((spare.clone(), request))
             });
-            let next = next.map(|(service, mut request)| {
-                hook.on_attempt(&mut request, &attempt);
-                (service, request)
-            });
+            if let Some((_, request)) = &mut next {
+                hook.on_attempt(request, &attempt);
+            }
             send(next)
         };
         let Some(watch) = watch else {
