@@ -450,6 +450,15 @@ mod tests {
         ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
             Poll::Ready(self.0.pop_front().map(|frame| frame.map_err(Into::into)))
         }
+
+        /// At most what is left, at least nothing: a stream that knows
+        /// its bound, not its length.
+        fn size_hint(&self) -> SizeHint {
+            let left = self.0.iter().flatten().filter_map(Frame::data_ref);
+            let mut hint = SizeHint::new();
+            hint.set_upper(left.map(|data| data.len() as u64).sum());
+            hint
+        }
     }
 
     /// Arms `body` under these caps: the first attempt's body, a replay,
@@ -489,13 +498,21 @@ mod tests {
         let again = copy.again().unwrap();
         assert_eq!(all(again).await.unwrap(), b"abcdef");
         // A third attempt: all of it kept now, its size known.
-        let third = copy.again().unwrap();
+        let mut third = copy.again().unwrap();
         assert_eq!(third.size_hint().exact(), Some(6));
-        assert!(!third.is_end_stream());
-        assert_eq!(all(third).await.unwrap(), b"abcdef");
-        assert_eq!(watch.unwrap().replayable(), Ok(()));
+        for _ in 0..3 {
+            assert!(!third.is_end_stream());
+            third.frame().await.unwrap().unwrap();
+        }
+        assert!(third.is_end_stream(), "every chunk sent, no trailers");
+        assert!(third.frame().await.is_none());
+        assert_eq!(all(copy.again().unwrap()).await.unwrap(), b"abcdef");
+        let watch = watch.unwrap();
+        assert_eq!(watch.replayable(), Ok(()));
+        assert!(format!("{watch:?}").contains("kept: 6"), "{watch:?}");
+        assert_eq!(format!("{copy:?}"), r#"ReplayBody { state: "kept" }"#);
         assert_eq!(POOL.buffered(), 6);
-        drop(copy);
+        drop((copy, watch, third));
         assert_eq!(POOL.buffered(), 0, "the call's bytes go back when it ends");
     }
 
@@ -517,8 +534,15 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_cap_keeps_nothing_and_says_so() {
         static POOL: ReplayPool = ReplayPool::new(1024);
-        let (first, copy, watch) = arm(Frames::data(&["abc", "def", "g"]), 5, &POOL);
-        assert_eq!(all(first).await.unwrap(), b"abcdefg", "sent whole, once");
+        let (mut first, copy, watch) = arm(Frames::data(&["abc", "def", "g"]), 5, &POOL);
+        first.frame().await.unwrap().unwrap();
+        first.frame().await.unwrap().unwrap();
+        assert_eq!(
+            first.size_hint().upper(),
+            Some(1),
+            "the first goes on: `g` is left"
+        );
+        assert_eq!(all(first).await.unwrap(), b"g", "sent whole, once");
         assert_eq!(
             POOL.buffered(),
             0,
@@ -531,8 +555,14 @@ mod tests {
         assert_eq!(watch.refused(), None, "no retry was refused yet");
         watch.refuse();
         assert_eq!(watch.refused(), Some(too_large));
-        // A replay made before the chunks were let go cannot finish.
-        assert!(all(copy).await.is_err());
+        // A replay made before the chunks were let go cannot finish, nor
+        // say how long it is.
+        assert_eq!(copy.size_hint().upper(), None);
+        let error = all(copy).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "steadfast: a replayed request body lost its kept chunks"
+        );
     }
 
     #[tokio::test]
@@ -589,7 +619,10 @@ mod tests {
         watch.refuse();
         assert_eq!(watch.refused(), None);
         let error = all(copy).await.unwrap_err();
-        assert!(error.is::<BodyFailed>(), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "steadfast: the request body failed in an earlier attempt"
+        );
     }
 
     #[tokio::test]
@@ -606,6 +639,7 @@ mod tests {
     async fn a_body_not_armed_is_the_body_it_wraps() {
         let body = ReplayBody::new(Frames::data(&["a", "b"]));
         assert!(body.again().is_none(), "nothing kept, nothing to replay");
+        assert_eq!(format!("{body:?}"), r#"ReplayBody { state: "plain" }"#);
         assert!(!body.is_end_stream());
         assert_eq!(all(body).await.unwrap(), b"ab");
     }

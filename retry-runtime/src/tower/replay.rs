@@ -252,4 +252,12 @@ mod tests {
         assert!(!pool.try_take(usize::MAX), "an overflow is a refusal");
         assert_eq!(pool.max(), 10);
     }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        // 64 KiB a request (Linkerd's), 16 MiB for the process (gRPC's).
+        assert_eq!(DEFAULT_MAX_REPLAY_BODY, 65_536);
+        assert_eq!(DEFAULT_REPLAY_POOL, 16_777_216);
+        assert_eq!(PROCESS_POOL.max(), DEFAULT_REPLAY_POOL);
+    }
 }

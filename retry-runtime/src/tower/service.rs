@@ -206,15 +206,13 @@ impl<C, Req> ByClassify<C, Req> {
         let Some(watch) = &self.watch else {
             return true;
         };
-        match watch.replayable() {
-            Ok(()) => true,
-            Err(why) => {
-                if why.is_some() {
-                    watch.refuse();
-                }
-                false
-            }
+        let replayable = watch.replayable().is_ok();
+        if !replayable {
+            // Told to the caller only if the caps let the chunks go (not
+            // when the body failed: its error says so).
+            watch.refuse();
         }
+        replayable
     }
 }
 
@@ -234,5 +232,206 @@ where
     fn error(&self, policy: &Policy<BoxError>, error: &BoxError) -> (bool, Option<Duration>) {
         let (retryable, retry_after) = policy.judge_error(error);
         (self.retries(retryable), retry_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    use super::super::{BoxError, ResilientLayer};
+    use crate::{Attempt, Policy};
+
+    static THREE: Policy<BoxError> = Policy::new().max_attempts(3);
+
+    #[tokio::test(start_paused = true)]
+    async fn each_attempt_is_edited_afresh_from_the_original() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let flaky = service_fn(move |request: u32| {
+            let mut log = log.lock().unwrap();
+            log.push(request);
+            let failed = log.len() < 3;
+            async move {
+                if failed {
+                    Err(BoxError::from("busy"))
+                } else {
+                    Ok(request)
+                }
+            }
+        });
+        let mut service = ResilientLayer::new(&THREE)
+            .on_attempt(|request: &mut u32, attempt: &Attempt| *request += 100 * attempt.number())
+            .layer(flaky);
+        let answer = service.ready().await.unwrap().call(1).await.unwrap();
+        assert_eq!(answer, 301);
+        assert_eq!(*seen.lock().unwrap(), [101, 201, 301]);
+    }
+
+    #[cfg(feature = "http")]
+    mod bodies {
+        use bytes::Bytes;
+        use http_body_util::{BodyExt, Full};
+
+        use super::*;
+        use crate::tower::{Http, NotReplayed, NotRetried, ReplayBody, ReplayPool};
+
+        type Body = ReplayBody<Full<Bytes>>;
+
+        /// A server in process: reads each request's body whole, logs it,
+        /// and answers with the next of `statuses` (an error for 0),
+        /// then 200.
+        #[allow(
+            clippy::type_complexity,
+            reason = "the bounds the layer needs, spelt once"
+        )]
+        fn server(
+            statuses: &[u16],
+        ) -> (
+            impl Service<
+                http::Request<Body>,
+                Response = http::Response<String>,
+                Error = BoxError,
+                Future: Send,
+            > + Clone
+            + Send
+            + 'static,
+            Arc<Mutex<Vec<Result<Bytes, String>>>>,
+        ) {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let statuses = Arc::new(Mutex::new(statuses.to_vec()));
+            let seen = log.clone();
+            let service = service_fn(move |request: http::Request<Body>| {
+                let (seen, statuses) = (seen.clone(), statuses.clone());
+                async move {
+                    let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                    seen.lock()
+                        .unwrap()
+                        .push(body.as_ref().map(Clone::clone).map_err(ToString::to_string));
+                    body?;
+                    let mut statuses = statuses.lock().unwrap();
+                    let status = if statuses.is_empty() {
+                        200
+                    } else {
+                        statuses.remove(0)
+                    };
+                    if status == 0 {
+                        return Err(BoxError::from("reset"));
+                    }
+                    let mut response = http::Response::new(String::new());
+                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    Ok(response)
+                }
+            });
+            (service, log)
+        }
+
+        fn put(body: &'static [u8]) -> http::Request<Body> {
+            let mut request =
+                http::Request::new(ReplayBody::new(Full::new(Bytes::from_static(body))));
+            *request.method_mut() = http::Method::PUT;
+            request
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_kept_body_is_sent_again_and_its_bytes_given_back() {
+            static POOL: ReplayPool = ReplayPool::new(1024);
+            let (inner, log) = server(&[503, 0]);
+            let mut service = ResilientLayer::new(&THREE)
+                .classify(Http)
+                .replay_pool(&POOL)
+                .layer(inner);
+            let response = service
+                .ready()
+                .await
+                .unwrap()
+                .call(put(b"order"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.extensions().get::<NotReplayed>(), None);
+            let sent: Vec<_> = log.lock().unwrap().drain(..).map(Result::unwrap).collect();
+            assert_eq!(sent, [&b"order"[..]; 3]);
+            assert_eq!(POOL.buffered(), 0);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn over_the_cap_an_error_is_not_retried_and_says_why() {
+            let (inner, log) = server(&[0]);
+            let mut service = ResilientLayer::new(&THREE)
+                .classify(Http)
+                .max_replay_body(4)
+                .layer(inner);
+            let error = service
+                .ready()
+                .await
+                .unwrap()
+                .call(put(b"order"))
+                .await
+                .unwrap_err();
+            let not_retried = error.downcast::<NotRetried>().expect("a NotRetried");
+            assert_eq!(not_retried.why(), NotReplayed::TooLarge { max_body: 4 });
+            assert_eq!(
+                not_retried.to_string(),
+                format!(
+                    "not retried: {} (reset)",
+                    NotReplayed::TooLarge { max_body: 4 }
+                )
+            );
+            assert_eq!(not_retried.into_inner().to_string(), "reset");
+            assert_eq!(log.lock().unwrap().len(), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn over_the_cap_a_503_is_handed_back_and_says_why() {
+            let (inner, log) = server(&[503]);
+            let mut service = ResilientLayer::new(&THREE)
+                .classify(Http)
+                .max_replay_body(4)
+                .layer(inner);
+            let response = service
+                .ready()
+                .await
+                .unwrap()
+                .call(put(b"order"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 503);
+            let why = NotReplayed::TooLarge { max_body: 4 };
+            assert_eq!(response.extensions().get::<NotReplayed>(), Some(&why));
+            assert_eq!(log.lock().unwrap().len(), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_answer_that_is_a_success_says_nothing_of_the_cap() {
+            let (inner, _) = server(&[404]);
+            let mut service = ResilientLayer::new(&THREE)
+                .classify(Http)
+                .max_replay_body(4)
+                .layer(inner);
+            let response = service
+                .ready()
+                .await
+                .unwrap()
+                .call(put(b"order"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 404);
+            assert_eq!(response.extensions().get::<NotReplayed>(), None);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_post_without_a_key_is_neither_kept_nor_retried() {
+            let (inner, log) = server(&[503]);
+            let mut service = ResilientLayer::new(&THREE).classify(Http).layer(inner);
+            let mut request = put(b"order");
+            *request.method_mut() = http::Method::POST;
+            let response = service.ready().await.unwrap().call(request).await.unwrap();
+            assert_eq!(response.status(), 503);
+            assert_eq!(response.extensions().get::<NotReplayed>(), None);
+            assert_eq!(log.lock().unwrap().len(), 1);
+        }
     }
 }
