@@ -254,6 +254,15 @@ mod tests {
     }
 
     #[test]
+    fn why_a_body_was_not_replayed_is_said_with_its_numbers() {
+        let pool = NotReplayed::PoolFull { pool: 8 };
+        assert_eq!(
+            pool.to_string(),
+            "the replay pool (8 bytes) was full: the request body was sent once"
+        );
+    }
+
+    #[test]
     fn the_defaults_are_the_documented_ones() {
         // 64 KiB a request (Linkerd's), 16 MiB for the process (gRPC's).
         assert_eq!(DEFAULT_MAX_REPLAY_BODY, 65_536);

@@ -375,11 +375,11 @@ mod tests {
             assert_eq!(not_retried.why(), NotReplayed::TooLarge { max_body: 4 });
             assert_eq!(
                 not_retried.to_string(),
-                format!(
-                    "not retried: {} (reset)",
-                    NotReplayed::TooLarge { max_body: 4 }
-                )
+                "not retried: the request body is larger than `max_replay_body` (4 bytes): \
+                 it was sent once (reset)"
             );
+            let source = std::error::Error::source(&*not_retried).map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some("reset"));
             assert_eq!(not_retried.into_inner().to_string(), "reset");
             assert_eq!(log.lock().unwrap().len(), 1);
         }
