@@ -4,7 +4,9 @@
 //! to tower's, the circuit breakers (adaptive throttling included) next to
 //! recloser, the adaptive concurrency limit next to a `Bulkhead`, and the
 //! inbound layer (`RateLimitLayer`) next to tower_governor's, admitting and
-//! refusing a request (the services of `benches/inbound.rs`).
+//! refusing a request (the services of `benches/inbound.rs`), and the
+//! outbound layer (`ResilientLayer` with `Http`) sending a GET without a
+//! body next to the same service without it.
 //!
 //! ```text
 //! cargo run --release -p steadfast-benches --example instructions
@@ -45,7 +47,7 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use driving::{BenchError, ready};
-use steadfast::tower::RateLimitLayer;
+use steadfast::tower::{BoxError, Http, RateLimitLayer, ResilientLayer};
 use steadfast::{
     AdaptiveLimit, Bulkhead, CircuitBreaker, Keyed, Policy, RateLimiter, RetryBudget, resilient,
     retry,
@@ -197,6 +199,59 @@ inbound_measures! {
     measure_inbound_refuse = 5;
     measure_governor_plain_refuse = 6;
     measure_governor_refuse = 7;
+}
+
+/// The outbound layer: a GET without a body (the same request type before
+/// and after bodies could be buffered: a `String` body, copied by `Clone`)
+/// through `ResilientLayer` with `Http` around a service answering an
+/// empty 200 at once, next to that service alone.
+#[derive(Clone, Copy)]
+struct Upstream;
+
+impl Service<http::Request<String>> for Upstream {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::convert::Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<String>) -> Self::Future {
+        black_box(&request);
+        std::future::ready(Ok(http::Response::new(String::new())))
+    }
+}
+
+fn get_without_body() -> http::Request<String> {
+    let mut request = http::Request::new(String::new());
+    *request.uri_mut() = http::Uri::from_static("http://upstream/items/42");
+    request
+}
+
+static OUTBOUND: Policy<BoxError> = Policy::new();
+
+macro_rules! outbound_measures {
+    ($($measure:ident = $tag:literal;)*) => {$(
+        #[inline(never)]
+        fn $measure<S>(service: &mut S)
+        where
+            S: Service<http::Request<String>, Response = http::Response<String>>,
+        {
+            black_box($tag);
+            for _ in 0..ITERATIONS {
+                let _ = black_box(ready(service.call(black_box(get_without_body()))));
+            }
+        }
+    )*};
+}
+
+outbound_measures! {
+    measure_outbound_bare = 1;
+    measure_outbound_layer = 2;
 }
 
 static ADMITTING: Keyed<String, RateLimiter> =
@@ -353,6 +408,19 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("measure_governor_refuse", "tower_governor `use_headers()`"),
         ],
     ),
+    (
+        "outbound layer: a GET without a body, answered 200 at once",
+        &[
+            (
+                "measure_outbound_layer",
+                "`ResilientLayer::new(&POLICY).classify(Http)` (defaults)",
+            ),
+            (
+                "measure_outbound_bare",
+                "no layer (the request and the service alone)",
+            ),
+        ],
+    ),
 ];
 
 fn run() {
@@ -394,6 +462,9 @@ fn run() {
     let mut governor_admit_plain = governor!(nanosecond, u32::MAX);
     let mut governor_refuse = governor!(hour, 1, use_headers);
     let mut governor_refuse_plain = governor!(hour, 1);
+    let mut outbound = ResilientLayer::new(&OUTBOUND)
+        .classify(Http)
+        .layer(Upstream);
     let _ = ready(refuse.call(inbound::request()));
     let _ = ready(governor_refuse.call(inbound::request()));
     let _ = ready(governor_refuse_plain.call(inbound::request()));
@@ -432,7 +503,11 @@ fn run() {
         measure_inbound_refuse(&mut refuse);
         measure_governor_plain_refuse(&mut governor_refuse_plain);
         measure_governor_refuse(&mut governor_refuse);
+        measure_outbound_layer(&mut outbound);
+        measure_outbound_bare(&mut Upstream);
     }
+    let answered = ready(outbound.call(get_without_body())).map(|response| response.status());
+    assert_eq!(answered.ok(), Some(http::StatusCode::OK));
     let status = |service: &mut dyn FnMut() -> u16| service();
     assert_eq!(
         status(&mut || ready(admit.call(inbound::request()))

@@ -48,6 +48,30 @@
 //! server can be sent again is for [`http::is_replayable`](crate::http::is_replayable)
 //! to say, or for an [`Idempotency-Key`](crate::http::IDEMPOTENCY_KEY) to
 //! make safe.
+//!
+//! # With reqwest's own retries
+//!
+//! reqwest 0.13 retries too, inside `send()`, by the policy given to
+//! `ClientBuilder::retry`. Its default retries only protocol NACKs (an
+//! HTTP/2 stream the server refused before processing it, at most twice,
+//! at once): requests the server never saw, which stacks harmlessly under
+//! ours. A policy of its own (`reqwest::retry::for_host(..)` with a
+//! classifier of statuses or errors) retries again inside each of our
+//! attempts: 4 attempts of ours over 2 retries of reqwest's are up to 12
+//! requests per call, the extra ones without backoff, outside our budget,
+//! breaker and rate limit, and invisible to `on_retry`. Retry a call in one
+//! place: under steadfast, build the client with
+//! `.retry(reqwest::retry::never())` (what our examples do) so that one
+//! attempt is one request, or leave reqwest's default; keep a `for_host`
+//! policy for clients steadfast does not wrap.
+//!
+//! ```
+//! // One attempt, one request: steadfast's policy does all the retrying.
+//! let client = reqwest::Client::builder()
+//!     .retry(reqwest::retry::never())
+//!     .build();
+//! # let _ = client;
+//! ```
 
 use std::error::Error as _;
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::BoxError;
+use super::{BodyReplay, BoxError, NotReplayed, NotRetried};
 
 /// How [`ResilientLayer`](super::ResilientLayer) treats a service's
 /// requests and responses.
@@ -20,6 +20,29 @@ pub trait Classify<Req, Res> {
     /// Whether `response` is a failure to retry, and the server's hint.
     /// `None` (the usual answer) is a success.
     fn response(&self, response: &Res) -> Option<FailedResponse>;
+
+    /// [`replay`](Self::replay), with the layer's limits on what a body
+    /// may buffer ([`max_replay_body`](super::ResilientLayer::max_replay_body),
+    /// the [`ReplayPool`](super::ReplayPool)) and the request itself, for
+    /// a classification that makes its body keep what it sends (`Http`
+    /// arms a `ReplayBody` here). What the layer calls; by default,
+    /// `replay`.
+    fn replay_within(&self, request: &mut Req, body: &mut BodyReplay) -> Option<Req> {
+        let _ = body;
+        self.replay(request)
+    }
+
+    /// What the caller gets when an attempt failed in a way the policy
+    /// retries but its body could not be sent again (`why`): by default,
+    /// an error wrapped in [`NotRetried`], a response as it is (`Http`
+    /// puts `why` in its extensions).
+    fn not_replayed(
+        &self,
+        outcome: Result<Res, BoxError>,
+        why: NotReplayed,
+    ) -> Result<Res, BoxError> {
+        outcome.map_err(|error| Box::new(NotRetried::new(why, error)) as BoxError)
+    }
 }
 
 /// A response that is a failure: what events and the `on_retry` hook see

@@ -19,6 +19,15 @@
 //!   never replays (a tonic `Channel`, whose bodies are streams). A request
 //!   that cannot be replayed is sent once, still guarded by the breaker,
 //!   limiter, bulkhead and timeout: it is never retried.
+//! - **Bodies.** With `Http`, a body that is not `Clone` (a stream) is
+//!   replayed when wrapped in a `ReplayBody`: it keeps the chunks the first
+//!   attempt sends, up to [`ResilientLayer::max_replay_body`] (64 KiB) and
+//!   what the [`ReplayPool`] has room for; a larger body is sent once, and
+//!   the caller finds [`NotReplayed`] on what it gets back
+//!   ([`NotRetried`] for an error).
+//! - **Each attempt's request.** [`ResilientLayer::on_attempt`] edits the
+//!   request each attempt sends (another host, a fresh header, the call's
+//!   idempotency key), knowing the [`Attempt`](crate::Attempt).
 //! - **Responses that are failures.** With `Http`, a response with a
 //!   retryable status (`503`, `429`, ...) is retried like an error,
 //!   honouring its `Retry-After` (capped by `max_delay`, as the attribute's
@@ -69,21 +78,29 @@
 //! # }
 //! ```
 
+#[cfg(feature = "http")]
+mod body;
 mod classify;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
 mod inbound;
 mod layer;
+mod replay;
 mod service;
 
+#[cfg(feature = "http")]
+pub use body::ReplayBody;
 pub use classify::{Classify, Cloned, FailedResponse, SendOnce};
 #[cfg(feature = "http")]
-pub use http::{Http, RetryableStatus};
+pub use http::{Http, ReplayableBody, RetryableStatus};
 #[cfg(feature = "http")]
 pub use inbound::{RateLimitFuture, RateLimitLayer, RateLimited};
 pub use layer::ResilientLayer;
-pub use service::Resilient;
+pub use replay::{
+    BodyReplay, DEFAULT_MAX_REPLAY_BODY, DEFAULT_REPLAY_POOL, NotReplayed, NotRetried, ReplayPool,
+};
+pub use service::{OnAttempt, Resilient};
 
 /// tower's error type: what the layer's service fails with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -38,7 +38,13 @@ fn log_retry(event: &RetryEvent<'_, Error>) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = flaky_server().await?;
-    let client = reqwest::Client::builder().no_proxy().build()?;
+    // The policy above does the retrying: reqwest's own policy off, so
+    // that each attempt is one request (see `steadfast::reqwest`, "With
+    // reqwest's own retries").
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .retry(reqwest::retry::never())
+        .build()?;
     let (client, url) = (&client, url.as_str());
 
     let start = Instant::now();

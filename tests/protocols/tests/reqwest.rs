@@ -63,8 +63,13 @@ impl Server {
 }
 
 fn client() -> reqwest::Client {
-    // No proxy from the environment between us and 127.0.0.1.
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    // No proxy from the environment between us and 127.0.0.1, and no
+    // retries of reqwest's own: each attempt the tests count is one request.
+    reqwest::Client::builder()
+        .no_proxy()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap()
 }
 
 /// Delays given to an `on_retry` hook, in order.
