@@ -232,6 +232,13 @@ impl<C, Req, Res> Judge<Res, BoxError> for ByClassify<C, Req>
 where
     C: Classify<Req, Res> + Clone,
 {
+    /// A policy's `hedge` applies to a request copied before it is sent
+    /// (a `Clone` body, one without a body): a body kept as the first
+    /// attempt streams it cannot be read by a second attempt at once.
+    fn hedges(&self) -> bool {
+        self.replayable && self.watch.is_none()
+    }
+
     fn value(&self, response: &Res) -> Option<Failed<BoxError>> {
         let failed = self.classify.response(response)?;
         Some(Failed {

@@ -304,3 +304,62 @@ async fn one_429_pauses_every_request_sharing_the_limiter() {
         "no request reached the server during the pause: {log:?}"
     );
 }
+
+/// A server whose first request stalls for `stall` and whose later ones
+/// answer at once, each with its number; and how many it received.
+async fn serve_stalling_first(stall: Duration) -> (SocketAddr, Arc<Mutex<usize>>) {
+    let hits = Arc::new(Mutex::new(0));
+    let counted = hits.clone();
+    let app = Router::new().fallback(move || {
+        let hits = counted.clone();
+        async move {
+            let n = {
+                let mut hits = hits.lock().unwrap();
+                *hits += 1;
+                *hits
+            };
+            if n == 1 {
+                tokio::time::sleep(stall).await;
+            }
+            n.to_string()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, hits)
+}
+
+static HEDGED: Policy<BoxError> =
+    Policy::new().hedge(steadfast::Hedge::after(Duration::from_millis(50)).max_extra_load(1.0));
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_request_that_can_be_sent_again_is_hedged() {
+    use http_body_util::BodyExt;
+
+    let (addr, hits) = serve_stalling_first(Duration::from_secs(10)).await;
+    let mut service = ServiceBuilder::new()
+        .layer(ResilientLayer::new(&HEDGED).classify(Http))
+        .service(client());
+    let started = Instant::now();
+    let response = send(&mut service, request(Method::GET, addr, &[]))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"2", "the hedge answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(*hits.lock().unwrap(), 2);
+    // A POST without an idempotency key is not sent twice: no hedge, it
+    // waits out the stall.
+    let (addr, hits) = serve_stalling_first(Duration::from_secs(10)).await;
+    let response = send(&mut service, request(Method::POST, addr, &[]))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"1");
+    assert_eq!(*hits.lock().unwrap(), 1);
+}
