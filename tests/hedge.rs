@@ -9,7 +9,7 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use steadfast::{Attempt, RetryBudget, resilient, retry};
+use steadfast::{Attempt, Hedge, RetryBudget, resilient, retry};
 use support::TestError;
 use tokio::time::{Instant, sleep};
 
@@ -303,4 +303,37 @@ async fn a_retry_block_hedges_too() {
     // The first call has one hedge to give.
     assert_eq!(result, Ok(3));
     assert_eq!(log.seen(), [(1, false, 0, false), (2, true, 10, true)]);
+}
+
+/// One `Hedge` for two functions: their calls pay into one budget.
+static SHARED: Hedge = Hedge::after(ms(10)).max_extra_load(0.5);
+
+#[resilient(hedge = &SHARED, budget = "off", attempt = attempt)]
+async fn shares_one(log: &Log) -> Result<u32, TestError> {
+    let took = if attempt.is_hedge() { 5 } else { 100 };
+    log.attempt(attempt, took, Ok(attempt.number())).await
+}
+
+#[resilient(hedge = &SHARED, budget = "off", attempt = attempt)]
+async fn shares_two(log: &Log) -> Result<u32, TestError> {
+    let took = if attempt.is_hedge() { 5 } else { 100 };
+    log.attempt(attempt, took, Ok(attempt.number())).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_hedge_spends_one_budget_for_its_sites() {
+    // Half a hedge each: the first site's call alone pays for none, the
+    // second site's call makes it one, which the second site spends.
+    let log = Log::new();
+    assert_eq!(shares_one(&log).await, Ok(1));
+    assert_eq!(shares_two(&log).await, Ok(2));
+    assert_eq!(
+        log.seen(),
+        [
+            (1, false, 0, true),
+            (1, false, 100, false),
+            (2, true, 110, true)
+        ]
+    );
+    assert_eq!((SHARED.sent(), SHARED.won(), SHARED.refused()), (1, 1, 1));
 }
