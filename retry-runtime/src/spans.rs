@@ -10,8 +10,10 @@
 //!
 //! Both are `DEBUG` spans on the `steadfast` target: a subscriber that
 //! keeps `INFO` (the usual production filter) has no interest in them, and
-//! a call then pays a level check per span and nothing more (BENCHMARKS.md,
-//! "Spans"); `steadfast=debug` turns them on. The call's span takes the
+//! a call then pays one level check (an atomic load) and holds no span
+//! (BENCHMARKS.md, "Spans"); `steadfast=debug` turns them on. An attempt's
+//! span is made only in an enabled call span: a filter that keeps
+//! `steadfast.attempt` must keep `steadfast.call` too. The call's span takes the
 //! current span as its parent (an `#[instrument]` span around the call);
 //! an attempt's span is made inside its call's, so that is its parent
 //! whichever span is current when it is made.
@@ -31,11 +33,23 @@
 
 use std::future::Future;
 
+/// Whether a `DEBUG` span of ours could be enabled: the check `tracing`'s
+/// macros make first, made here before them so that a call a filter above
+/// `DEBUG` drops makes no span at all (a disabled span still costs its
+/// drop, and with `tracing`'s `log` feature, which a dependency can turn
+/// on, more).
+#[cfg(feature = "tracing")]
+#[inline]
+fn debug_enabled() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG
+}
+
 /// One attempt's span (`steadfast.attempt`), or nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct AttemptSpan {
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    span: Option<tracing::Span>,
 }
 
 impl AttemptSpan {
@@ -43,21 +57,56 @@ impl AttemptSpan {
     #[inline]
     pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
-        let _entered = self.span.enter();
+        if let Some(span) = &self.span {
+            return span.in_scope(f);
+        }
         f()
     }
 
     /// `attempt`, entering the span each time it is polled (and dropped):
-    /// `tracing`'s `Instrumented`, or without the feature `attempt` itself.
+    /// `tracing`'s `Instrumented`, or `attempt` itself when there is no
+    /// span (and always without the feature).
     #[inline]
     pub(crate) fn instrument<F: Future>(
         &self,
         attempt: F,
     ) -> impl Future<Output = F::Output> + use<F> {
         #[cfg(feature = "tracing")]
-        return tracing::Instrument::instrument(attempt, self.span.clone());
+        return match &self.span {
+            Some(span) => InSpan::Spanned {
+                attempt: tracing::Instrument::instrument(attempt, span.clone()),
+            },
+            None => InSpan::Plain { attempt },
+        };
         #[cfg(not(feature = "tracing"))]
         attempt
+    }
+}
+
+#[cfg(feature = "tracing")]
+pin_project_lite::pin_project! {
+    /// An attempt's future in its span, or as it is: a disabled span would
+    /// still be entered, left and dropped at every poll.
+    #[project = InSpanProjection]
+    enum InSpan<F> {
+        Spanned { #[pin] attempt: tracing::instrument::Instrumented<F> },
+        Plain { #[pin] attempt: F },
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.project() {
+            InSpanProjection::Spanned { attempt } => attempt.poll(cx),
+            InSpanProjection::Plain { attempt } => attempt.poll(cx),
+        }
     }
 }
 
@@ -70,18 +119,19 @@ pub(crate) enum Kind {
     Hedge,
     /// An HTTP request sent by the tower layer: its span carries
     /// `http.request.resend_count` (never a hedge: the layer does not hedge).
+    #[cfg(feature = "tower")]
     Http,
 }
 
 /// A call's spans: its own (`steadfast.call`), and the one of the attempt
-/// it is making, if any.
+/// it is making, if any; `None` where a subscriber has no interest.
 #[derive(Debug)]
 pub(crate) struct Spans {
     // The attempt's first: it closes before its call's.
     #[cfg(feature = "tracing")]
-    attempt: tracing::Span,
+    attempt: Option<tracing::Span>,
     #[cfg(feature = "tracing")]
-    call: tracing::Span,
+    call: Option<tracing::Span>,
 }
 
 impl Spans {
@@ -91,9 +141,14 @@ impl Spans {
     pub(crate) fn start(site: &'static str) -> Self {
         Spans {
             #[cfg(feature = "tracing")]
-            attempt: tracing::Span::none(),
+            attempt: None,
             #[cfg(feature = "tracing")]
-            call: tracing::debug_span!(target: "steadfast", "steadfast.call", site),
+            call: if debug_enabled() {
+                Some(tracing::debug_span!(target: "steadfast", "steadfast.call", site))
+                    .filter(|span| !span.is_disabled())
+            } else {
+                None
+            },
         }
     }
 
@@ -104,7 +159,7 @@ impl Spans {
     pub(crate) fn attempt_span(&self, number: u32, kind: Kind) -> AttemptSpan {
         AttemptSpan {
             #[cfg(feature = "tracing")]
-            span: self.call.in_scope(|| attempt_span(number, kind)),
+            span: self.new_attempt(number, kind),
         }
     }
 
@@ -115,8 +170,16 @@ impl Spans {
     pub(crate) fn begin_attempt(&mut self, number: u32, kind: Kind) {
         #[cfg(feature = "tracing")]
         {
-            self.attempt = self.call.in_scope(|| attempt_span(number, kind));
+            self.attempt = self.new_attempt(number, kind);
         }
+    }
+
+    /// An attempt's span, in the call's, if the call has one.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    fn new_attempt(&self, number: u32, kind: Kind) -> Option<tracing::Span> {
+        let call = self.call.as_ref()?;
+        Some(call.in_scope(|| attempt_span(number, kind))).filter(|span| !span.is_disabled())
     }
 
     /// A hedged round settled on the attempt of `span`: what follows is
@@ -135,7 +198,7 @@ impl Spans {
     pub(crate) fn end_attempt(&mut self) {
         #[cfg(feature = "tracing")]
         {
-            self.attempt = tracing::Span::none();
+            self.attempt = None;
         }
     }
 
@@ -152,7 +215,9 @@ impl Spans {
     #[inline]
     pub(crate) fn in_attempt<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
-        let _entered = self.attempt.enter();
+        if let Some(span) = &self.attempt {
+            return span.in_scope(f);
+        }
         f()
     }
 
@@ -160,7 +225,9 @@ impl Spans {
     #[inline]
     pub(crate) fn in_call<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
-        let _entered = self.call.enter();
+        if let Some(span) = &self.call {
+            return span.in_scope(f);
+        }
         f()
     }
 }
@@ -178,6 +245,7 @@ fn attempt_span(number: u32, kind: Kind) -> tracing::Span {
         // OpenTelemetry's HTTP client spans: "the ordinal number of request
         // resending attempt", recommended "if and only if request was
         // retried", so absent (not 0) on the first.
+        #[cfg(feature = "tower")]
         Kind::Http => tracing::debug_span!(
             target: "steadfast",
             "steadfast.attempt",

@@ -74,9 +74,15 @@ impl<E: fmt::Debug> Policy<E> {
                     };
                     let timed = async {
                         // Made and run in the attempt's span (a closure's
-                        // own code before its future counts too).
-                        let number = call.attempt();
-                        let attempt = call.instrument(call.in_attempt(|| operation(number)));
+                        // own code before its future counts too). In a
+                        // block of its own: a local the closure borrows
+                        // and still in scope at the await below would be
+                        // kept in the future (10 instructions a call).
+                        let attempt = {
+                            let this = call.attempt();
+                            call.in_attempt(|| operation(this))
+                        };
+                        let attempt = call.instrument(attempt);
                         // Asked of the call: `self` here would be one more
                         // borrow in every call's future.
                         if call.limits_time() {
