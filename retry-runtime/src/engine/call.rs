@@ -184,7 +184,14 @@ impl Call {
         if let Some(permit) = admitted.permit {
             permit.ended(false);
         }
-        report::succeeded(&self.settings.site, self.attempts, self.reported_elapsed());
+        // Only the duration histogram reads a success's elapsed time: with
+        // `tracing` alone (no event on success) that clock read was wasted.
+        let elapsed = if report::SUCCESS_NEEDS_ELAPSED {
+            self.reported_elapsed()
+        } else {
+            Duration::ZERO
+        };
+        report::succeeded(&self.settings.site, self.attempts, elapsed);
     }
 
     /// A protection refused the attempt: the call ends.
