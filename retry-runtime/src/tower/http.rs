@@ -28,6 +28,8 @@ use super::{Classify, FailedResponse};
 pub struct Http;
 
 impl<B: Clone, R> Classify<http::Request<B>, http::Response<R>> for Http {
+    const HTTP: bool = true;
+
     fn replay(&self, request: &http::Request<B>) -> Option<http::Request<B>> {
         if !crate::http::is_replayable(request.method(), request.headers()) {
             return None;

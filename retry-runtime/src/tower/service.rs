@@ -10,6 +10,7 @@ use tower_service::Service;
 
 use super::{BoxError, Classify, Cloned};
 use crate::Policy;
+use crate::engine::Call;
 use crate::policy::{Failed, Judge};
 
 /// A service wrapped by [`ResilientLayer`](super::ResilientLayer).
@@ -126,6 +127,15 @@ impl<C, Req, Res> Judge<Res, BoxError> for ByClassify<C, Req>
 where
     C: Classify<Req, Res>,
 {
+    #[inline(always)]
+    fn begin_attempt(&self, call: &mut Call) {
+        if C::HTTP {
+            call.begin_http_attempt();
+        } else {
+            call.begin_attempt();
+        }
+    }
+
     fn value(&self, response: &Res) -> Option<Failed<BoxError>> {
         let failed = self.classify.response(response)?;
         Some(Failed {
