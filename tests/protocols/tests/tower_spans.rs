@@ -30,8 +30,12 @@ struct Seen {
     fields: BTreeMap<String, String>,
 }
 
+/// The spans seen, and the index of each live one (the registry reuses
+/// closed spans' ids).
+type Spans = (Vec<Seen>, HashMap<Id, usize>);
+
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<(Vec<Seen>, HashMap<Id, usize>)>>);
+struct Recorder(Arc<Mutex<Spans>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
