@@ -128,6 +128,24 @@
 //!   (`DEBUG`: `site`, `attempt`, the hedge's number among the call's
 //!   attempts). No event on a first-attempt success. `error` is the error's `Display`,
 //!   or its `Debug` when it has no `Display`.
+//!
+//!   And spans, at every door (the attribute, `retry!`, [`Policy`] and the
+//!   tower layer), all `DEBUG` on the `steadfast` target: one
+//!   `steadfast.call` per call (field `site`), in the span current when the
+//!   call starts, and in it one `steadfast.attempt` per attempt (fields
+//!   `attempt`, the attempt's [`number`](Attempt::number) counting hedges,
+//!   and `hedge`, [`is_hedge`](Attempt::is_hedge); through the tower layer
+//!   with `Http`, also OpenTelemetry's `http.request.resend_count`,
+//!   `attempt - 1`, absent on the first). The body runs in its attempt's
+//!   span (a hedge in its own, beside the attempt it hedges), and the
+//!   events above are in the span they are about: a retry, a rejection, a
+//!   breaker's transition and a hedge's win in the attempt's; a give-up
+//!   and a hedge sent or refused in the call's. Under
+//!   `#[tracing::instrument]` written below `#[resilient]`, instrument's
+//!   span is the call's parent; written above, it is made inside each
+//!   attempt's span. A subscriber that keeps `INFO` (as production filters
+//!   do) makes no span: the call pays one level check. Turn them on with a
+//!   filter such as `steadfast=debug`.
 //! - `metrics`, through the `metrics` facade: counters
 //!   `steadfast_calls_total{site, outcome}` (`success` | `failure` |
 //!   `rejected`), `steadfast_attempts_total{site}`,

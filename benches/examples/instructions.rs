@@ -10,7 +10,12 @@
 //!
 //! ```text
 //! cargo run --release -p steadfast-benches --example instructions
+//! cargo run --release -p steadfast-benches --example instructions --features tracing
 //! ```
+//!
+//! The second has steadfast's `tracing` feature and a subscriber that
+//! keeps `INFO` (`KeepsInfo`): what the spans and events cost a call
+//! when the filter drops them, the common case in production.
 //!
 //! Run so, it runs itself again under
 //! `valgrind --tool=callgrind --collect-atstart=no` with
@@ -424,6 +429,8 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 fn run() {
+    #[cfg(feature = "tracing")]
+    tracing::subscriber::set_global_default(KeepsInfo).expect("the only subscriber");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -572,6 +579,48 @@ fn total(dump: &Path) -> u64 {
         })
         .and_then(|n| n.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no totals in {}", dump.display()))
+}
+
+/// With `--features tracing`: a subscriber that keeps `INFO` and above,
+/// as a production filter does, and records nothing. The library's spans
+/// are `DEBUG`: what a call pays for them here is their level check.
+#[cfg(feature = "tracing")]
+struct KeepsInfo;
+
+#[cfg(feature = "tracing")]
+impl tracing::Subscriber for KeepsInfo {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.enabled(metadata) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::INFO
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 fn main() {

@@ -56,8 +56,11 @@ mod values;
 ///
 /// The order of the two attributes chooses the spans. Written above
 /// `#[tracing::instrument]`, `#[resilient]` is one span around the whole
-/// call. Written below it (instrument expands first), each attempt is a
-/// span of its own, as OpenTelemetry asks of a client that resends; the
+/// call (with the runtime's `tracing` feature, the `steadfast.call` span
+/// and its `steadfast.attempt` spans are inside it). Written below it
+/// (instrument expands first), instrument's span is made once per attempt
+/// (inside that attempt's `steadfast.attempt`), as OpenTelemetry asks of a
+/// client that resends; the
 /// `move`s instrument puts around the body are taken out, so each attempt
 /// borrows the arguments (owned ones included, in plain and
 /// `#[async_trait]` methods) as it does without instrument. In an

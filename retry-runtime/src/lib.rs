@@ -45,6 +45,7 @@ mod report;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod rng;
+mod spans;
 #[cfg(feature = "stats")]
 pub mod stats;
 mod sync;

@@ -31,6 +31,10 @@ impl Site {
 /// and the duration histogram) even when the configuration does not.
 pub(crate) const NEEDS_START: bool = cfg!(any(feature = "tracing", feature = "metrics"));
 
+/// Whether a success is reported with its elapsed time (the `metrics`
+/// duration histogram); `tracing` has no event for a success.
+pub(crate) const SUCCESS_NEEDS_ELAPSED: bool = cfg!(feature = "metrics");
+
 /// A call succeeded after `attempts` attempts.
 #[inline]
 #[allow(unused_variables)]

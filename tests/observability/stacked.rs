@@ -1,8 +1,10 @@
 //! `#[resilient]` stacked with `#[tracing::instrument]`, in both orders.
 //!
-//! Above: one span covers the whole call. Below (instrument written first,
-//! so expanded first): one span per attempt, as OpenTelemetry asks of a
-//! client, each attempt borrowing the arguments, owned ones included.
+//! Above: instrument's span covers the whole call, and the call's
+//! `steadfast.call` span and its `steadfast.attempt` spans are inside it.
+//! Below (instrument written first, so expanded first): instrument's span
+//! is made once per attempt, inside that attempt's `steadfast.attempt`
+//! span, each attempt borrowing the arguments, owned ones included.
 #![cfg(feature = "tracing")]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,8 +40,10 @@ impl Timeline {
 }
 
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Timeline {
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        self.push(format!("open {}", attrs.metadata().name()));
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let parent = ctx.span(id).and_then(|span| span.parent());
+        let parent = parent.as_ref().map_or("none", |parent| parent.name());
+        self.push(format!("open {} in {parent}", attrs.metadata().name()));
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -75,16 +79,25 @@ fn watch() -> (Timeline, tracing::subscriber::DefaultGuard) {
     (timeline, tracing::subscriber::set_default(subscriber))
 }
 
-/// The timeline of a call whose attempts each ran in a span of their own:
-/// each attempt's lines between the span's opening and closing.
+/// The timeline of a call whose attempts each ran instrument's span: the
+/// call's span, in it one `steadfast.attempt` span per attempt, and in each
+/// of those an instrument `span` with the attempt's lines.
 fn one_span_per_attempt<const N: usize>(span: &str, attempts: [&[&str]; N]) -> Vec<String> {
-    attempts
-        .iter()
-        .flat_map(|events| {
-            std::iter::once(format!("open {span}"))
-                .chain(events.iter().map(|event| format!("{event} in {span}")))
-                .chain(std::iter::once(format!("close {span}")))
-        })
+    let each = attempts.iter().flat_map(|events| {
+        [
+            "open steadfast.attempt in steadfast.call".to_owned(),
+            format!("open {span} in steadfast.attempt"),
+        ]
+        .into_iter()
+        .chain(events.iter().map(|event| format!("{event} in {span}")))
+        .chain([
+            format!("close {span}"),
+            "close steadfast.attempt".to_owned(),
+        ])
+    });
+    std::iter::once("open steadfast.call in none".to_owned())
+        .chain(each)
+        .chain(std::iter::once("close steadfast.call".to_owned()))
         .collect()
 }
 
@@ -108,10 +121,18 @@ async fn resilient_above_instrument_retries_an_owned_argument_in_one_span() {
     let (timeline, _guard) = watch();
     assert_eq!(greet("ada".to_owned()).await, Ok("hello ada".to_owned()));
     assert_eq!(GREETINGS.load(Ordering::SeqCst), 3);
-    assert_eq!(
-        timeline.seen(),
-        one_span_per_attempt("greet", [&[ATTEMPT, ATTEMPT, ATTEMPT]])
-    );
+    // instrument's span is the call's parent; each attempt is in the call.
+    let attempt = [
+        "open steadfast.attempt in steadfast.call",
+        "message=attempt in steadfast.attempt",
+        "close steadfast.attempt",
+    ];
+    let expected: Vec<&str> = ["open greet in none", "open steadfast.call in greet"]
+        .into_iter()
+        .chain(attempt.repeat(3))
+        .chain(["close steadfast.call", "close greet"])
+        .collect();
+    assert_eq!(timeline.seen(), expected);
 }
 
 struct Catalog {

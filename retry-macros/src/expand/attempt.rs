@@ -13,12 +13,14 @@ use crate::validate::Classify;
 
 impl Body<'_> {
     /// Input:  the body `{ ... }`.
-    /// Output: `let admitted = ...; let outcome: Result<T, E> = ...;`: the
-    ///         breaker, rate limiter and bulkhead admit the attempt (or the
-    ///         call ends with `E::from` of the refusal), then the body runs,
+    /// Output: `call.begin_attempt(); let admitted = ...; let outcome:
+    ///         Result<T, E> = ...;`: the attempt's span is made (with the
+    ///         runtime's `tracing`; nothing without), the breaker, rate
+    ///         limiter and bulkhead admit the attempt (or the call ends with
+    ///         `E::from` of the refusal), then the body runs in the span,
     ///         cancelled at its time limit when there is one.
     pub(super) fn attempt(&self) -> TokenStream {
-        let outcome = &self.outcome;
+        let (outcome, call) = (&self.outcome, &self.call);
         // A block's result type is inferred from the block.
         let annotation = self
             .operation
@@ -34,6 +36,7 @@ impl Body<'_> {
             quote!(let #name: #krate::__private::Attempt = #call.attempt();)
         });
         quote! {
+            #call.begin_attempt();
             #admit
             #[allow(unreachable_code)]
             let #outcome #annotation = {
@@ -173,11 +176,10 @@ impl Body<'_> {
                 .as_ref()
                 .map(|result| quote!(-> #result));
             return quote_spanned! {body_span=>
-                #[allow(clippy::redundant_closure_call)]
-                (|| #result #body)()
+                #call.in_attempt(|| #result #body)
             };
         }
-        let attempt = quote_spanned!(body_span=> async #body);
+        let attempt = quote_spanned!(body_span=> #call.instrument(async #body));
         let Some(limit) = self.config.timeout.or(self.config.deadline) else {
             return quote!(#attempt.await);
         };

@@ -13,7 +13,7 @@
 //! | [`RetryBudget`], [`CircuitBreaker`], [`RateLimiter`], [`Bulkhead`], [`AdaptiveLimit`] | the inline `static`s, built with their public `const` builders |
 //! | [`Keyed`] | `circuit_breaker(key = ..)`: a `static Keyed<String, CircuitBreaker>`, and `get` once per call |
 //! | [`Guards`] | the call's budget, breaker, limiter and concurrency limit (`concurrency` takes any `ConcurrencyLimit`); its setters type-check shared expressions; built once per call when one of them computes something (`match Guards::new()... { guards => .. }`), else at each step |
-//! | [`Call`] | `start`, `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
+//! | [`Call`] | `start`, `begin_attempt` (first in each unhedged attempt), `try_admit`, `admit`/`admit_within`, `admit_blocking`, `attempt`, `instrument` (around an async body's future) / `in_attempt` (around a plain body's closure), `with_time_limit`, `succeeded`, `after_error`, `event`, `backoff`/`backoff_blocking` |
 //! | [`Admission`], [`Admitted`], [`Refusal`], [`Decision`] | what `admit` and `after_error` answer; `Admitted::breaker_judges` takes `breaker_if`'s verdict |
 //! | [`Conversions`] | how a refusal becomes `E`: built where admission refuses, with one conversion per key that can cause one, and asked to `convert` the refusal the runtime returned |
 //! | [`Attempt`] | the type of the `attempt` key's binding |
@@ -40,7 +40,12 @@ mod hooks;
 /// `AdaptiveLimit` too), and an expansion with `concurrency` flags a
 /// timed-out attempt (`Admitted::timed_out`) for the limit as it does for
 /// a breaker: an adaptive limit counts it as a drop.
-pub const CONTRACT: u32 = 4;
+///
+/// 5: each unhedged attempt starts with `Call::begin_attempt` and runs its
+/// body through `Call::instrument` (async) or `Call::in_attempt` (plain),
+/// so that with `tracing` it has a span of its own; an expansion of 4 would
+/// report its attempts' events in the call's span, with no attempt spans.
+pub const CONTRACT: u32 = 5;
 
 pub use crate::adaptive::AdaptiveLimit;
 pub use crate::budget::RetryBudget;

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::event::RetryEvent;
 use crate::report::{self, Site};
+use crate::spans::{AttemptSpan, Kind, Spans};
 use crate::testing;
 
 use super::attempt::{Attempt, CallKey};
@@ -40,6 +41,8 @@ pub struct Call {
     /// Hedges sent by the call's earlier rounds (`Policy::hedge`), so that
     /// every attempt has a number of its own; `attempts` counts rounds.
     hedges: u32,
+    /// With `tracing`, the call's span and its attempt's; nothing without.
+    spans: Spans,
 }
 
 impl Call {
@@ -65,7 +68,38 @@ impl Call {
             skipped: 0,
             key: 0,
             hedges: 0,
+            spans: Spans::start(settings.site.name),
         }
+    }
+
+    /// The attempt the loop is making starts (before its admission): with
+    /// `tracing`, its `steadfast.attempt` span is made, in which the attempt
+    /// runs ([`instrument`](Self::instrument), [`in_attempt`](Self::in_attempt))
+    /// and what it leads to is reported. Nothing without the feature.
+    #[inline(always)]
+    pub fn begin_attempt(&mut self) {
+        self.spans.begin_attempt(self.attempts, Kind::Attempt);
+    }
+
+    /// [`begin_attempt`](Self::begin_attempt) for a request of the tower
+    /// layer with `Http`: its span carries `http.request.resend_count`.
+    #[cfg(feature = "tower")]
+    pub(crate) fn begin_http_attempt(&mut self) {
+        self.spans.begin_attempt(self.attempts, Kind::Http);
+    }
+
+    /// The attempt's future, run in the attempt's span (entered at each
+    /// poll, never across an await); without `tracing`, the future itself.
+    #[inline(always)]
+    pub fn instrument<F: Future>(&self, attempt: F) -> impl Future<Output = F::Output> + use<F> {
+        self.spans.attempt().instrument(attempt)
+    }
+
+    /// Runs a plain function's attempt in the attempt's span; without
+    /// `tracing`, runs it.
+    #[inline(always)]
+    pub fn in_attempt<R>(&self, attempt: impl FnOnce() -> R) -> R {
+        self.spans.in_attempt(attempt)
     }
 
     /// What the attempt being made knows of its call. Only code that asks
@@ -150,7 +184,14 @@ impl Call {
         if let Some(permit) = admitted.permit {
             permit.ended(false);
         }
-        report::succeeded(&self.settings.site, self.attempts, self.reported_elapsed());
+        // Only the duration histogram reads a success's elapsed time: with
+        // `tracing` alone (no event on success) that clock read was wasted.
+        let elapsed = if report::SUCCESS_NEEDS_ELAPSED {
+            self.reported_elapsed()
+        } else {
+            Duration::ZERO
+        };
+        report::succeeded(&self.settings.site, self.attempts, elapsed);
     }
 
     /// A protection refused the attempt: the call ends.
@@ -160,9 +201,12 @@ impl Call {
         if refusal == Refusal::Elapsed {
             let waited = "the deadline passed while waiting for a permit or token";
             let attempts = self.attempts.saturating_sub(1);
-            report::gave_up(site, GiveUp::Deadline.as_str(), attempts, &waited, elapsed);
+            self.spans.in_call(|| {
+                report::gave_up(site, GiveUp::Deadline.as_str(), attempts, &waited, elapsed);
+            });
         } else {
-            report::rejected(site, kind, self.attempts, elapsed);
+            self.spans
+                .in_attempt(|| report::rejected(site, kind, self.attempts, elapsed));
         }
     }
 
@@ -186,17 +230,22 @@ impl Call {
         retry_after: Option<Duration>,
         error: Description<'_>,
     ) -> Decision {
-        self.attempt_failed(guards, admitted, retryable, retry_after);
-        let decision = self.decide(guards, retryable, retry_after);
+        // In the attempt's span: what the breaker and the limiter make of
+        // it, and the retry it leads to; giving up is the call's.
+        let span = self.spans.attempt();
+        let decision = span.in_scope(|| {
+            self.attempt_failed(guards, admitted, retryable, retry_after);
+            self.decide(guards, retryable, retry_after)
+        });
         let site = &self.settings.site;
         match decision {
-            Decision::Retry(delay) => {
+            Decision::Retry(delay) => span.in_scope(|| {
                 report::retrying(site, self.attempts, &error, delay, self.reported_elapsed());
-            }
-            Decision::GiveUp(reason) => {
+            }),
+            Decision::GiveUp(reason) => self.spans.in_call(|| {
                 let elapsed = self.reported_elapsed();
                 report::gave_up(site, reason.as_str(), self.attempts, &error, elapsed);
-            }
+            }),
         }
         decision
     }
@@ -242,6 +291,25 @@ impl Call {
             self.key = CallKey::next_number();
         }
         self.attempts == 1
+    }
+
+    /// The span of the `k`-th attempt of a hedged round (see
+    /// `round_attempt`).
+    pub(crate) fn round_span(&self, k: u32) -> AttemptSpan {
+        let kind = if k == 0 { Kind::Attempt } else { Kind::Hedge };
+        self.spans.attempt_span(self.round_number(k), kind)
+    }
+
+    /// A hedged round settled on the attempt of `span`: the call's events
+    /// about it (the retry) are reported in it.
+    pub(crate) fn settle_round(&mut self, span: AttemptSpan) {
+        self.spans.settle_on(span);
+    }
+
+    /// Runs `f` in the call's span: what a hedged round reports of the
+    /// call (a hedge sent or refused).
+    pub(crate) fn in_call_span<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.spans.in_call(f)
     }
 
     /// The `k`-th attempt of a hedged round (0 for its first, which is not
@@ -334,6 +402,7 @@ impl Call {
         } else {
             Some(delay).filter(|delay| !delay.is_zero())
         };
+        self.spans.end_attempt();
         self.attempts += 1;
         async move {
             if let Some(delay) = sleep {
@@ -344,6 +413,7 @@ impl Call {
 
     /// Sleeps the thread before the next attempt (sync), then counts it.
     pub fn backoff_blocking(&mut self, delay: Duration) {
+        self.spans.end_attempt();
         if testing::delays_skipped() {
             self.skipped = self.skipped.saturating_add(nanos(delay));
         } else if !delay.is_zero() {

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use super::Hedge;
 use crate::engine::{Admission, Admitted, Attempt, Call, Guards, Refusal};
+use crate::spans::AttemptSpan;
 
 /// How a round ended.
 pub enum Round<'g, T, E> {
@@ -80,21 +81,24 @@ struct Running<'g> {
     started: Instant,
     /// `Some(number)` for a hedge, `None` for the round's first attempt.
     hedge: Option<u32>,
+    /// Its `steadfast.attempt` span (with `tracing`), in which its future
+    /// runs and what it leads to is reported.
+    span: AttemptSpan,
 }
 
-/// A hedge: waiting to be admitted (the `k`-th of the round), running, or
-/// over.
+/// A hedge: waiting to be admitted (the `k`-th of the round, in its span),
+/// running, or over.
 enum Slot<'g, A, R> {
-    Admitting(Pin<Box<A>>, u32),
+    Admitting(Pin<Box<A>>, u32, AttemptSpan),
     Running(Pin<Box<R>>, Running<'g>),
     Gone,
 }
 
-/// What one finished attempt means for the round.
+/// What one finished attempt means for the round (with the attempt's span).
 enum Finished<'g, T, E> {
-    Ends(Round<'g, T, E>),
+    Ends(Round<'g, T, E>, AttemptSpan),
     /// Failed with an error that would be retried (and its hint).
-    Failed(Admitted<'g>, Result<T, E>, Option<Duration>),
+    Failed(Admitted<'g>, Result<T, E>, Option<Duration>, AttemptSpan),
 }
 
 /// Runs an attempt under the call's time limit, if it has one; `None` if
@@ -143,8 +147,9 @@ impl<'g, V> Race<'g, V> {
         if call.start_round() {
             self.hedge.call_started(Instant::now());
         }
-        let (round, sent) = self.race(call, operation).await;
+        let (round, sent, span) = self.race(call, operation).await;
         call.count_hedges(sent);
+        call.settle_round(span);
         round
     }
 
@@ -155,30 +160,40 @@ impl<'g, V> Race<'g, V> {
         admit(call, self.guards, self.bounds_waits)
     }
 
-    /// The round itself; also returns how many hedges it sent.
-    async fn race<T, E, F, Fut>(self, call: &Call, operation: &mut F) -> (Round<'g, T, E>, u32)
+    /// The round itself; also returns how many hedges it sent, and the span
+    /// of the attempt the round ended with.
+    async fn race<T, E, F, Fut>(
+        self,
+        call: &Call,
+        operation: &mut F,
+    ) -> (Round<'g, T, E>, u32, AttemptSpan)
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         V: Verdicts<T, E>,
     {
         let hedge = self.hedge;
+        // Each attempt's admission, its closure's call and its future run
+        // in its span.
+        let span = call.round_span(0);
         let admitted = if self.admits {
-            match self.admit(call).await {
+            match span.instrument(self.admit(call)).await {
                 Ok(admitted) => admitted,
-                Err(refusal) => return (Round::Refused(refusal), 0),
+                Err(refusal) => return (Round::Refused(refusal), 0, span),
             }
         } else {
             Admitted::default()
         };
         let started = Instant::now();
         let delay = hedge.delay(started);
+        let attempt = span.in_scope(|| operation(call.round_attempt(0)));
+        let mut first_attempt = pin!(timed(call, span.instrument(attempt)));
         let mut first = Some(Running {
             admitted,
             started,
             hedge: None,
+            span,
         });
-        let mut first_attempt = pin!(timed(call, operation(call.round_attempt(0))));
         let mut timer = pin!(tokio::time::sleep_until(
             started + delay.unwrap_or_default()
         ));
@@ -193,29 +208,36 @@ impl<'g, V> Race<'g, V> {
             macro_rules! send_hedge {
                 () => {{
                     let now = Instant::now();
+                    // Sending a hedge (or not) is the call's decision,
+                    // reported in its span.
                     if stopped
                         || sent >= hedge.hedges()
                         || call.past_deadline(now)
-                        || !hedge.spend(
-                            call.site(),
-                            call.round_number(sent + 1),
-                            self.guards.retry_budget(),
-                        )
+                        || !call.in_call_span(|| {
+                            hedge.spend(
+                                call.site(),
+                                call.round_number(sent + 1),
+                                self.guards.retry_budget(),
+                            )
+                        })
                     {
                         stopped = true;
                         false
                     } else {
                         sent += 1;
+                        let span = call.round_span(sent);
                         hedges.push(if self.admits {
-                            Slot::Admitting(Box::pin(self.admit(call)), sent)
+                            Slot::Admitting(Box::pin(span.instrument(self.admit(call))), sent, span)
                         } else {
-                            let attempt = operation(call.round_attempt(sent));
+                            let attempt = span.in_scope(|| operation(call.round_attempt(sent)));
+                            let attempt = timed(call, span.instrument(attempt));
                             let running = Running {
                                 admitted: Admitted::default(),
                                 started: now,
                                 hedge: Some(call.round_number(sent)),
+                                span,
                             };
-                            Slot::Running(Box::pin(timed(call, attempt)), running)
+                            Slot::Running(Box::pin(attempt), running)
                         });
                         if let Some(delay) = delay {
                             timer.as_mut().reset(now + delay);
@@ -227,7 +249,8 @@ impl<'g, V> Race<'g, V> {
             // An attempt failed with an error that would be retried: the
             // round goes on if another attempt runs or a hedge is sent.
             macro_rules! failed {
-                ($admitted:expr, $outcome:expr, $hint:expr) => {{
+                ($admitted:expr, $outcome:expr, $hint:expr, $span:expr) => {{
+                    let span: AttemptSpan = $span;
                     let hint: Option<Duration> = $hint;
                     if hint.is_some() {
                         // The server asked for a pause: no more hedges.
@@ -236,9 +259,9 @@ impl<'g, V> Race<'g, V> {
                     let running = usize::from(first.is_some())
                         + hedges.iter().filter(|s| !matches!(s, Slot::Gone)).count();
                     if send_hedge!() || running > 0 {
-                        call.attempt_failed(self.guards, $admitted, true, hint);
+                        span.in_scope(|| call.attempt_failed(self.guards, $admitted, true, hint));
                     } else {
-                        return Poll::Ready((Round::Settle($admitted, $outcome), sent));
+                        return Poll::Ready((Round::Settle($admitted, $outcome), sent, span));
                     }
                 }};
             }
@@ -249,9 +272,11 @@ impl<'g, V> Race<'g, V> {
                         progressed = true;
                         if let Some(running) = first.take() {
                             match self.finish(call, running, timed) {
-                                Finished::Ends(round) => return Poll::Ready((round, sent)),
-                                Finished::Failed(admitted, outcome, hint) => {
-                                    failed!(admitted, outcome, hint);
+                                Finished::Ends(round, span) => {
+                                    return Poll::Ready((round, sent, span));
+                                }
+                                Finished::Failed(admitted, outcome, hint, span) => {
+                                    failed!(admitted, outcome, hint, span);
                                 }
                             }
                         }
@@ -259,23 +284,28 @@ impl<'g, V> Race<'g, V> {
                 }
                 for index in 0..hedges.len() {
                     match &mut hedges[index] {
-                        Slot::Admitting(admission, k) => {
-                            let k = *k;
+                        Slot::Admitting(admission, _, _) => {
                             let Poll::Ready(admission) = admission.as_mut().poll(cx) else {
                                 continue;
                             };
                             progressed = true;
-                            hedges[index] = Slot::Gone;
+                            let Slot::Admitting(_, k, span) =
+                                std::mem::replace(&mut hedges[index], Slot::Gone)
+                            else {
+                                unreachable!("matched as admitting above");
+                            };
                             match admission {
                                 Ok(admitted) => {
-                                    let attempt = operation(call.round_attempt(k));
+                                    let attempt =
+                                        span.in_scope(|| operation(call.round_attempt(k)));
+                                    let attempt = timed(call, span.instrument(attempt));
                                     let running = Running {
                                         admitted,
                                         started: Instant::now(),
                                         hedge: Some(call.round_number(k)),
+                                        span,
                                     };
-                                    hedges[index] =
-                                        Slot::Running(Box::pin(timed(call, attempt)), running);
+                                    hedges[index] = Slot::Running(Box::pin(attempt), running);
                                 }
                                 Err(refusal) => {
                                     stopped = true;
@@ -285,7 +315,7 @@ impl<'g, V> Race<'g, V> {
                                             .filter(|s| !matches!(s, Slot::Gone))
                                             .count();
                                     if running == 0 {
-                                        return Poll::Ready((Round::Refused(refusal), sent));
+                                        return Poll::Ready((Round::Refused(refusal), sent, span));
                                     }
                                 }
                             }
@@ -299,9 +329,11 @@ impl<'g, V> Race<'g, V> {
                                 std::mem::replace(&mut hedges[index], Slot::Gone)
                             {
                                 match self.finish(call, running, timed) {
-                                    Finished::Ends(round) => return Poll::Ready((round, sent)),
-                                    Finished::Failed(admitted, outcome, hint) => {
-                                        failed!(admitted, outcome, hint);
+                                    Finished::Ends(round, span) => {
+                                        return Poll::Ready((round, sent, span));
+                                    }
+                                    Finished::Failed(admitted, outcome, hint, span) => {
+                                        failed!(admitted, outcome, hint, span);
                                     }
                                 }
                             }
@@ -336,6 +368,7 @@ impl<'g, V> Race<'g, V> {
             mut admitted,
             started,
             hedge: hedged,
+            span,
         } = running;
         let hedge = self.hedge;
         let outcome = match timed {
@@ -353,17 +386,17 @@ impl<'g, V> Race<'g, V> {
                 hedge.record(started.elapsed());
             }
             if let Some(number) = hedged {
-                hedge.hedge_won(call.site(), number);
+                span.in_scope(|| hedge.hedge_won(call.site(), number));
             }
-            return Finished::Ends(Round::Settle(admitted, outcome));
+            return Finished::Ends(Round::Settle(admitted, outcome), span);
         };
         if let Some(counts) = verdict.breaker {
             admitted.breaker_judges(counts);
         }
         if verdict.retryable {
-            Finished::Failed(admitted, outcome, verdict.retry_after)
+            Finished::Failed(admitted, outcome, verdict.retry_after, span)
         } else {
-            Finished::Ends(Round::Settle(admitted, outcome))
+            Finished::Ends(Round::Settle(admitted, outcome), span)
         }
     }
 }

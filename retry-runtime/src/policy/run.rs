@@ -63,6 +63,7 @@ impl<E: fmt::Debug> Policy<E> {
             let mut call = Call::start(&self.settings, self.guards());
             loop {
                 let delay = {
+                    judge.begin_attempt(&mut call);
                     let mut admitted = if self.protections.admits() {
                         match self.admit(&call).await {
                             Ok(admitted) => admitted,
@@ -72,7 +73,16 @@ impl<E: fmt::Debug> Policy<E> {
                         Admitted::default()
                     };
                     let timed = async {
-                        let attempt = operation(call.attempt());
+                        // Made and run in the attempt's span (a closure's
+                        // own code before its future counts too). In a
+                        // block of its own: a local the closure borrows
+                        // and still in scope at the await below would be
+                        // kept in the future (10 instructions a call).
+                        let attempt = {
+                            let this = call.attempt();
+                            call.in_attempt(|| operation(this))
+                        };
+                        let attempt = call.instrument(attempt);
                         // Asked of the call: `self` here would be one more
                         // borrow in every call's future.
                         if call.limits_time() {
@@ -140,6 +150,7 @@ impl<E: fmt::Debug> Policy<E> {
         let mut call = Call::start(&self.settings, guards);
         loop {
             let delay = {
+                call.begin_attempt();
                 let admitted = if ADMITS {
                     match call.admit_blocking(guards) {
                         Ok(admitted) => Some(admitted),
@@ -148,7 +159,8 @@ impl<E: fmt::Debug> Policy<E> {
                 } else {
                     None
                 };
-                let outcome = operation(call.attempt());
+                let attempt = call.attempt();
+                let outcome = call.in_attempt(|| operation(attempt));
                 // Made after the attempt: one made before it lives in memory
                 // the attempt's code may touch, and its fields are read back
                 // (10 instructions a call) rather than known to be empty.
@@ -249,6 +261,12 @@ pub(crate) trait Judge<T, E>: Clone {
     /// the request is replayable before the first attempt is sent).
     fn hedges(&self) -> bool {
         false
+    }
+
+    /// An attempt starts: its span (with `tracing`) is made.
+    #[inline(always)]
+    fn begin_attempt(&self, call: &mut Call) {
+        call.begin_attempt();
     }
 
     /// A value the operation returned: `None` if it is a success, or what

@@ -11,6 +11,12 @@ use super::{BodyReplay, BoxError, NotReplayed, NotRetried};
 /// Implement it for a protocol of your own; [`Cloned`], [`SendOnce`] and
 /// (with feature `http`) `Http` cover the common cases.
 pub trait Classify<Req, Res> {
+    /// Whether the requests are HTTP: with feature `tracing`, each
+    /// attempt's `steadfast.attempt` span then carries OpenTelemetry's
+    /// `http.request.resend_count` (attempt number − 1, absent on the first
+    /// attempt). `false` unless said; `Http` says `true`.
+    const HTTP: bool = false;
+
     /// A copy of `request` to send again if the first attempt fails, or
     /// `None`: the request is sent once and never retried.
     ///

@@ -35,6 +35,8 @@ use super::{BodyReplay, BoxError, Classify, FailedResponse, NotReplayed, NotRetr
 pub struct Http;
 
 impl<B: ReplayableBody, R> Classify<http::Request<B>, http::Response<R>> for Http {
+    const HTTP: bool = true;
+
     fn replay(&self, request: &http::Request<B>) -> Option<http::Request<B>> {
         if !crate::http::is_replayable(request.method(), request.headers()) {
             return None;

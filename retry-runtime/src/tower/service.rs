@@ -11,6 +11,7 @@ use tower_service::Service;
 
 use super::replay::{DEFAULT_MAX_REPLAY_BODY, PROCESS_POOL, Watch};
 use super::{BodyReplay, BoxError, Classify, Cloned, ReplayPool};
+use crate::engine::Call;
 use crate::policy::{Failed, Judge};
 use crate::{Attempt, Policy};
 
@@ -237,6 +238,15 @@ where
     /// attempt streams it cannot be read by a second attempt at once.
     fn hedges(&self) -> bool {
         self.replayable && self.watch.is_none()
+    }
+
+    #[inline(always)]
+    fn begin_attempt(&self, call: &mut Call) {
+        if C::HTTP {
+            call.begin_http_attempt();
+        } else {
+            call.begin_attempt();
+        }
     }
 
     fn value(&self, response: &Res) -> Option<Failed<BoxError>> {
