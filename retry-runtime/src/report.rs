@@ -159,7 +159,11 @@ pub(crate) fn hedged(site: &Site, what: Hedged, attempt: u32) {
         ),
     }
     #[cfg(feature = "stats")]
-    site.stats.hedged(what);
+    match what {
+        Hedged::Sent => site.stats.hedge_spent(true),
+        Hedged::Refused => site.stats.hedge_spent(false),
+        Hedged::Won => site.stats.hedge_won(),
+    }
     #[cfg(feature = "metrics")]
     metrics::counter!("steadfast_hedges_total", "site" => site.name, "outcome" => what.as_str())
         .increment(1);

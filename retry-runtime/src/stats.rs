@@ -74,15 +74,19 @@ impl Counters {
         self.rejected.fetch_add(1, Relaxed);
     }
 
-    /// Counted as it happens; the call that sent it registers the site
-    /// when it finishes.
-    pub(crate) fn hedged(&self, what: crate::report::Hedged) {
-        let counter = match what {
-            crate::report::Hedged::Sent => &self.hedges_sent,
-            crate::report::Hedged::Won => &self.hedges_won,
-            crate::report::Hedged::Refused => &self.hedges_refused,
+    /// A hedge was sent (`sent`), or refused by a budget.
+    pub(crate) fn hedge_spent(&self, sent: bool) {
+        let counter = if sent {
+            &self.hedges_sent
+        } else {
+            &self.hedges_refused
         };
         counter.fetch_add(1, Relaxed);
+    }
+
+    /// A hedge answered first.
+    pub(crate) fn hedge_won(&self) {
+        self.hedges_won.fetch_add(1, Relaxed);
     }
 
     fn finished(&'static self, attempts: u32) {
