@@ -101,6 +101,12 @@ enum Finished<'g, T, E> {
     Failed(Admitted<'g>, Result<T, E>, Option<Duration>, AttemptSpan),
 }
 
+/// The attempts of a round still under way: the first, if it runs, and
+/// the hedges admitted or waiting to be.
+fn under_way<A, R>(first: bool, hedges: &[Slot<'_, A, R>]) -> usize {
+    usize::from(first) + hedges.iter().filter(|s| !matches!(s, Slot::Gone)).count()
+}
+
 /// Runs an attempt under the call's time limit, if it has one; `None` if
 /// the attempt ran out of time.
 async fn timed<Fut: Future>(call: &Call, attempt: Fut) -> Option<Fut::Output> {
@@ -256,8 +262,7 @@ impl<'g, V> Race<'g, V> {
                         // The server asked for a pause: no more hedges.
                         stopped = true;
                     }
-                    let running = usize::from(first.is_some())
-                        + hedges.iter().filter(|s| !matches!(s, Slot::Gone)).count();
+                    let running = under_way(first.is_some(), &hedges);
                     if send_hedge!() || running > 0 {
                         span.in_scope(|| call.attempt_failed(self.guards, $admitted, true, hint));
                     } else {
@@ -309,11 +314,7 @@ impl<'g, V> Race<'g, V> {
                                 }
                                 Err(refusal) => {
                                     stopped = true;
-                                    let running = usize::from(first.is_some())
-                                        + hedges
-                                            .iter()
-                                            .filter(|s| !matches!(s, Slot::Gone))
-                                            .count();
+                                    let running = under_way(first.is_some(), &hedges);
                                     if running == 0 {
                                         return Poll::Ready((Round::Refused(refusal), sent, span));
                                     }
