@@ -413,6 +413,28 @@ fn fleet_sum(server: &Server, key: &str, kind: char) -> u64 {
         .unwrap_or_else(|| panic!("EVAL answered {reply:?}"))
 }
 
+/// The retries granted in the budget's window as the script counts them
+/// now, on Redis's clock: the last ten slots of `ttl / 10` whole, and the
+/// share of the eleventh still inside the window. A test that outlives a
+/// slot sees grants leave the window (and the reserve refill) gradually,
+/// which a plain sum of the fields would not show.
+fn window_granted(server: &Server, key: &str, ttl: Duration) -> f64 {
+    let slot = ttl.as_micros() / 10;
+    let reply = server.command(&format!(
+        "EVAL \"local t = redis.call('TIME') local now = t[1] * 1000000 + t[2] \
+         local cur = math.floor(now / {slot}) local share = ((cur + 1) * {slot} - now) / {slot} \
+         local f = redis.call('HGETALL', KEYS[1]) local n = 0 \
+         for i = 1, #f, 2 do local s = tonumber(string.sub(f[i], 2)) \
+         if string.sub(f[i], 1, 1) == 'w' and s >= cur - 10 then \
+         local k = tonumber(f[i + 1]) if s == cur - 10 then k = k * share end n = n + k end end \
+         return tostring(n)\" 1 {{steadfast:rb:{key}}}"
+    ));
+    reply
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("EVAL answered {reply:?}"))
+}
+
 /// Calls per child process in `three_processes_share_one_budget`.
 const CHILD_CALLS: u32 = 200;
 
@@ -520,12 +542,8 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     let redis = server.quick_redis();
     // Reserve 10/s × 2 s = 20: the fleet's, and each replica's alone when
     // Redis does not answer.
-    let shape = || {
-        RetryBudget::new()
-            .min_per_second(10)
-            .ratio(0.0)
-            .ttl(Duration::from_secs(2))
-    };
+    const WINDOW: Duration = Duration::from_secs(2);
+    let shape = || RetryBudget::new().min_per_second(10).ratio(0.0).ttl(WINDOW);
     let local = leak(shape().shared(redis, "paused"));
     let allow = leak(
         shape()
@@ -612,13 +630,13 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     // Round trips that timed out while the server was stopped still ran
     // when it resumed: their grants count in the window, held by no lease
     // (the safe side: fewer retries for the fleet, until they leave it).
-    let granted_resumed = fleet_sum(&server, "paused", 'w');
+    let granted_resumed = window_granted(&server, "paused", WINDOW);
     println!(
         "sharing resumed after {:?}; granted in the window {granted_before} before the pause, \
          {granted_resumed} after it",
         start.elapsed()
     );
-    assert!(granted_resumed <= 20, "{granted_resumed} granted");
+    assert!(granted_resumed <= 20.0, "{granted_resumed} granted");
     // Shared again: a second replica and this one share one reserve (what
     // the fleet granted before and during the pause still counts).
     // The new replica first: run beside this one (whose lease is warm), it
@@ -626,18 +644,21 @@ fn a_paused_redis_never_blocks_a_withdrawal_then_sharing_resumes() {
     let other = leak(shape().shared(redis, "paused"));
     let from_other = outage(other, 300, pace).join().unwrap();
     let (after_local, _, _) = withdraw_for(local, Duration::from_millis(300), pace);
-    let granted = fleet_sum(&server, "paused", 'w');
+    // The window's count, not the sum of every grant: on a loaded machine
+    // the test can outlive a slot, and the grants of before the pause then
+    // leave the window in proportion, as the script counts them.
+    let granted = window_granted(&server, "paused", WINDOW);
     println!(
         "after the pause: local {after_local}, other {from_other}, granted in the window {granted}"
     );
     // One window's reserve (20) and two leases, not 2 × 20.
     assert!(after_local + from_other <= 20 + 2 * LEASE);
     assert!(
-        from_other > 0 || granted_resumed >= 20,
+        from_other > 0 || granted_resumed > 19.0,
         "the other replica got nothing of a reserve with {} left",
-        20 - granted_resumed
+        20.0 - granted_resumed
     );
-    assert!(granted <= 20, "{granted} granted");
+    assert!(granted <= 20.0, "{granted} granted");
     assert_eq!(local.degraded_decisions(), degraded);
     assert_eq!(other.degraded_decisions(), 0);
 }
