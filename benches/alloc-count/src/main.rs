@@ -13,6 +13,9 @@
 //! - RNG: seed this thread's jitter generator, draw a delay; reseed, make the
 //!   calls, draw again: the same delay means the calls drew nothing.
 
+#[cfg(feature = "bodies")]
+mod bodies;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -31,6 +34,10 @@ use steadfast::{
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static CLOCK_READS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread allocated and has not freed (negative when it
+    /// frees what another thread allocated), and the most it reached.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 struct Counting;
@@ -38,20 +45,24 @@ struct Counting;
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(&ALLOCATIONS);
+        grow(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count(&ALLOCATIONS);
+        grow(layout.size() as isize);
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(&ALLOCATIONS);
+        grow(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        grow(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -62,6 +73,23 @@ static COUNTING: Counting = Counting;
 fn count(counter: &'static std::thread::LocalKey<Cell<u64>>) {
     // `try_with`: allocations also happen while thread-locals are torn down.
     let _ = counter.try_with(|n| n.set(n.get() + 1));
+}
+
+fn grow(bytes: isize) {
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + bytes);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+/// The most bytes this thread held at once while `run` ran, beyond what it
+/// held before.
+#[cfg_attr(not(feature = "bodies"), allow(dead_code))]
+fn peak_while<T>(run: impl FnOnce() -> T) -> (T, usize) {
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(before));
+    let out = run();
+    (out, (PEAK.with(Cell::get) - before).max(0) as usize)
 }
 
 static CLOCK_INTERPOSED: AtomicBool = AtomicBool::new(false);
@@ -237,6 +265,13 @@ struct Report {
 }
 
 impl Report {
+    fn exit(&self) {
+        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.failed > 0 {
+            std::process::exit(1);
+        }
+    }
+
     fn check(&mut self, name: &str, ok: bool, detail: String) {
         if ok {
             self.passed += 1;
@@ -320,6 +355,15 @@ fn main() {
         passed: 0,
         failed: 0,
     };
+    // `bodies` measures the tower layer (feature `bodies`), apart from the
+    // happy path, which is measured without any feature.
+    if std::env::args().nth(1).as_deref() == Some("bodies") {
+        #[cfg(feature = "bodies")]
+        bodies::check(&mut report);
+        #[cfg(not(feature = "bodies"))]
+        report.check("bodies", false, "needs --features bodies".to_owned());
+        return report.exit();
+    }
 
     // The counters themselves must work, or a zero proves nothing.
     let before = allocations();
@@ -452,8 +496,5 @@ fn main() {
         sync_concurrency_breaker,
     );
 
-    println!("{} passed, {} failed", report.passed, report.failed);
-    if report.failed > 0 {
-        std::process::exit(1);
-    }
+    report.exit();
 }
