@@ -4,7 +4,7 @@
 //! ```text
 //! steadfast.call     site = "inventory.reserve"
 //! ├─ steadfast.attempt  attempt = 1, hedge = false
-//! ├─ steadfast.attempt  attempt = 2, hedge = false   (http.request.resend_count = 1 with `Http`)
+//! ├─ steadfast.attempt  attempt = 2, hedge = false   (http.request.resend_count = 1 through the layer with `Http`)
 //! └─ steadfast.attempt  attempt = 3, hedge = true
 //! ```
 //!
@@ -117,10 +117,6 @@ pub(crate) enum Kind {
     Attempt,
     /// Started beside an attempt still running.
     Hedge,
-    /// An HTTP request sent by the tower layer: its span carries
-    /// `http.request.resend_count` (never a hedge: the layer does not hedge).
-    #[cfg(feature = "tower")]
-    Http,
 }
 
 /// A call's spans: its own (`steadfast.call`), and the one of the attempt
@@ -132,6 +128,10 @@ pub(crate) struct Spans {
     attempt: Option<tracing::Span>,
     #[cfg(feature = "tracing")]
     call: Option<tracing::Span>,
+    /// The call is an HTTP request of the tower layer: its attempts' spans
+    /// carry `http.request.resend_count`.
+    #[cfg(all(feature = "tracing", feature = "tower"))]
+    http: bool,
 }
 
 impl Spans {
@@ -149,6 +149,20 @@ impl Spans {
             } else {
                 None
             },
+            #[cfg(all(feature = "tracing", feature = "tower"))]
+            http: false,
+        }
+    }
+
+    /// The call is an HTTP request (the tower layer with `Http`): every
+    /// attempt's span, hedges' included, carries
+    /// `http.request.resend_count`.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn mark_http(&mut self) {
+        #[cfg(feature = "tracing")]
+        {
+            self.http = true;
         }
     }
 
@@ -179,7 +193,11 @@ impl Spans {
     #[inline]
     fn new_attempt(&self, number: u32, kind: Kind) -> Option<tracing::Span> {
         let call = self.call.as_ref()?;
-        Some(call.in_scope(|| attempt_span(number, kind))).filter(|span| !span.is_disabled())
+        #[cfg(feature = "tower")]
+        let http = self.http;
+        #[cfg(not(feature = "tower"))]
+        let http = false;
+        Some(call.in_scope(|| attempt_span(number, kind, http))).filter(|span| !span.is_disabled())
     }
 
     /// A hedged round settled on the attempt of `span`: what follows is
@@ -234,25 +252,25 @@ impl Spans {
 
 /// A new `steadfast.attempt` span, in the current span (its call's).
 #[cfg(feature = "tracing")]
-fn attempt_span(number: u32, kind: Kind) -> tracing::Span {
-    match kind {
-        Kind::Attempt | Kind::Hedge => tracing::debug_span!(
+fn attempt_span(number: u32, kind: Kind, http: bool) -> tracing::Span {
+    if http {
+        // OpenTelemetry's HTTP client spans: "the ordinal number of request
+        // resending attempt", recommended "if and only if request was
+        // retried", so absent (not 0) on the first; a hedge is a resend.
+        tracing::debug_span!(
             target: "steadfast",
             "steadfast.attempt",
             attempt = number,
             hedge = kind == Kind::Hedge,
-        ),
-        // OpenTelemetry's HTTP client spans: "the ordinal number of request
-        // resending attempt", recommended "if and only if request was
-        // retried", so absent (not 0) on the first.
-        #[cfg(feature = "tower")]
-        Kind::Http => tracing::debug_span!(
+            http.request.resend_count = number.checked_sub(1).filter(|&resent| resent > 0),
+        )
+    } else {
+        tracing::debug_span!(
             target: "steadfast",
             "steadfast.attempt",
             attempt = number,
-            hedge = false,
-            http.request.resend_count = number.checked_sub(1).filter(|&resent| resent > 0),
-        ),
+            hedge = kind == Kind::Hedge,
+        )
     }
 }
 

@@ -81,11 +81,11 @@ impl Call {
         self.spans.begin_attempt(self.attempts, Kind::Attempt);
     }
 
-    /// [`begin_attempt`](Self::begin_attempt) for a request of the tower
-    /// layer with `Http`: its span carries `http.request.resend_count`.
+    /// The call is a request of the tower layer with `Http`: its
+    /// attempts' spans, hedges' included, carry `http.request.resend_count`.
     #[cfg(feature = "tower")]
-    pub(crate) fn begin_http_attempt(&mut self) {
-        self.spans.begin_attempt(self.attempts, Kind::Http);
+    pub(crate) fn mark_http(&mut self) {
+        self.spans.mark_http();
     }
 
     /// The attempt's future, run in the attempt's span (entered at each

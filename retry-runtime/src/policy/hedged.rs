@@ -64,6 +64,7 @@ impl<E: fmt::Debug> Policy<E> {
     {
         async move {
             let mut call = Call::start(&self.settings, self.guards());
+            judge.call_started(&mut call);
             loop {
                 let delay = {
                     let race = Race {

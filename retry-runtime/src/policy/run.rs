@@ -61,9 +61,10 @@ impl<E: fmt::Debug> Policy<E> {
                 return Box::pin(self.run_hedged(hedge, operation, judge)).await;
             }
             let mut call = Call::start(&self.settings, self.guards());
+            judge.call_started(&mut call);
             loop {
                 let delay = {
-                    judge.begin_attempt(&mut call);
+                    call.begin_attempt();
                     let mut admitted = if self.protections.admits() {
                         match self.admit(&call).await {
                             Ok(admitted) => admitted,
@@ -263,11 +264,10 @@ pub(crate) trait Judge<T, E>: Clone {
         false
     }
 
-    /// An attempt starts: its span (with `tracing`) is made.
+    /// The call starts: the judge may say what its spans (with `tracing`)
+    /// should carry.
     #[inline(always)]
-    fn begin_attempt(&self, call: &mut Call) {
-        call.begin_attempt();
-    }
+    fn call_started(&self, _call: &mut Call) {}
 
     /// A value the operation returned: `None` if it is a success, or what
     /// stands for it as a failure.

@@ -241,11 +241,9 @@ where
     }
 
     #[inline(always)]
-    fn begin_attempt(&self, call: &mut Call) {
+    fn call_started(&self, call: &mut Call) {
         if C::HTTP {
-            call.begin_http_attempt();
-        } else {
-            call.begin_attempt();
+            call.mark_http();
         }
     }
 

@@ -197,3 +197,47 @@ async fn requests_that_are_not_http_have_no_resend_count() {
         [("1", "false", None), ("2", "false", None)]
     );
 }
+
+static HEDGED: Policy<BoxError> = Policy::new()
+    .name("items.get")
+    .hedge(steadfast::Hedge::after(std::time::Duration::from_millis(50)).max_extra_load(1.0));
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_is_a_resend_and_its_span_says_so() {
+    let recorder = Recorder::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(recorder.clone()));
+    // The first request stalls; the hedge sent after 50 ms is answered.
+    let hits = Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let app = Router::new().fallback(move || {
+        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+            String::new()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut service = ServiceBuilder::new()
+        .layer(ResilientLayer::new(&HEDGED).classify(Http))
+        .service(Client::builder(TokioExecutor::new()).build_http());
+
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(get(addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let (_, attempts) = recorder.call();
+    assert_eq!(
+        numbered(&attempts),
+        [("1", "false", None), ("2", "true", Some("1"))]
+    );
+}
