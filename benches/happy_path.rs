@@ -124,6 +124,49 @@ drivers! {
 
 type Driver = fn(u64) -> Result<u64, BenchError>;
 
+// ------------------------------------------------------------- hedged
+
+/// Hedged calls whose first attempt wins, next to the same call without
+/// `hedge` (issue 19's goal: under 250 ns a call): answering at the first
+/// poll (the hedge's timer is made, never polled), or at the second
+/// (`Later`: the timer is registered with tokio's driver, then dropped).
+macro_rules! hedged {
+    ($($name:ident: $ready:ident, $pending:ident, #[$attr:meta];)*) => {
+        $(
+            #[$attr]
+            async fn $ready(x: u64) -> Result<u64, BenchError> {
+                Ok(black_box(x))
+            }
+
+            #[$attr]
+            async fn $pending(x: u64) -> Result<u64, BenchError> {
+                common::Later::default().await;
+                Ok(black_box(x))
+            }
+        )*
+        const HEDGED: &[(&str, Driver)] = &[
+            $(
+                (concat!(stringify!($name), "/ready"), |x| ready($ready(x))),
+                (concat!(stringify!($name), "/pending"), |x| common::second_poll($pending(x))),
+            )*
+            ("policy_hedged/ready", |x| ready(POLICY_HEDGED.retry(|_| async move { Ok(black_box(x)) }))),
+            ("policy_hedged/pending", |x| common::second_poll(POLICY_HEDGED.retry(|_| async move {
+                common::Later::default().await;
+                Ok(black_box(x))
+            }))),
+        ];
+    };
+}
+
+hedged! {
+    plain: plain_ready, plain_pending, #[resilient];
+    hedge_after_1s: hedge_after_ready, hedge_after_pending, #[resilient(hedge(after = "1s"))];
+    hedge_p95: hedge_p95_ready, hedge_p95_pending, #[resilient(hedge)];
+}
+
+static POLICY_HEDGED: Policy<BenchError> =
+    Policy::new().hedge(steadfast::Hedge::after_quantile(0.95));
+
 const ASYNC: &[(&str, Driver)] = &[
     ("raw", run_raw),
     ("hand_written", run_hand_written),
@@ -239,6 +282,12 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("happy_path/sync");
     for &(id, driver) in SYNC {
+        group.bench_function(id, |b| b.iter(|| driver(black_box(7))));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("happy_path/hedged");
+    for &(id, driver) in HEDGED {
         group.bench_function(id, |b| b.iter(|| driver(black_box(7))));
     }
     group.finish();
@@ -507,6 +556,21 @@ fn main() {
             since,
         );
     }
+    common::print_table(
+        "happy_path/hedged",
+        "plain/ready",
+        &[
+            row("plain/ready"),
+            row("hedge_after_1s/ready"),
+            row("hedge_p95/ready"),
+            row("policy_hedged/ready"),
+            row("plain/pending"),
+            row("hedge_after_1s/pending"),
+            row("hedge_p95/pending"),
+            row("policy_hedged/pending"),
+        ],
+        since,
+    );
     common::print_table(
         "happy_path/async_2_threads",
         "raw",

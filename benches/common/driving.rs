@@ -78,3 +78,35 @@ pub(crate) fn ready<F: Future>(future: F) -> F::Output {
         Poll::Pending => panic!("a happy-path future must complete on its first poll"),
     }
 }
+
+/// Pending at its first poll (after waking its task), ready at its second:
+/// an answer that took a round trip, for which a hedged call registers its
+/// hedge's timer.
+#[derive(Default)]
+pub(crate) struct Later(bool);
+
+impl Future for Later {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Polls a future that waits once ([`Later`]) with a no-op waker: `Pending`,
+/// then its output.
+#[inline(always)]
+pub(crate) fn second_poll<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a future that waits once must complete at its second poll"),
+    }
+}

@@ -1,6 +1,7 @@
 //! Issue 19's real run: two servers on 127.0.0.1, each of which stalls
-//! 250 ms on every 100th request it receives, called through the attribute
-//! with and without `hedge`, on the real clock.
+//! 250 ms on every 100th request it receives, called through the attribute,
+//! `Policy::retry` and the tower layer, with and without `hedge`, on the
+//! real clock.
 //!
 //! ```sh
 //! cargo run --release -p steadfast-benches --example hedge_servers
@@ -21,9 +22,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use steadfast::{Hedge, Policy, resilient};
+use steadfast::tower::{BoxError, Cloned, ResilientLayer};
+use steadfast::{Attempt, Hedge, Policy, resilient};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tower::{Layer, Service, ServiceExt};
 
 const CALLS: usize = 20_000;
 const WORKERS: usize = 16;
@@ -90,6 +93,11 @@ async fn hedged(servers: &[SocketAddr; 2], first: usize) -> io::Result<()> {
 }
 
 /// A hedge that is never due: what the round costs a call by itself.
+#[resilient(hedge(after = "1ms", max_extra_load = 0.05), attempt = attempt)]
+async fn hedged_after_1ms(servers: &[SocketAddr; 2], first: usize) -> io::Result<()> {
+    request(pick(servers, first, attempt.number())).await
+}
+
 #[resilient(hedge(after = "10s"), attempt = attempt)]
 async fn never_due(servers: &[SocketAddr; 2], first: usize) -> io::Result<()> {
     request(pick(servers, first, attempt.number())).await
@@ -98,13 +106,28 @@ async fn never_due(servers: &[SocketAddr; 2], first: usize) -> io::Result<()> {
 static POLICY: Policy<io::Error> =
     Policy::new().hedge(Hedge::after_quantile(0.95).max_extra_load(0.05));
 
+static LAYER: Policy<BoxError> =
+    Policy::new().hedge(Hedge::after_quantile(0.95).max_extra_load(0.05));
+
+/// The tower layer's request: the servers, the call's first one, and the
+/// attempt's number, which `on_attempt` sets so that a hedge goes to the
+/// other server.
+#[derive(Clone)]
+struct Line {
+    servers: Arc<[SocketAddr; 2]>,
+    first: usize,
+    number: u32,
+}
+
 /// Which function a contender calls.
 #[derive(Clone, Copy)]
 enum Door {
     Unhedged,
     Hedged,
+    HedgedAfter1ms,
     NeverDue,
     Policy(&'static Policy<io::Error>),
+    Layer,
 }
 
 /// Runs `CALLS` calls through `door` against two fresh servers: each
@@ -115,6 +138,12 @@ async fn run(door: Door) -> (Vec<Duration>, u64) {
     let workers: Vec<_> = (0..WORKERS)
         .map(|worker| {
             let servers = servers.clone();
+            let mut layer = ResilientLayer::new(&LAYER)
+                .classify(Cloned)
+                .on_attempt(|line: &mut Line, attempt: &Attempt| line.number = attempt.number())
+                .layer(tower::service_fn(|line: Line| async move {
+                    request(pick(&line.servers, line.first, line.number)).await
+                }));
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(CALLS / WORKERS);
                 for call in 0..CALLS / WORKERS {
@@ -123,7 +152,20 @@ async fn run(door: Door) -> (Vec<Duration>, u64) {
                     let result = match door {
                         Door::Unhedged => unhedged(&servers, first).await,
                         Door::Hedged => hedged(&servers, first).await,
+                        Door::HedgedAfter1ms => hedged_after_1ms(&servers, first).await,
                         Door::NeverDue => never_due(&servers, first).await,
+                        Door::Layer => {
+                            let line = Line {
+                                servers: servers.clone(),
+                                first,
+                                number: 1,
+                            };
+                            match layer.ready().await {
+                                Ok(layer) => layer.call(line).await,
+                                Err(error) => Err(error),
+                            }
+                            .map_err(io::Error::other)
+                        }
                         Door::Policy(policy) => {
                             let servers = &*servers;
                             policy
@@ -167,12 +209,20 @@ async fn main() {
             Door::Hedged,
         ),
         (
+            "attribute, `hedge(after = \"1ms\", max_extra_load = 0.05)`",
+            Door::HedgedAfter1ms,
+        ),
+        (
             "attribute, `hedge(after = \"10s\")`: the round alone",
             Door::NeverDue,
         ),
         (
             "`Policy::retry`, `Hedge::after_quantile(0.95)`",
             Door::Policy(&POLICY),
+        ),
+        (
+            "tower layer (`Cloned`), `Hedge::after_quantile(0.95)`",
+            Door::Layer,
         ),
     ] {
         let (latencies, received) = run(door).await;

@@ -51,11 +51,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
-use driving::{BenchError, ready};
+use driving::{BenchError, Later, ready, second_poll};
 use steadfast::tower::{BoxError, Http, RateLimitLayer, ResilientLayer};
 use steadfast::{
-    AdaptiveLimit, Bulkhead, CircuitBreaker, Keyed, Policy, RateLimiter, RetryBudget, resilient,
-    retry,
+    AdaptiveLimit, Bulkhead, CircuitBreaker, Hedge, Keyed, Policy, RateLimiter, RetryBudget,
+    resilient, retry,
 };
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service};
@@ -92,6 +92,45 @@ fn resilient_sync_defaults(x: u64) -> Result<u64, BenchError> {
 fn resilient_sync_budget_off(x: u64) -> Result<u64, BenchError> {
     Ok(black_box(x))
 }
+
+/// Hedged calls whose first attempt wins, next to the same call without
+/// `hedge`: answering at the first poll (no timer is ever polled), or at
+/// the second (`Later`: a round trip's wait, for which the hedge's timer
+/// is registered, then dropped).
+#[resilient(hedge(after = "1s"))]
+async fn hedge_delay_ready(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(hedge)]
+async fn hedge_quantile_ready(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient]
+async fn plain_ready(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
+#[resilient(hedge(after = "1s"))]
+async fn hedge_delay_pending(x: u64) -> Result<u64, BenchError> {
+    Later::default().await;
+    Ok(black_box(x))
+}
+
+#[resilient(hedge)]
+async fn hedge_quantile_pending(x: u64) -> Result<u64, BenchError> {
+    Later::default().await;
+    Ok(black_box(x))
+}
+
+#[resilient]
+async fn plain_pending(x: u64) -> Result<u64, BenchError> {
+    Later::default().await;
+    Ok(black_box(x))
+}
+
+static POLICY_HEDGED: Policy<BenchError> = Policy::new().hedge(Hedge::after_quantile(0.95));
 
 static POLICY: Policy<BenchError> = Policy::new();
 static POLICY_NO_BUDGET: Policy<BenchError> = Policy::new().no_budget();
@@ -174,6 +213,14 @@ measures! {
     measure_adaptive_aimd() => |_: u64| black_box(&AIMD).try_acquire().map(|permit| permit.success());
     measure_adaptive_cancelled() => |_: u64| black_box(&AIMD).try_acquire().map(drop);
     measure_bulkhead() => |_: u64| black_box(&BULKHEAD).try_acquire().map(drop);
+    measure_hedge_delay_ready() => |x| ready(hedge_delay_ready(x));
+    measure_hedge_quantile_ready() => |x| ready(hedge_quantile_ready(x));
+    measure_hedge_policy_ready() => |x| ready(POLICY_HEDGED.retry(|_| async move { Ok(black_box(x)) }));
+    measure_plain_ready() => |x| ready(plain_ready(x));
+    measure_hedge_delay_pending() => |x| second_poll(hedge_delay_pending(x));
+    measure_hedge_quantile_pending() => |x| second_poll(hedge_quantile_pending(x));
+    measure_hedge_policy_pending() => |x| second_poll(POLICY_HEDGED.retry(|_| async move { Later::default().await; Ok(black_box(x)) }));
+    measure_plain_pending() => |x| second_poll(plain_pending(x));
 }
 
 /// The inbound layers: `ITERATIONS` requests through `service`, each
@@ -426,6 +473,42 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
             ),
         ],
     ),
+    (
+        "hedged calls, the first attempt answers at its first poll (no timer polled)",
+        &[
+            (
+                "measure_hedge_delay_ready",
+                "`#[resilient(hedge(after = \"1s\"))]`",
+            ),
+            (
+                "measure_hedge_quantile_ready",
+                "`#[resilient(hedge)]` (p95, estimate known)",
+            ),
+            (
+                "measure_hedge_policy_ready",
+                "`Policy::retry`, `Hedge::after_quantile(0.95)`",
+            ),
+            ("measure_plain_ready", "`#[resilient]` (no hedge)"),
+        ],
+    ),
+    (
+        "hedged calls, the first attempt answers at its second poll (the hedge's timer registered, then dropped)",
+        &[
+            (
+                "measure_hedge_delay_pending",
+                "`#[resilient(hedge(after = \"1s\"))]`",
+            ),
+            (
+                "measure_hedge_quantile_pending",
+                "`#[resilient(hedge)]` (p95: the 1 ms floor)",
+            ),
+            (
+                "measure_hedge_policy_pending",
+                "`Policy::retry`, `Hedge::after_quantile(0.95)`",
+            ),
+            ("measure_plain_pending", "`#[resilient]` (no hedge)"),
+        ],
+    ),
 ];
 
 fn run() {
@@ -512,6 +595,14 @@ fn run() {
         measure_governor_refuse(&mut governor_refuse);
         measure_outbound_layer(&mut outbound);
         measure_outbound_bare(&mut Upstream);
+        measure_hedge_delay_ready();
+        measure_hedge_quantile_ready();
+        measure_hedge_policy_ready();
+        measure_plain_ready();
+        measure_hedge_delay_pending();
+        measure_hedge_quantile_pending();
+        measure_hedge_policy_pending();
+        measure_plain_pending();
     }
     let answered = ready(outbound.call(get_without_body())).map(|response| response.status());
     assert_eq!(answered.ok(), Some(http::StatusCode::OK));

@@ -20,7 +20,7 @@ use crate::validate::Config;
 
 /// The contract version this expansion is written against; the runtime's
 /// `__private::CONTRACT` must be the same.
-const CONTRACT: u32 = 5;
+const CONTRACT: u32 = 6;
 
 /// Input:  `#[resilient(...)] async fn f(x: &str) -> Result<T, E> { body }`
 /// Output: ```ignore

@@ -25,12 +25,13 @@ impl Body<'_> {
         let name = self.site_name();
         let policy = &config.settings;
         let reports_elapsed = config.on_retry.as_ref().map(|_| quote!(.reports_elapsed()));
+        let hedged = config.hedge.as_ref().map(|_| quote!(.hedged()));
         let primitives = self.inline_primitives();
         quote! {
             const _: () = ::core::assert!(#krate::__private::CONTRACT == #CONTRACT, #mismatch);
             const __RESILIENT_NAME: &str = #name;
             static __RESILIENT_SETTINGS: #krate::__private::Settings =
-                #krate::__private::Settings::new(__RESILIENT_NAME) #(#policy)* #reports_elapsed;
+                #krate::__private::Settings::new(__RESILIENT_NAME) #(#policy)* #reports_elapsed #hedged;
             #primitives
         }
     }

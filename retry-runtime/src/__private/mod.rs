@@ -45,7 +45,11 @@ mod hooks;
 /// body through `Call::instrument` (async) or `Call::in_attempt` (plain),
 /// so that with `tracing` it has a span of its own; an expansion of 4 would
 /// report its attempts' events in the call's span, with no attempt spans.
-pub const CONTRACT: u32 = 5;
+///
+/// 6: a hedged expansion's settings call `Settings::hedged`, so that its
+/// round dates the call and its first attempt by the call's start (read
+/// once); an expansion of 6 does not compile against a runtime of 5.
+pub const CONTRACT: u32 = 6;
 
 pub use crate::adaptive::AdaptiveLimit;
 pub use crate::budget::RetryBudget;

@@ -112,6 +112,12 @@ impl Call {
         Attempt::new(self.attempts, self.deadline_at(), self.key)
     }
 
+    /// When the call started, if it read the clock then (see
+    /// `Settings::hedged`), or now.
+    pub(crate) fn started_at(&self) -> Instant {
+        self.start.unwrap_or_else(Instant::now)
+    }
+
     fn elapsed(&self) -> Duration {
         self.start.map_or(Duration::ZERO, |start| {
             start.elapsed() + Duration::from_nanos(self.skipped)

@@ -23,7 +23,8 @@ pub struct Settings {
     pub(super) deadline: Option<Duration>,
     pub(super) max_wait: Option<Duration>,
     /// Whether a call must read the clock when it starts: for a deadline,
-    /// or for the elapsed time an `on_retry` hook sees.
+    /// for the elapsed time an `on_retry` hook sees, or for a hedged round
+    /// (which dates its call and its first attempt by that read).
     pub(super) reads_clock: bool,
     /// Which of `timeout`, `deadline` and `max_wait` are set (the guards
     /// hold the other keys that shape an attempt), for `Protections` to
@@ -97,6 +98,15 @@ impl Settings {
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);
         self.protections = self.protections.max_wait();
+        self
+    }
+
+    /// `hedge` is set: the round dates its call for the hedge budget, and
+    /// starts its first attempt's delay, at the call's start, read once
+    /// with the retry budget's.
+    #[must_use]
+    pub const fn hedged(mut self) -> Self {
+        self.reads_clock = true;
         self
     }
 

@@ -107,6 +107,14 @@ fn under_way<A, R>(first: bool, hedges: &[Slot<'_, A, R>]) -> usize {
     usize::from(first) + hedges.iter().filter(|s| !matches!(s, Slot::Gone)).count()
 }
 
+/// Sets the round's timer to fire at `at`, making it if it is not made yet.
+fn arm(mut timer: Pin<&mut Option<tokio::time::Sleep>>, at: Instant) {
+    match timer.as_mut().as_pin_mut() {
+        Some(made) => made.reset(at),
+        None => timer.set(Some(tokio::time::sleep_until(at))),
+    }
+}
+
 /// Runs an attempt under the call's time limit, if it has one; `None` if
 /// the attempt ran out of time.
 async fn timed<Fut: Future>(call: &Call, attempt: Fut) -> Option<Fut::Output> {
@@ -150,10 +158,12 @@ impl<'g, V> Race<'g, V> {
         Fut: Future<Output = Result<T, E>>,
         V: Verdicts<T, E>,
     {
-        if call.start_round() {
-            self.hedge.call_started(Instant::now());
+        let first_round = call.start_round();
+        if first_round {
+            // Dated as the call's budget dated it: no second clock read.
+            self.hedge.call_started(call.started_at());
         }
-        let (round, sent, span) = self.race(call, operation).await;
+        let (round, sent, span) = self.race(call, first_round, operation).await;
         call.count_hedges(sent);
         call.settle_round(span);
         round
@@ -171,6 +181,7 @@ impl<'g, V> Race<'g, V> {
     async fn race<T, E, F, Fut>(
         self,
         call: &Call,
+        first_round: bool,
         operation: &mut F,
     ) -> (Round<'g, T, E>, u32, AttemptSpan)
     where
@@ -190,7 +201,13 @@ impl<'g, V> Race<'g, V> {
         } else {
             Admitted::default()
         };
-        let started = Instant::now();
+        // The call's first attempt, admitted by nothing that could wait,
+        // starts when its call does: its start is read once for both.
+        let started = if first_round && !self.admits {
+            call.started_at()
+        } else {
+            Instant::now()
+        };
         let delay = hedge.delay(started);
         let attempt = span.in_scope(|| operation(call.round_attempt(0)));
         let mut first_attempt = pin!(timed(call, span.instrument(attempt)));
@@ -200,9 +217,10 @@ impl<'g, V> Race<'g, V> {
             hedge: None,
             span,
         });
-        let mut timer = pin!(tokio::time::sleep_until(
-            started + delay.unwrap_or_default()
-        ));
+        // Made when the round first waits for it: a first attempt that
+        // answers at its first poll never makes one (nor registers it with
+        // the runtime's driver, nor drops it).
+        let mut timer = pin!(None::<tokio::time::Sleep>);
         let mut hedges = Vec::new();
         let mut sent = 0u32;
         // No delay (a quantile without enough samples yet): no hedge.
@@ -246,7 +264,7 @@ impl<'g, V> Race<'g, V> {
                             Slot::Running(Box::pin(attempt), running)
                         });
                         if let Some(delay) = delay {
-                            timer.as_mut().reset(now + delay);
+                            arm(timer.as_mut(), now + delay);
                         }
                         true
                     }
@@ -343,8 +361,17 @@ impl<'g, V> Race<'g, V> {
                     }
                 }
                 // A timer due with no hedge left stops the round's hedging.
-                if !stopped && timer.as_mut().poll(cx).is_ready() && send_hedge!() {
-                    progressed = true;
+                if !stopped {
+                    if timer.is_none() {
+                        arm(timer.as_mut(), started + delay.unwrap_or_default());
+                    }
+                    let due = timer
+                        .as_mut()
+                        .as_pin_mut()
+                        .is_some_and(|timer| timer.poll(cx).is_ready());
+                    if due && send_hedge!() {
+                        progressed = true;
+                    }
                 }
                 if !progressed {
                     return Poll::Pending;

@@ -270,6 +270,7 @@ impl<E> Policy<E> {
         // assignment would. A hedge set twice leaks the first (unused, so
         // it holds no allocation).
         std::mem::forget(self.hedge.replace(hedge));
+        self.settings = self.settings.hedged();
         self
     }
 
