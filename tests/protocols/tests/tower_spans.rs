@@ -93,16 +93,28 @@ impl Recorder {
     }
 }
 
-/// A server on 127.0.0.1 answering 503 to its first request, 200 after.
-async fn serve() -> (SocketAddr, Arc<AtomicU32>) {
+/// What a server does with its first request; it answers 200 at once to
+/// the others.
+#[derive(Clone, Copy)]
+enum First {
+    /// Answers 503.
+    Unavailable,
+    /// Answers after 10 s.
+    Stalls,
+}
+
+/// A server on 127.0.0.1, and how many requests it received.
+async fn serve(first: First) -> (SocketAddr, Arc<AtomicU32>) {
     let hits = Arc::new(AtomicU32::new(0));
     let counted = hits.clone();
     let app = Router::new().fallback(move || {
-        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+        let is_first = counted.fetch_add(1, Ordering::SeqCst) == 0;
         async move {
             let mut response = Response::new(String::new());
-            if first {
-                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            match first {
+                _ if !is_first => {}
+                First::Unavailable => *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE,
+                First::Stalls => tokio::time::sleep(std::time::Duration::from_secs(10)).await,
             }
             response
         }
@@ -111,6 +123,28 @@ async fn serve() -> (SocketAddr, Arc<AtomicU32>) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, hits)
+}
+
+/// A GET of `addr` through the layer with `policy` and `Http`: the
+/// response's status, and the fields of the call's attempt spans.
+async fn get_through(
+    policy: &'static Policy<BoxError>,
+    addr: SocketAddr,
+    recorder: &Recorder,
+) -> (StatusCode, Vec<BTreeMap<String, String>>) {
+    let mut service = ServiceBuilder::new()
+        .layer(ResilientLayer::new(policy).classify(Http))
+        .service(Client::builder(TokioExecutor::new()).build_http());
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(get(addr))
+        .await
+        .unwrap();
+    let (call, attempts) = recorder.call();
+    assert_eq!(call["site"], "items.get");
+    (response.status(), attempts)
 }
 
 fn get(addr: SocketAddr) -> Request<Full<Bytes>> {
@@ -145,23 +179,10 @@ async fn a_resent_request_is_an_attempt_span_with_its_resend_count() {
     let recorder = Recorder::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(recorder.clone()));
-    let (addr, hits) = serve().await;
-    let mut service = ServiceBuilder::new()
-        .layer(ResilientLayer::new(&POLICY).classify(Http))
-        .service(Client::builder(TokioExecutor::new()).build_http());
-
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(get(addr))
-        .await
-        .unwrap();
-
-    assert_eq!(response.status(), StatusCode::OK);
+    let (addr, hits) = serve(First::Unavailable).await;
+    let (status, attempts) = get_through(&POLICY, addr, &recorder).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    let (call, attempts) = recorder.call();
-    assert_eq!(call["site"], "items.get");
     // Recommended "if and only if request was retried": absent on the first.
     assert_eq!(
         numbered(&attempts),
@@ -208,34 +229,10 @@ async fn a_hedge_is_a_resend_and_its_span_says_so() {
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(recorder.clone()));
     // The first request stalls; the hedge sent after 50 ms is answered.
-    let hits = Arc::new(AtomicU32::new(0));
-    let counted = hits.clone();
-    let app = Router::new().fallback(move || {
-        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        async move {
-            if first {
-                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-            }
-            String::new()
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let mut service = ServiceBuilder::new()
-        .layer(ResilientLayer::new(&HEDGED).classify(Http))
-        .service(Client::builder(TokioExecutor::new()).build_http());
-
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(get(addr))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let (addr, hits) = serve(First::Stalls).await;
+    let (status, attempts) = get_through(&HEDGED, addr, &recorder).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    let (_, attempts) = recorder.call();
     assert_eq!(
         numbered(&attempts),
         [("1", "false", None), ("2", "true", Some("1"))]
