@@ -241,6 +241,29 @@ async fn a_body_cut_short_is_transient() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_connection_closed_before_the_answer_is_transient() {
+    // Reads the whole request, then hangs up without a word: reqwest calls
+    // it a request error (not a connect or timeout one).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut buffer = [0; 1024];
+            let n = socket.read(&mut buffer).await.unwrap();
+            request.extend_from_slice(&buffer[..n]);
+        }
+    });
+    let error = client().get(&url).send().await.unwrap_err();
+    assert!(
+        error.is_request() && !error.is_connect() && !error.is_timeout(),
+        "{error:?}"
+    );
+    assert!(is_transient(&error), "the connection broke: {error:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_retry_after_longer_than_max_delay_gives_up_at_once() {
     static SCRIPT: Script = &[(503, Some("120")), (200, None)];
     let server = Server::start(SCRIPT).await;
