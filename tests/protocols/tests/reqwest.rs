@@ -212,6 +212,16 @@ async fn a_connection_refused_is_transient_and_retried() {
     assert_eq!(attempts.load(Ordering::SeqCst), 3, "every attempt was made");
 }
 
+/// Reads a request's head (a GET has no body) from `socket`.
+async fn read_head(socket: &mut tokio::net::TcpStream) {
+    let mut request = Vec::new();
+    while !request.ends_with(b"\r\n\r\n") {
+        let mut buffer = [0; 1024];
+        let n = socket.read(&mut buffer).await.unwrap();
+        request.extend_from_slice(&buffer[..n]);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_cut_short_is_transient() {
     // Promises 100 bytes, sends 5 and hangs up: no axum handler can.
@@ -220,12 +230,7 @@ async fn a_body_cut_short_is_transient() {
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
         // The whole request first: a response before it is a protocol error.
-        let mut request = Vec::new();
-        while !request.ends_with(b"\r\n\r\n") {
-            let mut buffer = [0; 1024];
-            let n = socket.read(&mut buffer).await.unwrap();
-            request.extend_from_slice(&buffer[..n]);
-        }
+        read_head(&mut socket).await;
         socket
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort")
             .await
@@ -248,12 +253,7 @@ async fn a_connection_closed_before_the_answer_is_transient() {
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        while !request.ends_with(b"\r\n\r\n") {
-            let mut buffer = [0; 1024];
-            let n = socket.read(&mut buffer).await.unwrap();
-            request.extend_from_slice(&buffer[..n]);
-        }
+        read_head(&mut socket).await;
     });
     let error = client().get(&url).send().await.unwrap_err();
     assert!(
