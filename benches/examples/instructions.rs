@@ -6,7 +6,9 @@
 //! inbound layer (`RateLimitLayer`) next to tower_governor's, admitting and
 //! refusing a request (the services of `benches/inbound.rs`), and the
 //! outbound layer (`ResilientLayer` with `Http`) sending a GET without a
-//! body next to the same service without it.
+//! body next to the same service without it, and hedged calls whose first
+//! attempt wins (at its first poll, or at its second, after the hedge's
+//! timer is registered) next to the same call without `hedge`.
 //!
 //! ```text
 //! cargo run --release -p steadfast-benches --example instructions
