@@ -265,6 +265,7 @@ where
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
 
     use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -295,6 +296,31 @@ mod tests {
         let answer = service.ready().await.unwrap().call(1).await.unwrap();
         assert_eq!(answer, 301);
         assert_eq!(*seen.lock().unwrap(), [101, 201, 301]);
+    }
+
+    /// A service that is never ready: it says so from `poll_ready`.
+    #[derive(Clone)]
+    struct Overloaded;
+
+    impl Service<u32> for Overloaded {
+        type Response = u32;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<u32, BoxError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            Poll::Ready(Err(BoxError::from("overloaded")))
+        }
+
+        fn call(&mut self, request: u32) -> Self::Future {
+            std::future::ready(Ok(request))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_layer_is_ready_when_its_service_is() {
+        let mut service = ResilientLayer::new(&THREE).layer(Overloaded);
+        let error = service.ready().await.err().map(|error| error.to_string());
+        assert_eq!(error.as_deref(), Some("overloaded"));
     }
 
     #[cfg(feature = "http")]

@@ -148,6 +148,31 @@ async fn a_503_is_retried_after_its_retry_after_and_the_caller_gets_the_200() {
     assert!(log[1].1 - log[0].1 >= Duration::from_secs(1), "{log:?}");
 }
 
+/// What the `on_retry` hook of `SAYS` was told of each failure.
+static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static SAYS: Policy<BoxError> =
+    Policy::new()
+        .max_attempts(2)
+        .on_retry(|event: &RetryEvent<'_, BoxError>| {
+            SAID.lock().unwrap().push(event.error().to_string())
+        });
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_status_reads_as_the_servers_answer_in_on_retry() {
+    let (addr, _) = serve(&[(503, None)]).await;
+    let mut service = ServiceBuilder::new()
+        .layer(ResilientLayer::new(&SAYS).classify(Http))
+        .service(client());
+    let response = send(&mut service, request(Method::GET, addr, &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        *SAID.lock().unwrap(),
+        ["the server answered 503 Service Unavailable"]
+    );
+}
+
 policy_recording!(REPLAY, REPLAY_DELAYS, Policy::new().max_attempts(3));
 
 #[tokio::test(start_paused = true)]
