@@ -381,6 +381,17 @@ mod tests {
             (service, log)
         }
 
+        /// One request through `service`, once it is ready.
+        async fn call_ready<S>(
+            service: &mut S,
+            request: http::Request<Body>,
+        ) -> Result<S::Response, BoxError>
+        where
+            S: Service<http::Request<Body>, Error = BoxError>,
+        {
+            service.ready().await?.call(request).await
+        }
+
         fn put(body: &'static [u8]) -> http::Request<Body> {
             let mut request =
                 http::Request::new(ReplayBody::new(Full::new(Bytes::from_static(body))));
@@ -396,13 +407,7 @@ mod tests {
                 .classify(Http)
                 .replay_pool(&POOL)
                 .layer(inner);
-            let response = service
-                .ready()
-                .await
-                .unwrap()
-                .call(put(b"order"))
-                .await
-                .unwrap();
+            let response = call_ready(&mut service, put(b"order")).await.unwrap();
             assert_eq!(response.status(), 200);
             assert_eq!(response.extensions().get::<NotReplayed>(), None);
             let sent: Vec<_> = log.lock().unwrap().drain(..).map(Result::unwrap).collect();
@@ -417,13 +422,7 @@ mod tests {
                 .classify(Http)
                 .max_replay_body(4)
                 .layer(inner);
-            let error = service
-                .ready()
-                .await
-                .unwrap()
-                .call(put(b"order"))
-                .await
-                .unwrap_err();
+            let error = call_ready(&mut service, put(b"order")).await.unwrap_err();
             let not_retried = error.downcast::<NotRetried>().expect("a NotRetried");
             assert_eq!(not_retried.why(), NotReplayed::TooLarge { max_body: 4 });
             assert_eq!(
@@ -444,13 +443,7 @@ mod tests {
                 .classify(Http)
                 .max_replay_body(4)
                 .layer(inner);
-            let response = service
-                .ready()
-                .await
-                .unwrap()
-                .call(put(b"order"))
-                .await
-                .unwrap();
+            let response = call_ready(&mut service, put(b"order")).await.unwrap();
             assert_eq!(response.status(), 503);
             let why = NotReplayed::TooLarge { max_body: 4 };
             assert_eq!(response.extensions().get::<NotReplayed>(), Some(&why));
@@ -464,13 +457,7 @@ mod tests {
                 .classify(Http)
                 .max_replay_body(4)
                 .layer(inner);
-            let response = service
-                .ready()
-                .await
-                .unwrap()
-                .call(put(b"order"))
-                .await
-                .unwrap();
+            let response = call_ready(&mut service, put(b"order")).await.unwrap();
             assert_eq!(response.status(), 404);
             assert_eq!(response.extensions().get::<NotReplayed>(), None);
         }
@@ -481,7 +468,7 @@ mod tests {
             let mut service = ResilientLayer::new(&THREE).classify(Http).layer(inner);
             let mut request = put(b"order");
             *request.method_mut() = http::Method::POST;
-            let response = service.ready().await.unwrap().call(request).await.unwrap();
+            let response = call_ready(&mut service, request).await.unwrap();
             assert_eq!(response.status(), 503);
             assert_eq!(response.extensions().get::<NotReplayed>(), None);
             assert_eq!(log.lock().unwrap().len(), 1);
