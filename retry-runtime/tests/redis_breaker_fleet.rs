@@ -533,6 +533,14 @@ fn a_prober_renews_its_evidence_with_its_lease() {
     );
     let second = second.unwrap();
     assert!(second.is_probe());
+    // Taken with the lease, not without it as when Redis fails (whose
+    // probes renew nothing).
+    assert_eq!(
+        a.degraded_decisions(),
+        0,
+        "decided without Redis: {:?}",
+        redis.last_error()
+    );
     // ... and the evidence lives again, to the new lease's end.
     eventually("a's evidence renewed", Duration::from_millis(1200), || {
         live_evidence(&server, "renew") == 1

@@ -31,8 +31,8 @@ impl Server {
         panic!("could not start redis-server on a free port");
     }
 
-    /// Starts a server on `port`, or `None` if it did not answer PING
-    /// within 5 s.
+    /// Starts a server on `port`, or `None` if it did not answer within
+    /// 5 s or another process's server answers there.
     pub fn start_on(port: u16) -> Option<Server> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -46,7 +46,15 @@ impl Server {
             if child.try_wait().ok().flatten().is_some() {
                 return None;
             }
-            if command(port, "PING").is_some_and(|reply| reply.starts_with("+PONG")) {
+            // The server that answers must be this child: another test's
+            // server may have taken the port first, and this child then
+            // exits; adopting the other would share its pauses and kills.
+            if let Some(pid) = server_pid(port) {
+                if pid != child.id() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
                 let url = Box::leak(format!("redis://127.0.0.1:{port}").into_boxed_str());
                 return Some(Server {
                     child: Some(child),
@@ -145,6 +153,16 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The process id of the server answering on `port`, if one does.
+fn server_pid(port: u16) -> Option<u32> {
+    command(port, "INFO server")?
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Sends one inline command to the server on `port`, returns the reply (a
