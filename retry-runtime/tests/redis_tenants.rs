@@ -149,16 +149,29 @@ fn hot_and_cold_child() {
         std::thread::sleep(Duration::from_micros(50));
     }
     let mut cold_admitted = 0u64;
+    // A refusal says why, for the parent's assertion: what the limiter
+    // knew of the fleet's bucket, and whether Redis answered it.
+    let mut refused = Vec::new();
     for tenant in 1..=COLD {
-        if PER_TENANT.get(&tenant).try_acquire() {
+        let limiter = PER_TENANT.get(&tenant);
+        let asked = Instant::now();
+        if limiter.try_acquire() {
             cold_admitted += 1;
+        } else {
+            refused.push(format!(
+                "tenant:{tenant} after {:?}, {} degraded, {} round trips, {:?}",
+                asked.elapsed(),
+                limiter.degraded_decisions(),
+                limiter.redis_round_trips(),
+                limiter.quota()
+            ));
         }
     }
     let cold_trips: u64 = (1..=COLD)
         .map(|tenant| PER_TENANT.get(&tenant).redis_round_trips())
         .sum();
     println!(
-        "HOT={hot_admitted} HOT_TRIPS={} COLD={cold_admitted} COLD_TRIPS={cold_trips}",
+        "HOT={hot_admitted} HOT_TRIPS={} COLD={cold_admitted} COLD_TRIPS={cold_trips} REFUSED={refused:?}",
         hot.redis_round_trips()
     );
 }
@@ -203,7 +216,7 @@ fn a_hot_tenant_is_cheap_and_ten_thousand_cold_ones_cost_a_round_trip_each() {
         );
         // A cold key: its first take is its one round trip, which brings
         // its lease; nothing is refused while the fleet is under its limit.
-        assert_eq!(cold, u64::from(COLD));
+        assert_eq!(cold, u64::from(COLD), "{line}");
         assert!(cold_trips <= u64::from(COLD), "{cold_trips} round trips");
     }
     // Every tenant's bucket is full again a second after its last take
