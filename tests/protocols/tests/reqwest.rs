@@ -245,6 +245,29 @@ async fn a_body_cut_short_is_transient() {
     assert!(is_transient(&error), "but the connection broke: {error:?}");
 }
 
+/// A body whose framing does not parse arrived: reqwest reports a decode
+/// error as for a body cut short, but nothing broke, and the same server
+/// would send the same bytes again.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_does_not_parse_is_not_transient() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_head(&mut socket).await;
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nnot a chunk size\r\n")
+            .await
+            .unwrap();
+        // Held open: the error is the framing's, not a hang-up.
+        std::future::pending::<()>().await;
+    });
+    let response = client().get(&url).send().await.unwrap();
+    let error = response.bytes().await.unwrap_err();
+    assert!(error.is_decode(), "{error:?}");
+    assert!(!is_transient(&error), "nothing broke: {error:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_connection_closed_before_the_answer_is_transient() {
     // Reads the whole request, then hangs up without a word: reqwest calls
