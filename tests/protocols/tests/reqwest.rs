@@ -212,30 +212,43 @@ async fn a_connection_refused_is_transient_and_retried() {
     assert_eq!(attempts.load(Ordering::SeqCst), 3, "every attempt was made");
 }
 
-/// Reads a request's head (a GET has no body) from `socket`.
-async fn read_head(socket: &mut tokio::net::TcpStream) {
-    let mut request = Vec::new();
-    while !request.ends_with(b"\r\n\r\n") {
-        let mut buffer = [0; 1024];
-        let n = socket.read(&mut buffer).await.unwrap();
-        request.extend_from_slice(&buffer[..n]);
-    }
+/// What a raw server does once it has sent its bytes.
+enum Then {
+    HangUp,
+    HoldOpen,
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_body_cut_short_is_transient() {
-    // Promises 100 bytes, sends 5 and hangs up: no axum handler can.
+/// A server for one GET that no axum handler can play: it reads the
+/// request's head, writes `reply` as it is, then hangs up or holds the
+/// connection open. Returns its URL.
+async fn raw_server(reply: &'static [u8], then: Then) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
         // The whole request first: a response before it is a protocol error.
-        read_head(&mut socket).await;
-        socket
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort")
-            .await
-            .unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut buffer = [0; 1024];
+            let n = socket.read(&mut buffer).await.unwrap();
+            request.extend_from_slice(&buffer[..n]);
+        }
+        socket.write_all(reply).await.unwrap();
+        if let Then::HoldOpen = then {
+            std::future::pending::<()>().await;
+        }
     });
+    url
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_cut_short_is_transient() {
+    // Promises 100 bytes, sends 5 and hangs up.
+    let url = raw_server(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort",
+        Then::HangUp,
+    )
+    .await;
     let response = client().get(&url).send().await.unwrap();
     let error = response.bytes().await.unwrap_err();
     assert!(
@@ -250,18 +263,12 @@ async fn a_body_cut_short_is_transient() {
 /// would send the same bytes again.
 #[tokio::test(start_paused = true)]
 async fn a_body_that_does_not_parse_is_not_transient() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_head(&mut socket).await;
-        socket
-            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nnot a chunk size\r\n")
-            .await
-            .unwrap();
-        // Held open: the error is the framing's, not a hang-up.
-        std::future::pending::<()>().await;
-    });
+    // Held open: the error is the framing's, not a hang-up.
+    let url = raw_server(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nnot a chunk size\r\n",
+        Then::HoldOpen,
+    )
+    .await;
     let response = client().get(&url).send().await.unwrap();
     let error = response.bytes().await.unwrap_err();
     assert!(error.is_decode(), "{error:?}");
@@ -272,12 +279,7 @@ async fn a_body_that_does_not_parse_is_not_transient() {
 async fn a_connection_closed_before_the_answer_is_transient() {
     // Reads the whole request, then hangs up without a word: reqwest calls
     // it a request error (not a connect or timeout one).
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_head(&mut socket).await;
-    });
+    let url = raw_server(b"", Then::HangUp).await;
     let error = client().get(&url).send().await.unwrap_err();
     assert!(
         error.is_request() && !error.is_connect() && !error.is_timeout(),
