@@ -182,6 +182,11 @@ async fn a_404_is_not_retried() {
         .error_for_status()
         .unwrap_err();
     assert!(!is_transient(&error), "nor as reqwest's own status error");
+    // Wrapped in steadfast's error, it still reads as the server's answer.
+    let message = error.to_string();
+    let error = Error::from(error);
+    assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(error.to_string(), message);
 }
 
 #[tokio::test(start_paused = true)]
