@@ -29,7 +29,7 @@ use super::config::{Config, Recorder};
 use super::half_open::Verdict;
 use super::report;
 use super::shared::Shared;
-use super::state::{CircuitState, Gate, HELD, Order, State, TIME_MAX};
+use super::state::{CircuitState, Gate, HELD, Order, State};
 use super::time_window::TimeRing;
 use super::window::Ring;
 use crate::error::CircuitOpen;
@@ -380,32 +380,42 @@ impl Machine {
     /// Applies what a shared breaker's fleet ordered, if anything.
     #[inline]
     fn obey_fleet(&self) {
-        match self.shared.order(&self.config, || self.now_nanos()) {
-            None => {}
-            Some(Order::Close { marker }) => self.fleet_close(marker),
-            Some(Order::Open { until, previous }) => self.fleet_open(until, previous),
+        if let Some(order) = self.shared.order(&self.config, || self.now_nanos()) {
+            self.apply(order);
+        }
+    }
+
+    /// Applies one order of a shared breaker's fleet.
+    pub(super) fn apply(&self, order: Order) {
+        match order {
+            Order::Close => self.fleet_close(),
+            Order::Open { until } => self.fleet_open(until),
         }
     }
 
     /// A shared breaker's fleet has a quorum of "opened" evidence: open
-    /// until `until` a closed breaker, or one the fleet opened before
-    /// (reopen time `previous`).
-    fn fleet_open(&self, until: u64, previous: u64) {
-        let _ = self.transition(|state| match state {
-            State::Closed { .. } => Some(State::Open { until }),
-            State::Open { until: current } if previous != 0 && current == previous => {
-                Some(State::Open { until })
+    /// until `until` a closed breaker, or extend an opening of the fleet's.
+    /// Never shortened: of two orders applied out of turn by two callers,
+    /// the older (an earlier deadline) changes nothing.
+    fn fleet_open(&self, until: u64) {
+        let opening = State::opened_by_fleet(until);
+        let _ = self.transition(|state| match (state, opening) {
+            (State::Closed { .. }, _) => Some(opening),
+            (State::Open { until: current }, State::Open { until })
+                if State::by_fleet(current) && until > current =>
+            {
+                Some(opening)
             }
             _ => None,
         });
     }
 
     /// A shared breaker's fleet evidence has dropped below the quorum: a
-    /// breaker the fleet opened (reopen time `marker`) closes.
-    fn fleet_close(&self, marker: u64) {
+    /// breaker the fleet opened closes.
+    fn fleet_close(&self) {
         let mut fresh = None;
         let closed = self.transition(|state| match state {
-            State::Open { until } if until == marker => Some(State::closed(
+            State::Open { until } if State::by_fleet(until) => Some(State::closed(
                 *fresh.get_or_insert_with(|| self.fresh_generation()),
             )),
             _ => None,
@@ -690,8 +700,7 @@ impl Machine {
 
     /// Open from now for `nanos`.
     fn open_state(&self, nanos: u64) -> State {
-        let until = self.now_nanos().saturating_add(nanos).min(TIME_MAX);
-        State::Open { until }
+        State::opened_here(self.now_nanos().saturating_add(nanos))
     }
 
     /// Nanoseconds since the breaker's epoch on the tokio clock.

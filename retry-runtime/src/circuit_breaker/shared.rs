@@ -97,6 +97,8 @@
 //! counts (a failure streak in progress starts over when it closes).
 
 mod script;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
@@ -106,7 +108,7 @@ use tokio::sync::Notify;
 
 use super::CircuitBreaker;
 use super::config::Config;
-use super::state::{Gate, HELD, Order, State, TIME_MAX};
+use super::state::{Gate, HELD, Order, State};
 use crate::redis::share::{self, Kind, Link, Share};
 use crate::redis::{Fallback, Redis};
 
@@ -165,10 +167,7 @@ pub(super) struct Inner {
     mode: AtomicU8,
     /// The end of this replica's own open period (`OPEN_LOCAL`).
     deadline: AtomicU64,
-    /// The state word's reopen time of the fleet's opening (0: none), to
-    /// tell it from an opening of its own.
-    fleet_until: AtomicU64,
-    /// The deadline of the fleet's opening applied last.
+    /// The deadline of the fleet's opening taken last.
     fleet_deadline: AtomicU64,
     /// Until when this replica holds the probe lease (0: it does not).
     lease_until: AtomicU64,
@@ -403,23 +402,17 @@ impl Shared {
     fn take_order(inner: &Link<Inner>, now_nanos: impl FnOnce() -> u64) -> Option<Order> {
         match inner.order.swap(NO_ORDER, Ordering::AcqRel) {
             NO_ORDER => None,
-            ORDER_CLOSE => {
-                let marker = inner.fleet_until.load(Ordering::Acquire);
-                (marker != 0).then_some(Order::Close { marker })
-            }
+            ORDER_CLOSE => Some(Order::Close),
             order => {
                 let deadline = order - ORDER_OPEN;
                 let now = inner.since_born(Instant::now());
                 if deadline <= now {
                     return None;
                 }
-                let previous = inner.fleet_until.load(Ordering::Acquire);
-                let until = now_nanos().saturating_add(deadline - now).min(TIME_MAX);
-                // Marked before the machine's swap, so that the transition
-                // hook (`moved`) knows this opening for the fleet's.
-                inner.fleet_until.store(until, Ordering::Release);
                 inner.fleet_deadline.store(deadline, Ordering::Relaxed);
-                Some(Order::Open { until, previous })
+                Some(Order::Open {
+                    until: now_nanos().saturating_add(deadline - now),
+                })
             }
         }
     }
@@ -451,9 +444,7 @@ impl Shared {
             State::Disabled { .. } => DISABLED,
             State::HalfOpen { .. } => HALF_OPEN,
             State::Open { until } if until == HELD => OPEN_HELD,
-            State::Open { until } if until == inner.fleet_until.load(Ordering::Acquire) => {
-                OPEN_FLEET
-            }
+            State::Open { until } if State::by_fleet(until) => OPEN_FLEET,
             State::Open { until } => {
                 let left = until.saturating_sub(now_nanos());
                 let now = inner.since_born(Instant::now());
@@ -467,9 +458,6 @@ impl Shared {
             // A half-open period that ended gives the lease back (the next
             // run of the script deletes it if still ours).
             inner.lease_until.store(0, Ordering::Relaxed);
-        }
-        if mode != OPEN_FLEET {
-            inner.fleet_until.store(0, Ordering::Relaxed);
         }
         if mode == CLOSED || mode == DISABLED {
             // An order the task posted before this close (a `reset`, a
@@ -486,11 +474,10 @@ impl Shared {
     /// The breaker's open period (ending at `until` on its clock) is over:
     /// may the next call probe?
     pub(super) fn gate_open(&self, config: &Config, until: u64) -> Gate {
-        let inner = self.inner(config);
-        if until == inner.fleet_until.load(Ordering::Acquire) {
+        if State::by_fleet(until) {
             return Gate::Close;
         }
-        if Self::may_probe(inner) {
+        if Self::may_probe(self.inner(config)) {
             Gate::Probe
         } else {
             Gate::Wait
@@ -546,7 +533,6 @@ impl Inner {
             order: AtomicU64::new(NO_ORDER),
             mode: AtomicU8::new(CLOSED),
             deadline: AtomicU64::new(0),
-            fleet_until: AtomicU64::new(0),
             fleet_deadline: AtomicU64::new(0),
             lease_until: AtomicU64::new(0),
             busy_until: AtomicU64::new(0),

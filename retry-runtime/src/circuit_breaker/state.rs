@@ -23,6 +23,14 @@
 //! [`HELD`], means "until `reset`" (a forced-open breaker), and timed reopen
 //! times stop one short of it. Encoding saturates every field instead of
 //! letting it spill into its neighbours.
+//!
+//! The reopen time's lowest bit says who opened the breaker: clear when it
+//! opened itself (a trip, a failed probe, `force_open_for`), set when a
+//! shared breaker's fleet did (`shared.rs`). A fleet opening is no
+//! evidence of the replica's own and is never probed, and the word alone
+//! says which it is: a marker kept beside the word could be overwritten by
+//! a concurrent transition before the swap it describes lands. Rounding a
+//! reopen time by a nanosecond either way changes nothing a caller sees.
 
 const PHASE_MASK: u64 = 0b11;
 const PHASE_CLOSED: u64 = 0b00;
@@ -124,6 +132,29 @@ impl State {
             succeeded: 0,
             failed: 0,
         }
+    }
+
+    /// Open until `until`, by the breaker's own decision (its reopen
+    /// time's lowest bit clear; see the module docs).
+    pub(super) const fn opened_here(until: u64) -> Self {
+        let until = if until < TIME_MAX { until } else { TIME_MAX };
+        State::Open { until: until & !1 }
+    }
+
+    /// Open until `until`, by a shared breaker's fleet (the lowest bit
+    /// set, never reaching [`HELD`]).
+    pub(super) const fn opened_by_fleet(until: u64) -> Self {
+        let until = if until < TIME_MAX {
+            until
+        } else {
+            TIME_MAX - 1
+        };
+        State::Open { until: until | 1 }
+    }
+
+    /// Whether an open state's reopen time is a fleet's opening.
+    pub(super) const fn by_fleet(until: u64) -> bool {
+        until != HELD && until & 1 == 1
     }
 
     pub(super) const fn decode(word: u64) -> Self {
@@ -309,12 +340,12 @@ pub(super) enum Gate {
     allow(dead_code, reason = "only a shared breaker's fleet gives orders")
 )]
 pub(super) enum Order {
-    /// Close a breaker the fleet opened (its reopen time `marker`): the
-    /// evidence dropped below the quorum.
-    Close { marker: u64 },
-    /// Open until `until` (the machine's clock) a closed breaker, or one
-    /// the fleet opened before (reopen time `previous`, 0 if none).
-    Open { until: u64, previous: u64 },
+    /// Close a breaker the fleet opened: the evidence dropped below the
+    /// quorum.
+    Close,
+    /// Open until `until` (the machine's clock) a closed breaker, or extend
+    /// an opening of the fleet's to it.
+    Open { until: u64 },
 }
 
 #[cfg(test)]

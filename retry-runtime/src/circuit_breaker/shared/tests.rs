@@ -1,0 +1,134 @@
+//! The orders between the background task and the callers, in the
+//! interleavings a preempted caller produces. Taking an order and applying
+//! it are two steps (`Shared::order`, `Machine::apply`), so a test can put
+//! two callers' steps in any order; the background task is kept quiet (no
+//! Redis answers it, and under `Fallback::Deny` it posts nothing).
+
+use std::time::{Duration, Instant};
+
+use super::{Inner, NO_ORDER, OPEN_FLEET, OPEN_LOCAL, ORDER_CLOSE, ORDER_OPEN};
+use crate::circuit_breaker::config::Config;
+use crate::circuit_breaker::machine::Machine;
+use crate::circuit_breaker::state::State;
+use crate::redis::share::Link;
+use crate::redis::{Fallback, Redis};
+
+/// Nothing listens on port 1: every round trip fails at once.
+static NOWHERE: Redis = Redis::new("redis://127.0.0.1:1");
+
+fn shared_machine(key: &'static str) -> Machine {
+    let mut machine = Machine::new(Config::DEFAULT);
+    machine.shared.set(&NOWHERE, key);
+    machine.shared.set_fallback(Fallback::Deny);
+    machine
+}
+
+fn inner(machine: &Machine) -> &Link<Inner> {
+    machine.shared.inner(&machine.config)
+}
+
+/// What the task posts when the fleet's quorum holds for `left` more.
+fn post_open(machine: &Machine, left: Duration) {
+    let inner = inner(machine);
+    let deadline = inner.since_born(Instant::now()) + left.as_nanos() as u64;
+    inner
+        .order
+        .store(ORDER_OPEN + deadline, std::sync::atomic::Ordering::Release);
+}
+
+/// The order posted, taken by one caller (not yet applied).
+fn take(machine: &Machine) -> super::Order {
+    machine
+        .shared
+        .order(&machine.config, || machine.now_nanos())
+        .expect("an order was posted")
+}
+
+fn opened_by_fleet_until(machine: &Machine) -> Option<u64> {
+    match State::decode(machine.word()) {
+        State::Open { until } if State::by_fleet(until) => Some(until),
+        _ => None,
+    }
+}
+
+fn mode(machine: &Machine) -> u8 {
+    inner(machine)
+        .mode
+        .load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Two callers take two orders in turn, the fleet's deadline moving
+/// later between them, and apply them out of turn: the breaker ends open
+/// by the fleet, to the later deadline, and never takes the fleet's
+/// opening for evidence of its own (which it would publish, and probe).
+#[test]
+fn two_orders_applied_out_of_turn_leave_the_later_opening_of_the_fleet() {
+    for later_first in [false, true] {
+        let machine = shared_machine(if later_first {
+            "out-of-turn-1"
+        } else {
+            "out-of-turn-2"
+        });
+        post_open(&machine, Duration::from_secs(10));
+        let earlier = take(&machine);
+        post_open(&machine, Duration::from_secs(20));
+        let later = take(&machine);
+        if later_first {
+            machine.apply(later);
+            machine.apply(earlier);
+        } else {
+            machine.apply(earlier);
+            assert_eq!(
+                mode(&machine),
+                OPEN_FLEET,
+                "the first opening is the fleet's"
+            );
+            machine.apply(later);
+        }
+        let until = opened_by_fleet_until(&machine).expect("open by the fleet");
+        let left = Duration::from_nanos(until.saturating_sub(machine.now_nanos()));
+        assert!(
+            left > Duration::from_secs(15),
+            "{left:?}: the later deadline (later first: {later_first})"
+        );
+        assert_eq!(mode(&machine), OPEN_FLEET, "later first: {later_first}");
+    }
+}
+
+/// A close the fleet orders ends the fleet's opening, never one of the
+/// breaker's own: the word says which is which.
+#[test]
+fn a_close_order_ends_the_fleets_opening_only() {
+    let machine = shared_machine("close-order");
+    machine.force_open_for(Duration::from_secs(30).as_nanos() as u64);
+    inner(&machine)
+        .order
+        .store(ORDER_CLOSE, std::sync::atomic::Ordering::Release);
+    let close = take(&machine);
+    machine.apply(close);
+    assert!(
+        matches!(State::decode(machine.word()), State::Open { until } if !State::by_fleet(until))
+    );
+    assert_eq!(mode(&machine), OPEN_LOCAL);
+
+    let machine = shared_machine("close-order-2");
+    post_open(&machine, Duration::from_secs(10));
+    let open = take(&machine);
+    machine.apply(open);
+    assert_eq!(mode(&machine), OPEN_FLEET);
+    inner(&machine)
+        .order
+        .store(ORDER_CLOSE, std::sync::atomic::Ordering::Release);
+    let close = take(&machine);
+    machine.apply(close);
+    assert!(matches!(
+        State::decode(machine.word()),
+        State::Closed { .. }
+    ));
+    assert_eq!(
+        inner(&machine)
+            .order
+            .load(std::sync::atomic::Ordering::Acquire),
+        NO_ORDER
+    );
+}
