@@ -21,7 +21,15 @@ impl Shared {
         None
     }
 
-    pub(super) fn moved(&self, _: &Config, _: State, _: State, _: impl FnOnce() -> u64) {}
+    pub(super) fn moved(
+        &self,
+        _: &Config,
+        _: State,
+        _: State,
+        _: impl Fn() -> u64,
+        _: impl Fn() -> State,
+    ) {
+    }
 
     pub(super) fn gate_open(&self, _: &Config, _: u64) -> Gate {
         Gate::Probe

@@ -190,8 +190,13 @@ impl Machine {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.period_ended(old, new);
                     if self.shared.is_shared() {
-                        self.shared
-                            .moved(&self.config, old, new, || self.now_nanos());
+                        self.shared.moved(
+                            &self.config,
+                            old,
+                            new,
+                            || self.now_nanos(),
+                            || self.current(),
+                        );
                     }
                     self.notify(old.public(), new.public());
                     return Ok((old, new));

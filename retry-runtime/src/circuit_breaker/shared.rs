@@ -419,13 +419,14 @@ impl Shared {
 
     /// After every swap of the state word: keep the background task's view
     /// of the machine, and wake it when the fleet must hear of a change.
-    /// `now_nanos` is the machine's clock.
+    /// `now_nanos` is the machine's clock and `current` reads its word.
     pub(super) fn moved(
         &self,
         config: &Config,
         old: State,
         new: State,
-        now_nanos: impl FnOnce() -> u64,
+        now_nanos: impl Fn() -> u64,
+        current: impl Fn() -> State,
     ) {
         // Counts moving within a closed, disabled or half-open period are
         // nothing the fleet hears of: the common case, and cheap.
@@ -439,35 +440,28 @@ impl Shared {
             return;
         }
         let inner = self.inner(config);
-        let mode = match new {
-            State::Closed { .. } => CLOSED,
-            State::Disabled { .. } => DISABLED,
-            State::HalfOpen { .. } => HALF_OPEN,
-            State::Open { until } if until == HELD => OPEN_HELD,
-            State::Open { until } if State::by_fleet(until) => OPEN_FLEET,
-            State::Open { until } => {
-                let left = until.saturating_sub(now_nanos());
-                let now = inner.since_born(Instant::now());
-                inner
-                    .deadline
-                    .store(now.saturating_add(left), Ordering::Relaxed);
-                OPEN_LOCAL
-            }
-        };
-        if mode != HALF_OPEN {
-            // A half-open period that ended gives the lease back (the next
-            // run of the script deletes it if still ours).
-            inner.lease_until.store(0, Ordering::Relaxed);
-        }
-        if mode == CLOSED || mode == DISABLED {
+        if matches!(new, State::Closed { .. } | State::Disabled { .. }) {
             // An order the task posted before this close (a `reset`, a
             // probe that succeeded) speaks of a fleet seen before it; the
             // next refresh posts it again if the quorum still holds.
             inner.order.store(NO_ORDER, Ordering::Release);
         }
-        let previous = inner.mode.swap(mode, Ordering::AcqRel);
-        if previous != mode || mode == OPEN_LOCAL {
-            inner.wake.notify_one();
+        // Another caller's swap may land between this one and the view
+        // stored here, its own hook running first: the view must end as
+        // the word is, not as whichever hook stored last. So it is stored,
+        // then checked against the word, until they agree.
+        let mut seen = new;
+        loop {
+            inner.follow(seen, &now_nanos);
+            let now = current();
+            let agrees = match (now, seen) {
+                (State::Open { until: a }, State::Open { until: b }) => a == b,
+                _ => mode_of(now) == mode_of(seen),
+            };
+            if agrees {
+                return;
+            }
+            seen = now;
         }
     }
 
@@ -517,6 +511,18 @@ impl Shared {
     }
 }
 
+/// What the background task needs to know of a state.
+fn mode_of(state: State) -> u8 {
+    match state {
+        State::Closed { .. } => CLOSED,
+        State::Disabled { .. } => DISABLED,
+        State::HalfOpen { .. } => HALF_OPEN,
+        State::Open { until } if until == HELD => OPEN_HELD,
+        State::Open { until } if State::by_fleet(until) => OPEN_FLEET,
+        State::Open { .. } => OPEN_LOCAL,
+    }
+}
+
 impl Inner {
     fn new(quorum: u32, open_for_nanos: u64) -> Self {
         let open_ms = open_for_nanos.div_ceil(1_000_000).max(1);
@@ -545,6 +551,27 @@ impl Link<Inner> {
     /// Nanoseconds since the link was made: the times above.
     fn since_born(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.born()).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Makes the task's view that of `state`, and wakes the task if the
+    /// fleet must hear of it.
+    fn follow(&self, state: State, now_nanos: impl Fn() -> u64) {
+        let mode = mode_of(state);
+        if let (OPEN_LOCAL, State::Open { until }) = (mode, state) {
+            let left = until.saturating_sub(now_nanos());
+            let now = self.since_born(Instant::now());
+            self.deadline
+                .store(now.saturating_add(left), Ordering::Relaxed);
+        }
+        if mode != HALF_OPEN {
+            // A half-open period that ended gives the lease back (the next
+            // run of the script deletes it if still ours).
+            self.lease_until.store(0, Ordering::Relaxed);
+        }
+        let previous = self.mode.swap(mode, Ordering::AcqRel);
+        if previous != mode || mode == OPEN_LOCAL {
+            self.wake.notify_one();
+        }
     }
 
     /// One run of the script: publish what this replica is, take or give

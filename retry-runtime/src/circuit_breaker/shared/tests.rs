@@ -132,3 +132,28 @@ fn a_close_order_ends_the_fleets_opening_only() {
         NO_ORDER
     );
 }
+
+/// A caller's hook that runs late, after another caller has swapped the
+/// word again and run its own hook, leaves the task's view as the word is
+/// (closed), not as the late caller's swap made it (half-open): a view
+/// stuck at half-open would keep a closed replica's old evidence and
+/// ignore the fleet's orders until its next transition.
+#[test]
+fn a_late_hook_leaves_the_tasks_view_as_the_word_is() {
+    let machine = shared_machine("late-hook");
+    assert_eq!(mode(&machine), super::CLOSED);
+    let late = State::HalfOpen {
+        generation: 2,
+        in_flight: 1,
+        succeeded: 0,
+        failed: 0,
+    };
+    machine.shared.moved(
+        &machine.config,
+        State::opened_here(0),
+        late,
+        || machine.now_nanos(),
+        || State::decode(machine.word()),
+    );
+    assert_eq!(mode(&machine), super::CLOSED);
+}
