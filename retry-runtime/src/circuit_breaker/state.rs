@@ -353,6 +353,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_word_tells_the_fleets_openings_from_the_breakers_own() {
+        let until = |state: State| match state {
+            State::Open { until } => until,
+            other => panic!("{other:?}"),
+        };
+        for at in [0, 1, 2, 1_000_001, TIME_MAX - 2, TIME_MAX - 1] {
+            let own = until(State::opened_here(at));
+            let fleet = until(State::opened_by_fleet(at));
+            assert!(!State::by_fleet(own) && State::by_fleet(fleet), "{at}");
+            assert_eq!((own, fleet), (at & !1, at | 1), "at most a nanosecond off");
+            for reopen in [own, fleet] {
+                let word = State::Open { until: reopen }.encode();
+                assert_eq!(State::decode(word), State::Open { until: reopen });
+            }
+        }
+        // Past the word's range: saturated, and never read as "held".
+        for at in [TIME_MAX, HELD, u64::MAX] {
+            assert_eq!(until(State::opened_here(at)), TIME_MAX);
+            assert_eq!(until(State::opened_by_fleet(at)), TIME_MAX - 1);
+        }
+        assert!(
+            !State::by_fleet(HELD),
+            "held open is nobody's timed opening"
+        );
+    }
+
+    #[test]
     fn generations_take_the_parity_of_the_mode() {
         assert_eq!(State::generation_for(6, false), 6);
         assert_eq!(State::generation_for(7, false), 6);

@@ -88,7 +88,7 @@ fn two_orders_applied_out_of_turn_leave_the_later_opening_of_the_fleet() {
         let until = opened_by_fleet_until(&machine).expect("open by the fleet");
         let left = Duration::from_nanos(until.saturating_sub(machine.now_nanos()));
         assert!(
-            left > Duration::from_secs(15),
+            Duration::from_secs(15) < left && left <= Duration::from_secs(20),
             "{left:?}: the later deadline (later first: {later_first})"
         );
         assert_eq!(mode(&machine), OPEN_FLEET, "later first: {later_first}");
@@ -156,4 +156,39 @@ fn a_late_hook_leaves_the_tasks_view_as_the_word_is() {
         || State::decode(machine.word()),
     );
     assert_eq!(mode(&machine), super::CLOSED);
+}
+
+/// Of two openings of its own (a trip, then `force_open_for`), the task's
+/// view ends with the one the word holds, even when the earlier one's
+/// hook runs last: its evidence is published to the right deadline.
+#[test]
+fn a_late_hook_leaves_the_open_period_the_word_holds() {
+    let machine = shared_machine("late-hook-open");
+    machine.force_open_for(Duration::from_secs(30).as_nanos() as u64);
+    let earlier =
+        State::opened_here(machine.now_nanos() + Duration::from_secs(5).as_nanos() as u64);
+    machine.shared.moved(
+        &machine.config,
+        State::closed(0),
+        earlier,
+        || machine.now_nanos(),
+        || State::decode(machine.word()),
+    );
+    assert_eq!(mode(&machine), OPEN_LOCAL);
+    let inner = inner(&machine);
+    let deadline = inner.deadline.load(std::sync::atomic::Ordering::Relaxed);
+    let left = Duration::from_nanos(deadline - inner.since_born(Instant::now()));
+    assert!(
+        left > Duration::from_secs(25),
+        "{left:?} of the 30 s the word holds"
+    );
+}
+
+/// Held open until `reset` is a mode of its own (evidence renewed while
+/// held, never a deadline), whatever the reopen time's lowest bit.
+#[test]
+fn held_open_is_neither_the_fleets_opening_nor_a_timed_one() {
+    let machine = shared_machine("held");
+    machine.isolate();
+    assert_eq!(mode(&machine), super::OPEN_HELD);
 }
