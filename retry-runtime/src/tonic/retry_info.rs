@@ -398,6 +398,11 @@ pub(super) mod tests {
         wire::bytes(2, &[0xff], &mut status); // a message that is not UTF-8
         assert_eq!(retry_delay(&status), None);
         assert_eq!(reference(&status), Ok(None));
+        // A known field of the wrong wire type: the message as a varint.
+        let mut status = wire::status_with_delay(4, 0);
+        wire::int(2, 7, &mut status);
+        assert_eq!(retry_delay(&status), None);
+        assert_eq!(reference(&status), Ok(None));
         let whole = wire::status_with_delay(4, 0);
         for cut in 0..whole.len() {
             assert_eq!(
