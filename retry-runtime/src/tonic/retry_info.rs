@@ -403,6 +403,20 @@ pub(super) mod tests {
         wire::int(2, 7, &mut status);
         assert_eq!(retry_delay(&status), None);
         assert_eq!(reference(&status), Ok(None));
+        // So is an `Any` whose type URL comes again as a varint, though
+        // the `RetryInfo` before it reads well.
+        let mut duration = Vec::new();
+        wire::int(1, 4, &mut duration);
+        let mut info = Vec::new();
+        wire::bytes(1, &duration, &mut info);
+        let mut any = Vec::new();
+        wire::bytes(1, RETRY_INFO_TYPE_URL.as_bytes(), &mut any);
+        wire::bytes(2, &info, &mut any);
+        wire::int(1, 5, &mut any);
+        let mut status = Vec::new();
+        wire::bytes(3, &any, &mut status);
+        assert_eq!(retry_delay(&status), None);
+        assert_eq!(reference(&status), Ok(None));
         let whole = wire::status_with_delay(4, 0);
         for cut in 0..whole.len() {
             assert_eq!(
