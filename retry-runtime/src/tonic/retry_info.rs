@@ -366,12 +366,17 @@ pub(super) mod tests {
     fn a_malformed_retry_info_gives_way_to_the_next() {
         let mut bad = Vec::new();
         wire::int(1, 5, &mut bad); // a Duration where a message belongs
+        let mut seconds_twice = Vec::new();
+        wire::int(1, 9, &mut seconds_twice);
+        wire::bytes(1, b"9", &mut seconds_twice); // then as bytes
+        let mut bad_duration = Vec::new();
+        wire::bytes(1, &seconds_twice, &mut bad_duration);
         let mut good = Vec::new();
         let mut duration = Vec::new();
         wire::int(1, 3, &mut duration);
         wire::bytes(1, &duration, &mut good);
         let mut status = Vec::new();
-        for info in [&bad, &good] {
+        for info in [&bad, &bad_duration, &good] {
             let mut any = Vec::new();
             wire::bytes(1, RETRY_INFO_TYPE_URL.as_bytes(), &mut any);
             wire::bytes(2, info, &mut any);
