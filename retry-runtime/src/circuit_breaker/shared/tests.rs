@@ -4,6 +4,7 @@
 //! two callers' steps in any order; the background task is kept quiet (no
 //! Redis answers it, and under `Fallback::Deny` it posts nothing).
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Inner, NO_ORDER, OPEN_FLEET, OPEN_LOCAL, ORDER_CLOSE, ORDER_OPEN};
@@ -31,9 +32,7 @@ fn inner(machine: &Machine) -> &Link<Inner> {
 fn post_open(machine: &Machine, left: Duration) {
     let inner = inner(machine);
     let deadline = inner.since_born(Instant::now()) + left.as_nanos() as u64;
-    inner
-        .order
-        .store(ORDER_OPEN + deadline, std::sync::atomic::Ordering::Release);
+    inner.order.store(ORDER_OPEN + deadline, Ordering::Release);
 }
 
 /// The order posted, taken by one caller (not yet applied).
@@ -51,10 +50,20 @@ fn opened_by_fleet_until(machine: &Machine) -> Option<u64> {
     }
 }
 
+/// The transition hook of a swap from `old` to `new`, run after the word
+/// has moved on (it is what `machine.word()` says).
+fn late_hook(machine: &Machine, old: State, new: State) {
+    machine.shared.moved(
+        &machine.config,
+        old,
+        new,
+        || machine.now_nanos(),
+        || State::decode(machine.word()),
+    );
+}
+
 fn mode(machine: &Machine) -> u8 {
-    inner(machine)
-        .mode
-        .load(std::sync::atomic::Ordering::Acquire)
+    inner(machine).mode.load(Ordering::Acquire)
 }
 
 /// Two callers take two orders in turn, the fleet's deadline moving
@@ -101,9 +110,7 @@ fn two_orders_applied_out_of_turn_leave_the_later_opening_of_the_fleet() {
 fn a_close_order_ends_the_fleets_opening_only() {
     let machine = shared_machine("close-order");
     machine.force_open_for(Duration::from_secs(30).as_nanos() as u64);
-    inner(&machine)
-        .order
-        .store(ORDER_CLOSE, std::sync::atomic::Ordering::Release);
+    inner(&machine).order.store(ORDER_CLOSE, Ordering::Release);
     let close = take(&machine);
     machine.apply(close);
     assert!(
@@ -116,21 +123,14 @@ fn a_close_order_ends_the_fleets_opening_only() {
     let open = take(&machine);
     machine.apply(open);
     assert_eq!(mode(&machine), OPEN_FLEET);
-    inner(&machine)
-        .order
-        .store(ORDER_CLOSE, std::sync::atomic::Ordering::Release);
+    inner(&machine).order.store(ORDER_CLOSE, Ordering::Release);
     let close = take(&machine);
     machine.apply(close);
     assert!(matches!(
         State::decode(machine.word()),
         State::Closed { .. }
     ));
-    assert_eq!(
-        inner(&machine)
-            .order
-            .load(std::sync::atomic::Ordering::Acquire),
-        NO_ORDER
-    );
+    assert_eq!(inner(&machine).order.load(Ordering::Acquire), NO_ORDER);
 }
 
 /// A caller's hook that runs late, after another caller has swapped the
@@ -148,13 +148,7 @@ fn a_late_hook_leaves_the_tasks_view_as_the_word_is() {
         succeeded: 0,
         failed: 0,
     };
-    machine.shared.moved(
-        &machine.config,
-        State::opened_here(0),
-        late,
-        || machine.now_nanos(),
-        || State::decode(machine.word()),
-    );
+    late_hook(&machine, State::opened_here(0), late);
     assert_eq!(mode(&machine), super::CLOSED);
 }
 
@@ -167,16 +161,10 @@ fn a_late_hook_leaves_the_open_period_the_word_holds() {
     machine.force_open_for(Duration::from_secs(30).as_nanos() as u64);
     let earlier =
         State::opened_here(machine.now_nanos() + Duration::from_secs(5).as_nanos() as u64);
-    machine.shared.moved(
-        &machine.config,
-        State::closed(0),
-        earlier,
-        || machine.now_nanos(),
-        || State::decode(machine.word()),
-    );
+    late_hook(&machine, State::closed(0), earlier);
     assert_eq!(mode(&machine), OPEN_LOCAL);
     let inner = inner(&machine);
-    let deadline = inner.deadline.load(std::sync::atomic::Ordering::Relaxed);
+    let deadline = inner.deadline.load(Ordering::Relaxed);
     let left = Duration::from_nanos(deadline - inner.since_born(Instant::now()));
     assert!(
         left > Duration::from_secs(25),
