@@ -32,9 +32,14 @@
 //! | `budget_never_grants_more_than_it_holds` | ratio 1, no reserve, 2 calls racing 3 retries: granted <= 2; none lost: granted + left == 2 |
 //! | `adaptive_limit_never_admits_past_its_limit` | a fresh limit of 2 (its first limit set by whichever caller is refused first), 3 threads through one `Arc`, one reporting, two cancelled: held at once <= 2; in flight 0 afterwards |
 //!
-//! The adaptive limit's update (a new limit racing admissions and
-//! releases) needs time to pass, so it is modelled inside the crate, on
-//! the gate itself: `adaptive::gate::loom_models`, run with
+//! Two models live inside the crate, beside what they check. The adaptive
+//! limit's update (a new limit racing admissions and releases) needs time
+//! to pass, so it is modelled on the gate itself
+//! (`adaptive::gate::loom_models`). The shared breaker's view of its probe
+//! lease needs Redis to be reached from the outside, so it is modelled on
+//! the view (`circuit_breaker::view::loom_models`: a lease answer landing
+//! around a close is dropped before the lease is given back on Redis; a
+//! probe's request for the lease is heard). Both run with
 //! `RUSTFLAGS="--cfg steadfast_loom" CARGO_TARGET_DIR=target/loom cargo test -p retry-runtime --lib --release loom_models`.
 #![cfg(steadfast_loom)]
 

@@ -153,6 +153,10 @@ mod report;
 mod shared;
 mod state;
 mod time_window;
+// The shared breaker's view of its machine and its probe lease: plain
+// atomics, so that the loom models check it without Redis.
+#[cfg(any(all(feature = "redis", not(steadfast_loom)), all(test, steadfast_loom)))]
+mod view;
 mod window;
 
 use std::fmt;

@@ -100,7 +100,7 @@ mod script;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,9 @@ use tokio::sync::Notify;
 use super::CircuitBreaker;
 use super::config::Config;
 use super::state::{Gate, HELD, Order, State};
+use super::view::{
+    CLOSED, DISABLED, HALF_OPEN, OPEN_FLEET, OPEN_HELD, OPEN_LOCAL, Sent, Turn, View,
+};
 use crate::redis::share::{self, Kind, Link, Share};
 use crate::redis::{Fallback, Redis};
 
@@ -117,17 +120,6 @@ static SYNC: LazyLock<redis::Script> = LazyLock::new(|| share::script(script::SY
 
 /// Replicas with live evidence that open a closed replica by default.
 const DEFAULT_QUORUM: u32 = 2;
-
-// What the machine is doing, as the background task needs to know it.
-const CLOSED: u8 = 0;
-const DISABLED: u8 = 1;
-const HALF_OPEN: u8 = 2;
-/// Opened by its own trip, reopen or `force_open_for`: evidence.
-const OPEN_LOCAL: u8 = 3;
-/// Held open by `force_open`: evidence, renewed while held.
-const OPEN_HELD: u8 = 4;
-/// Opened by the fleet's quorum: not evidence.
-const OPEN_FLEET: u8 = 5;
 
 // Orders from the background task to the next call.
 const NO_ORDER: u64 = 0;
@@ -163,18 +155,13 @@ pub(super) struct Inner {
     /// From the task to the next call: `NO_ORDER`, `ORDER_CLOSE`, or
     /// `ORDER_OPEN + deadline`.
     order: AtomicU64,
-    /// One of `CLOSED`..`OPEN_FLEET`, set after each transition.
-    mode: AtomicU8,
+    /// The machine's mode, set after each transition, and the probe lease
+    /// (`view.rs`).
+    view: View,
     /// The end of this replica's own open period (`OPEN_LOCAL`).
     deadline: AtomicU64,
     /// The deadline of the fleet's opening taken last.
     fleet_deadline: AtomicU64,
-    /// Until when this replica holds the probe lease (0: it does not).
-    lease_until: AtomicU64,
-    /// Until when another replica holds it: no asking before.
-    busy_until: AtomicU64,
-    /// A probe waits for the lease.
-    lease_wanted: AtomicBool,
 }
 
 impl CircuitBreaker {
@@ -494,20 +481,18 @@ impl Shared {
             return match inner.fallback() {
                 // A lease already held (Redis granted it, for its TTL) is
                 // still good; none is taken without Redis.
-                Fallback::Deny => inner.lease_until.load(Ordering::Acquire) > at,
+                Fallback::Deny => inner.view.held_at(at),
                 _ => true,
             };
         }
-        if inner.lease_until.load(Ordering::Acquire) > at {
-            return true;
+        match inner.view.turn(at) {
+            Turn::Probe => true,
+            Turn::Wait => false,
+            Turn::Ask => {
+                inner.wake.notify_one();
+                false
+            }
         }
-        if inner.busy_until.load(Ordering::Relaxed) > at {
-            return false;
-        }
-        if !inner.lease_wanted.swap(true, Ordering::AcqRel) {
-            inner.wake.notify_one();
-        }
-        false
     }
 }
 
@@ -537,12 +522,9 @@ impl Inner {
             interval,
             wake: Notify::new(),
             order: AtomicU64::new(NO_ORDER),
-            mode: AtomicU8::new(CLOSED),
+            view: View::new(),
             deadline: AtomicU64::new(0),
             fleet_deadline: AtomicU64::new(0),
-            lease_until: AtomicU64::new(0),
-            busy_until: AtomicU64::new(0),
-            lease_wanted: AtomicBool::new(false),
         }
     }
 }
@@ -563,12 +545,9 @@ impl Link<Inner> {
             self.deadline
                 .store(now.saturating_add(left), Ordering::Relaxed);
         }
-        if mode != HALF_OPEN {
-            // A half-open period that ended gives the lease back (the next
-            // run of the script deletes it if still ours).
-            self.lease_until.store(0, Ordering::Relaxed);
-        }
-        let previous = self.mode.swap(mode, Ordering::AcqRel);
+        // A half-open period that ended gives the lease back (the next run
+        // of the script deletes it if still ours).
+        let previous = self.view.follow(mode);
         if previous != mode || mode == OPEN_LOCAL {
             self.wake.notify_one();
         }
@@ -583,9 +562,13 @@ impl Link<Inner> {
             return;
         }
         let now = self.since_born(started);
-        let mode = self.mode.load(Ordering::Acquire);
-        let wanted = self.lease_wanted.swap(false, Ordering::AcqRel);
-        let lease_until = self.lease_until.load(Ordering::Acquire);
+        let sent = self.view.send();
+        let Sent {
+            mode,
+            wanted,
+            held_until: lease_until,
+            ..
+        } = sent;
         let evidence: i64 = match mode {
             OPEN_LOCAL => {
                 let deadline = self.deadline.load(Ordering::Relaxed);
@@ -630,40 +613,34 @@ impl Link<Inner> {
             })
             .await;
         match answer {
-            Ok(reply) => self.landed(&reply, started, lease_op),
+            Ok(reply) => self.landed(&reply, started, lease_op, &sent),
             Err(_) => self.went_alone(),
         }
     }
 
     /// The script's answer: the lease, and the order the fleet's evidence
     /// calls for.
-    fn landed(&self, reply: &[i64], started: Instant, lease_op: u8) {
+    fn landed(&self, reply: &[i64], started: Instant, lease_op: u8, asked: &Sent) {
         let [now_ms, lease, scores @ ..] = reply else {
             return;
         };
         let sent = self.since_born(started);
-        let mode = self.mode.load(Ordering::Acquire);
         match lease_op {
-            1 if *lease > 0 => {
-                // Counted from before the request: this replica's view of
-                // the lease ends no later than Redis's.
-                if matches!(mode, OPEN_LOCAL | HALF_OPEN) {
-                    self.lease_until
-                        .store(sent + millis(*lease), Ordering::Release);
-                }
-                self.busy_until.store(0, Ordering::Relaxed);
-            }
+            // Counted from before the request: this replica's view of the
+            // lease ends no later than Redis's. Dropped if the lease was
+            // given back since the request was sent.
+            1 if *lease > 0 => self.view.granted(asked, sent + millis(*lease)),
             1 if *lease < 0 => {
-                self.lease_until.store(0, Ordering::Release);
                 // Asked again when the holder's TTL ends, or after one
                 // interval if sooner (the holder may give it back early).
                 let at = self.since_born(Instant::now());
                 let busy = millis(-*lease).min(duration_nanos(self.interval));
-                self.busy_until.store(at + busy, Ordering::Relaxed);
+                self.view.refused(at + busy);
             }
-            0 => self.lease_until.store(0, Ordering::Release),
+            0 => self.view.released(),
             _ => {}
         }
+        let mode = self.view.mode();
         let mut live: Vec<i64> = scores.iter().copied().filter(|s| s > now_ms).collect();
         let quorum = self.quorum as usize;
         match mode {
@@ -686,7 +663,7 @@ impl Link<Inner> {
     /// opening is dropped (its own state was closed), unless the fallback
     /// is `Deny`: then it is kept to the deadline the fleet last gave it.
     fn went_alone(&self) {
-        if self.fallback() != Fallback::Deny && self.mode.load(Ordering::Acquire) == OPEN_FLEET {
+        if self.fallback() != Fallback::Deny && self.view.mode() == OPEN_FLEET {
             self.order.store(ORDER_CLOSE, Ordering::Release);
         }
         self.degraded();

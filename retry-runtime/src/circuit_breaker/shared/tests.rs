@@ -63,7 +63,7 @@ fn late_hook(machine: &Machine, old: State, new: State) {
 }
 
 fn mode(machine: &Machine) -> u8 {
-    inner(machine).mode.load(Ordering::Acquire)
+    inner(machine).view.mode()
 }
 
 /// Two callers take two orders in turn, the fleet's deadline moving
