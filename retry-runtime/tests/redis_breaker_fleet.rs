@@ -485,6 +485,47 @@ fn the_first_call_after_the_open_period_asks_for_the_lease_at_once() {
     );
 }
 
+/// A lease granted to a replica whose call then does not come is given
+/// back at its next refresh, on Redis and in the replica's own view: once
+/// another replica holds it, the first one's next call is refused, not a
+/// second probe. (The lease lives 1 s; the refreshes come every 100 ms.)
+#[test]
+fn a_lease_given_back_unused_is_no_longer_held() {
+    let server = Server::start();
+    let redis = server.redis();
+    let open_for = Duration::from_secs(1);
+    let a = replica(redis, "unused", open_for);
+    let b = replica(redis, "unused", open_for);
+    trip(a);
+    trip(b);
+    std::thread::sleep(open_for);
+    let lease = || {
+        server
+            .command("GET {steadfast:cb:unused}:probe")
+            .trim()
+            .to_owned()
+    };
+    assert!(a.try_acquire().is_err(), "no lease yet: refused");
+    eventually("a's lease in Redis", Duration::from_secs(3), || {
+        !lease().is_empty()
+    });
+    let a_id = lease();
+    // a's call does not come: its next refresh gives the lease back.
+    eventually("a's lease given back", Duration::from_secs(3), || {
+        lease().is_empty()
+    });
+    let mut b_probe = None;
+    eventually("b's probe with the lease", Duration::from_secs(3), || {
+        b_probe = b.try_acquire().ok();
+        b_probe.is_some()
+    });
+    let b_probe = b_probe.unwrap();
+    assert!(b_probe.is_probe());
+    assert_ne!(lease(), a_id, "b holds it");
+    assert!(a.try_acquire().is_err(), "a probed beside b's lease");
+    b_probe.success();
+}
+
 /// While a replica probes it keeps its evidence alive for as long as it
 /// holds the lease: when a long half-open period takes the lease again,
 /// its evidence is renewed to the new lease's end, so the fleet stays open
