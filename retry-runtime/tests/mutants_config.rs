@@ -26,17 +26,25 @@ fn by_line_equivalents_point_at_their_operator() {
         let Ok(line) = line.parse::<usize>() else {
             continue; // by pattern (`\d+`), not by line
         };
+        // 'dir/file\.rs:LINE:\d+: delete match arm PATTERN in NAME': the
+        // line holds the arm.
+        if let Some((_, arm)) = rest.split_once("delete match arm ") {
+            let pattern = arm.split_once(" in ").map_or(arm, |(pattern, _)| pattern);
+            let text = line_of(root, file, line);
+            assert!(
+                text.trim_start().starts_with(&format!("{pattern} =>")),
+                "{file}.rs:{line} no longer holds the arm `{pattern}` ({text:?}): update the line \
+                 in .cargo/mutants.toml"
+            );
+            checked += 1;
+            continue;
+        }
         let operator = rest
             .split_once("replace ")
             .and_then(|(_, rest)| rest.split_once(" with "))
             .map(|(operator, _)| operator.replace('\\', ""))
             .expect("a by-line entry names the operator it replaces");
-        let source = fs::read_to_string(root.join("src").join(format!("{file}.rs")))
-            .unwrap_or_else(|error| panic!("{file}.rs: {error}"));
-        let text = source
-            .lines()
-            .nth(line - 1)
-            .unwrap_or_else(|| panic!("{file}.rs has no line {line}"));
+        let text = line_of(root, file, line);
         assert!(
             text.contains(&format!(" {operator} ")),
             "{file}.rs:{line} no longer holds `{operator}` ({text:?}): update the line in \
@@ -48,4 +56,14 @@ fn by_line_equivalents_point_at_their_operator() {
         checked > 0,
         "no by-line entry found: is the parser still right?"
     );
+}
+
+fn line_of(root: &Path, file: &str, line: usize) -> String {
+    let source = fs::read_to_string(root.join("src").join(format!("{file}.rs")))
+        .unwrap_or_else(|error| panic!("{file}.rs: {error}"));
+    source
+        .lines()
+        .nth(line - 1)
+        .unwrap_or_else(|| panic!("{file}.rs has no line {line}"))
+        .to_owned()
 }

@@ -431,6 +431,29 @@ pub(super) mod tests {
         }
     }
 
+    /// The keys and groups prost refuses make the status malformed here
+    /// too: a field numbered 0, a group ended by another field's end, and
+    /// groups nested past prost's recursion limit (100 deep is read).
+    #[test]
+    fn keys_and_groups_prost_refuses_make_the_status_malformed() {
+        let with = |tail: &[u8]| {
+            let mut status = wire::status_with_delay(4, 0);
+            status.extend_from_slice(tail);
+            let delay = retry_delay(&status);
+            assert_eq!(Ok(delay), reference(&status), "{tail:?}");
+            delay
+        };
+        assert_eq!(with(&[0, 5]), None, "field 0");
+        assert_eq!(with(&[9 << 3 | 3, 8 << 3 | 4]), None, "ended by field 8");
+        assert_eq!(
+            with(&[9 << 3 | 3, 9 << 3 | 4]),
+            Some(Duration::from_secs(4))
+        );
+        let nested = |depth: usize| [vec![9 << 3 | 3; depth], vec![9 << 3 | 4; depth]].concat();
+        assert_eq!(with(&nested(100)), Some(Duration::from_secs(4)));
+        assert_eq!(with(&nested(101)), None, "101 deep");
+    }
+
     proptest! {
         #[test]
         fn agrees_with_tonic_types_on_any_delay(
