@@ -454,6 +454,27 @@ pub(super) mod tests {
         assert_eq!(with(&nested(101)), None, "101 deep");
     }
 
+    /// A varint takes at most ten bytes, the tenth carrying one bit: a
+    /// tenth byte of 0 is read (written long, as some encoders do), one
+    /// above 1 overflows and makes the status malformed, as in prost.
+    #[test]
+    fn a_ten_byte_varint_is_read_to_its_last_bit() {
+        let with_seconds = |varint: &[u8]| {
+            let mut duration = vec![1 << 3];
+            duration.extend_from_slice(varint);
+            let mut info = Vec::new();
+            wire::bytes(1, &duration, &mut info);
+            let status = wire::status_with_any(RETRY_INFO_TYPE_URL, &info);
+            let delay = retry_delay(&status);
+            assert_eq!(Ok(delay), reference(&status), "{varint:?}");
+            delay
+        };
+        let long_three = [0x83, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
+        assert_eq!(with_seconds(&long_three), Some(Duration::from_secs(3)));
+        let overflowing = [0x83, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02];
+        assert_eq!(with_seconds(&overflowing), None);
+    }
+
     proptest! {
         #[test]
         fn agrees_with_tonic_types_on_any_delay(
