@@ -32,6 +32,22 @@ impl<const ID: usize> Drop for Tracked<ID> {
     }
 }
 
+/// What a `Keyed` shows of itself in logs: how full it is and its
+/// settings, not the keys (which may be tenants' or users' names).
+#[test]
+fn debug_shows_the_count_and_the_settings_not_the_keys() {
+    let per_tenant: Keyed<String, Bulkhead> = Keyed::new(|_| Bulkhead::new(8))
+        .max_keys(100)
+        .idle_for(Duration::from_secs(2));
+    let _ = per_tenant.get("acme");
+    assert_eq!(
+        format!("{per_tenant:?}"),
+        "Keyed { len: 1, max_keys: 100, idle_for: Some(2s), .. }"
+    );
+    let plain: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(8));
+    assert!(format!("{plain:?}").contains("idle_for: None"), "{plain:?}");
+}
+
 #[test]
 fn the_same_key_gets_the_same_instance() {
     static PER_HOST: Keyed<String, CircuitBreaker> =
