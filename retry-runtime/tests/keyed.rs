@@ -48,6 +48,33 @@ fn debug_shows_the_count_and_the_settings_not_the_keys() {
     assert!(format!("{plain:?}").contains("idle_for: None"), "{plain:?}");
 }
 
+/// Threads churning three keys through a map of two, each using the keys
+/// the others insert: an insert whose eviction found every entry it picked
+/// used meanwhile evicts again, and the map never holds more than its cap.
+#[test]
+fn a_full_map_raced_by_its_users_stays_within_the_cap() {
+    let keyed: Arc<Keyed<u32, Bulkhead>> = Arc::new(Keyed::new(|_| Bulkhead::new(1)).max_keys(2));
+    let over = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (keyed, over) = (Arc::clone(&keyed), Arc::clone(&over));
+            thread::spawn(move || {
+                for i in 0..20_000u32 {
+                    let _ = keyed.get(&((i + t) % 3));
+                    if keyed.len() > 2 {
+                        over.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(over.load(Ordering::Relaxed), 0, "seen over the cap");
+    assert!(keyed.len() <= 2);
+}
+
 #[test]
 fn the_same_key_gets_the_same_instance() {
     static PER_HOST: Keyed<String, CircuitBreaker> =
