@@ -269,6 +269,30 @@ fn two_threads_get_one_instance_per_key() {
     assert_eq!(keyed.len(), 2000);
 }
 
+/// A map that is not full is swept by an insert only once `idle / 2` has
+/// passed since the last sweep (the documented cost: at most two sweeps
+/// per `idle_for`), so an idle entry can outlive `idle` until then.
+#[tokio::test(start_paused = true)]
+async fn a_map_not_full_is_swept_at_most_twice_per_idle_period() {
+    let keyed: Keyed<&str, Bulkhead> =
+        Keyed::new(|_| Bulkhead::new(1)).idle_for(Duration::from_secs(10));
+    let _ = keyed.get(&"a");
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let _ = keyed.get(&"b"); // sweeps: `a` is idle for 6 s and stays
+    tokio::time::advance(Duration::from_millis(4500)).await;
+    let _ = keyed.get(&"c"); // 4.5 s since that sweep: none
+    assert_eq!(
+        keyed.len(),
+        3,
+        "`a`, idle for 10.5 s, waits for the next sweep"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let _ = keyed.get(&"d"); // 5.5 s since: sweeps `a` out
+    assert_eq!(keyed.len(), 3);
+    let fresh = keyed.get(&"a");
+    assert_eq!(keyed.len(), 4, "`a` was gone: {fresh:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn idle_entries_go_at_the_next_insert() {
     type T = Tracked<2>;
