@@ -293,6 +293,25 @@ async fn a_map_not_full_is_swept_at_most_twice_per_idle_period() {
     assert_eq!(keyed.len(), 4, "`a` was gone: {fresh:?}");
 }
 
+/// A full map gives up a batch of 1/32 of its entries, idle ones first and
+/// counted in it: with two idle entries in a full map of 64 (a batch of
+/// two), those two go and no recently used one does.
+#[tokio::test(start_paused = true)]
+async fn a_full_map_counts_its_idle_entries_in_the_batch_it_gives_up() {
+    let keyed: Keyed<u32, Bulkhead> = Keyed::new(|_| Bulkhead::new(1))
+        .max_keys(64)
+        .idle_for(Duration::from_secs(10));
+    let _ = keyed.get(&0);
+    let _ = keyed.get(&1);
+    tokio::time::advance(Duration::from_secs(4)).await;
+    for key in 2..64 {
+        let _ = keyed.get(&key);
+    }
+    tokio::time::advance(Duration::from_millis(6500)).await;
+    let _ = keyed.get(&64); // full: `0` and `1`, idle for 10.5 s, go
+    assert_eq!(keyed.len(), 63);
+}
+
 #[tokio::test(start_paused = true)]
 async fn idle_entries_go_at_the_next_insert() {
     type T = Tracked<2>;
