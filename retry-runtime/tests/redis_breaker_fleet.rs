@@ -18,7 +18,7 @@ mod redis_support;
 
 use std::time::{Duration, Instant};
 
-use redis_support::breakers::{evidence, leak, replica, trip};
+use redis_support::breakers::{evidence, leak, replica, trip, tripped_pair};
 use redis_support::{Server, eventually, integer, throughout};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{CircuitBreaker, CircuitState};
@@ -145,10 +145,7 @@ fn a_replica_waiting_for_the_lease_keeps_its_evidence_alive() {
     // The lease, and the evidence a waiting replica publishes, live 1 s;
     // refreshes every 100 ms.
     let open_for = Duration::from_secs(1);
-    let a = replica(redis, "waits", open_for);
-    let b = replica(redis, "waits", open_for);
-    trip(a);
-    trip(b);
+    let (a, b) = tripped_pair(redis, "waits", open_for);
     std::thread::sleep(open_for);
     let mut probe = None;
     eventually("a's probe, with the lease", Duration::from_secs(3), || {
@@ -494,10 +491,7 @@ fn a_lease_given_back_unused_is_no_longer_held() {
     let server = Server::start();
     let redis = server.redis();
     let open_for = Duration::from_secs(1);
-    let a = replica(redis, "unused", open_for);
-    let b = replica(redis, "unused", open_for);
-    trip(a);
-    trip(b);
+    let (a, b) = tripped_pair(redis, "unused", open_for);
     std::thread::sleep(open_for);
     let lease = || {
         server

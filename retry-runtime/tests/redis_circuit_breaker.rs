@@ -11,7 +11,7 @@ mod redis_support;
 
 use std::time::{Duration, Instant};
 
-use redis_support::breakers::{evidence, leak, replica, trip};
+use redis_support::breakers::{evidence, leak, replica, trip, tripped_pair};
 use redis_support::{Server, eventually};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{CircuitBreaker, CircuitState};
@@ -148,10 +148,7 @@ fn only_one_replica_at_a_time_holds_the_probe_lease() {
     let server = Server::start();
     let redis = server.redis();
     let open_for = Duration::from_millis(400);
-    let a = replica(redis, "lease", open_for);
-    let b = replica(redis, "lease", open_for);
-    trip(a);
-    trip(b);
+    let (a, b) = tripped_pair(redis, "lease", open_for);
     // After the open period, both ask; one gets the lease and probes.
     let mut first = None;
     eventually("a probe", Duration::from_secs(3), || {
@@ -204,10 +201,7 @@ fn an_abandoned_probe_lease_expires() {
     let redis = server.redis();
     // The lease lives max(open_for, 100 ms) = 400 ms.
     let open_for = Duration::from_millis(400);
-    let a = replica(redis, "abandon", open_for);
-    let b = replica(redis, "abandon", open_for);
-    trip(a);
-    trip(b);
+    let (a, b) = tripped_pair(redis, "abandon", open_for);
     std::thread::sleep(open_for);
     // a takes the lease and drops its probe without an outcome, then goes
     // quiet (as a crashed prober would).

@@ -26,6 +26,19 @@ pub fn replica(
     )
 }
 
+/// Two replicas under `key` (as [`replica`]), both tripped: the fleet holds
+/// evidence from each.
+pub fn tripped_pair(
+    redis: &'static Redis,
+    key: &'static str,
+    open_for: Duration,
+) -> (&'static CircuitBreaker, &'static CircuitBreaker) {
+    let (a, b) = (replica(redis, key, open_for), replica(redis, key, open_for));
+    trip(a);
+    trip(b);
+    (a, b)
+}
+
 pub fn trip(breaker: &CircuitBreaker) {
     breaker.try_acquire().expect("closed: admitted").failure();
     assert_eq!(breaker.state(), CircuitState::Open);
