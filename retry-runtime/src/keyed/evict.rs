@@ -150,3 +150,75 @@ fn shrink<K: Eq, T>(map: &mut Map<K, T>) {
         map.shrink_to_fit();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::hashed::{Seed, Stored};
+    use super::super::shard::{Shard, Slot};
+    use super::{Book, Idle, make_room};
+
+    /// One shard holding `keys` entries, of which the first `fresh` were
+    /// seen at `now` and the rest at 0; with its capacity once filled.
+    fn filled(keys: u64, fresh: u64, now: u64) -> (Shard<u64, ()>, usize) {
+        let seed = Seed::new();
+        let shard = Shard::new();
+        {
+            let mut map = shard.write();
+            for key in 0..keys {
+                let seen = if key < fresh { now } else { 0 };
+                map.insert(
+                    Stored::new(seed.hash(&key), key),
+                    Slot::new(Arc::new(()), key, seen),
+                );
+            }
+        }
+        let capacity = shard.read().capacity();
+        (shard, capacity)
+    }
+
+    /// Sweeps `shard` for entries unused for a second, at `now`.
+    fn sweep(shard: &Shard<u64, ()>, now: u64) -> usize {
+        let len = shard.read().len();
+        let idle = Idle { now, ms: 1_000 };
+        make_room(
+            std::slice::from_ref(shard),
+            &mut Book::new(),
+            len,
+            1 << 20,
+            Some(idle),
+        )
+    }
+
+    #[test]
+    fn a_map_left_with_under_a_quarter_of_its_room_gives_memory_back() {
+        let now = 10_000;
+        let (shard, before) = filled(1_000, 100, now);
+        assert_eq!(sweep(&shard, now), 900);
+        let map = shard.read();
+        assert_eq!(map.len(), 100);
+        assert!(
+            map.capacity() < before / 4,
+            "room for {} entries kept after 900 of 1,000 went (was {before})",
+            map.capacity()
+        );
+    }
+
+    /// Giving memory back rehashes every entry left: a map that still holds
+    /// a quarter of its room keeps it, so that a map swept down to a steady
+    /// size does not reallocate on every sweep.
+    #[test]
+    fn a_map_that_still_holds_a_quarter_of_its_room_keeps_it() {
+        let now = 10_000;
+        let (probe, capacity) = filled(1_000, 0, now);
+        drop(probe);
+        let quarter = (capacity / 4) as u64;
+        let (shard, before) = filled(1_000, quarter, now);
+        assert_eq!(before, capacity);
+        assert_eq!(sweep(&shard, now), 1_000 - quarter as usize);
+        let map = shard.read();
+        assert_eq!(map.len() as u64, quarter);
+        assert_eq!(map.capacity(), before);
+    }
+}
