@@ -171,6 +171,32 @@ mod tests {
         assert!(!Protections::NONE.rate_limit().timeout().bounds_waits());
     }
 
+    /// The builders set flags and never toggle them: "with a breaker" twice
+    /// is still with a breaker, whichever door builds the set and however.
+    #[test]
+    fn a_key_given_twice_is_kept() {
+        type With = fn(Protections) -> Protections;
+        let keys: [(With, fn(Protections) -> bool); 6] = [
+            (Protections::circuit_breaker, |p| {
+                p.can_refuse(Refusal::CircuitOpen)
+            }),
+            (Protections::rate_limit, |p| p.waits()),
+            (Protections::concurrency, |p| p.waits()),
+            (Protections::max_wait, |p| {
+                p.rate_limit().can_refuse(Refusal::Rejected)
+            }),
+            (Protections::deadline, |p| {
+                p.rate_limit().can_refuse(Refusal::Elapsed)
+            }),
+            (Protections::timeout, |p| p.limits_time()),
+        ];
+        for (with, has) in keys {
+            let twice = with(with(Protections::NONE));
+            assert!(has(twice), "{twice:?}");
+            assert_eq!(twice, with(Protections::NONE));
+        }
+    }
+
     #[test]
     fn each_refusal_names_the_key_that_causes_it() {
         let keys: Vec<_> = Refusal::ALL.iter().map(|r| r.key()).collect();

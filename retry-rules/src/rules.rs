@@ -399,6 +399,17 @@ mod tests {
         );
     }
 
+    /// Unlike two delays in order, a first retry or an attempt's timeout
+    /// that equals the deadline leaves no room: the attempt before it has
+    /// taken some time, so the deadline comes first.
+    #[test]
+    fn what_ends_at_the_deadline_is_not_shorter_than_it() {
+        let second = Duration::from_secs(1);
+        assert!(base_delay_within_deadline(second, second).is_err());
+        assert_eq!(base_delay_within_deadline(second, second * 2), Ok(()));
+        assert!(timeout_within_deadline(second, second).is_err());
+    }
+
     #[test]
     fn counts_are_bounded_both_ways() {
         assert_eq!(
