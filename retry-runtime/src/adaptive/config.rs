@@ -285,6 +285,7 @@ mod tests {
             1_000_000_000
         );
         assert_eq!(c.percentile(f64::NAN).percentile, 1.0);
+        assert_eq!(c.percentile(2.0).percentile, 1.0);
         assert_eq!(c.percentile(0.0).percentile, 0.01);
         assert_eq!(c.percentile(0.5).percentile, 0.5);
         assert_eq!(c.buffer(-1.0).buffer, 0.0);
