@@ -300,6 +300,49 @@ async fn the_gradient_measures_its_no_load_latency_then_goes_to_initial() {
     assert!(format!("{limit:?}").contains("measuring: false"));
 }
 
+/// The no-load latency is measured again every `min_rtt_every` plus up to
+/// 15% of it, drawn anew each time, so that replicas started together do
+/// not all drop to the measuring limit in the same interval.
+#[tokio::test(start_paused = true)]
+async fn the_no_load_latency_is_measured_again_every_period_plus_jitter() {
+    let every = Duration::from_secs(10);
+    let limit = AdaptiveLimit::gradient()
+        .initial(20)
+        .min_rtt_samples(6)
+        .min_rtt_every(every);
+    let (tick, interval) = (Duration::from_millis(10), Duration::from_millis(100));
+    let give_up = tokio::time::Instant::now() + every * 25;
+    let (mut measuring, mut ended, mut gaps) = (true, None, Vec::new());
+    while gaps.len() < 20 && tokio::time::Instant::now() < give_up {
+        let permits: Vec<_> = (0..5).map_while(|_| limit.try_acquire()).collect();
+        tokio::time::advance(tick).await;
+        permits.into_iter().for_each(|p| p.success());
+        let now = tokio::time::Instant::now();
+        match (measuring, format!("{limit:?}").contains("measuring: true")) {
+            (true, false) => (measuring, ended) = (false, Some(now)),
+            (false, true) => {
+                measuring = true;
+                gaps.push(now - ended.expect("a measurement ended"));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        gaps.len(),
+        20,
+        "measured again {} times: {gaps:?}",
+        gaps.len()
+    );
+    // A measurement starts at the first update past its time.
+    let latest = every.mul_f64(1.15) + interval + tick;
+    assert!(
+        gaps.iter().all(|gap| *gap >= every && *gap <= latest),
+        "{gaps:?}"
+    );
+    let spread = *gaps.iter().max().unwrap() - *gaps.iter().min().unwrap();
+    assert!(spread >= every.mul_f64(0.05), "no jitter: {gaps:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_gradient_shrinks_on_queueing_and_halves_on_drops() {
     let limit = AdaptiveLimit::gradient()
