@@ -219,3 +219,56 @@ async fn hedges_sent_won_and_refused_are_debug_events() {
         "{events:#?}"
     );
 }
+
+/// An adaptive limit reports an update only when it moved the limit: a
+/// `DEBUG` event per move, saying from where to where; an interval that
+/// holds the limit is silent, so a steady service logs nothing.
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_limit_reports_each_move_and_no_hold() {
+    let capture = Capture::default();
+    let _subscriber =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let limit = steadfast::AdaptiveLimit::aimd()
+        .initial(4)
+        .min_samples(1)
+        .name("search.backend");
+    // The first sample starts the first interval.
+    limit.try_acquire().unwrap().success();
+    // Two intervals with half the limit in flight: AIMD grows by one each.
+    for _ in 0..2 {
+        let half = limit.limit().div_ceil(2);
+        let permits: Vec<_> = (0..half).map(|_| limit.try_acquire().unwrap()).collect();
+        tokio::time::advance(std::time::Duration::from_millis(100)).await;
+        permits.into_iter().rev().for_each(|p| p.success());
+    }
+    // Three intervals of one call at a time: under half of 6, held.
+    for _ in 0..3 {
+        tokio::time::advance(std::time::Duration::from_millis(100)).await;
+        limit.try_acquire().unwrap().success();
+    }
+    assert_eq!(limit.limit(), 6);
+    let events = capture.events();
+    let moves: Vec<_> = events
+        .iter()
+        .filter(|event| event.field("limiter") == "search.backend")
+        .map(|event| {
+            assert_eq!(
+                (event.level, event.target.as_str()),
+                (tracing::Level::DEBUG, "steadfast")
+            );
+            (
+                event.field("message"),
+                event.field("from"),
+                event.field("to"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("adaptive limit changed", "4", "5"),
+            ("adaptive limit changed", "5", "6"),
+        ],
+        "{events:#?}"
+    );
+}
