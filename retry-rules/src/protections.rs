@@ -176,7 +176,8 @@ mod tests {
     #[test]
     fn a_key_given_twice_is_kept() {
         type With = fn(Protections) -> Protections;
-        let keys: [(With, fn(Protections) -> bool); 6] = [
+        type Has = fn(Protections) -> bool;
+        let keys: [(With, Has); 6] = [
             (Protections::circuit_breaker, |p| {
                 p.can_refuse(Refusal::CircuitOpen)
             }),
