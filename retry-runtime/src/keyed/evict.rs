@@ -155,9 +155,9 @@ fn shrink<K: Eq, T>(map: &mut Map<K, T>) {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::hashed::{Seed, Stored};
-    use super::super::shard::{Shard, Slot};
-    use super::{Book, Idle, make_room};
+    use super::super::hashed::{BuildPassThrough, Seed, Stored};
+    use super::super::shard::{Map, Shard, Slot};
+    use super::{Book, Idle, make_room, shrink};
 
     /// One shard holding `keys` entries, of which the first `fresh` were
     /// seen at `now` and the rest at 0; with its capacity once filled.
@@ -207,18 +207,21 @@ mod tests {
 
     /// Giving memory back rehashes every entry left: a map that still holds
     /// a quarter of its room keeps it, so that a map swept down to a steady
-    /// size does not reallocate on every sweep.
+    /// size does not reallocate on every sweep. Built without removals: a
+    /// removal may leave a tombstone, which `capacity` does not count, so a
+    /// swept map's room is known only up to its tombstones.
     #[test]
     fn a_map_that_still_holds_a_quarter_of_its_room_keeps_it() {
-        let now = 10_000;
-        let (probe, capacity) = filled(1_000, 0, now);
-        drop(probe);
-        let quarter = (capacity / 4) as u64;
-        let (shard, before) = filled(1_000, quarter, now);
-        assert_eq!(before, capacity);
-        assert_eq!(sweep(&shard, now), 1_000 - quarter as usize);
-        let map = shard.read();
-        assert_eq!(map.len() as u64, quarter);
-        assert_eq!(map.capacity(), before);
+        let mut map = Map::with_capacity_and_hasher(1_000, BuildPassThrough);
+        let room = map.capacity();
+        let seed = Seed::new();
+        for key in 0..(room / 4) as u64 {
+            map.insert(
+                Stored::new(seed.hash(&key), key),
+                Slot::new(Arc::new(()), key, 0),
+            );
+        }
+        shrink(&mut map);
+        assert_eq!(map.capacity(), room);
     }
 }
