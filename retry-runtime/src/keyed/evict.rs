@@ -159,6 +159,14 @@ mod tests {
     use super::super::shard::{Map, Shard, Slot};
     use super::{Book, Idle, make_room, shrink};
 
+    /// Puts `key` in `map`, last seen at `seen`.
+    fn insert(map: &mut Map<u64, ()>, seed: &Seed, key: u64, seen: u64) {
+        map.insert(
+            Stored::new(seed.hash(&key), key),
+            Slot::new(Arc::new(()), key, seen),
+        );
+    }
+
     /// One shard holding `keys` entries, of which the first `fresh` were
     /// seen at `now` and the rest at 0; with its capacity once filled.
     fn filled(keys: u64, fresh: u64, now: u64) -> (Shard<u64, ()>, usize) {
@@ -167,11 +175,7 @@ mod tests {
         {
             let mut map = shard.write();
             for key in 0..keys {
-                let seen = if key < fresh { now } else { 0 };
-                map.insert(
-                    Stored::new(seed.hash(&key), key),
-                    Slot::new(Arc::new(()), key, seen),
-                );
+                insert(&mut map, &seed, key, if key < fresh { now } else { 0 });
             }
         }
         let capacity = shard.read().capacity();
@@ -216,10 +220,7 @@ mod tests {
         let room = map.capacity();
         let seed = Seed::new();
         for key in 0..(room / 4) as u64 {
-            map.insert(
-                Stored::new(seed.hash(&key), key),
-                Slot::new(Arc::new(()), key, 0),
-            );
+            insert(&mut map, &seed, key, 0);
         }
         shrink(&mut map);
         assert_eq!(map.capacity(), room);
