@@ -411,6 +411,41 @@ async fn a_hedge_is_an_attempt_for_concurrency() {
     assert_eq!(ONE.available(), 1, "every permit returned");
 }
 
+/// The hedge delay counts from the first attempt's start: a call that
+/// waited for its permit does not hedge sooner for having waited.
+#[tokio::test(start_paused = true)]
+async fn the_hedge_delay_counts_from_the_first_attempts_start() {
+    static TWO: Bulkhead = Bulkhead::new(2);
+    let policy = leak(
+        base()
+            .concurrency(&TWO)
+            .hedge(Hedge::after(ms(50)).max_extra_load(1.0)),
+    );
+    // Both permits held: one until 40 ms, the other until 60 ms.
+    for held in [ms(40), ms(60)] {
+        let permit = TWO.acquire().await;
+        tokio::spawn(async move {
+            sleep(held).await;
+            drop(permit);
+        });
+    }
+    let log = Log::default();
+    let origin = Instant::now();
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
+        .await;
+    // The first attempt starts at 40 ms; its hedge 50 ms later, with the
+    // permit free since 60 ms, not at 60 ms (50 ms after the call began).
+    assert_eq!(result, Ok(1));
+    assert_eq!(
+        log.seen(),
+        [
+            seen(1, false, false, 40, true),
+            seen(2, true, false, 90, false)
+        ]
+    );
+}
+
 /// A hedge the protections refuse stops the round's hedging, but the round
 /// goes on while one of its attempts runs, even when the first is over.
 #[tokio::test(start_paused = true)]

@@ -255,6 +255,26 @@ mod tests {
         assert_eq!(Latency::enough(0.999), 2000);
     }
 
+    /// A refresh halves the counts only once they hold more than four
+    /// times what the quantile needs, and at least 1024: a quiet site's
+    /// estimate keeps its samples, and a high quantile keeps enough above
+    /// it.
+    #[test]
+    fn a_refresh_forgets_half_only_past_four_times_enough_samples() {
+        // 1024 for a median (enough: 20); 8000 for q 0.999 (enough: 2000).
+        for (q, keeps) in [(0.5, 1024), (0.999, 8000)] {
+            let latency = Latency::new();
+            for _ in 0..keeps {
+                latency.record(Duration::from_millis(10));
+            }
+            latency.refresh(q);
+            assert_eq!(latency.samples(), keeps, "q {q}: {keeps} kept");
+            latency.record(Duration::from_millis(10));
+            latency.refresh(q);
+            assert_eq!(latency.samples(), keeps / 2 + 1, "q {q}: one more halves");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_cached_quantile_follows_a_change_within_a_few_refreshes() {
         let latency = Latency::new();
