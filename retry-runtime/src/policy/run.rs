@@ -260,9 +260,7 @@ pub(crate) trait Judge<T, E>: Clone {
     /// Whether a policy's `hedge` applies to this call: its attempts can
     /// run at once (`Policy::retry`'s always can; the tower layer's when
     /// the request is replayable before the first attempt is sent).
-    fn hedges(&self) -> bool {
-        false
-    }
+    fn hedges(&self) -> bool;
 
     /// The call starts: the judge may say what its spans (with `tracing`)
     /// should carry.
