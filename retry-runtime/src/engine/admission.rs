@@ -293,6 +293,32 @@ mod tests {
         }
     }
 
+    /// When `max_wait` and the time left before the deadline are the same,
+    /// the deadline is what the wait could not fit in: the call ends as
+    /// `Elapsed`, as with a nearer deadline, not as `Rejected`.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_bounded_alike_by_max_wait_and_the_deadline_is_the_deadlines() {
+        let ms = Duration::from_millis;
+        let limiter = RateLimiter::per_hour(1).burst(1);
+        assert!(limiter.try_acquire());
+        let guards = Guards::new().rate_limit(&limiter);
+        for (max_wait, refusal) in [
+            (ms(49), Refusal::Rejected),
+            (ms(50), Refusal::Elapsed),
+            (ms(51), Refusal::Elapsed),
+        ] {
+            let settings = Settings::new("admission")
+                .max_wait(max_wait)
+                .deadline(ms(50));
+            let call = Call::start(Box::leak(Box::new(settings)), guards);
+            let Admission::Wait(mut waiting) = call.try_admit(guards) else {
+                panic!("the only token is spent");
+            };
+            let admitted = call.admit_within(guards, &mut waiting).await;
+            assert_eq!(admitted, Err(refusal), "max_wait {max_wait:?}");
+        }
+    }
+
     /// The expansion and `Policy` pass a conversion for each refusal
     /// `Protections::can_refuse` allows, and no other: admission must
     /// refuse in no other way, whichever protection refuses and whichever
