@@ -112,13 +112,23 @@ fn retries_and_give_ups_are_warnings_with_fields() {
             "the error's Display"
         );
         assert_eq!(retry.field("delay_ms"), "250");
-        assert!(retry.fields.contains_key("elapsed_ms"));
+        // The backoffs skipped under `no_delays` count, as slept ones would.
+        assert!(elapsed_ms(retry) >= 250 * n as u64, "{retry:#?}");
     }
     let give_up = &events[2];
     assert_eq!(give_up.level, tracing::Level::WARN);
     assert_eq!(give_up.field("reason"), "exhausted");
     assert_eq!(give_up.field("attempts"), "3");
     assert_eq!(give_up.field("error"), "refused with code 503");
+    assert!(elapsed_ms(give_up) >= 500, "{give_up:#?}");
+}
+
+/// The call's time so far, as an event reports it.
+fn elapsed_ms(event: &Captured) -> u64 {
+    event
+        .field("elapsed_ms")
+        .parse()
+        .expect("elapsed_ms in whole ms")
 }
 
 #[test]
