@@ -225,6 +225,11 @@ mod tests {
         assert_eq!(conversions.convert(Refusal::CircuitOpen), "open");
         assert_eq!(conversions.convert(Refusal::Rejected), "rejected");
         assert_eq!(conversions.convert(Refusal::Elapsed), "elapsed");
+        // `Clone` by hand (a derive would ask `E: Clone`): the same
+        // conversions, as a copy has.
+        #[allow(clippy::clone_on_copy)]
+        let cloned = conversions.clone();
+        assert_eq!(cloned.convert(Refusal::Rejected), "rejected");
         let copied = conversions;
         assert_eq!(
             format!("{copied:?}"),
