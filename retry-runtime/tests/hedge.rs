@@ -131,6 +131,17 @@ impl Log {
     }
 }
 
+/// Calls `policy` with attempts that each take 100 ms and answer their
+/// number: the call's result, and what its attempts saw.
+async fn each_taking_100ms(policy: &'static Policy<Error>) -> (Result<u32, Error>, Vec<Seen>) {
+    let log = Log::default();
+    let origin = Instant::now();
+    let result = policy
+        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
+        .await;
+    (result, log.seen())
+}
+
 fn seen(number: u32, hedge: bool, retry: bool, at: u64, finished: bool) -> Seen {
     Seen {
         number,
@@ -399,15 +410,11 @@ async fn a_hedge_is_an_attempt_for_concurrency() {
             .concurrency(&ONE)
             .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
     );
-    let log = Log::default();
-    let origin = Instant::now();
-    let result = policy
-        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
-        .await;
+    let (result, attempts) = each_taking_100ms(policy).await;
     // The hedge waited for the permit the first attempt held, and was
     // dropped when that attempt answered: its body never ran.
     assert_eq!(result, Ok(1));
-    assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
+    assert_eq!(attempts, [seen(1, false, false, 0, true)]);
     assert_eq!(ONE.available(), 1, "every permit returned");
 }
 
@@ -429,16 +436,12 @@ async fn the_hedge_delay_counts_from_the_first_attempts_start() {
             drop(permit);
         });
     }
-    let log = Log::default();
-    let origin = Instant::now();
-    let result = policy
-        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
-        .await;
+    let (result, attempts) = each_taking_100ms(policy).await;
     // The first attempt starts at 40 ms; its hedge 50 ms later, with the
     // permit free since 60 ms, not at 60 ms (50 ms after the call began).
     assert_eq!(result, Ok(1));
     assert_eq!(
-        log.seen(),
+        attempts,
         [
             seen(1, false, false, 40, true),
             seen(2, true, false, 90, false)
@@ -617,13 +620,9 @@ async fn a_refused_hedge_leaves_the_attempt_beside_it_running() {
             .max_wait(ms(5))
             .hedge(Hedge::after(ms(10)).max_extra_load(1.0)),
     );
-    let log = Log::default();
-    let origin = Instant::now();
-    let result = policy
-        .retry(|a| log.attempt(origin, a, ms(100), Ok(a.number())))
-        .await;
+    let (result, attempts) = each_taking_100ms(policy).await;
     assert_eq!(result, Ok(1));
-    assert_eq!(log.seen(), [seen(1, false, false, 0, true)]);
+    assert_eq!(attempts, [seen(1, false, false, 0, true)]);
 }
 
 #[tokio::test(start_paused = true)]
