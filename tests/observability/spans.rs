@@ -15,6 +15,7 @@ use std::time::Duration;
 use span_recorder::{Call, Recorder};
 use steadfast::{Hedge, Policy, resilient, retry};
 use support::TestError;
+use tokio::time::Instant;
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -92,6 +93,38 @@ async fn giving_up_is_reported_in_the_calls_span() {
         "{call:#?}"
     );
     assert_eq!(call.in_call(), [GIVING_UP], "{call:#?}");
+}
+
+#[resilient(
+    max_attempts = 2,
+    backoff = "fixed",
+    base_delay = "100ms",
+    jitter = "none",
+    budget = "off"
+)]
+async fn reserve_after_a_pause(calls: &AtomicU32) -> Result<u32, TestError> {
+    flaky(calls, 1)
+}
+
+/// A trace shows how long each attempt took and, between two attempts'
+/// spans, the backoff: an attempt's span closes when the attempt has
+/// failed, not when the next one starts.
+#[tokio::test(start_paused = true)]
+async fn an_attempts_span_ends_before_the_backoff_after_it() {
+    let (recorder, _guard) = Recorder::install();
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert_eq!(reserve_after_a_pause(&calls).await, Ok(2));
+    let call = recorder.call();
+    let [first, second] = call.attempts[..] else {
+        panic!("two attempt spans: {call:#?}");
+    };
+    assert_eq!(call.spans[first].closed, Some(start), "{call:#?}");
+    assert_eq!(
+        call.spans[second].opened,
+        start + Duration::from_millis(100),
+        "{call:#?}"
+    );
 }
 
 #[resilient(max_attempts = 3, backoff = "none", budget = "off")]

@@ -7,19 +7,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use tokio::time::Instant;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 /// A span a subscriber saw: its name, the index of its parent among the
-/// spans seen, and its fields as text.
+/// spans seen, its fields as text, and when it opened and closed (tokio's
+/// clock: paused in a test that pauses it).
 #[derive(Debug, Clone)]
 pub(crate) struct SeenSpan {
     pub(crate) name: &'static str,
     pub(crate) parent: Option<usize>,
     pub(crate) fields: BTreeMap<String, String>,
-    pub(crate) closed: bool,
+    pub(crate) opened: Instant,
+    pub(crate) closed: Option<Instant>,
 }
 
 /// An event: the index of the span it was in, and its fields.
@@ -69,7 +72,8 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
             name: attrs.metadata().name(),
             parent,
             fields,
-            closed: false,
+            opened: Instant::now(),
+            closed: None,
         });
         seen.index.insert(id.clone(), at);
     }
@@ -98,7 +102,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     fn on_close(&self, id: Id, _: Context<'_, S>) {
         let mut seen = self.0.lock().unwrap();
         if let Some(at) = seen.index.remove(&id) {
-            seen.spans[at].closed = true;
+            seen.spans[at].closed = Some(Instant::now());
         }
     }
 }
@@ -131,7 +135,7 @@ impl Recorder {
             );
         }
         assert!(
-            seen.spans.iter().all(|span| span.closed),
+            seen.spans.iter().all(|span| span.closed.is_some()),
             "every span closed when the call ended: {:#?}",
             seen.spans
         );
