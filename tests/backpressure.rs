@@ -172,6 +172,9 @@ async fn a_do_not_retry_ends_its_call_and_pauses_no_one() {
     let later = partner.later_sends();
     assert_eq!(later.len(), CALLERS - 1);
     assert_eq!(later[0], ms(0), "it speaks of one call, not the quota");
+    // The burst's other nine went at once; the ten behind them get a token
+    // every 10 ms, unpaused.
+    assert_eq!(later[CALLERS - 2], ms(100), "{later:?}");
 }
 
 static CAPPED: RateLimiter = RateLimiter::per_second(100)
@@ -199,6 +202,27 @@ async fn a_long_hint_pauses_the_others_only_up_to_the_cap() {
         ms(5_000),
         "the others resume at the cap: {later:?}"
     );
+}
+
+// About 585 years: more nanoseconds than a `u64` holds, which wrapped
+// around would be a cap of 290 ms.
+static UNCAPPED: RateLimiter = RateLimiter::per_second(100)
+    .burst(10)
+    .pause_on_retry_after(Duration::from_secs(18_446_744_074));
+
+#[resilient(rate_limit = &UNCAPPED, retry_after = suggested, budget = "off")]
+async fn through_uncapped(partner: &Partner) -> Result<(), TestError> {
+    partner.request()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cap_longer_than_nanoseconds_can_count_is_no_cap() {
+    let partner = busy(Some(ms(2_000)));
+    let results = crowd(partner, |p| tokio::spawn(through_uncapped(p))).await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let later = partner.later_sends();
+    assert_eq!(later[0], ms(2_000), "the whole hint is the pause: {later:?}");
 }
 
 static WAITING: RateLimiter = RateLimiter::per_second(100)

@@ -495,6 +495,11 @@ async fn check_reports_the_exact_wait_until_a_token() {
     let not_until = limiter.check().unwrap_err();
     assert_eq!(not_until.wait_time_from(t0), Duration::from_millis(100));
     assert_eq!(
+        not_until.to_string(),
+        "rate limited: next token in 100ms",
+        "what a log shows of it"
+    );
+    assert_eq!(
         not_until.earliest_possible(),
         t0 + Duration::from_millis(100)
     );
