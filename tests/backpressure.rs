@@ -222,7 +222,11 @@ async fn a_cap_longer_than_nanoseconds_can_count_is_no_cap() {
 
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let later = partner.later_sends();
-    assert_eq!(later[0], ms(2_000), "the whole hint is the pause: {later:?}");
+    assert_eq!(
+        later[0],
+        ms(2_000),
+        "the whole hint is the pause: {later:?}"
+    );
 }
 
 static WAITING: RateLimiter = RateLimiter::per_second(100)

@@ -573,11 +573,11 @@ async fn a_first_take_with_redis_unreachable_decides_by_the_fallback_at_once() {
     assert_eq!(limiter.degraded_decisions(), 1);
 }
 
-/// The `check` of `limiter` once the refill in flight (if any) has
+/// The `check_n(n)` of `limiter` once the refill in flight (if any) has
 /// landed: a refill in flight answers "1 ms" while Redis decides.
-async fn settled_check(limiter: &RateLimiter) -> Result<(), retry_runtime::NotUntil> {
+async fn settled_check(limiter: &RateLimiter, n: u32) -> Result<(), retry_runtime::NotUntil> {
     for _ in 0..500 {
-        match limiter.check() {
+        match limiter.check_n(n).expect("n within the burst") {
             Err(not_until)
                 if not_until.wait_time_from(tokio::time::Instant::now())
                     <= Duration::from_millis(1) =>
@@ -588,6 +588,42 @@ async fn settled_check(limiter: &RateLimiter) -> Result<(), retry_runtime::NotUn
         }
     }
     panic!("no answer from Redis in a second");
+}
+
+/// A refusal Redis answered is cached: while it holds, spending what the
+/// lease still has asks for no top-up, which Redis would refuse again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_top_up_is_not_asked_again_while_the_refusal_holds() {
+    let server = Server::start();
+    let redis = server.redis();
+    // A lease of 8: topped up once 2 or fewer are left.
+    let replica = |lease| {
+        leak(
+            RateLimiter::per_second(10)
+                .burst(40)
+                .lease(lease)
+                .shared(redis, "cached"),
+        )
+    };
+    let (a, b, probe) = (replica(8), replica(8), replica(1));
+    for _ in 0..5 {
+        assert!(a.try_acquire());
+    }
+    assert_eq!(a.redis_round_trips(), 1, "one lease, 3 tokens left");
+    b.pause(Duration::from_secs(60));
+    // The pause reaches Redis in the background: the probe's takes are
+    // refused once it has.
+    while settled_check(probe, 1).await.is_ok() {}
+
+    // 2 left: the top-up is asked for, and refused by the pause (a check
+    // for 3 asks nothing more of Redis, and waits for that answer).
+    assert!(a.try_acquire());
+    assert!(settled_check(a, 3).await.is_err());
+    assert_eq!(a.redis_round_trips(), 2);
+    assert!(a.try_acquire());
+    assert!(a.try_acquire());
+    assert!(!a.try_acquire(), "the lease is spent, the fleet paused");
+    assert_eq!(a.redis_round_trips(), 2, "no top-up while refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -618,7 +654,7 @@ async fn go_redis_rates_cases_hold_on_the_shared_path() {
     }
     // The 10 are spent: refused, with a retry after about 100 ms (one
     // token at 10 a second).
-    let not_until = settled_check(&limiter).await.unwrap_err();
+    let not_until = settled_check(&limiter, 1).await.unwrap_err();
     let wait = not_until.wait_time_from(tokio::time::Instant::now());
     assert!(
         wait > Duration::from_millis(50) && wait <= Duration::from_millis(100),
