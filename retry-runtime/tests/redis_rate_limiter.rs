@@ -626,6 +626,31 @@ async fn a_refused_top_up_is_not_asked_again_while_the_refusal_holds() {
     assert_eq!(a.redis_round_trips(), 2, "no top-up while refused");
 }
 
+/// A top-up fills the lease and no more: a replica holds at most `lease`
+/// tokens the fleet granted it (the stated accuracy bound), so one cut off
+/// from Redis spends no more than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topped_up_lease_holds_the_lease_and_no_more() {
+    let server = Server::start();
+    // Per hour: nothing refills the fleet's 40 tokens during the test.
+    let limiter = RateLimiter::per_hour(40)
+        .burst(40)
+        .lease(8)
+        .shared(server.redis(), "topped");
+    for _ in 0..6 {
+        assert!(limiter.try_acquire());
+    }
+    assert_eq!(limiter.redis_round_trips(), 2, "2 left: a top-up of 6");
+    // Let the top-up land, then cut Redis off.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _paused = server.pause();
+    let mut spent = 0;
+    while limiter.try_acquire() {
+        spent += 1;
+    }
+    assert_eq!(spent, 8, "what the lease held");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_redis_rates_cases_hold_on_the_shared_path() {
     let server = Server::start();
