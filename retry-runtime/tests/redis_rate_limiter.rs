@@ -278,10 +278,15 @@ fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
     server.kill();
 
     let run = Duration::from_millis(300);
+    let trips = local.redis_round_trips();
     let (admitted, _, slowest) = decide_for(local, run);
-    println!("local: admitted {admitted}, slowest decision {slowest:?}");
+    let trips = local.redis_round_trips() - trips;
+    println!("local: admitted {admitted}, slowest decision {slowest:?}, {trips} round trips");
     assert!(slowest < Duration::from_millis(50), "{slowest:?}");
     assert!(local.degraded_decisions() > 0);
+    // The one that found Redis gone, then a probe every `retry_after`
+    // (200 ms): not a round trip for each of some 300 decisions.
+    assert!(trips <= 3, "{trips} round trips while Redis was down");
     // The local limit, bounded: burst 5 + 50/s × 0.3 s, plus its lease.
     assert!((5..=22).contains(&admitted), "{admitted}");
     assert!(
