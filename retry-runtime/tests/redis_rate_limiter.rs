@@ -335,6 +335,63 @@ fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
     assert!(redis.last_error().is_none());
 }
 
+/// The probe that finds Redis back asks for what the take lacks and for
+/// the lease topped up: enough to serve it when the fleet has that much
+/// left, and never more than the lease (the stated accuracy bound).
+#[test]
+fn the_probe_after_an_outage_asks_for_what_the_lease_lacks() {
+    let mut server = Server::start();
+    // One client each, so that each replica's probe is its own; per hour,
+    // so that nothing refills a fleet's 40 tokens during the test.
+    let (full, low) = (server.quick_redis(), server.quick_redis());
+    let replica = |redis, key| {
+        leak(
+            RateLimiter::per_hour(40)
+                .burst(40)
+                .lease(8)
+                .shared(redis, key),
+        )
+    };
+    let (a, b) = (replica(full, "probe-full"), replica(low, "probe-low"));
+    for limiter in [a, b] {
+        for _ in 0..5 {
+            assert!(limiter.try_acquire());
+        }
+    }
+    server.kill();
+    // 2 left: the top-up each asks for finds Redis gone.
+    assert!(a.try_acquire() && b.try_acquire());
+    redis_support::eventually("both top-ups failed", Duration::from_secs(2), || {
+        !full.is_available() && !low.is_available()
+    });
+    // Back, empty: each fleet has 40 tokens again, and another replica
+    // leaves `probe-low`'s fleet 2 of them.
+    server.restart();
+    let drain = RateLimiter::per_hour(40)
+        .burst(40)
+        .lease(38)
+        .shared(server.redis(), "probe-low");
+    assert!(drain.try_acquire());
+    // Every `retry_after` (200 ms), a take of 3 sends a probe (and is
+    // decided by the fallback meanwhile), until one finds Redis back.
+    for (limiter, redis) in [(a, full), (b, low)] {
+        redis_support::eventually("a probe answered", Duration::from_secs(5), || {
+            redis.is_available() || {
+                let _ = limiter.try_acquire_n(3);
+                false
+            }
+        });
+    }
+    // Its answer lands in the lease just after the client hears it.
+    std::thread::sleep(Duration::from_millis(20));
+    let _paused = server.pause();
+    let spend =
+        |limiter: &RateLimiter| std::iter::from_fn(|| limiter.try_acquire().then_some(())).count();
+    // The lease topped up to 8, not past it; the 2 left in the low fleet,
+    // which serve a take of 1 more than it held.
+    assert_eq!((spend(a), spend(b)), (8, 4));
+}
+
 #[test]
 fn a_paused_redis_costs_one_timeout_then_decisions_are_immediate() {
     let server = Server::start();
