@@ -144,6 +144,35 @@ async fn acquire_waits_for_the_shared_bucket() {
     assert!((8..=15).contains(&total), "{total} admitted");
 }
 
+/// A shared limiter's `acquire_timeout` keeps its promise as a local
+/// one's does: a refusal that lasts longer than `max_wait` is answered at
+/// once, without sleeping in vain, and one within it is waited out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_acquire_waits_out_only_a_refusal_within_its_max_wait() {
+    let server = Server::start();
+    let limiter = RateLimiter::per_second(100)
+        .burst(10)
+        .shared(server.redis(), "max-wait");
+    limiter.pause(Duration::from_millis(300));
+    let start = Instant::now();
+    assert_eq!(
+        limiter.acquire_timeout(Duration::from_millis(100)).await,
+        Err(Rejected::new())
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "slept in vain"
+    );
+    assert_eq!(
+        limiter.acquire_timeout(Duration::from_secs(5)).await,
+        Ok(())
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "taken during the pause"
+    );
+}
+
 #[test]
 fn blocking_callers_share_without_a_runtime_of_their_own() {
     let server = Server::start();
