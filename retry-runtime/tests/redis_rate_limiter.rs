@@ -155,6 +155,10 @@ async fn a_shared_acquire_waits_out_only_a_refusal_within_its_max_wait() {
         .shared(server.redis(), "max-wait");
     limiter.pause(Duration::from_millis(300));
     let start = Instant::now();
+    // The pause holds here at once, before it reaches Redis.
+    let not_until = limiter.check().unwrap_err();
+    let wait = not_until.wait_time_from(tokio::time::Instant::now());
+    assert!(wait > Duration::from_millis(250), "{wait:?}");
     assert_eq!(
         limiter.acquire_timeout(Duration::from_millis(100)).await,
         Err(Rejected::new())
