@@ -153,9 +153,11 @@ async fn a_shared_acquire_waits_out_only_a_refusal_within_its_max_wait() {
     let limiter = RateLimiter::per_second(100)
         .burst(10)
         .shared(server.redis(), "max-wait");
+    assert!(limiter.try_acquire());
     limiter.pause(Duration::from_millis(300));
     let start = Instant::now();
-    // The pause holds here at once, before it reaches Redis.
+    // The pause holds here at once, before it reaches Redis (and without
+    // asking Redis for a token it would refuse).
     let not_until = limiter.check().unwrap_err();
     let wait = not_until.wait_time_from(tokio::time::Instant::now());
     assert!(wait > Duration::from_millis(250), "{wait:?}");
