@@ -646,6 +646,26 @@ async fn after_the_first_answer_an_empty_lease_refuses_without_waiting() {
     assert_eq!(limiter.degraded_decisions(), 0);
 }
 
+/// A new instance's first take waits for Redis's first answer as long as
+/// one can still come (a connect and a call, each within the client's
+/// timeout): a slow first answer is Redis's decision, not the fallback's.
+#[test]
+fn a_first_take_waits_for_a_slow_first_answer() {
+    let server = Server::start();
+    // A timeout of 1 s: the answer comes after 700 ms.
+    let limiter = RateLimiter::per_second(10).shared(server.redis(), "slow-first");
+    let paused = server.pause();
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        drop(paused);
+    });
+    let start = Instant::now();
+    assert!(limiter.try_acquire());
+    resume.join().unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(700));
+    assert_eq!(limiter.degraded_decisions(), 0, "decided by the fallback");
+}
+
 /// A new instance's first take waits for Redis's first answer only while
 /// one can still come: once its round trip has failed (nothing listens),
 /// it decides by the fallback, counted as degraded, without waiting out
