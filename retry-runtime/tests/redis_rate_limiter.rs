@@ -418,7 +418,7 @@ fn the_probe_after_an_outage_asks_for_what_the_lease_lacks() {
         });
     }
     // Its answer lands in the lease just after the client hears it.
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(50));
     let _paused = server.pause();
     let spend =
         |limiter: &RateLimiter| std::iter::from_fn(|| limiter.try_acquire().then_some(())).count();
