@@ -251,6 +251,10 @@ async fn replicas_share_limits_on_keys_served_by_different_masters() {
     assert_eq!(degraded, 0);
     assert!(trips > 0);
     assert!(redis.is_available());
+    assert!(
+        format!("{redis:?}").contains("Connection::Cluster"),
+        "{redis:?}"
+    );
 }
 
 #[test]

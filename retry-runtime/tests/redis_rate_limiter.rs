@@ -60,6 +60,11 @@ async fn two_replicas_share_one_limit_within_the_stated_accuracy() {
     assert!(total >= 90, "only {total} admitted");
     assert!(from_a > 0 && from_b > 0);
     assert_eq!(a.degraded_decisions() + b.degraded_decisions(), 0);
+    // What a log of the client shows: the kind of connection it made.
+    assert!(
+        format!("{redis:?}").contains("Connection::Single"),
+        "{redis:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
