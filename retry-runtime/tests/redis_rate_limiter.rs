@@ -375,6 +375,55 @@ fn redis_killed_then_restarted_follows_the_policy_and_recovers() {
     assert!(redis.last_error().is_none());
 }
 
+/// The circuit around Redis is the client's: while Redis is down, the
+/// limiters sharing a client send one probe every `retry_after` between
+/// them, not one each, and a denied decision says when the next may go.
+#[test]
+fn the_limiters_of_a_client_share_its_probes() {
+    let mut server = Server::start();
+    // `retry_after` 200 ms.
+    let redis = server.quick_redis();
+    let limiters: Vec<&'static RateLimiter> = (0..4)
+        .map(|n| {
+            leak(
+                RateLimiter::per_second(50)
+                    .burst(5)
+                    .lease(1)
+                    .shared_as(redis, format!("probes-{n}"))
+                    .when_redis_fails(Fallback::Deny),
+            )
+        })
+        .collect();
+    for limiter in &limiters {
+        assert!(
+            limiter
+                .acquire_blocking_timeout(Duration::from_secs(1))
+                .is_ok()
+        );
+    }
+    server.kill();
+    redis_support::eventually("Redis found gone", Duration::from_secs(2), || {
+        for limiter in &limiters {
+            let _ = limiter.try_acquire();
+        }
+        !redis.is_available()
+    });
+    let trips = || limiters.iter().map(|l| l.redis_round_trips()).sum::<u64>();
+    let before = trips();
+    let (start, mut longest) = (Instant::now(), Duration::ZERO);
+    while start.elapsed() < Duration::from_millis(450) {
+        for limiter in &limiters {
+            if let Err(not_until) = limiter.check() {
+                longest = longest.max(not_until.wait_time_from(tokio::time::Instant::now()));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let probes = trips() - before;
+    assert!(probes <= 3, "{probes} probes in 450 ms");
+    assert!(longest > Duration::from_millis(100), "{longest:?}");
+}
+
 /// The probe that finds Redis back asks for what the take lacks and for
 /// the lease topped up: enough to serve it when the fleet has that much
 /// left, and never more than the lease (the stated accuracy bound).

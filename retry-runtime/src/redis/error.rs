@@ -79,3 +79,41 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a log line or a `last_error` shows: the failure, and what the
+    /// `redis` crate said of it.
+    #[test]
+    fn each_error_says_what_failed() {
+        let cases = [
+            (
+                Error::MissingUrl { var: "REDIS_URL" },
+                "Redis URL variable `REDIS_URL` is not set",
+            ),
+            (
+                Error::Connect {
+                    reason: "refused".to_owned(),
+                },
+                "cannot connect to Redis: refused",
+            ),
+            (
+                Error::Timeout {
+                    after: Duration::from_millis(50),
+                },
+                "Redis did not answer within 50ms",
+            ),
+            (
+                Error::Command {
+                    reason: "NOSCRIPT".to_owned(),
+                },
+                "Redis call failed: NOSCRIPT",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+    }
+}
