@@ -410,8 +410,11 @@ fn the_limiters_of_a_client_share_its_probes() {
     });
     let trips = || limiters.iter().map(|l| l.redis_round_trips()).sum::<u64>();
     let before = trips();
-    let (start, mut longest) = (Instant::now(), Duration::ZERO);
+    let (start, mut longest, mut early) = (Instant::now(), Duration::ZERO, None);
     while start.elapsed() < Duration::from_millis(450) {
+        if early.is_none() && start.elapsed() >= Duration::from_millis(120) {
+            early = Some(trips() - before);
+        }
         for limiter in &limiters {
             if let Err(not_until) = limiter.check() {
                 longest = longest.max(not_until.wait_time_from(tokio::time::Instant::now()));
@@ -420,6 +423,8 @@ fn the_limiters_of_a_client_share_its_probes() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let probes = trips() - before;
+    // The first waits `retry_after` from the failure that found Redis gone.
+    assert_eq!(early, Some(0), "a probe right after the failure");
     assert!(probes <= 3, "{probes} probes in 450 ms");
     assert!(longest > Duration::from_millis(100), "{longest:?}");
 }
