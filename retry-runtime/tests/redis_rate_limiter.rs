@@ -274,6 +274,13 @@ async fn noscript_after_a_script_flush_reloads_the_script() {
     assert!(server.calls("script|load") + server.calls("eval") >= 2);
 }
 
+/// With Redis cut off: how many tokens `limiter` still gives, which is
+/// what its lease held (a take that empties it starts a top-up that cannot
+/// land, and the next is refused).
+fn spend_the_lease(limiter: &RateLimiter) -> usize {
+    std::iter::from_fn(|| limiter.try_acquire().then_some(())).count()
+}
+
 /// Every decision of `limiter` during `run`: (admitted, refused, slowest).
 fn decide_for(limiter: &RateLimiter, run: Duration) -> (u64, u64, Duration) {
     let (mut admitted, mut refused, mut slowest) = (0, 0, Duration::ZERO);
@@ -479,11 +486,9 @@ fn the_probe_after_an_outage_asks_for_what_the_lease_lacks() {
     // Its answer lands in the lease just after the client hears it.
     std::thread::sleep(Duration::from_millis(50));
     let _paused = server.pause();
-    let spend =
-        |limiter: &RateLimiter| std::iter::from_fn(|| limiter.try_acquire().then_some(())).count();
     // The lease topped up to 8, not past it; the 2 left in the low fleet,
     // which serve a take of 1 more than it held.
-    assert_eq!((spend(a), spend(b)), (8, 4));
+    assert_eq!((spend_the_lease(a), spend_the_lease(b)), (8, 4));
 }
 
 #[test]
@@ -820,11 +825,7 @@ async fn a_topped_up_lease_holds_the_lease_and_no_more() {
     // Let the top-up land, then cut Redis off.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let _paused = server.pause();
-    let mut spent = 0;
-    while limiter.try_acquire() {
-        spent += 1;
-    }
-    assert_eq!(spent, 8, "what the lease held");
+    assert_eq!(spend_the_lease(&limiter), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
