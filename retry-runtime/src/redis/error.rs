@@ -27,7 +27,9 @@ pub enum Error {
         /// What tokio said.
         reason: String,
     },
-    /// Connecting failed (refused, reset, unreachable).
+    /// Redis could not be reached: connecting failed (refused,
+    /// unreachable) or the connection broke (reset, closed mid-call): the
+    /// network failed, not the command.
     Connect {
         /// What the `redis` crate said.
         reason: String,
@@ -37,7 +39,8 @@ pub enum Error {
         /// The timeout that expired.
         after: Duration,
     },
-    /// Redis answered with an error, or the connection broke mid-call.
+    /// Redis answered, with an error (a script's, a wrong type's) or with
+    /// a reply that could not be read.
     Command {
         /// What the `redis` crate said.
         reason: String,
@@ -114,6 +117,38 @@ mod tests {
         ];
         for (error, message) in cases {
             assert_eq!(error.to_string(), message);
+        }
+    }
+
+    /// A connection that breaks mid-call is Redis out of reach, as a
+    /// refused one is: the network failed, not the command.
+    #[test]
+    fn a_broken_connection_is_a_connect_error_and_an_answer_a_command_error() {
+        use std::io::{Error as Io, ErrorKind};
+        let timeout = Duration::from_millis(50);
+        let sort = |error: ::redis::RedisError| Error::from_redis(&error, timeout);
+        for kind in [
+            ErrorKind::ConnectionRefused,
+            ErrorKind::ConnectionReset,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            let sorted = sort(Io::new(kind, "gone").into());
+            assert!(
+                matches!(sorted, Error::Connect { .. }),
+                "{kind:?}: {sorted:?}"
+            );
+        }
+        assert_eq!(
+            sort(Io::new(ErrorKind::TimedOut, "slow").into()),
+            Error::Timeout { after: timeout }
+        );
+        for answer in [
+            ::redis::ErrorKind::Server(::redis::ServerErrorKind::ResponseError),
+            ::redis::ErrorKind::Parse,
+        ] {
+            let sorted = sort((answer, "WRONGTYPE").into());
+            assert!(matches!(sorted, Error::Command { .. }), "{sorted:?}");
         }
     }
 }
