@@ -99,3 +99,37 @@ impl Health {
         self.details().last_error.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone() -> Error {
+        Error::Connect {
+            reason: "refused".to_owned(),
+        }
+    }
+
+    /// A failure holds every probe for `retry_after` from the failure, then
+    /// lets exactly one through per `retry_after`.
+    #[test]
+    fn a_failure_holds_probes_for_retry_after_then_lets_one_through() {
+        let retry_after = Duration::from_secs(60);
+        let health = Health::new();
+        health.failed(gone(), retry_after);
+        let failed_at = Instant::now();
+        assert!(!health.is_healthy());
+        assert_eq!(health.last_error(), Some(gone()));
+        assert!(!health.claim_probe(failed_at, retry_after));
+        assert!(health.retry_in(failed_at) > Duration::from_secs(59));
+
+        let due = failed_at + retry_after + Duration::from_millis(1);
+        assert!(health.claim_probe(due, retry_after));
+        assert!(!health.claim_probe(due, retry_after), "one probe at a time");
+
+        health.succeeded();
+        assert!(health.is_healthy());
+        assert_eq!(health.last_error(), None);
+        assert_eq!(health.retry_in(due), Duration::ZERO);
+    }
+}
