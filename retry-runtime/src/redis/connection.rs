@@ -164,12 +164,7 @@ impl Redis {
             .response_timeout(self.timeout)
             .retries(1)
             .min_retry_wait(0)
-            .max_retry_wait(
-                (self.timeout.as_millis() / 4)
-                    .max(1)
-                    .try_into()
-                    .unwrap_or(u64::MAX),
-            )
+            .max_retry_wait(cluster_retry_wait_ms(self.timeout))
             .build()
             .map_err(|error| Error::InvalidUrl {
                 reason: error.to_string(),
@@ -224,6 +219,16 @@ impl Redis {
     }
 }
 
+/// The longest the cluster client waits before following a `MOVED` (it
+/// draws each wait below this): a quarter of the timeout, so that the retry
+/// and its answer fit in the call's timeout.
+fn cluster_retry_wait_ms(timeout: std::time::Duration) -> u64 {
+    (timeout.as_millis() / 4)
+        .max(1)
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
 /// `rediss://`: TLS, with the `redis-tls` feature.
 mod tls {
     use super::Error;
@@ -259,12 +264,27 @@ mod tls {
     }
 }
 
-#[cfg(all(test, not(feature = "redis-tls")))]
+#[cfg(test)]
 mod tests {
-    use super::{Error, tls};
+    use std::time::Duration;
+
+    use super::cluster_retry_wait_ms;
 
     #[test]
+    fn a_moved_is_followed_within_a_quarter_of_the_timeout() {
+        assert_eq!(cluster_retry_wait_ms(Duration::from_millis(200)), 50);
+        assert_eq!(
+            cluster_retry_wait_ms(Duration::from_millis(2)),
+            1,
+            "never 0"
+        );
+        assert_eq!(cluster_retry_wait_ms(Duration::MAX), u64::MAX);
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
     fn rediss_without_the_feature_names_the_feature() {
+        use super::{Error, tls};
         match tls::prepare("rediss://cache.example:6380") {
             Err(Error::InvalidUrl { reason }) => {
                 assert!(reason.contains("`redis-tls`"), "{reason}")
