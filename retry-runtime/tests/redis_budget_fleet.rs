@@ -3,7 +3,8 @@
 //! `redis_retry_budget.rs` covers the fleet's bound, funding across
 //! replicas and outages; this file pins the flush's own promise, which a
 //! mutation pass found unjudged there: a replica sends what it collected
-//! and tops its lease up, and nothing else (none for an idle replica).
+//! and tops its lease up, and nothing else (none for an idle replica); a
+//! withdrawal tops the lease up once half of it is spent, and not before.
 
 #![cfg(feature = "redis")]
 
@@ -69,4 +70,58 @@ fn a_replica_with_a_full_lease_flushes_what_it_collected_and_nothing_else() {
         || deposits_in_redis(&server, "idle") == 64,
     );
     assert!(budget.redis_round_trips() > trips);
+}
+
+/// A lease of 8 from a window of 60 s (slots of 6 s: no grant leaves it
+/// during the test), whose reserve (600) no test here spends.
+const RESERVE: i64 = 600;
+const LEASE: u32 = 8;
+
+/// Waits until every retry the fleet granted is held or was `spent`: the
+/// lease is full and no round trip is in flight (the allowance is what
+/// the window allows after all the grants).
+fn full_lease(budget: &RetryBudget, spent: i64) {
+    eventually("a full lease", Duration::from_secs(3), || {
+        budget.fleet_allowance() == Some(RESERVE - i64::from(LEASE) - spent)
+    });
+}
+
+/// "Top up once half is spent, so a steady retrier rarely finds the lease
+/// empty" (`Fleet::withdraw`), and the periodic flush fills a lease that
+/// is only partly spent. A round trip is counted when it is started, in
+/// the withdrawal that starts it, so which withdrawal started one is seen
+/// at once, on no clock.
+#[test]
+fn a_withdrawal_tops_the_lease_up_once_half_is_spent_and_the_flush_fills_it() {
+    let server = Server::start();
+    let budget: &'static RetryBudget = Box::leak(Box::new(
+        RetryBudget::new()
+            .min_per_second(10)
+            .ttl(Duration::from_secs(60))
+            .lease(LEASE)
+            .shared(server.redis(), "half"),
+    ));
+    assert!(!budget.withdraw(), "no lease before the first answer");
+    full_lease(budget, 0);
+
+    // One spent of 8: no top-up from the withdrawal; the next flush (every
+    // 100 ms) fills the lease.
+    let trips = budget.redis_round_trips();
+    assert!(budget.withdraw());
+    assert_eq!(budget.redis_round_trips(), trips, "a top-up at 7 of 8");
+    full_lease(budget, 1);
+
+    // Four spent in a row: the fourth leaves half the lease and starts the
+    // top-up (a flush may start it first, once the first is spent; never
+    // before, with the lease full).
+    let trips = budget.redis_round_trips();
+    let started: Vec<u64> = (0..4)
+        .map(|_| {
+            assert!(budget.withdraw());
+            budget.redis_round_trips() - trips
+        })
+        .collect();
+    assert_eq!(started[0], 0, "a top-up at 7 of 8: {started:?}");
+    assert_eq!(started[3], 1, "no top-up at 4 of 8: {started:?}");
+    full_lease(budget, 5);
 }
