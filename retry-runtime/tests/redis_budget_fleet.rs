@@ -10,7 +10,7 @@
 
 mod redis_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis_support::{Server, eventually};
 use retry_runtime::RetryBudget;
@@ -124,4 +124,44 @@ fn a_withdrawal_tops_the_lease_up_once_half_is_spent_and_the_flush_fills_it() {
     assert_eq!(started[0], 0, "a top-up at 7 of 8: {started:?}");
     assert_eq!(started[3], 1, "no top-up at 4 of 8: {started:?}");
     full_lease(budget, 5);
+}
+
+/// "How long an exhausted fleet is not asked again" (`State::cooldown`: a
+/// flush period here): a replica whose fleet granted less than it asked
+/// asks again once per cooldown, from a withdrawal or the flush, not once
+/// per withdrawal. An upper bound on round trips for the time that
+/// passed, which a slow machine only loosens.
+#[test]
+fn an_exhausted_fleet_is_asked_again_once_per_cooldown() {
+    let server = Server::start();
+    // A reserve of 1/s × 4 s = 4 against a lease of 8: the first answer
+    // grants 4 of the 8 asked, and every later one none.
+    let budget: &'static RetryBudget = Box::leak(Box::new(
+        RetryBudget::new()
+            .min_per_second(1)
+            .ratio(0.0)
+            .ttl(Duration::from_secs(4))
+            .lease(LEASE)
+            .shared(server.redis(), "exhausted"),
+    ));
+    assert!(!budget.withdraw());
+    eventually("the first answer", Duration::from_secs(3), || {
+        budget.fleet_allowance() == Some(0)
+    });
+    let start = Instant::now();
+    let trips = budget.redis_round_trips();
+    let mut allowed = 0;
+    for _ in 0..300 {
+        if budget.withdraw() {
+            allowed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let trips = budget.redis_round_trips() - trips;
+    let cooldowns = start.elapsed().as_millis() / 100;
+    assert_eq!(allowed, 4, "the 4 granted, then nothing");
+    assert!(
+        u128::from(trips) <= cooldowns + 2,
+        "{trips} round trips in {cooldowns} cooldowns"
+    );
 }
