@@ -11,7 +11,7 @@ mod redis_support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_support::Server;
+use redis_support::{Server, eventually};
 use retry_runtime::redis::{Fallback, Redis};
 use retry_runtime::{Backoff, Policy, RetryBudget};
 
@@ -267,7 +267,14 @@ fn redis_killed_falls_back_to_the_local_budget_then_sharing_resumes() {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+    let trips = || {
+        [local, allow, deny]
+            .map(|b| b.redis_round_trips())
+            .iter()
+            .sum::<u64>()
+    };
     server.kill();
+    let (down, trips_before) = (Instant::now(), trips());
 
     let run = Duration::from_millis(300);
     let pace = Duration::from_millis(1);
@@ -292,8 +299,23 @@ fn redis_killed_falls_back_to_the_local_budget_then_sharing_resumes() {
     // Only what its lease held before the outage.
     assert!(allowed < LEASE, "{allowed}");
     assert!(deny.degraded_decisions() > 0);
+    // While Redis is down, the three budgets' decisions and flushes probe
+    // it once per `retry_after` (200 ms) between them, on the client's
+    // circuit: not once per withdrawal, nor once per flush. The first
+    // round trip of each may find it gone.
+    let trips = trips() - trips_before;
+    let probes = down.elapsed().as_millis() / 200;
+    println!("{trips} round trips while Redis was down, {probes} probes due");
+    assert!(
+        u128::from(trips) <= 3 + probes + 1,
+        "{trips} round trips while Redis was down, {probes} probes due"
+    );
 
+    // Found back by the flushes' probes, with no withdrawal to probe.
     server.restart();
+    eventually("Redis found back", Duration::from_secs(5), || {
+        redis.is_available()
+    });
     let start = Instant::now();
     let degraded = loop {
         let degraded = local.degraded_decisions();
