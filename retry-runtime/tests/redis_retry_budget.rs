@@ -368,6 +368,32 @@ fn a_flushed_script_cache_is_reloaded() {
     assert_eq!(budget.degraded_decisions(), 0);
 }
 
+/// The fleet's window is `ttl` long: retries granted leave it after `ttl`,
+/// and the reserve is there again for the next outage.
+#[test]
+fn the_fleets_reserve_returns_a_ttl_after_it_was_spent() {
+    let server = Server::start();
+    let ttl = Duration::from_millis(500);
+    // Reserve 8/s × 0.5 s = 4: one lease.
+    let budget = leak(
+        RetryBudget::new()
+            .min_per_second(8)
+            .ratio(0.0)
+            .ttl(ttl)
+            .shared(server.redis(), "returns"),
+    );
+    let spent = drain(budget, 5);
+    assert!(spent >= 4, "{spent}");
+    // Past the window and its oldest slot (ttl / 10): every grant of the
+    // drain has left it.
+    std::thread::sleep(ttl + ttl / 5);
+    let again = drain(budget, 5);
+    assert!(
+        again >= 4,
+        "{again} retries a ttl after the reserve was spent"
+    );
+}
+
 #[test]
 fn a_local_budget_never_touches_redis() {
     let budget = RetryBudget::new().min_per_second(1);
