@@ -394,6 +394,36 @@ fn the_fleets_reserve_returns_a_ttl_after_it_was_spent() {
     );
 }
 
+/// `shared_as`: a key known only at run time (a host, a tenant) shares
+/// one window, as a `&'static str` key does.
+#[test]
+fn budgets_shared_under_one_run_time_key_share_one_reserve() {
+    let server = Server::start();
+    let redis = server.redis();
+    // Reserve 4/s × 10 s = 40, for the fleet.
+    let replica = |host: &str| {
+        leak(
+            RetryBudget::new()
+                .min_per_second(4)
+                .ratio(0.0)
+                .ttl(Duration::from_secs(10))
+                .shared_as(redis, format!("host:{host}")),
+        )
+    };
+    let (a, b) = (replica("db"), replica("db"));
+    let (from_a, from_b) = (drain(a, 5), drain(b, 5));
+    assert!(from_a > 0, "the budget allows retries");
+    assert!(
+        from_a + from_b <= 40,
+        "{from_a} + {from_b}: one reserve, not two"
+    );
+    assert!(
+        server
+            .command("EXISTS {steadfast:rb:host:db}")
+            .starts_with(":1")
+    );
+}
+
 #[test]
 fn a_local_budget_never_touches_redis() {
     let budget = RetryBudget::new().min_per_second(1);
