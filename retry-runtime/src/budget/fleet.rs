@@ -288,7 +288,8 @@ impl Fleet {
             return true;
         }
         if healthy {
-            let ask = !lease.in_flight && !lease.exhausted(now);
+            // `start_round_trip` does nothing while one is in flight.
+            let ask = !lease.exhausted(now);
             drop(lease);
             if ask {
                 state.start_round_trip();
