@@ -39,6 +39,22 @@ fn by_line_equivalents_point_at_their_operator() {
             checked += 1;
             continue;
         }
+        // 'dir/file\.rs:LINE:COLUMN: delete ! in NAME': the column holds
+        // the `!` (a line may hold several).
+        if let Some((column, _)) = rest.split_once(": delete ! in ") {
+            let column: usize = column
+                .parse()
+                .expect("a by-line `delete !` names its column");
+            let text = line_of(root, file, line);
+            assert_eq!(
+                text.chars().nth(column - 1),
+                Some('!'),
+                "{file}.rs:{line}:{column} no longer holds `!` ({text:?}): update the line in \
+                 .cargo/mutants.toml"
+            );
+            checked += 1;
+            continue;
+        }
         let operator = rest
             .split_once("replace ")
             .and_then(|(_, rest)| rest.split_once(" with "))
