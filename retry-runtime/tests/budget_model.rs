@@ -250,13 +250,21 @@ async fn after_an_idle_gap_the_slots_start_where_a_fresh_budgets_do() {
         ratio: 0.0,
         min_per_second: 2,
     };
-    let old = config.budget();
-    assert!(old.withdraw(), "t = 0: the old grid starts here");
-    // 10.05 s: half a slot off the old grid.
-    advance(Duration::from_millis(10_050)).await;
-    let fresh = config.budget();
-    for wait in [0, 90, 930] {
-        advance(Duration::from_millis(wait)).await;
-        assert_eq!(old.withdraw(), fresh.withdraw(), "{wait} ms later");
+    // Half a slot off the old grid: after 10 s, and after exactly one
+    // ring (the window's 10 slots and the one its far edge cuts), the
+    // shortest move that leaves nothing younger than ttl.
+    for gap in [10_050, 1_150] {
+        let old = config.budget();
+        assert!(old.withdraw(), "t = 0: the old grid starts here");
+        advance(Duration::from_millis(gap)).await;
+        let fresh = config.budget();
+        for wait in [0, 90, 930] {
+            advance(Duration::from_millis(wait)).await;
+            assert_eq!(
+                old.withdraw(),
+                fresh.withdraw(),
+                "{wait} ms after a gap of {gap} ms"
+            );
+        }
     }
 }
