@@ -255,6 +255,23 @@ mod tests {
         assert_eq!((spread.n, spread.from, spread.to), (2, 60, 80));
     }
 
+    /// A thread's batch made in a slot the window has since moved past
+    /// (another thread moved it) counts in its own slot, and leaves the
+    /// window as that slot does.
+    #[test]
+    fn a_batch_placed_after_the_window_moved_on_counts_in_its_own_slot() {
+        let slot = 100;
+        let mut window = Window::EMPTY;
+        window.withdraw(0, slot); // the grid starts at 0
+        window.withdraw(350, slot); // the head moves to [300, 400)
+        assert_eq!(window.slot_end(150, slot), 200);
+        window.deposit(4, 120, 180, slot); // made in [100, 200)
+        assert_eq!(window.totals(1_050, slot, 1, 1).0, 4);
+        // The far edge at 150: half of the batch's span is inside.
+        assert_eq!(window.totals(1_150, slot, 1, 1).0, 2);
+        assert_eq!(window.totals(1_180, slot, 1, 1).0, 0);
+    }
+
     #[test]
     fn huge_counts_and_spans_do_not_overflow() {
         let mut spread = Spread::NONE;
