@@ -282,16 +282,12 @@ impl Machine {
             // A period numbered for throttling in a breaker that no longer
             // throttles (built by `adaptive_throttling`, then given
             // another mode): renumbered once, so that admission takes the
-            // fast path again.
+            // fast path again. Only the first period can be: every later
+            // one, disabled ones included, is numbered for the breaker's
+            // final mode.
             State::Closed { generation, .. } if self.misnumbered(generation) => Some(
                 State::closed(*fresh.get_or_insert_with(|| self.fresh_generation())),
             ),
-            State::Disabled { generation, .. } if self.misnumbered(generation) => {
-                Some(State::Disabled {
-                    generation: *fresh.get_or_insert_with(|| self.fresh_generation()),
-                    count: 0,
-                })
-            }
             State::Closed { .. } | State::Disabled { .. } => None,
             // `open_for` has passed: half-open, with this call as a probe.
             // A held breaker waits for `reset`, whatever the clock says.
@@ -334,10 +330,6 @@ impl Machine {
                     probe: false,
                 })
             }
-            Ok((_, State::Disabled { generation, .. })) => Ok(Admitted {
-                generation,
-                probe: false,
-            }),
             // Closed (or disabled) again by the time the word was read: an
             // ordinary call.
             Err(State::Closed { generation, .. } | State::Disabled { generation, .. }) => {
@@ -844,10 +836,33 @@ mod tests {
         // The word said open and past `open_for`; by the swap, the breaker
         // was closed again: the call is an ordinary one, not a probe, and
         // not refused.
+        let period = machine.admit_free().unwrap();
         let stale = State::Open { until: 0 }.encode();
         let call = machine.acquire_probe(stale).unwrap();
         assert!(!call.probe);
         assert_eq!(machine.state(), CircuitState::Closed);
+        assert_eq!(call.generation, period, "the closed period goes on");
+        assert_eq!(machine.admit_free(), Ok(period));
+    }
+
+    /// A breaker built for throttling and then given another mode starts
+    /// with a period numbered for throttling: its first call renumbers it,
+    /// and admission takes the fast path from then on.
+    #[test]
+    fn a_period_numbered_for_throttling_is_renumbered_by_the_first_call() {
+        // As `CircuitBreaker::adaptive_throttling(2.0).failure_rate(..)`.
+        let mut machine = Machine::new(Config::DEFAULT.adaptive_throttling(2.0));
+        machine.config = machine.config.failure_rate(0.5, 4);
+        assert!(machine.admit_free().is_err(), "numbered for throttling");
+        let call = machine.acquire().unwrap();
+        assert!(!call.probe);
+        assert_eq!(machine.admit_free(), Ok(call.generation), "renumbered");
+        let next = machine.acquire().unwrap();
+        assert_eq!(next.generation, call.generation, "renumbered once");
+        machine.success(call);
+        machine.success(next);
+        assert_eq!(machine.rejected(), 0);
+        assert_eq!(machine.window().map(|w| w.calls), Some(2));
     }
 
     #[test]
