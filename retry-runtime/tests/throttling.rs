@@ -243,6 +243,10 @@ async fn cancelled_calls_are_taken_back() {
         advance(Duration::from_millis(10)).await;
     }
     assert_eq!(breaker.throttle_probability(), Some(0.0));
+    // Once their bucket (12 s) is no longer the current one, requests
+    // still pending would count: taken back, they never do.
+    advance(Duration::from_secs(12)).await;
+    assert_eq!(breaker.throttle_probability(), Some(0.0));
     // The same calls failing do raise it.
     for _ in 0..100 {
         if let Ok(permit) = breaker.try_acquire() {
