@@ -459,9 +459,9 @@ impl Machine {
         let generation = call.generation;
         match (call.probe, self.config.recorder) {
             (true, _) => self.probe_reported(generation, failed || slow),
-            (false, Recorder::Streak) if failed => self.extend_streak(generation),
-            (false, Recorder::Streak) => self.end_streak(generation),
-            (false, Recorder::Ring) => self.record_in_window(generation, failed),
+            (false, Recorder::Streak | Recorder::Ring) => {
+                unreachable!("`report` records the plain modes' calls inline")
+            }
             (false, Recorder::SlowRing) => self.record_with_slow(generation, failed, slow),
             (false, Recorder::Time) => self.record_in_time(generation, failed, slow),
             (false, Recorder::Throttle) => self.throttle_outcome(generation, failed, started),
