@@ -641,9 +641,7 @@ impl Machine {
     /// Bookkeeping after a swap that closed the breaker: the next reopen
     /// starts from `open_for` again.
     fn closed_again(&self) {
-        if self.config.open_multiplier > 1.0 {
-            self.reopened_for.store(0, Ordering::Relaxed);
-        }
+        self.reopened_for.store(0, Ordering::Relaxed);
     }
 
     /// Bookkeeping after a failed half-open period reopened the breaker:
@@ -658,9 +656,7 @@ impl Machine {
     /// store lands: then one open time may be a step too long or short.
     fn probe_reopened(&self, reopen: Option<(State, u64)>) {
         if let Some((_, nanos)) = reopen {
-            if self.config.open_multiplier > 1.0 {
-                self.reopened_for.store(nanos, Ordering::Relaxed);
-            }
+            self.reopened_for.store(nanos, Ordering::Relaxed);
         }
     }
 
@@ -682,16 +678,11 @@ impl Machine {
     /// `open_for_backoff` for the previous reopen's time multiplied. Returns
     /// the time chosen too.
     fn reopen_state(&self) -> (State, u64) {
-        let nanos = if self.config.open_multiplier > 1.0 {
-            let previous = self.reopened_for.load(Ordering::Relaxed);
-            if previous == 0 {
-                self.config.reopen_nanos(self.config.open_for_nanos)
-            } else {
-                self.config.reopen_nanos(previous)
-            }
-        } else {
-            self.config.open_for_nanos
-        };
+        // `reopen_nanos` is `open_for` without `open_for_backoff`, and
+        // grows from `open_for` after a close (0).
+        let nanos = self
+            .config
+            .reopen_nanos(self.reopened_for.load(Ordering::Relaxed));
         (self.open_state(nanos), nanos)
     }
 
