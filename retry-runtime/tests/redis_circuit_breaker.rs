@@ -95,6 +95,29 @@ fn a_quorum_of_replicas_opens_a_third_without_any_failure_and_calls_pay_no_round
     );
 }
 
+/// `shared_as`: breakers under a key known only at run time (a host)
+/// share one fleet, as under a `&'static str` key.
+#[test]
+fn breakers_shared_under_one_run_time_key_open_by_the_fleets_quorum() {
+    let server = Server::start();
+    let redis = server.redis();
+    let host = |name: &str| {
+        leak(
+            CircuitBreaker::new()
+                .failure_threshold(1)
+                .open_for(Duration::from_secs(2))
+                .shared_as(redis, format!("host:{name}")),
+        )
+    };
+    let (a, b, c) = (host("db"), host("db"), host("db"));
+    trip(a);
+    trip(b);
+    eventually("c opened by the quorum", Duration::from_secs(2), || {
+        c.state() == CircuitState::Open
+    });
+    assert_eq!(evidence(&server, "host:db"), 2);
+}
+
 #[test]
 fn evidence_expires_after_the_open_period_and_the_fleet_closes() {
     let server = Server::start();
