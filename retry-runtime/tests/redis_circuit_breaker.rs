@@ -448,6 +448,14 @@ fn withdrawn_evidence_closes_the_fleet_before_its_deadline() {
     assert_eq!(evidence(&server, "withdrawn"), 1);
     assert_eq!(a.state(), CircuitState::Open);
     assert!(c.try_acquire().is_ok());
+
+    // A new quorum whose opening ends before the one c applied last (d's
+    // 5 s against a's 10 s): a closed replica opens all the same.
+    let d = replica(redis, "withdrawn", open_for);
+    d.force_open_for(Duration::from_secs(5));
+    eventually("c opened by the new quorum", Duration::from_secs(2), || {
+        c.state() == CircuitState::Open
+    });
 }
 
 #[derive(Debug, PartialEq)]
