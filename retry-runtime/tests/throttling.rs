@@ -328,6 +328,20 @@ async fn the_window_forgets_what_is_older_than_it() {
 
 /// A later mode builder replaces throttling, as it replaces any mode; the
 /// breaker then admits on the fast path again.
+/// A breaker built by `adaptive_throttling` and then given another mode
+/// never throttles, however long its calls go on: its first period,
+/// numbered for throttling, is the other mode's.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_given_another_mode_never_throttles() {
+    let breaker = CircuitBreaker::adaptive_throttling(2.0).failure_rate(0.5, 10);
+    for _ in 0..100 {
+        breaker.try_acquire().expect("never throttled").success();
+        advance(Duration::from_millis(500)).await;
+    }
+    assert_eq!(breaker.rejected_count(), 0);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
 #[test]
 fn another_mode_replaces_throttling() {
     let breaker = CircuitBreaker::adaptive_throttling(2.0).failure_threshold(2);
