@@ -799,6 +799,60 @@ mod tests {
         assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
     }
 
+    /// The same with `slow_call` beside the failure rate (the slow ring's
+    /// recorder): a failure, a slow call or the call reaching `min_calls`
+    /// is judged, a plain success is not, and a disabled breaker never.
+    #[test]
+    fn with_slow_calls_too_only_failures_and_the_call_reaching_min_calls_judge_the_window() {
+        let judged = |machine: &Machine| machine.judged.load(std::sync::atomic::Ordering::Relaxed);
+        let config = Config::DEFAULT
+            .failure_rate(0.5, 4)
+            .with_min_calls(2)
+            .slow_call(std::time::Duration::from_secs(60), 0.5);
+        let machine = Machine::new(config);
+        for _ in 0..10 {
+            let call = machine.acquire().unwrap();
+            machine.success(call);
+        }
+        assert_eq!(judged(&machine), 1, "the second call reached min_calls");
+        let call = machine.acquire().unwrap();
+        machine.failure(call);
+        assert_eq!(judged(&machine), 2, "a failure may raise the rate");
+        machine.disable();
+        for _ in 0..4 {
+            let call = machine.acquire().unwrap();
+            machine.failure(call);
+        }
+        assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
+    }
+
+    /// A throttling breaker's call admitted without its request counted
+    /// (`started` 0: closed again between the load and the swap, and no
+    /// longer throttled when the throttle looked): its success is an
+    /// accept, its failure nothing.
+    #[test]
+    fn an_uncounted_call_of_a_throttling_breaker_counts_its_success_only() {
+        let machine = Machine::new(Config::DEFAULT.adaptive_throttling(2.0));
+        for _ in 0..4 {
+            machine.record(true);
+        }
+        assert_eq!(
+            machine.throttle_probability_now(),
+            0.8,
+            "4 requests, 0 accepts"
+        );
+        let call = machine.acquire().unwrap();
+        machine.failure(call);
+        assert_eq!(
+            machine.throttle_probability_now(),
+            0.8,
+            "a failure is no accept"
+        );
+        let call = machine.acquire().unwrap();
+        machine.success(call);
+        assert_eq!(machine.throttle_probability_now(), 0.4, "a success is one");
+    }
+
     #[test]
     fn outcomes_land_in_their_slots_lap_after_lap() {
         let machine = Machine::new(Config::DEFAULT.failure_rate(1.0, 3));
