@@ -779,51 +779,30 @@ mod tests {
         assert_eq!(machine.window().map(|w| w.calls), Some(0));
     }
 
+    /// With the failure rate alone (the ring's recorder) or with
+    /// `slow_call` beside it (the slow ring's).
     #[test]
     fn only_failures_and_the_call_reaching_min_calls_judge_the_window() {
         let judged = |machine: &Machine| machine.judged.load(std::sync::atomic::Ordering::Relaxed);
-        let machine = Machine::new(Config::DEFAULT.failure_rate(0.5, 4).with_min_calls(2));
-        for _ in 0..10 {
-            let call = machine.acquire().unwrap();
-            machine.success(call);
-        }
-        assert_eq!(judged(&machine), 1, "the second call reached min_calls");
-        let call = machine.acquire().unwrap();
-        machine.failure(call);
-        assert_eq!(judged(&machine), 2, "a failure may raise the rate");
-        machine.disable();
-        for _ in 0..4 {
+        let rate = Config::DEFAULT.failure_rate(0.5, 4).with_min_calls(2);
+        let slow = rate.slow_call(std::time::Duration::from_secs(60), 0.5);
+        for config in [rate, slow] {
+            let machine = Machine::new(config);
+            for _ in 0..10 {
+                let call = machine.acquire().unwrap();
+                machine.success(call);
+            }
+            assert_eq!(judged(&machine), 1, "the second call reached min_calls");
             let call = machine.acquire().unwrap();
             machine.failure(call);
+            assert_eq!(judged(&machine), 2, "a failure may raise the rate");
+            machine.disable();
+            for _ in 0..4 {
+                let call = machine.acquire().unwrap();
+                machine.failure(call);
+            }
+            assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
         }
-        assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
-    }
-
-    /// The same with `slow_call` beside the failure rate (the slow ring's
-    /// recorder): a failure, a slow call or the call reaching `min_calls`
-    /// is judged, a plain success is not, and a disabled breaker never.
-    #[test]
-    fn with_slow_calls_too_only_failures_and_the_call_reaching_min_calls_judge_the_window() {
-        let judged = |machine: &Machine| machine.judged.load(std::sync::atomic::Ordering::Relaxed);
-        let config = Config::DEFAULT
-            .failure_rate(0.5, 4)
-            .with_min_calls(2)
-            .slow_call(std::time::Duration::from_secs(60), 0.5);
-        let machine = Machine::new(config);
-        for _ in 0..10 {
-            let call = machine.acquire().unwrap();
-            machine.success(call);
-        }
-        assert_eq!(judged(&machine), 1, "the second call reached min_calls");
-        let call = machine.acquire().unwrap();
-        machine.failure(call);
-        assert_eq!(judged(&machine), 2, "a failure may raise the rate");
-        machine.disable();
-        for _ in 0..4 {
-            let call = machine.acquire().unwrap();
-            machine.failure(call);
-        }
-        assert_eq!(judged(&machine), 2, "a disabled breaker never trips");
     }
 
     /// A throttling breaker's call admitted without its request counted
