@@ -139,6 +139,33 @@ fn rejections_and_the_breaker_state_are_exported() {
     }
 }
 
+/// A throttling breaker's refusals are counted in
+/// `steadfast_circuit_throttled_total`, as many as `rejected_count` says.
+#[test]
+fn throttled_requests_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let breaker = CircuitBreaker::adaptive_throttling(2.0).name("search.query");
+    metrics::with_local_recorder(&recorder, || {
+        for _ in 0..200 {
+            if let Ok(permit) = breaker.try_acquire() {
+                permit.failure();
+            }
+        }
+    });
+    let refused = breaker.rejected_count();
+    assert!(refused > 100, "{refused} refused");
+    let series = snapshotter.snapshot().into_vec();
+    assert_eq!(
+        counter(
+            &series,
+            "steadfast_circuit_throttled_total",
+            &[("site", "search.query")]
+        ),
+        refused
+    );
+}
+
 #[resilient(circuit_breaker(failure_threshold = 1), max_attempts = 1)]
 fn charge() -> Result<(), TestError> {
     Err(TestError::Io)
