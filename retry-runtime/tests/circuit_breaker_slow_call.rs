@@ -135,7 +135,11 @@ async fn consecutive_mode_with_slow_calls_still_trips_on_the_streak() {
     fail(&breaker);
     assert_eq!(breaker.state(), CircuitState::Open);
     assert_eq!(breaker.slow_call_rate(), None, "open: no window");
-    assert!(format!("{breaker:?}").contains("slow_call: (1s, 0.5)"));
+    let debug = format!("{breaker:?}");
+    assert!(
+        debug.contains("slow_call: (1s, 0.5), window: 20, min_calls: 20"),
+        "the slow calls' own window is shown: {debug}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -178,4 +182,19 @@ async fn outcomes_without_a_permit_are_never_slow() {
     breaker.record_success();
     breaker.record_failure();
     assert_eq!(breaker.slow_call_rate(), Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_slow_calls_a_threshold_past_the_shared_words_range_trips_at_its_cap() {
+    // `slow_call`'s documented cap on `failure_threshold`: 2^19 - 1.
+    const CAP: u32 = (1 << 19) - 1;
+    let breaker = CircuitBreaker::new()
+        .failure_threshold(u32::MAX)
+        .slow_call(SLOW, 1.0);
+    for _ in 1..CAP {
+        breaker.record_failure();
+    }
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    breaker.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Open, "the streak reached the cap");
 }

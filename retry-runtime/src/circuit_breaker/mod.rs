@@ -1031,9 +1031,6 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.calls_in_window(), 2); // the window holds 2
     /// ```
     pub fn calls_in_window(&self) -> u32 {
-        if self.machine.config.mode == Mode::Consecutive && self.machine.config.slow.is_none() {
-            return 0;
-        }
         self.machine.window().map_or(0, |window| window.calls)
     }
 
@@ -1137,9 +1134,9 @@ impl CircuitBreaker {
             return Ok(BreakerPermit::throttled(&self.machine, call, bucket));
         }
         let call = self.machine.acquire_probe(word)?;
-        if !call.probe && self.machine.config.throttles() {
-            // Closed again between the load and the swap: the throttle
-            // decides this call too.
+        if !call.probe {
+            // Closed again between the load and the swap, or by the fleet:
+            // a throttling breaker's draw decides this call too.
             if let Some(throttled) = self.machine.throttle(self.machine.word()) {
                 let (call, bucket) = throttled?;
                 return Ok(BreakerPermit::throttled(&self.machine, call, bucket));

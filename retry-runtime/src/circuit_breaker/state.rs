@@ -514,6 +514,15 @@ mod tests {
                     state.tally(generation),
                     "{state:?}, generation {generation}"
                 );
+                // Only this period's closed word may trip: a stale call's
+                // judgement never reaches a later period's window.
+                assert_eq!(
+                    state.closed_count(generation),
+                    state
+                        .tally(generation)
+                        .filter(|_| matches!(state, State::Closed { .. })),
+                    "{state:?}, generation {generation}"
+                );
             }
             assert_eq!(
                 State::is_closed(word),
