@@ -196,5 +196,9 @@ async fn with_slow_calls_a_threshold_past_the_shared_words_range_trips_at_its_ca
     }
     assert_eq!(breaker.state(), CircuitState::Closed);
     breaker.record_failure();
-    assert_eq!(breaker.state(), CircuitState::Open, "the streak reached the cap");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "the streak reached the cap"
+    );
 }
