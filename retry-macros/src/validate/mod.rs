@@ -636,6 +636,31 @@ mod tests {
     }
 
     #[test]
+    fn hedge_needs_futures_that_can_share_their_borrows() {
+        let hedged = |item: TokenStream| errors(quote!(hedge(after = "p99")), item);
+        let sync = hedged(quote!(
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        ));
+        assert!(sync[0].contains("`hedge` needs an `async fn`"), "{sync:?}");
+        let found = hedged(quote!(
+            async fn f(&mut self, a: &mut u8, b: &u8, c: u8) -> Result<(), E> {
+                Ok(())
+            }
+        ));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("cannot all borrow `self`"), "{found:?}");
+        assert!(found[1].contains("cannot all borrow `a`"), "{found:?}");
+        let shared = hedged(quote!(
+            async fn f(&self, mut b: &u8, c: u8) -> Result<(), E> {
+                Ok(())
+            }
+        ));
+        assert!(shared.is_empty(), "{shared:?}");
+    }
+
+    #[test]
     fn classification_keys_exclude_each_other() {
         let found = errors(quote!(retry_on = [Io], retry_if = |e| true), fallible());
         assert!(
