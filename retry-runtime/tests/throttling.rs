@@ -326,8 +326,6 @@ async fn the_window_forgets_what_is_older_than_it() {
     assert!(format!("{breaker:?}").contains("window: 10s"));
 }
 
-/// A later mode builder replaces throttling, as it replaces any mode; the
-/// breaker then admits on the fast path again.
 /// A breaker built by `adaptive_throttling` and then given another mode
 /// never throttles, however long its calls go on: its first period,
 /// numbered for throttling, is the other mode's.
@@ -342,6 +340,8 @@ async fn a_breaker_given_another_mode_never_throttles() {
     assert_eq!(breaker.state(), CircuitState::Closed);
 }
 
+/// A later mode builder replaces throttling, as it replaces any mode; the
+/// breaker then admits on the fast path again.
 #[test]
 fn another_mode_replaces_throttling() {
     let breaker = CircuitBreaker::adaptive_throttling(2.0).failure_threshold(2);
